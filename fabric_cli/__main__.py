@@ -1,0 +1,3 @@
+from fabric_cli.cli import main
+
+main()

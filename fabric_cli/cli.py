@@ -1,0 +1,54 @@
+"""The `fabric` command: registers the commands, nothing else. Each lives in commands/."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fabric_cli import __version__
+from fabric_cli.commands import bench, check, corpus, heads, infer, narrate, scenarios, train
+
+app = typer.Typer(
+    name="fabric",
+    help=(
+        "Watch a small transformer learn to track pronouns, and hear it tell you how.\n\n"
+        "Start with `fabric train` (about a minute), then `fabric infer \"The professor "
+        "finished her lecture.\"` and `fabric narrate`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# short_help is what `fabric --help` lists: what the command does and one example.
+app.command("train", short_help="Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3")(train.train)
+app.command("infer", short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor finished her lecture.\"")(infer.infer)
+app.command("heads", short_help="What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2")(heads.heads)
+app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
+app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
+app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
+app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
+app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fabric {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Watch a small transformer learn to track pronouns, and hear it tell you how."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,92 @@
+"""What every command shares: the consoles, the error wrapper, and literal user text.
+
+Only `commands/` and `views/` may import rich or typer.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from fabric_cli.errors import FabricError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Control characters (C0, DEL, C1) are removed from anything a user typed before it is shown;
+# tabs and newlines become spaces so one line stays one line.
+_CONTROL = {c: None for c in list(range(0x00, 0x20)) + [0x7F] + list(range(0x80, 0xA0))}
+_CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
+
+
+def literal(text: str) -> str:
+    """User text made safe to print: control characters and escape sequences removed."""
+    return text.translate(_CONTROL)
+
+
+def literal_text(text: str, style: str = "") -> Text:
+    """A rich Text that shows `text` exactly: markup like [bold] stays visible, never styles."""
+    return Text(literal(text), style=style)
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, exit_code: int = 2) -> typer.Exit:
+    """Print `fabric: error: message` on stderr and return the Exit to raise."""
+    err = stderr_console()
+    err.print(Text("fabric: error: ", style="bold red") + literal_text(message))
+    return typer.Exit(exit_code)
+
+
+def warn(message: str) -> None:
+    err = stderr_console()
+    err.print(Text("fabric: warning: ", style="yellow") + literal_text(message))
+
+
+def cli_errors(func: F) -> F:
+    """Turn every failure of a command into one line on stderr and an exit code.
+
+    FabricError -> its message, exit 2 (or its own code). Ctrl-C -> exit 130. Anything else is
+    a bug: one line naming it, exit 1; FABRIC_DEBUG=1 shows the traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except FabricError as exc:
+            raise fail(exc.message, exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except BrokenPipeError:
+            # The reader went away (e.g. `fabric corpus | head`): stop quietly.
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            except OSError:
+                pass
+            raise typer.Exit(0) from None
+        except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
+            if os.environ.get("FABRIC_DEBUG"):
+                traceback.print_exc()
+            raise fail(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(this is a bug in fabric; FABRIC_DEBUG=1 shows the traceback)",
+                1,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]

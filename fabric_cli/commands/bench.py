@@ -1,0 +1,10 @@
+"""`fabric bench` (being built; see docs/ARCHITECTURE.md)."""
+
+from fabric_cli.commands._common import cli_errors
+from fabric_cli.errors import FabricError
+
+
+@cli_errors
+def bench() -> None:
+    """Not built yet."""
+    raise FabricError("'fabric bench' is not built yet in this version")

@@ -1,0 +1,10 @@
+"""`fabric infer` (being built; see docs/ARCHITECTURE.md)."""
+
+from fabric_cli.commands._common import cli_errors
+from fabric_cli.errors import FabricError
+
+
+@cli_errors
+def infer() -> None:
+    """Not built yet."""
+    raise FabricError("'fabric infer' is not built yet in this version")
