@@ -1,0 +1,87 @@
+"""The Feed-Forward network: widen each token's vector, bend it with GELU, narrow it back.
+
+Shapes: B batch, T time, C channels (d_model), H = d_mlp hidden width.
+    mlp_forward(x (B,T,C), W_in (C,H), b_in (H,), W_out (H,C), b_out (C,)) -> out (B,T,C)
+GELU in its tanh form ("gelu_new", GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_CUBIC = 0.044715
+
+
+class GeluCache(NamedTuple):
+    x: np.ndarray
+    tanh: np.ndarray  # tanh(sqrt(2/pi) (x + 0.044715 x^3)), kept for the derivative
+
+
+def gelu_forward(x: np.ndarray) -> tuple[np.ndarray, GeluCache]:
+    inner = x * x
+    inner *= _CUBIC
+    inner += 1.0
+    inner *= x
+    inner *= _SQRT_2_OVER_PI
+    t = np.tanh(inner, out=inner)
+    out = t + 1.0
+    out *= x
+    out *= 0.5
+    return out, GeluCache(x, t)
+
+
+def gelu_backward(dout: np.ndarray, cache: GeluCache) -> np.ndarray:
+    x, t = cache
+    # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    slope = x * x
+    slope *= 3.0 * _CUBIC
+    slope += 1.0
+    slope *= x
+    slope *= 1.0 - t * t
+    slope *= _SQRT_2_OVER_PI
+    slope += t
+    slope += 1.0
+    slope *= 0.5
+    slope *= dout
+    return slope
+
+
+class MLPCache(NamedTuple):
+    x2: np.ndarray  # (B*T, C)
+    act: np.ndarray  # (B*T, H) GELU output
+    gelu: GeluCache
+    W_in: np.ndarray
+    W_out: np.ndarray
+
+
+def mlp_forward(
+    x: np.ndarray, W_in: np.ndarray, b_in: np.ndarray, W_out: np.ndarray, b_out: np.ndarray
+) -> tuple[np.ndarray, MLPCache]:
+    B, T, C = x.shape
+    x2 = x.reshape(B * T, C)
+    pre = x2 @ W_in  # (B*T, H)
+    pre += b_in
+    act, gelu_cache = gelu_forward(pre)
+    out = act @ W_out  # (B*T, C)
+    out += b_out
+    return out.reshape(B, T, C), MLPCache(x2, act, gelu_cache, W_in, W_out)
+
+
+def mlp_backward(
+    dout: np.ndarray, cache: MLPCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Returns (dx, dW_in, db_in, dW_out, db_out)."""
+    x2, act, gelu_cache, W_in, W_out = cache
+    B, T, C = dout.shape
+    d2 = dout.reshape(B * T, C)
+    dW_out = act.T @ d2
+    db_out = d2.sum(axis=0)
+    dpre = gelu_backward(d2 @ W_out.T, gelu_cache)
+    dW_in = x2.T @ dpre
+    db_in = dpre.sum(axis=0)
+    dx = (dpre @ W_in.T).reshape(B, T, C)
+    return dx, dW_in, db_in, dW_out, db_out

@@ -1,0 +1,238 @@
+"""The Fabric: a pre-LayerNorm decoder-only transformer, forward and backward, in NumPy.
+
+Shapes: B batch, T time, C channels (d_model), NH heads, HS head size, V vocab.
+    tokens (B,T) int -> embed + pos_embed -> resid_pre_0 (B,T,C)
+    block l:  resid_mid_l  = resid_pre_l + dropout(attn(ln1(resid_pre_l)))
+              resid_post_l = resid_mid_l + dropout(mlp(ln2(resid_mid_l)))
+    ln_final -> unembed -> logits (B,T,V) -> cross-entropy against targets (B,T), -1 ignored
+Parameters carry TransformerLens' names and shapes, so other tools can read the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fabric_cli.errors import FabricError
+from fabric_cli.nn.attention import attention_backward, attention_forward
+from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.dropout import dropout_backward, dropout_forward
+from fabric_cli.nn.embedding import (
+    embedding_backward,
+    embedding_forward,
+    unembed_backward,
+    unembed_forward,
+)
+from fabric_cli.nn.layernorm import layernorm_backward, layernorm_forward, layernorm_stats
+from fabric_cli.nn.loss import cross_entropy_backward, cross_entropy_forward
+from fabric_cli.nn.mlp import mlp_backward, mlp_forward
+
+Params = dict[str, np.ndarray]
+
+ATTN_NAMES = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "W_O", "b_O")
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter's TransformerLens name and shape, bottom of the Fabric to the top."""
+    C, NH, HS, H, V = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.d_vocab
+    shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (V, C), "pos_embed.W_pos": (cfg.n_ctx, C)}
+    for layer in range(cfg.n_layers):
+        p = f"blocks.{layer}."
+        shapes.update({
+            p + "ln1.w": (C,), p + "ln1.b": (C,),
+            p + "attn.W_Q": (NH, C, HS), p + "attn.W_K": (NH, C, HS), p + "attn.W_V": (NH, C, HS),
+            p + "attn.b_Q": (NH, HS), p + "attn.b_K": (NH, HS), p + "attn.b_V": (NH, HS),
+            p + "attn.W_O": (NH, HS, C), p + "attn.b_O": (C,),
+            p + "ln2.w": (C,), p + "ln2.b": (C,),
+            p + "mlp.W_in": (C, H), p + "mlp.b_in": (H,),
+            p + "mlp.W_out": (H, C), p + "mlp.b_out": (C,),
+        })
+    shapes.update({"ln_final.w": (C,), "ln_final.b": (C,), "unembed.W_U": (C, V),
+                   "unembed.b_U": (V,)})
+    return shapes
+
+
+def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype: Any = np.float32) -> Params:
+    """Weights ~ N(0, init_range); biases 0; LayerNorm gains 1. Drawn in name order."""
+    params: Params = {}
+    for name, shape in param_shapes(cfg).items():
+        leaf = name.rsplit(".", 1)[1]
+        if ".ln" in name or name.startswith("ln_final"):
+            value = np.ones(shape) if leaf == "w" else np.zeros(shape)
+        elif leaf.startswith("b"):
+            value = np.zeros(shape)
+        else:
+            value = rng.normal(0.0, cfg.init_range, size=shape)
+        params[name] = value.astype(dtype)
+    return params
+
+
+def count_params(params: Params) -> int:
+    return int(sum(p.size for p in params.values()))
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What forward records beyond the loss; each costs time, so only when asked."""
+
+    attention: bool = False  # every head's pattern, (B,NH,T,T) per layer
+    layernorm: bool = False  # mean/std in and out of every LayerNorm
+    dropout: bool = False  # fraction of units Dropout kept
+
+
+@dataclass
+class ForwardResult:
+    loss: float  # mean cross-entropy over non-padding targets; nan without targets
+    logits: np.ndarray  # (B,T,V)
+    token_losses: np.ndarray | None  # (B,T), 0 where ignored; None without targets
+    attention: list[np.ndarray] | None = None  # per layer (B,NH,T,T)
+    layernorm: list[dict] | None = None  # {"name","in_mean","in_std","out_mean","out_std"}
+    dropout_keep: float | None = None
+    cache: Any = field(default=None, repr=False)  # for backward only
+
+
+def _check_inputs(cfg: ModelConfig, tokens: np.ndarray, targets: np.ndarray | None) -> None:
+    if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer):
+        raise FabricError(f"tokens must be a (batch, time) integer array, got {tokens.shape}")
+    if tokens.shape[1] > cfg.n_ctx or tokens.shape[1] < 1:
+        raise FabricError(
+            f"sequence of {tokens.shape[1]} tokens does not fit the model's context of "
+            f"{cfg.n_ctx}; use a shorter sentence"
+        )
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= cfg.d_vocab):
+        raise FabricError(f"token ids must lie in 0..{cfg.d_vocab - 1}")
+    if targets is not None and targets.shape != tokens.shape:
+        raise FabricError(f"targets shape {targets.shape} != tokens shape {tokens.shape}")
+
+
+def forward(
+    params: Params,
+    cfg: ModelConfig,
+    tokens: np.ndarray,
+    targets: np.ndarray | None = None,
+    *,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    capture: Capture | None = None,
+    ablate: Iterable[tuple[int, int]] = (),
+) -> ForwardResult:
+    """Run tokens (B,T) through the Fabric. `ablate`: (layer, head) pairs whose z is zeroed."""
+    _check_inputs(cfg, tokens, targets)
+    capture = capture or Capture()
+    ablate_by_layer: dict[int, set[int]] = {}
+    for layer, head in ablate:
+        ablate_by_layer.setdefault(int(layer), set()).add(int(head))
+    attention = [] if capture.attention else None
+    ln_stats = [] if capture.layernorm else None
+    kept = [0, 0]  # units kept, units seen by Dropout
+
+    def drop(x: np.ndarray) -> tuple[np.ndarray, Any]:
+        out, c = dropout_forward(x, dropout, rng)
+        kept[0] += c.kept_count
+        kept[1] += c.total_count
+        return out, c
+
+    def norm(x: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
+        out, c = layernorm_forward(x, params[name + ".w"], params[name + ".b"])
+        if ln_stats is not None:
+            ln_stats.append({"name": name, **layernorm_stats(x, out)})
+        return out, c
+
+    resid, emb_cache = embedding_forward(tokens, params["embed.W_E"], params["pos_embed.W_pos"])
+    blocks = []
+    for layer in range(cfg.n_layers):
+        p = f"blocks.{layer}."
+        ln1_out, ln1_c = norm(resid, p + "ln1")
+        attn_out, attn_c = attention_forward(
+            ln1_out, *(params[p + "attn." + n] for n in ATTN_NAMES),
+            ablate=ablate_by_layer.get(layer, ()),
+        )
+        if attention is not None:
+            attention.append(attn_c.pattern)
+        attn_out, drop1_c = drop(attn_out)
+        resid = resid + attn_out  # resid_mid
+        ln2_out, ln2_c = norm(resid, p + "ln2")
+        mlp_out, mlp_c = mlp_forward(
+            ln2_out, params[p + "mlp.W_in"], params[p + "mlp.b_in"],
+            params[p + "mlp.W_out"], params[p + "mlp.b_out"],
+        )
+        mlp_out, drop2_c = drop(mlp_out)
+        resid = resid + mlp_out  # resid_post
+        blocks.append((ln1_c, attn_c, drop1_c, ln2_c, mlp_c, drop2_c))
+    final, lnf_c = norm(resid, "ln_final")
+    logits, unembed_c = unembed_forward(final, params["unembed.W_U"], params["unembed.b_U"])
+
+    loss, token_losses, loss_c = float("nan"), None, None
+    if targets is not None:
+        ce, loss_c = cross_entropy_forward(logits, targets)
+        loss, token_losses = ce.loss, ce.token_losses
+    return ForwardResult(
+        loss=loss,
+        logits=logits,
+        token_losses=token_losses,
+        attention=attention,
+        layernorm=ln_stats,
+        dropout_keep=(kept[0] / kept[1] if kept[1] else 1.0) if capture.dropout else None,
+        cache=(cfg, emb_cache, blocks, lnf_c, unembed_c, loss_c),
+    )
+
+
+def _norm(x: np.ndarray) -> float:
+    flat = x.reshape(-1)
+    return float(np.sqrt(np.dot(flat, flat)))
+
+
+def backward(result: ForwardResult, grad_flow: bool = False) -> tuple[Params, list[dict] | None]:
+    """The Gradient's way down, top to bottom; each line is a place where it arrives.
+
+    Returns gradients of the loss for every parameter (same names), and with `grad_flow`
+    one row per layer (0 = bottom): norms of what arrived at the block's output, what passed
+    the identity skip (the same), what came through attention and MLP, and what left below.
+    """
+    cfg, emb_c, blocks, lnf_c, unembed_c, loss_c = result.cache
+    if loss_c is None:
+        raise ValueError("backward needs a forward pass that was given targets")
+    g: Params = {}
+    flow: list[dict] | None = [] if grad_flow else None
+
+    dlogits = cross_entropy_backward(1.0, loss_c)  # the Loss's verdict, per logit
+    dfinal, g["unembed.W_U"], g["unembed.b_U"] = unembed_backward(dlogits, unembed_c)
+    dresid, g["ln_final.w"], g["ln_final.b"] = layernorm_backward(dfinal, lnf_c)
+    for layer in reversed(range(cfg.n_layers)):
+        dresid, block_rows = _block_backward(dresid, blocks[layer], f"blocks.{layer}.", g, flow)
+        if flow is not None:
+            flow.insert(0, {"layer": layer, **block_rows})
+    g["embed.W_E"], g["pos_embed.W_pos"] = embedding_backward(dresid, emb_c)
+    return g, flow
+
+
+def _block_backward(
+    dresid_post: np.ndarray, block: tuple, p: str, g: Params, flow: list | None
+) -> tuple[np.ndarray, dict]:
+    """One block in reverse: MLP branch, then attention branch; the skip carries dresid on."""
+    ln1_c, attn_c, drop1_c, ln2_c, mlp_c, drop2_c = block
+    dmlp_out = dropout_backward(dresid_post, drop2_c)
+    dln2_out, g[p + "mlp.W_in"], g[p + "mlp.b_in"], g[p + "mlp.W_out"], g[p + "mlp.b_out"] = (
+        mlp_backward(dmlp_out, mlp_c)
+    )
+    dx_ln2, g[p + "ln2.w"], g[p + "ln2.b"] = layernorm_backward(dln2_out, ln2_c)
+    dresid_mid = dresid_post + dx_ln2  # the skip path plus what came through the MLP
+    dattn_out = dropout_backward(dresid_mid, drop1_c)
+    dln1_out, attn_grads = attention_backward(dattn_out, attn_c)
+    for name, grad in attn_grads.items():
+        g[p + "attn." + name] = grad
+    dx_ln1, g[p + "ln1.w"], g[p + "ln1.b"] = layernorm_backward(dln1_out, ln1_c)
+    dresid_pre = dresid_mid + dx_ln1
+    rows = {}
+    if flow is not None:
+        arriving = _norm(dresid_post)
+        rows = {
+            "arriving": arriving,
+            "skip": arriving,
+            "block": _norm(dresid_pre - dresid_post),
+            "leaving": _norm(dresid_pre),
+        }
+    return dresid_pre, rows
