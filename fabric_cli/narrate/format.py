@@ -1,0 +1,80 @@
+"""The few ways a narrator writes a measured number, so a reader (or a test) can find it again.
+
+Every number in the prose goes through one of these:
+
+- `sig(x)`    3 significant digits, never scientific notation: 0.000123, 2.35, 1,230
+- `pct(x)`    a fraction as a percentage with 3 significant digits: 0.483 -> "48.3%"
+- `step(n)`   a step or a count, with thousands separators: 1724 -> "1,724"
+- `count(n)`  the same as `step`, for things counted from the chronicle
+
+Non-finite values (the chronicle writes them as "nan"/"inf") come out as words, never digits.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+
+def as_float(value: object) -> float:
+    """A chronicle number as a float; "nan", "inf", "-inf" strings become the real thing."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def finite(value: object) -> bool:
+    return math.isfinite(as_float(value))
+
+
+def _nonfinite_word(x: float) -> str:
+    if math.isnan(x):
+        return "not-a-number"
+    return "infinity" if x > 0 else "minus infinity"
+
+
+def sig(value: object) -> str:
+    """3 significant digits, plain positional notation, thousands separated above 999."""
+    x = as_float(value)
+    if not math.isfinite(x):
+        return _nonfinite_word(x)
+    rounded = float(f"{x:.3g}")
+    if rounded == 0:
+        return "0"
+    if abs(rounded) >= 1000:
+        return f"{rounded:,.0f}"
+    text = f"{Decimal(repr(rounded)):f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def pct(value: object) -> str:
+    """A fraction (0..1) as a percentage with 3 significant digits."""
+    x = as_float(value)
+    if not math.isfinite(x):
+        return _nonfinite_word(x)
+    return f"{sig(x * 100)}%"
+
+
+def step(value: object) -> str:
+    """A step number with thousands separators."""
+    x = as_float(value)
+    if not math.isfinite(x):
+        return _nonfinite_word(x)
+    return f"{int(round(x)):,}"
+
+
+count = step
+
+
+def head_name(layer: int, head: int) -> str:
+    """The house name of a head: L0H2 (layer 0, head 2), 0-indexed."""
+    return f"L{layer}H{head}"

@@ -1,0 +1,309 @@
+"""Synthetic chronicles for tests: whole runs as lists of event dicts (docs/chronicle.md).
+
+Nothing is trained; the numbers are shaped like a real run (a loss that plateaus then drops
+toward the floor, a pronoun head that snaps, clipping early, Adam's steps shrinking) so
+narrators, views and commands can be tested quickly and for situations that are hard to get
+on demand: no specialist, no clipping, divergence.
+
+    events = build_run(seed=3)                       # healthy: specialist, clipping, dropout
+    events = build_run(seed=3, specialist=False)     # the pronoun head never emerges
+    events = build_run(seed=3, clipping=False)       # the gradient never exceeds the clip
+    events = build_run(seed=3, diverge_at=120)       # the loss turns nan at step 120
+    write_chronicle(tmp_path / "runs" / "demo", events)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+STORY_SENTENCES = [
+    "The professor finished her lecture.",
+    "The scientists published their findings after they completed the experiment.",
+]
+# Tokens (with <bos>) and [pronoun_index, antecedent_index] pairs into those tokens.
+_STORY_TOKENS = [
+    (["<bos>", "the", "professor", "finished", "her", "lecture", "."], [[4, 2]]),
+    (
+        ["<bos>", "the", "scientists", "published", "their", "findings", "after", "they",
+         "completed", "the", "experiment", "."],
+        [[4, 2], [7, 2]],
+    ),
+]
+_WORDS = [
+    "the", "a", "professor", "scientists", "king", "queen", "dog", "experiment", "lecture",
+    "findings", "crown", "she", "her", "he", "his", "they", "their", "it", "its", "finished",
+    "published", "completed", "lost", "found", "after", "because", "and", "while", "room",
+    "left", "stayed", ".", ",",
+]
+VOCAB = ["<pad>", "<bos>", "<unk>", *_WORDS]
+PRONOUN_HEAD = (1, 2)
+VERB_HEAD = (0, 1)
+NOUN_HEAD = (0, 3)
+
+
+def r6(x: float) -> float | str:
+    """Round like the chronicle: 6 significant digits; non-finite as strings."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(f"{x:.6g}")
+
+
+def _loss_curve(t: int, steps: int, start: float, floor: float) -> float:
+    # 4 phases: fall, plateau, drop (the pronoun head arrives), slow approach to the floor.
+    a, b, c = steps * 0.07, steps * 0.27, steps * 0.53
+    plateau = floor + 0.55 * (start - floor)
+    if t < a:
+        return start + (plateau - start) * t / a
+    if t < b:
+        return plateau
+    if t < c:
+        return plateau + (floor + 0.15 - plateau) * (t - b) / (c - b)
+    return floor + 0.15 * math.exp(-(t - c) / (steps * 0.3)) + 0.03
+
+
+def _pattern(rng: random.Random, n: int, focus: dict[int, tuple[int, float]]) -> list[list]:
+    """A causal attention pattern; `focus[i] = (j, w)` puts weight w of row i on token j."""
+    rows = []
+    for i in range(n):
+        raw = [rng.random() + 0.2 for _ in range(i + 1)]
+        total = sum(raw)
+        row = [x / total for x in raw]
+        if i in focus and focus[i][0] <= i and i > 0:
+            j, w = focus[i]
+            rest = sum(row) - row[j]
+            row = [(x / rest) * (1 - w) if k != j else w for k, x in enumerate(row)]
+        rows.append([r6(x) for x in row] + [0.0] * (n - i - 1))
+    return rows
+
+
+def build_run(
+    seed: int = 0,
+    *,
+    specialist: bool = True,
+    clipping: bool = True,
+    diverge_at: int | None = None,
+    dropout: float = 0.1,
+    steps: int = 300,
+    probe_every: int = 50,
+    n_layers: int = 2,
+    n_heads: int = 4,
+) -> list[dict]:
+    rng = random.Random(seed)
+    d_model, grad_clip, lr, warmup = 64, 1.0, 3e-3, steps // 10
+    floor = {"train": r6(1.2 + rng.random() * 0.1), "heldout": r6(1.3 + rng.random() * 0.1)}
+    model = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model,
+             "d_head": d_model // n_heads, "d_mlp": 4 * d_model, "n_ctx": 24,
+             "d_vocab": len(VOCAB), "act_fn": "gelu_new", "normalization_type": "LN",
+             "init_range": 0.02}
+    training = {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": warmup,
+                "min_lr_ratio": 0.1, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
+                "grad_clip": grad_clip, "dropout": dropout, "probe_every": probe_every}
+    events: list[dict] = [{
+        "v": 1, "type": "run_start", "step": 0, "scenario": "pronouns",
+        "scenario_path": "scenarios/pronouns.toml", "description": "who does 'her' mean?",
+        "seed": seed, "model": model, "training": training, "n_params": 70000 + seed,
+        "vocab": VOCAB, "floor": floor, "story_sentences": STORY_SENTENCES,
+        "resumed_from": None, "started_at": "2025-01-01T00:00:00",
+    }]
+    start_loss = math.log(len(VOCAB)) + 0.05
+    snap_step = int(steps * 0.5) if specialist else None
+    end_step = steps if diverge_at is None else diverge_at
+    moment = _moment_maker(events)
+
+    def probe_event(t: int, strength: float) -> dict:
+        heads = []
+        for layer in range(n_layers):
+            for head in range(n_heads):
+                scores = {r: r6(rng.random() * 0.2) for r in
+                          ("pronoun", "verb", "noun", "prev", "self", "first")}
+                grown = min(1.0, t / (steps * 0.4))
+                if (layer, head) == PRONOUN_HEAD:
+                    scores["pronoun"] = r6(0.1 + 0.8 * strength)
+                if (layer, head) == VERB_HEAD:
+                    scores["verb"] = r6(0.15 + 0.6 * grown)
+                if (layer, head) == NOUN_HEAD:
+                    scores["noun"] = r6(0.12 + 0.55 * grown)
+                acc = scores["pronoun"] if (layer, head) == PRONOUN_HEAD else rng.random() * .4
+                heads.append({"layer": layer, "head": head, "scores": scores,
+                              "pronoun_acc": r6(acc), "pronoun_acc_heldout": r6(acc * 0.95)})
+        snapshots = []
+        for sentence, (tokens, pronouns) in zip(STORY_SENTENCES, _STORY_TOKENS):
+            patterns = {}
+            for layer in range(n_layers):
+                for head in range(n_heads):
+                    focus = {}
+                    if (layer, head) == PRONOUN_HEAD and strength > 0.05:
+                        focus = {p: (a, 0.3 + 0.65 * strength) for p, a in pronouns}
+                    if (layer, head) == VERB_HEAD and t > 0:
+                        focus = {len(tokens) - 1: (3, 0.4 + 0.4 * strength)}
+                    patterns[f"{layer}.{head}"] = _pattern(rng, len(tokens), focus)
+            snapshots.append({"sentence": sentence, "tokens": tokens, "pronouns": pronouns,
+                              "patterns": patterns})
+        focus = None
+        if dropout > 0:
+            clean = heads[PRONOUN_HEAD[0] * n_heads + PRONOUN_HEAD[1]]["scores"]["pronoun"]
+            focus = {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1], "clean": clean,
+                     "dropped": r6(clean * (0.8 + 0.15 * strength)), "rate": dropout}
+        loss = _loss_curve(t, steps, start_loss, floor["train"])
+        return {"v": 1, "type": "probe", "step": t, "train_loss": r6(loss),
+                "val_loss": r6(loss + 0.08), "floor": floor, "heads": heads,
+                "baseline_acc": {"train": 0.5, "heldout": 0.5},
+                "focus_under_dropout": focus, "snapshots": snapshots}
+
+    def strength_at(t: int) -> float:
+        if snap_step is None:
+            return 0.05
+        return 0.05 if t < snap_step else min(1.0, 0.6 + 0.4 * (t - snap_step) / steps)
+
+    events.append(probe_event(0, 0.0))
+    clipped_count, burst = 0, []
+    median_norm = 0.55
+    for t in range(1, end_step + 1):
+        diverged = diverge_at is not None and t == diverge_at
+        loss = math.nan if diverged else _loss_curve(t, steps, start_loss, floor["train"])
+        loss += 0 if diverged else (rng.random() - 0.5) * 0.04
+        lr_t = lr * t / warmup if t <= warmup else lr * (0.1 + 0.9 * 0.5 * (
+            1 + math.cos(math.pi * (t - warmup) / max(1, steps - warmup))))
+        norm = median_norm * (1.4 if t < steps * 0.1 else 0.8) * (0.8 + 0.4 * rng.random())
+        if clipping and steps * 0.03 <= t < steps * 0.06:
+            norm = grad_clip * (1.5 + rng.random())
+        if diverged:
+            norm = math.inf
+        clipped = norm > grad_clip
+        clipped_count += clipped
+        if clipped and not diverged:
+            burst.append((t, norm))
+        top = norm * 0.35
+        flow, arriving = [], top
+        for layer in reversed(range(n_layers)):
+            block = arriving * (0.3 + 0.3 * rng.random()) * (1.5 if t < steps * 0.1 else 1)
+            leaving = math.sqrt(arriving**2 + block**2)
+            flow.append({"layer": layer, "arriving": r6(arriving), "skip": r6(arriving),
+                         "block": r6(block), "leaving": r6(leaving)})
+            arriving = leaving
+        flow.reverse()
+        decay = 1 / (1 + t / (steps * 0.2))
+        ratios = {g: r6(lr_t * 3 * decay * (0.5 + rng.random())) for g in
+                  ["embed", "pos_embed", *[f"blocks.{i}" for i in range(n_layers)],
+                   "ln_final", "unembed"]}
+        lns = []
+        for name in [*[f"blocks.{i}.ln{k}" for i in range(n_layers) for k in (1, 2)],
+                     "ln_final"]:
+            lns.append({"name": name, "in_mean": r6((rng.random() - 0.5) * 0.02),
+                        "in_std": r6(0.02 + t / steps * (0.5 + rng.random())),
+                        "out_mean": r6((rng.random() - 0.5) * 0.01),
+                        "out_std": r6(0.98 + rng.random() * 0.04)})
+        events.append({
+            "v": 1, "type": "step", "step": t, "loss": r6(loss), "lr": r6(lr_t),
+            "grad_norm": r6(norm), "grad_norm_clipped": r6(min(norm, grad_clip)),
+            "clipped": clipped, "grad_flow": flow, "grad_embed": r6(arriving),
+            "update_ratio": ratios, "dropout_rate": dropout,
+            "dropout_keep": r6(1 - dropout + (rng.random() - 0.5) * 0.01) if dropout else 1.0,
+            "layernorm": lns, "tokens": 400 + rng.randrange(40), "elapsed": r6(t * 0.15),
+        })
+        if burst and (not clipped or diverged) and not diverged:
+            moment("clipping_burst", "engineers", t - 1, start_step=burst[0][0],
+                   end_step=burst[-1][0], count=len(burst),
+                   max_norm=r6(max(n for _, n in burst)), clip=grad_clip)
+            burst = []
+        if diverged:
+            moment("diverged", "engineers", t, loss="nan", last_good_step=t - 1, lr=r6(lr_t),
+                   grad_norm="inf")
+            break
+        _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng)
+        if t % probe_every == 0 or t == steps:
+            events.append(probe_event(t, strength_at(t)))
+    if diverge_at is None:
+        _closing(events, moment, steps, floor, specialist, dropout)
+    status = "finished" if diverge_at is None else "diverged"
+    last = events[-1]["step"]
+    specialists = []
+    if specialist and diverge_at is None:
+        spec = next(e for e in events if e.get("kind") == "specialist")
+        specialists = [{"layer": spec["layer"], "head": spec["head"],
+                        **{k: v for k, v in spec["data"].items() if k != "group_ablation"}}]
+    final = [e for e in events if e["type"] == "probe"][-1]
+    events.append({
+        "v": 1, "type": "run_end", "step": last, "status": status, "steps": last,
+        "seconds": r6(last * 0.15), "final_train_loss": final["train_loss"],
+        "final_val_loss": final["val_loss"], "floor": floor, "specialists": specialists,
+        "time_split": {"forward": 10.0, "backward": 20.0, "optimizer": 3.0, "probes": 4.0,
+                       "drawing": 1.0},
+    })
+    return events
+
+
+def _moment_maker(events: list[dict]):
+    def moment(kind: str, component: str, step: int, layer=None, head=None, **data) -> None:
+        events.append({"v": 1, "type": "moment", "step": step, "kind": kind,
+                       "component": component, "layer": layer, "head": head, "data": data})
+    return moment
+
+
+def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng) -> None:
+    plateau_end = int(steps * 0.27)
+    if t == plateau_end:
+        moment("loss_plateau", "loss", t, start_step=int(steps * 0.07), end_step=t,
+               mean_loss=r6(2.6 + rng.random() * 0.1), spread=r6(0.02 + rng.random() * 0.01))
+    if t == int(steps * 0.53):
+        moment("loss_drop", "loss", t, start_step=plateau_end, end_step=t,
+               from_loss=r6(2.6 + rng.random() * 0.1), to_loss=r6(1.5 + rng.random() * 0.1),
+               best_pronoun_score=r6(0.8) if specialist else None)
+    if t == int(steps * 0.33):
+        for role, (layer, head) in (("verb", VERB_HEAD), ("noun", NOUN_HEAD)):
+            moment("role_threshold", "head", t, layer, head, role=role,
+                   score=r6(0.5 + rng.random() * 0.1), threshold=0.4,
+                   previous_score=r6(0.3 + rng.random() * 0.05), previous_step=t - 50)
+    if t == int(steps * 0.2):
+        moment("vanishing_gradient", "gradient", t, bottom=r6(0.01), top=r6(0.4),
+               ratio=r6(0.025), threshold=0.05)
+    if t == int(steps * 0.45):
+        moment("gradient_spike", "gradient", t, grad_norm=r6(0.9 + rng.random() * 0.05),
+               median=r6(0.45), factor=r6(2.0 + rng.random() * 0.1))
+    if snap_step is not None and t == snap_step:
+        moment("first_snap", "head", t, *PRONOUN_HEAD, sentence=STORY_SENTENCES[0],
+               pronoun="her", pronoun_index=4, antecedent="professor", antecedent_index=2,
+               weight=r6(0.6 + rng.random() * 0.1), runner_up="the",
+               runner_up_weight=r6(0.1 + rng.random() * 0.05))
+        moment("role_threshold", "head", t, *PRONOUN_HEAD, role="pronoun",
+               score=r6(0.62 + rng.random() * 0.05), threshold=0.4,
+               previous_score=r6(0.12 + rng.random() * 0.05), previous_step=t - 50)
+    if dropout > 0 and specialist and t == int(steps * 0.6):
+        moment("dropout_knock", "dropout", t, *PRONOUN_HEAD, clean=r6(0.7),
+               dropped=r6(0.41 + rng.random() * 0.05), rate=dropout)
+    if dropout > 0 and specialist and t == int(steps * 0.8):
+        moment("dropout_recovered", "dropout", t, *PRONOUN_HEAD, clean=r6(0.85),
+               dropped=r6(0.78 + rng.random() * 0.04), rate=dropout, knock_step=int(steps * .6))
+
+
+def _closing(events, moment, steps, floor, specialist, dropout) -> None:
+    final = [e for e in events if e["type"] == "probe"][-1]
+    moment("near_floor", "loss", steps, val_loss=final["val_loss"], floor=floor["heldout"],
+           ratio=r6(final["val_loss"] / floor["heldout"]))
+    rows = []
+    if specialist:
+        row = final["heads"][PRONOUN_HEAD[0] * 4 + PRONOUN_HEAD[1]]
+        ablation = {"loss_before": 0.41, "loss_after": 1.37, "acc_before": 0.93,
+                    "acc_after": 0.52}
+        moment("specialist", "head", steps, *PRONOUN_HEAD, role="pronoun",
+               score=row["scores"]["pronoun"], heldout_acc=row["pronoun_acc_heldout"],
+               baseline_acc=0.5, ablation=ablation, redundant_with=[],
+               group_ablation=ablation)
+        rows.append({"heads": [list(PRONOUN_HEAD)], "role": "pronoun", **ablation})
+    rows.append({"heads": [list(VERB_HEAD)], "role": "verb", "loss_before": 0.9,
+                 "loss_after": 0.97, "acc_before": 0.6, "acc_after": 0.57})
+    events.append({"v": 1, "type": "ablation", "step": steps, "rows": rows})
+
+
+def write_chronicle(run_dir: Path, events: list[dict]) -> Path:
+    """Write events as runs/<name>/chronicle.jsonl; returns the file's path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "chronicle.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return path
