@@ -11,6 +11,7 @@ is computed at once with batched matmuls over (B,NH,T,HS): no loop over heads or
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -37,9 +38,12 @@ def pack_qkv(W_Q: np.ndarray, W_K: np.ndarray, W_V: np.ndarray) -> np.ndarray:
     return np.concatenate((W_Q, W_K, W_V), axis=0).transpose(1, 0, 2).reshape(C, 3 * NH * HS)
 
 
+@functools.lru_cache(maxsize=32)
 def causal_mask(T: int, dtype: np.dtype) -> np.ndarray:
-    """(T,T): 0 where key <= query, -inf where the key is in the future."""
-    return np.triu(np.full((T, T), -np.inf, dtype=dtype), k=1)
+    """(T,T): 0 where key <= query, -inf where the key is in the future. Read-only, shared."""
+    mask = np.triu(np.full((T, T), -np.inf, dtype=dtype), k=1)
+    mask.flags.writeable = False
+    return mask
 
 
 def attention_forward(
@@ -65,7 +69,7 @@ def attention_forward(
     scale = 1.0 / math.sqrt(HS)
     scores = q @ k.swapaxes(-1, -2)  # (B,NH,T,T): query t, key s
     scores *= scale
-    scores += causal_mask(T, x.dtype)
+    scores += causal_mask(T, np.dtype(x.dtype))
     # Softmax in place; the diagonal is never masked, so every row's max is finite.
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)

@@ -34,9 +34,10 @@ def embedding_backward(
     """Returns (dW_E, dW_pos); token ids have no gradient."""
     tokens, vocab_shape, pos_shape, dtype = cache
     B, T, C = dout.shape
-    dW_E = np.zeros(vocab_shape, dtype=dtype)
-    # Rows of W_E used several times in the batch collect every use's gradient.
-    np.add.at(dW_E, tokens.reshape(-1), dout.reshape(B * T, C))
+    # Rows of W_E used several times in the batch collect every use's gradient: one-hot (B*T,V)
+    # transposed times dout, a small matmul that is several times faster than np.add.at.
+    one_hot = tokens.reshape(-1, 1) == np.arange(vocab_shape[0])
+    dW_E = one_hot.T.astype(dtype) @ dout.reshape(B * T, C)
     dW_pos = np.zeros(pos_shape, dtype=dtype)
     dW_pos[:T] = dout.sum(axis=0)
     return dW_E, dW_pos

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fabric_cli.errors import FabricError
+from fabric_cli.nn.allocator import keep_freed_memory
 from fabric_cli.nn.attention import attention_backward, attention_forward
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.dropout import dropout_backward, dropout_forward
@@ -31,6 +32,10 @@ from fabric_cli.nn.loss import cross_entropy_backward, cross_entropy_forward
 from fabric_cli.nn.mlp import mlp_backward, mlp_forward
 
 Params = dict[str, np.ndarray]
+
+# Steps allocate many ~1 MB arrays; recycling them instead of re-mapping pages halves a
+# step's time (see allocator.py). Once per process, on first import of the model.
+keep_freed_memory()
 
 ATTN_NAMES = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "W_O", "b_O")
 

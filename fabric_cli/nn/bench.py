@@ -1,0 +1,128 @@
+"""How fast the Fabric learns on this machine: one training step, timed and counted.
+
+A step is forward + backward + clip + AdamW, float32, on random tokens (no padding).
+FLOPs are counted analytically (multiply-add = 2 FLOPs), per step:
+    matmul weights N = n_layers * (4 * C^2 + 2 * C * d_mlp) + C * V   (embeddings are lookups)
+    forward  = 2 * N * tokens + n_layers * 4 * B * T^2 * C   (scores q.k and pattern @ v,
+               full T x T as computed, the masked half included)
+    step     = 3 * forward   (the backward pass costs twice the forward)
+LayerNorm, GELU, softmax, biases and the optimizer are left out (a few percent).
+The peak is the best of a few float32 np.matmul of two 1024 x 1024 matrices.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabric_cli.errors import FabricError
+from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.model import backward, count_params, forward, init_params
+from fabric_cli.nn.optim import AdamW, clip_grad_norm
+
+
+@dataclass(frozen=True)
+class BenchShape:
+    n_layers: int = 2
+    n_heads: int = 4
+    d_model: int = 64
+    batch: int = 32
+    seq_len: int = 24
+    vocab: int = 100
+    dropout: float = 0.1
+
+
+PRESETS = {
+    "default": BenchShape(),
+    "large": BenchShape(n_layers=6, n_heads=8, d_model=256),
+}
+
+FLOP_FORMULA = (
+    "3 * (2 * N * B * T + n_layers * 4 * B * T^2 * C), "
+    "N = n_layers * (4 * C^2 + 2 * C * d_mlp) + C * V"
+)
+
+
+def shape_config(shape: BenchShape) -> ModelConfig:
+    for name in ("n_layers", "n_heads", "d_model", "batch", "seq_len", "vocab"):
+        value = getattr(shape, name)
+        if value < 1:
+            raise FabricError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if shape.d_model % shape.n_heads:
+        raise FabricError(
+            f"--d-model {shape.d_model} must be divisible by --n-heads {shape.n_heads}"
+        )
+    if not 0.0 <= shape.dropout < 1.0:
+        raise FabricError(f"--dropout must be in [0, 1), got {shape.dropout}")
+    return ModelConfig(
+        n_layers=shape.n_layers, n_heads=shape.n_heads, d_model=shape.d_model,
+        d_head=shape.d_model // shape.n_heads, d_mlp=4 * shape.d_model,
+        n_ctx=shape.seq_len, d_vocab=shape.vocab,
+    )
+
+
+def step_flops(cfg: ModelConfig, batch: int, seq_len: int) -> int:
+    C, L = cfg.d_model, cfg.n_layers
+    n_matmul = L * (4 * C * C + 2 * C * cfg.d_mlp) + C * cfg.d_vocab
+    fwd = 2 * n_matmul * batch * seq_len + L * 4 * batch * seq_len**2 * C
+    return 3 * fwd
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 3) -> float:
+    """This machine's float32 matmul speed: the best of `repeats` n x n products."""
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    a @ b  # warm-up: threads started, pages touched
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int = 0) -> dict:
+    """Median time of a training step of `shape`, with throughput and FLOP rate."""
+    if repeats < 1:
+        raise FabricError(f"--repeats must be at least 1, got {repeats}")
+    cfg = shape_config(shape)
+    rng = np.random.default_rng(seed)
+    params = init_params(cfg, rng)
+    optimizer = AdamW(params, lr=1e-3, weight_decay=0.1)
+    tokens = rng.integers(0, cfg.d_vocab, (shape.batch, shape.seq_len))
+    targets = rng.integers(0, cfg.d_vocab, (shape.batch, shape.seq_len))
+
+    def train_step() -> None:
+        result = forward(params, cfg, tokens, targets, dropout=shape.dropout, rng=rng)
+        grads, _ = backward(result)
+        clip_grad_norm(grads, 1.0)
+        optimizer.step(params, grads, 1e-3)
+
+    for _ in range(warmup):
+        train_step()
+    times = [_timed(train_step) for _ in range(repeats)]
+    seconds = statistics.median(times)
+    flops = step_flops(cfg, shape.batch, shape.seq_len)
+    peak = matmul_peak_gflops()
+    gflops = flops / seconds / 1e9
+    return {
+        "shape": {**shape.__dict__, "d_head": cfg.d_head, "d_mlp": cfg.d_mlp},
+        "params": count_params(params),
+        "repeats": repeats,
+        "ms_per_step": seconds * 1e3,
+        "ms_per_step_min": min(times) * 1e3,
+        "ms_per_step_max": max(times) * 1e3,
+        "tokens_per_step": shape.batch * shape.seq_len,
+        "tokens_per_second": shape.batch * shape.seq_len / seconds,
+        "flops_per_step": flops,
+        "flop_formula": FLOP_FORMULA,
+        "gflops_per_second": gflops,
+        "peak_gflops_per_second": peak,
+        "fraction_of_peak": gflops / peak,
+    }
