@@ -1,10 +1,61 @@
-"""`fabric bench` (being built; see docs/ARCHITECTURE.md)."""
+"""`fabric bench`: time one training step (forward, backward, clip, AdamW) on this machine."""
 
-from fabric_cli.commands._common import cli_errors
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fabric_cli.commands._common import cli_errors, stdout_console
 from fabric_cli.errors import FabricError
+from fabric_cli.nn.bench import FLOP_FORMULA, PRESETS, run_bench
 
 
 @cli_errors
-def bench() -> None:
-    """Not built yet."""
-    raise FabricError("'fabric bench' is not built yet in this version")
+def bench(
+    preset: Annotated[
+        str, typer.Option(help=f"Starting shape: {', '.join(PRESETS)} (options below override).")
+    ] = "default",
+    n_layers: Annotated[int | None, typer.Option(help="Blocks (default preset: 2).")] = None,
+    n_heads: Annotated[int | None, typer.Option(help="Heads per block (4).")] = None,
+    d_model: Annotated[int | None, typer.Option(help="Residual width (64); d_mlp is 4x.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Sequences per step (32).")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Tokens per sequence (24).")] = None,
+    vocab: Annotated[int | None, typer.Option(help="Vocabulary size (100).")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate (0.1).")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed steps; the median is reported.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Median milliseconds per training step, tokens/s, and GFLOP/s against this machine's
+    float32 matmul peak. The machine may be busy: run it twice and trust the lower median."""
+    if preset not in PRESETS:
+        raise FabricError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    chosen = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model, "batch": batch,
+              "seq_len": seq_len, "vocab": vocab, "dropout": dropout}
+    overrides = {k: v for k, v in chosen.items() if v is not None}
+    result = run_bench(replace(PRESETS[preset], **overrides), repeats=repeats)
+    if as_json:
+        typer.echo(json.dumps({"preset": preset, **result}, indent=1))
+        return
+    s = result["shape"]
+    table = Table(
+        title=(f"A training step of the Fabric ({preset}: {s['n_layers']} layers, {s['n_heads']} "
+               f"heads, d_model {s['d_model']}, batch {s['batch']} x {s['seq_len']} tokens, "
+               f"vocab {s['vocab']}, dropout {s['dropout']}, {result['params']:,} parameters)"),
+        title_justify="left", show_header=False,
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"ms per step (median of {result['repeats']})",
+                  f"{result['ms_per_step']:.2f}  (min {result['ms_per_step_min']:.2f}, "
+                  f"max {result['ms_per_step_max']:.2f})")
+    table.add_row("tokens per second", f"{result['tokens_per_second']:,.0f}")
+    table.add_row("GFLOP/s achieved", f"{result['gflops_per_second']:.1f}")
+    table.add_row("float32 matmul peak, GFLOP/s", f"{result['peak_gflops_per_second']:.1f}")
+    table.add_row("fraction of peak", f"{result['fraction_of_peak']:.1%}")
+    console = stdout_console()
+    console.print(table)
+    console.print(f"FLOPs per step = {FLOP_FORMULA}", markup=False)
