@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import groupby
 
 import numpy as np
 from rich import box
@@ -98,10 +99,15 @@ class LossCurve:
         self.height = max(3, int(height))
         self.marks = [(float(s), literal(label)) for s, label in marks]
         self.title = literal(title)
+        self._range = self._value_range()
 
     def value_range(self) -> tuple[float, float]:
         """(lo, hi): the exact span of everything drawn (losses, validation, floor)."""
-        values = [float(v) for v in self.losses if math.isfinite(v)]
+        return self._range
+
+    def _value_range(self) -> tuple[float, float]:
+        finite = self.losses[np.isfinite(self.losses)]
+        values = [float(finite.min()), float(finite.max())] if finite.size else []
         values += [v for _, v in self.val]
         if self.floor is not None:
             values.append(self.floor)
@@ -191,19 +197,27 @@ class LossCurve:
         for s, v in self.val:
             x = round((s - s0) / (s1 - s0) * (pix_w - 1)) // 2
             val_cells[(self.pixel_row(v) // 4, min(max(x, 0), plot_w - 1))] = True
-        line_style = Style(color=LINE_COLOR)
+        styles = {
+            "val": Style(color=VAL_COLOR, bold=True),
+            "line": Style(color=LINE_COLOR),
+            "floor": Style(color=FLOOR_COLOR),
+            "": Style(),
+        }
         rows = []
         for r in range(height):
-            text = Text(no_wrap=True)
+            cells = []  # (character, style key), merged into runs below: fewer spans, faster
             for c in range(plot_w):
                 if (r, c) in val_cells:
-                    text.append(VAL_GLYPH, style=Style(color=VAL_COLOR, bold=True))
+                    cells.append((VAL_GLYPH, "val"))
                 elif dots[r, c]:
-                    text.append(chr(0x2800 + int(dots[r, c])), style=line_style)
+                    cells.append((chr(0x2800 + int(dots[r, c])), "line"))
                 elif r == floor_row:
-                    text.append(FLOOR_GLYPH, style=FLOOR_COLOR)
+                    cells.append((FLOOR_GLYPH, "floor"))
                 else:
-                    text.append(" ")
+                    cells.append((" ", ""))
+            text = Text(no_wrap=True)
+            for key, run in groupby(cells, key=lambda cell: cell[1]):
+                text.append("".join(ch for ch, _ in run), style=styles[key])
             rows.append(text)
         return rows, floor_row
 

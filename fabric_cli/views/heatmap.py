@@ -136,6 +136,7 @@ class AttentionHeatmap:
         everything = tuple(range(n_k))
         candidates = [
             (2, min(longest, 10), self.show_strongest),
+            (2, min(longest, 8), self.show_strongest),
             (2, min(longest, 8), False),
             (1, min(longest, 8), False),
             (1, min(longest, 5), False),
