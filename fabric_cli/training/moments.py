@@ -38,7 +38,7 @@ class MomentThresholds:
     relative_lift: float = 0.4
     relative_roles: tuple[str, ...] = ("verb", "noun")
     # loss_plateau / loss_drop, on an exponential moving average of the train loss.
-    loss_ema: float = 0.03  # weight of the newest step (about a 65-step memory)
+    loss_ema: float = 0.05  # weight of the newest step (a memory of about 20 steps)
     plateau_min_steps: int = 100  # a plateau lasts at least this many steps ...
     plateau_tolerance: float = 0.05  # ... with the smoothed loss within 5% (max-min over min)
     drop_fraction: float = 0.06  # a drop: 6% below the plateau's mean ...
@@ -105,6 +105,53 @@ def _non_finite_text(x: float) -> str | float:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
+class FlatStretch:
+    """The longest recent stretch of the smoothed loss whose range (max - min) stays within a
+    tolerance of its min: a sliding window whose min and max are kept by monotonic queues."""
+
+    def __init__(self) -> None:
+        self.values: deque[tuple[int, float]] = deque()  # (step, smoothed loss)
+        self.lows: deque[tuple[int, float]] = deque()  # increasing: lows[0] is the min
+        self.highs: deque[tuple[int, float]] = deque()  # decreasing: highs[0] is the max
+
+    def low(self) -> float:
+        return self.lows[0][1]
+
+    def high(self) -> float:
+        return self.highs[0][1]
+
+    def steps(self) -> int:
+        return self.values[-1][0] - self.values[0][0] if self.values else 0
+
+    def mean(self) -> float:
+        return math.fsum(v for _, v in self.values) / len(self.values)
+
+    def push(self, step: int, s: float, tolerance: float) -> None:
+        """Add `s`, then forget the oldest values until the band holds again."""
+        self.values.append((step, s))
+        while self.lows and self.lows[-1][1] >= s:
+            self.lows.pop()
+        self.lows.append((step, s))
+        while self.highs and self.highs[-1][1] <= s:
+            self.highs.pop()
+        self.highs.append((step, s))
+        while self.high() - self.low() > tolerance * self.low():
+            first, _ = self.values.popleft()
+            if self.lows[0][0] == first:
+                self.lows.popleft()
+            if self.highs[0][0] == first:
+                self.highs.popleft()
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.lows.clear()
+        self.highs.clear()
+
+    def as_dict(self) -> dict:
+        return {"values": list(self.values), "lows": list(self.lows),
+                "highs": list(self.highs)}
+
+
 class MomentDetector:
     def __init__(self, thresholds: MomentThresholds, n_layers: int, n_heads: int) -> None:
         self.thresholds = thresholds
@@ -112,7 +159,8 @@ class MomentDetector:
         self.n_heads = int(n_heads)
         # loss: smoothed value, the current flat segment, the plateau awaiting a drop
         self.loss_smooth: float | None = None
-        self.segment: dict | None = None  # start, last, lo, hi, total, count
+        self.flat = FlatStretch()
+        self.plateau: dict | None = None  # start, end, low, high, total, count
         self.after_plateau: dict | None = None  # end_step, mean
         # gradient
         self.grad_norms: deque[float] = deque(maxlen=thresholds.spike_window)
@@ -182,10 +230,8 @@ class MomentDetector:
         them."""
         step = self.last_step if step is None else int(step)
         moments = []
-        seg = self.segment
-        if seg is not None and seg["last"] - seg["start"] >= self.thresholds.plateau_min_steps:
-            moments.append(self._plateau_moment(step, seg))
-            self.segment = None
+        if self.plateau is not None:
+            moments.append(self._plateau_moment(step))
         if self.burst is not None:
             moments.append(self._burst_moment(step))
         return moments
@@ -211,6 +257,8 @@ class MomentDetector:
                 value = sorted(value)
             elif isinstance(value, deque):
                 value = list(value)
+            elif isinstance(value, FlatStretch):
+                value = value.as_dict()
             elif isinstance(value, dict):
                 value = {str(k): v for k, v in value.items()}
             out[name] = value
@@ -218,26 +266,31 @@ class MomentDetector:
 
     # -- the loss ----------------------------------------------------------------------------
     def _loss(self, step: int, loss: float) -> list[dict]:
+        """A plateau begins when the smoothed loss of the last `plateau_min_steps` steps fits in
+        the tolerance band (max - min ≤ tolerance × min); it lasts while the smoothed loss
+        stays within half that band of the plateau's mean, and is told when it leaves."""
         t = self.thresholds
         s = loss if self.loss_smooth is None else self.loss_smooth + t.loss_ema * (
             loss - self.loss_smooth)
         self.loss_smooth = s
         moments = []
-        seg = self.segment
-        if seg is None:
-            self.segment = {"start": step, "last": step, "lo": s, "hi": s, "total": s, "count": 1}
-        else:
-            lo, hi = min(seg["lo"], s), max(seg["hi"], s)
-            if hi - lo > t.plateau_tolerance * lo:  # the loss has left the flat stretch
-                if seg["last"] - seg["start"] >= t.plateau_min_steps:
-                    moments.append(self._plateau_moment(step, seg))
-                    self.after_plateau = {"end_step": seg["last"],
-                                          "mean": seg["total"] / seg["count"]}
-                self.segment = {"start": step, "last": step, "lo": s, "hi": s, "total": s,
-                                "count": 1}
-            else:
-                seg.update(last=step, lo=lo, hi=hi, total=seg["total"] + s,
-                           count=seg["count"] + 1)
+        ep = self.plateau
+        if ep is None:
+            self.flat.push(step, s, t.plateau_tolerance)
+            if self.flat.steps() >= t.plateau_min_steps:
+                values = [v for _, v in self.flat.values]
+                self.plateau = {"start": self.flat.values[0][0], "end": step,
+                                "low": min(values), "high": max(values),
+                                "total": math.fsum(values), "count": len(values)}
+                self.flat.clear()
+        elif abs(s - ep["total"] / ep["count"]) <= t.plateau_tolerance / 2 * (
+                ep["total"] / ep["count"]):
+            ep.update(end=step, low=min(ep["low"], s), high=max(ep["high"], s),
+                      total=ep["total"] + s, count=ep["count"] + 1)
+        else:  # the loss has left the plateau
+            self.after_plateau = {"end_step": ep["end"], "mean": ep["total"] / ep["count"]}
+            moments.append(self._plateau_moment(step))
+            self.flat.push(step, s, t.plateau_tolerance)
         watch = self.after_plateau
         if watch is not None:
             if step - watch["end_step"] > t.drop_within_steps:
@@ -250,12 +303,14 @@ class MomentDetector:
                 self.after_plateau = None
         return moments
 
-    def _plateau_moment(self, step: int, seg: dict) -> dict:
+    def _plateau_moment(self, step: int) -> dict:
+        ep = self.plateau
+        self.plateau = None
         return make_moment("loss_plateau", step, "loss", {
-            "start_step": seg["start"], "end_step": seg["last"],
-            "mean_loss": round_number(seg["total"] / seg["count"]),
-            "spread": round_number(seg["hi"] - seg["lo"]),
-            "low": round_number(seg["lo"]), "high": round_number(seg["hi"])})
+            "start_step": ep["start"], "end_step": ep["end"],
+            "mean_loss": round_number(ep["total"] / ep["count"]),
+            "spread": round_number(ep["high"] - ep["low"]),
+            "low": round_number(ep["low"]), "high": round_number(ep["high"])})
 
     # -- gradients and clipping --------------------------------------------------------------
     def _spike(self, step: int, grad_norm: float) -> list[dict]:
