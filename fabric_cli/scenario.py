@@ -1,0 +1,266 @@
+"""Scenarios: one TOML file per experiment (grammar, model, training, probes), checked whole.
+
+Every problem is found before any training starts and reported as one line naming the file,
+the key and what was expected: `pronouns.toml: model.n_heads: expected a positive integer
+dividing model.d_model (64), got 5`.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fabric_cli.errors import FabricError
+from fabric_cli.language import schema
+from fabric_cli.language.grammar import Grammar, parse_grammar
+from fabric_cli.language.tokenizer import split_words
+
+DEFAULT_SCENARIO = "pronouns"
+MAX_FILE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    n_layers: int  # blocks
+    n_heads: int  # attention heads per block
+    d_model: int  # residual stream width; n_heads divides it
+    d_mlp: int  # feed-forward hidden width
+    n_ctx: int  # longest sequence, <bos> included
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    steps: int  # optimizer steps
+    batch_size: int  # sentences per step
+    lr: float  # peak learning rate
+    warmup_steps: int  # linear warm-up, then cosine decay
+    min_lr_ratio: float  # final lr = lr * min_lr_ratio
+    beta1: float  # Adam momentum
+    beta2: float  # Adam second-moment decay
+    weight_decay: float  # decoupled (AdamW)
+    grad_clip: float  # max global gradient norm; 0 = never clip
+    dropout: float  # probability a unit is dropped in training
+    probe_every: int  # steps between probes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    n_sentences: int  # probe sentences per split
+    story_sentences: list[str]  # shown in pictures and the story
+    specialist_threshold: float  # head score above which a head may be a specialist
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: Path
+    description: str
+    seed: int
+    grammar: Grammar
+    model: ModelShape
+    training: TrainingConfig
+    probes: ProbeConfig
+    heldout_fraction: float
+    text: str  # the TOML source, so a run can keep an exact copy
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    name: str
+    description: str
+    path: Path
+
+
+def scenarios_dir() -> Path:
+    """Bundled scenarios: inside the installed package (wheel), else the checkout's scenarios/."""
+    packaged = importlib.resources.files("fabric_cli") / "scenarios"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def bundled_scenarios() -> list[ScenarioInfo]:
+    infos = []
+    for path in sorted(scenarios_dir().glob("*.toml")):
+        try:
+            description = load_scenario(str(path)).description
+        except FabricError as exc:
+            description = f"(broken: {exc.message})"
+        infos.append(ScenarioInfo(path.stem, description, path))
+    return infos
+
+
+def _resolve(name_or_path: str) -> tuple[Path, str]:
+    """(file, the name to use in messages) for a bundled name or a path."""
+    looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
+    if looks_like_path:
+        return Path(name_or_path), name_or_path
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name_or_path):
+        raise FabricError(f"scenario name {name_or_path!r} is not a name or a .toml path")
+    path = scenarios_dir() / f"{name_or_path}.toml"
+    if not path.is_file():
+        names = ", ".join(p.stem for p in sorted(scenarios_dir().glob("*.toml"))) or "none found"
+        raise FabricError(
+            f"unknown scenario {name_or_path!r}; bundled scenarios: {names} "
+            "(or give the path to your own .toml file)"
+        )
+    return path, path.name
+
+
+def _read(path: Path, source: str) -> str:
+    try:
+        if path.is_dir():
+            raise FabricError(f"{source}: is a directory, not a scenario file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise FabricError(f"{source}: too large for a scenario ({path.stat().st_size} bytes)")
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise FabricError(f"{source}: no such file; `fabric scenarios` lists the bundled ones") from None
+    except PermissionError:
+        raise FabricError(f"{source}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise FabricError(f"{source}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise FabricError(f"{source}: cannot read: {exc.strerror or exc}") from None
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        what = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+        if found:
+            where = f"line {found.group(1)}, column {found.group(2)}"
+        else:
+            where = f"line {text.count(chr(10)) + 1} (end of file)"
+        raise FabricError(f"{source}: {where}: TOML syntax error: {what}") from None
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    path, source = _resolve(name_or_path)
+    text = _read(path, source)
+    data = _parse_toml(text, source)
+    return parse_scenario(data, source, path, text)
+
+
+def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scenario:
+    schema.check_keys(
+        data, source, "",
+        ("description", "seed", "heldout_fraction", "model", "training", "probes", "grammar"),
+        ("description", "seed", "heldout_fraction", "model", "training", "probes", "grammar"),
+    )
+    description = schema.get_str(data, "description", source)
+    if "\n" in description.strip():
+        raise schema.schema_error(source, "description", "one line of text")
+    seed = schema.get_int(data, "seed", source, minimum=0)
+    heldout_fraction = schema.get_float(
+        data, "heldout_fraction", source, low=0.0, high=0.5, low_open=True
+    )
+    model = _parse_model(schema.get_table(data, "model", source), source)
+    training = _parse_training(schema.get_table(data, "training", source), source)
+    probes = _parse_probes(schema.get_table(data, "probes", source), source)
+    grammar = parse_grammar(schema.get_table(data, "grammar", source), source)
+    _check_against_grammar(grammar, model, probes, heldout_fraction, seed, source)
+    return Scenario(
+        name=path.stem, path=path, description=description.strip(), seed=seed, grammar=grammar,
+        model=model, training=training, probes=probes, heldout_fraction=heldout_fraction,
+        text=text,
+    )
+
+
+def _parse_model(table: dict, source: str) -> ModelShape:
+    keys = ("n_layers", "n_heads", "d_model", "d_mlp", "n_ctx")
+    schema.check_keys(table, source, "model", keys, keys)
+    values = {k: schema.get_int(table, k, source, "model") for k in keys}
+    if values["d_model"] % values["n_heads"]:
+        raise schema.schema_error(
+            source, "model.n_heads",
+            f"a positive integer dividing model.d_model ({values['d_model']})", values["n_heads"],
+        )
+    return ModelShape(**values)
+
+
+def _parse_training(table: dict, source: str) -> TrainingConfig:
+    keys = tuple(TrainingConfig.__dataclass_fields__)
+    schema.check_keys(table, source, "training", keys, keys)
+    t = "training"
+    steps = schema.get_int(table, "steps", source, t)
+    warmup = schema.get_int(table, "warmup_steps", source, t, minimum=0)
+    if warmup >= steps:
+        raise schema.schema_error(
+            source, "training.warmup_steps", f"fewer than training.steps ({steps})", warmup
+        )
+    probe_every = schema.get_int(table, "probe_every", source, t)
+    if probe_every > steps:
+        raise schema.schema_error(
+            source, "training.probe_every", f"at most training.steps ({steps})", probe_every
+        )
+    return TrainingConfig(
+        steps=steps,
+        batch_size=schema.get_int(table, "batch_size", source, t),
+        lr=schema.get_float(table, "lr", source, t, low=0.0, high=1.0, low_open=True),
+        warmup_steps=warmup,
+        min_lr_ratio=schema.get_float(table, "min_lr_ratio", source, t, low=0.0, high=1.0),
+        beta1=schema.get_float(table, "beta1", source, t, low=0.0, high=1.0, high_open=True),
+        beta2=schema.get_float(table, "beta2", source, t, low=0.0, high=1.0, high_open=True),
+        weight_decay=schema.get_float(table, "weight_decay", source, t, low=0.0, high=1.0),
+        grad_clip=schema.get_float(table, "grad_clip", source, t, low=0.0, high=float("inf")),
+        dropout=schema.get_float(table, "dropout", source, t, low=0.0, high=1.0, high_open=True),
+        probe_every=probe_every,
+    )
+
+
+def _parse_probes(table: dict, source: str) -> ProbeConfig:
+    keys = ("n_sentences", "story_sentences", "specialist_threshold")
+    schema.check_keys(table, source, "probes", keys, keys)
+    return ProbeConfig(
+        n_sentences=schema.get_int(table, "n_sentences", source, "probes"),
+        story_sentences=schema.get_str_list(table, "story_sentences", source, "probes"),
+        specialist_threshold=schema.get_float(
+            table, "specialist_threshold", source, "probes", low=0.0, high=1.0, low_open=True
+        ),
+    )
+
+
+def _check_against_grammar(
+    grammar: Grammar, model: ModelShape, probes: ProbeConfig, heldout_fraction: float,
+    seed: int, source: str,
+) -> None:
+    from fabric_cli.language.generator import split_pairs  # the generator decides the pairs
+
+    longest = grammar.max_length()
+    if model.n_ctx < longest + 1:
+        raise schema.schema_error(
+            source, "model.n_ctx",
+            f"at least {longest + 1} (the longest sentence, {longest} tokens, plus <bos>)",
+            model.n_ctx,
+        )
+    lexicon = grammar.lexicon()
+    for i, sentence in enumerate(probes.story_sentences):
+        words = split_words(sentence)
+        if len(words) + 1 > model.n_ctx:
+            raise schema.schema_error(
+                source, f"probes.story_sentences[{i}]",
+                f"at most {model.n_ctx - 1} tokens to fit model.n_ctx", f"{len(words)} tokens",
+            )
+        unknown = [w for w in words if w not in lexicon]
+        if unknown:
+            raise FabricError(
+                f"{source}: probes.story_sentences[{i}]: word {unknown[0]!r} is not in the "
+                "grammar; add it to grammar.words with its part of speech"
+            )
+    pairs = split_pairs(grammar, heldout_fraction, seed)
+    if not pairs["heldout"]:
+        raise schema.schema_error(
+            source, "heldout_fraction",
+            "a fraction that holds out at least one noun pair while every noun keeps a training "
+            "pair (add nouns, or raise the fraction)", heldout_fraction,
+        )
