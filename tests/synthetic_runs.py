@@ -95,7 +95,7 @@ def build_run(
 ) -> list[dict]:
     rng = random.Random(seed)
     d_model, grad_clip, lr, warmup = 64, 1.0, 3e-3, steps // 10
-    floor = {"train": r6(1.2 + rng.random() * 0.1), "heldout": r6(1.3 + rng.random() * 0.1)}
+    floor = {"train": r6(1.1 + rng.random() * 0.05), "heldout": r6(1.15 + rng.random() * 0.05)}
     model = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model,
              "d_head": d_model // n_heads, "d_mlp": 4 * d_model, "n_ctx": 24,
              "d_vocab": len(VOCAB), "act_fn": "gelu_new", "normalization_type": "LN",

@@ -36,6 +36,11 @@ def moment_values(moment: dict) -> dict[str, str]:
         elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
             values[key] = sig(value)
             values[f"{key}_pct"] = pct(value)
+        elif isinstance(value, dict):
+            for inner, x in value.items():
+                if isinstance(x, (int, float, str)) and not isinstance(x, bool):
+                    values[f"{key}_{inner}"] = sig(x)
+                    values[f"{key}_{inner}_pct"] = pct(x)
         elif value is None:
             values[key] = "nothing measured"
     return values

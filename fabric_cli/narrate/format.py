@@ -69,7 +69,7 @@ def step(value: object) -> str:
     x = as_float(value)
     if not math.isfinite(x):
         return _nonfinite_word(x)
-    return f"{int(round(x)):,}"
+    return f"{round(x):,}"
 
 
 count = step

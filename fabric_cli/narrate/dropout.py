@@ -1,0 +1,125 @@
+"""Dropout's voice: the tester who silences units at random so no single thread carries all.
+
+Numbers: the rate, the fraction of units actually kept at the first and last good step,
+focus_under_dropout at the first and last probe, dropout_knock / dropout_recovered moments.
+"""
+
+from __future__ import annotations
+
+from fabric_cli.narrate.common import moment_values
+from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.format import as_float, head_name, pct, sig, step
+from fabric_cli.narrate.story import Chapter, Story, Voice
+
+SPEAKER = "Dropout"
+COLOUR = "yellow"
+
+TITLES = ["Dropout: What If This Thread Snaps?", "Dropout: The Tester in the Dark"]
+EPIGRAPH = [
+    "I am Dropout. I cut threads at random, so the Fabric learns not to hang on any one.",
+    "I am Dropout, the hand that snuffs candles to see who can still find the door.",
+]
+MASK = [
+    ("My rate in this run was {rate}. At step {at} I let {keep} of the units through and "
+    "silenced the rest, scaling the survivors up so the sum stayed honest. *Lean on that, "
+    "and I will take it away.*"),
+    ("I was set to silence {rate} of the units. On step {at} the dice kept {keep}; the kept "
+    "ones were scaled to carry the missing weight."),
+]
+LATER_MASK = [
+    ("On step {at} the dice kept {keep}. Every step a different pattern of darkness; never the "
+    "same thread twice."),
+    "By step {at} I was still at it: {keep} kept. *I do not tire, I do not repeat.*",
+]
+FOCUS = [
+    ("At step {at} I tested the pronoun head, {who}: its focus was {clean} with every unit "
+    "alive and {dropped} under my mask. {italic}"),
+    ("Step {at}, a test of {who}, the best pronoun head: {clean} clean, {dropped} in my "
+    "dark. {italic}"),
+]
+HELD = ["*It held most of its grip.*", "*It bent, but it held.*"]
+SHAKEN = ["*It lost more than half its grip.*", "*I shook it badly.*"]
+KNOCK = [
+    ("At step {step} I knocked {who} hard: {clean} clean, {dropped} under a mask of "
+    "{rate_pct}. *What if this thread snaps?*"),
+    "Step {step}: {who} stumbled in my dark, its focus falling from {clean} to {dropped}.",
+]
+RECOVERED = [
+    ("By step {step} {who} had learned: {dropped} under my mask against {clean} clean, the knock "
+    "of step {knock_step} mended with spare paths."),
+    ("At step {step} {who} held at {dropped} under the same mask ({clean} clean). *It no "
+    "longer needs any one thread.*"),
+]
+REST = [
+    ("When training ends I step aside: inference runs with every unit lit. The last test I "
+    "ran, at step {at}, found {who} at {clean} clean and {dropped} masked."),
+    ("At inference I am gone. My last measurement, at step {at}: {who} at {clean} with all "
+    "units, {dropped} with my mask."),
+]
+ABSENT = [
+    ("In this run my rate was {rate}: I was not invited. No unit was silenced, no head tested "
+    "in the dark. Whatever the Fabric learned, it learned with every thread lit, and the "
+    "chronicle holds no test of its focus under a mask."),
+]
+STORM = [
+    "Then the Fabric tore at step {at}, and there was nothing left for me to test.",
+]
+
+MOMENT_LINES = {
+    "dropout_knock": [
+        "step {step}, {who} fell from {clean} to {dropped} in my dark.",
+        "I knocked {who} at step {step}: {clean} clean, {dropped} masked.",
+    ],
+    "dropout_recovered": [
+        "step {step}, {who} holds at {dropped} under my mask ({clean} clean).",
+    ],
+}
+
+
+def _focus_para(voice: Voice, slot: str, probe: dict) -> str | None:
+    focus = probe.get("focus_under_dropout")
+    if not focus:
+        return None
+    held = as_float(focus.get("dropped")) >= 0.5 * as_float(focus.get("clean"))
+    return voice.say(slot, FOCUS, at=step(probe["step"]),
+                     who=head_name(focus.get("layer"), focus.get("head")),
+                     clean=sig(focus.get("clean")), dropped=sig(focus.get("dropped")),
+                     italic=voice.pick(slot + ":i", HELD if held else SHAKEN))
+
+
+def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
+    rate = run.training.get("dropout", 0)
+    title, epigraph = voice.pick("title", TITLES), voice.pick("epigraph", EPIGRAPH)
+    if not as_float(rate) > 0:
+        return Story(title, "dropout", [Chapter("Not Invited", [voice.say(
+            "absent", ABSENT, rate=pct(rate))])], epigraph)
+    first, last = run.first_step, run.last_step
+    paras = []
+    if first is not None:
+        paras.append(voice.say("mask", MASK, rate=pct(rate), at=step(first["step"]),
+                               keep=pct(first.get("dropout_keep"))))
+    if last is not None and last is not first:
+        paras.append(voice.say("later", LATER_MASK, at=step(last["step"]),
+                               keep=pct(last.get("dropout_keep"))))
+    chapters = [Chapter("The Mask", paras)]
+    paras = []
+    tested = [p for p in run.probes if p.get("focus_under_dropout")]
+    if tested:
+        para = _focus_para(voice, "focus-first", tested[0])
+        paras.append(para)
+    for m in run.moments_of("dropout_knock")[:1]:
+        paras.append(voice.say("knock", KNOCK, **moment_values(m)))
+    for m in run.moments_of("dropout_recovered")[:1]:
+        paras.append(voice.say("recovered", RECOVERED, **moment_values(m)))
+    chapters.append(Chapter("Testing the Specialist", [p for p in paras if p]))
+    diverged = run.first_moment("diverged")
+    if diverged is not None:
+        chapters.append(Chapter("Nothing Left to Test",
+                                [voice.say("storm", STORM, at=step(diverged["step"]))]))
+    elif len(tested) > 1:
+        focus = tested[-1]["focus_under_dropout"]
+        chapters.append(Chapter("Stepping Aside", [voice.say(
+            "rest", REST, at=step(tested[-1]["step"]),
+            who=head_name(focus.get("layer"), focus.get("head")), clean=sig(focus.get("clean")),
+            dropped=sig(focus.get("dropped")))]))
+    return Story(title, "dropout", [c for c in chapters if c.paragraphs], epigraph)

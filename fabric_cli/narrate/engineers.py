@@ -1,0 +1,116 @@
+"""The Engineers' voice: clipping and the learning-rate schedule, the hands on the rigging.
+
+Numbers: grad_clip, the count of clipped steps, clipping_burst moments, the largest gradient
+norm, warmup steps, peak and final learning rate, min_lr_ratio, the run's seconds, divergence.
+"""
+
+from __future__ import annotations
+
+from fabric_cli.narrate.common import moment_values
+from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.format import count, sig, step
+from fabric_cli.narrate.story import Chapter, Story, Voice
+
+SPEAKER = "the Engineers"
+COLOUR = "grey70"
+
+TITLES = ["The Engineers: Hands on the Rigging", "The Engineers: Clip, Warm, Anneal"]
+EPIGRAPH = [
+    "We are the Engineers. We do not learn; we set the sails and cut the lines.",
+    "We are the Engineers: the clip that reins the Gradient, the schedule that calms the sea.",
+]
+SCHEDULE = [
+    ("We warmed the Fabric up for {warmup} steps, the learning rate climbing from {lr1} at step "
+    "{at1} toward its peak of {peak}, then let it ease down a cosine toward {ratio} of that "
+    "peak. *Gently at first. Gently at the end.*"),
+    ("The plan: {warmup} steps of warmup (the rate was {lr1} at step {at1}), a peak of {peak}, "
+    "then a slow cosine descent to a floor of {ratio} times the peak."),
+]
+LAST_LR = [
+    "At step {at}, the last good step, the rate stood at {lr}.",
+    "By step {at} we had let the rate fall to {lr}.",
+]
+CLIP = [
+    ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
+    "and we cut it back; the wildest reading was {max} at step {max_at}. *Steady. Steady.*"),
+    ("Our line was {clip}. {n} steps crossed it, and every one was scaled back to the line "
+    "before Adam could act. The highest norm we ever saw: {max}, at step {max_at}."),
+]
+BURST = [
+    ("The worst stretch ran from step {start_step} to step {end_step}: {count} clipped steps, "
+    "the Gradient peaking at {max_norm} against our clip of {clip}."),
+    "Steps {start_step} to {end_step} were a gale: {count} clips, a peak of {max_norm}.",
+]
+NO_CLIP = [
+    ("We set the clip at {clip} and never had to use it: the Gradient's highest reading was "
+    "{max}, at step {max_at}, and not one step was trimmed. *We kept our hands off the "
+    "rigging.*"),
+    ("Not once did we rein the Gradient in. The clip stood at {clip}; the largest norm was "
+    "{max} (step {max_at})."),
+]
+END = [
+    "The run took {seconds} seconds for {steps} steps. {italic}",
+    "{steps} steps, {seconds} seconds on the clock. {italic}",
+]
+END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*"]
+END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*"]
+INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}."]
+STORM = [
+    ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
+    "the learning rate at {lr}. Step {last_good_step} was the last sound one. Our clip could "
+    "not hold a sea like that; a smaller learning rate might."),
+    ("Step {step}: divergence. Loss {loss}, gradient {grad_norm}, learning rate {lr}. We stop "
+    "here, with step {last_good_step} as the last good weave. *Lower the rate and sail again.*"),
+]
+
+MOMENT_LINES = {
+    "clipping_burst": [
+        "we clipped {count} steps between steps {start_step} and {end_step}; peak {max_norm}.",
+        "we reined the Gradient in {count} times (steps {start_step}-{end_step}).",
+    ],
+    "diverged": [
+        "step {step}, the loss is {loss}. We stop the run.",
+        "divergence at step {step}; the last good step was {last_good_step}.",
+    ],
+}
+
+
+def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
+    tr, first, last = run.training, run.first_step, run.last_step
+    chapters = []
+    paras = []
+    if first is not None:
+        paras.append(voice.say("schedule", SCHEDULE, warmup=count(tr.get("warmup_steps", 0)),
+                               lr1=sig(first.get("lr")), at1=step(first["step"]),
+                               peak=sig(tr.get("lr")), ratio=sig(tr.get("min_lr_ratio"))))
+    if last is not None and last is not first:
+        paras.append(voice.say("last-lr", LAST_LR, at=step(last["step"]), lr=sig(last.get("lr"))))
+    chapters.append(Chapter("The Schedule", paras))
+    paras = []
+    peak = run.max_grad_step()
+    clip = sig(tr.get("grad_clip"))
+    if peak is not None and run.clipped_steps:
+        paras.append(voice.say("clip", CLIP, clip=clip, n=count(len(run.clipped_steps)),
+                               max=sig(peak["grad_norm"]), max_at=step(peak["step"])))
+        for m in run.moments_of("clipping_burst")[:2]:
+            paras.append(voice.say(f"burst:{m['step']}", BURST, **moment_values(m)))
+    elif peak is not None:
+        paras.append(voice.say("no-clip", NO_CLIP, clip=clip, max=sig(peak["grad_norm"]),
+                               max_at=step(peak["step"])))
+    chapters.append(Chapter("The Clip", paras))
+    paras = []
+    diverged = run.first_moment("diverged")
+    if diverged is not None:
+        paras.append(voice.say("storm", STORM, **moment_values(diverged)))
+    if run.interrupted is not None:
+        paras.append(voice.say("interrupted", INTERRUPTED,
+                               reason=str(run.interrupted.get("reason", "a stop")),
+                               at=step(run.interrupted.get("checkpoint_step", 0))))
+    if run.end is not None and diverged is None:
+        italic = END_INTERRUPTED if run.status == "interrupted" else END_FINISHED
+        paras.append(voice.say("end", END, seconds=sig(run.end.get("seconds")),
+                               steps=step(run.end.get("steps", 0)),
+                               italic=voice.pick("end-i", italic)))
+    chapters.append(Chapter("Diverged" if diverged else "Furling the Sails", paras))
+    return Story(voice.pick("title", TITLES), "engineers", [c for c in chapters if c.paragraphs],
+                 voice.pick("epigraph", EPIGRAPH))

@@ -1,0 +1,102 @@
+"""The Feed-Forward network's voice: the wide room where attention's pointers become words.
+
+Numbers: d_model/d_mlp, the ablation rows (loss and accuracy on the token after each role's
+positions, with heads intact and silenced), the loss_drop moment, probe losses first vs last.
+The chronicle does not separate the MLP's gradient from attention's, so neither does this.
+"""
+
+from __future__ import annotations
+
+from fabric_cli.narrate.common import heads_list, moment_values
+from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.format import as_float, pct, sig, step
+from fabric_cli.narrate.story import Chapter, Story, Voice
+
+SPEAKER = "the Feed-Forward Network"
+COLOUR = "bright_magenta"
+
+TITLES = ["The Feed-Forward Network: The Wide Room", ("The Feed-Forward Network: From Pointer "
+          "to Word")]
+EPIGRAPH = [
+    "I am the Feed-Forward Network. Attention tells me where to look; I decide what it means.",
+    "I am the MLP in every block: I widen the stream, bend it through GELU, and fold it back.",
+]
+ROOM = [
+    ("In each of the {n_layers} blocks I take the {d_model}-wide stream, open it into {d_mlp} "
+    "hidden units, bend it through GELU and fold it back. *A wide room for a narrow thought.*"),
+    ("My room is {d_mlp} units wide, opened from a stream of {d_model}, once per block, "
+    "{n_layers} times in all. Attention brings me pointers; I turn them into what comes next."),
+]
+EARLY = [
+    ("At the first probe, step {at}, I could not yet say much: the probe sentences cost "
+    "{train} nats per token, the held-out ones {val}."),
+    ("Step {at}, the first probe: {train} nats per token on training sentences, {val} on "
+    "held-out ones. My filters were blank."),
+]
+DROP = [
+    ("Between steps {start_step} and {end_step} the loss fell from {from_loss} to {to_loss}. "
+    "{cause}"),
+    "From step {start_step} to step {end_step}: {from_loss} down to {to_loss}. {cause}",
+]
+CAUSE_HEAD = [("At the same time the best pronoun head reached a score of {score}: the pointers "
+              "had arrived, and I could finally read them."),
+              ("The best pronoun head's score stood at {score} by then; I had something to "
+              "work with.")]
+CAUSE_NONE = [("The chronicle does not tie this drop to a pronoun head; whatever I learned, I "
+              "learned it from other threads.")]
+AFTER_ROLE = [
+    ("The word after each {role} is where I earn my keep. With the heads intact it cost "
+    "{before} nats and I named it right {acc_before} of the time; with {heads} silenced, "
+    "{after} nats and {acc_after}. *Take away the pointer and I guess blind.*"),
+    ("On the word after each {role}: {before} nats and {acc_before} accuracy with {heads} "
+    "working, {after} and {acc_after} with them zeroed."),
+]
+LATE = [
+    ("At the last probe, step {at}, the probe sentences cost {train} nats per token and the "
+    "held-out ones {val}. {italic}"),
+    "By step {at}: {train} on training sentences, {val} on held-out ones. {italic}",
+]
+BETTER = ["*The room is furnished now.*", "*What was blank is written.*"]
+WORSE = ["*No better than I began. The room stayed bare.*"]
+NO_ABLATION = [("The run never reached the ablation at its end, so nothing measured what I "
+               "lose without the heads.")]
+
+MOMENT_LINES: dict[str, list[str]] = {}
+
+
+def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
+    m = run.model
+    chapters = [Chapter("The Wide Room", [voice.say(
+        "room", ROOM, n_layers=m.get("n_layers", "?"), d_model=m.get("d_model", "?"),
+        d_mlp=m.get("d_mlp", "?"))])]
+    first = run.first_probe
+    if first is not None:
+        chapters[0].paragraphs.append(voice.say("early", EARLY, at=step(first["step"]),
+                                                train=sig(first.get("train_loss")),
+                                                val=sig(first.get("val_loss"))))
+    paras = []
+    for d in run.moments_of("loss_drop")[:2]:
+        score = (d.get("data") or {}).get("best_pronoun_score")
+        cause = (voice.say("cause", CAUSE_HEAD, score=sig(score)) if score is not None
+                 else voice.pick("cause-none", CAUSE_NONE))
+        paras.append(voice.say(f"drop:{d['step']}", DROP, **moment_values(d), cause=cause))
+    rows = (run.ablation or {}).get("rows") or []
+    for row in rows[:2]:
+        heads = [(int(h[0]), int(h[1])) for h in row.get("heads") or []]
+        paras.append(voice.say(f"role:{row.get('role')}", AFTER_ROLE, role=row.get("role"),
+                               before=sig(row.get("loss_before")),
+                               after=sig(row.get("loss_after")),
+                               acc_before=pct(row.get("acc_before")),
+                               acc_after=pct(row.get("acc_after")), heads=heads_list(heads)))
+    if not rows:
+        paras.append(voice.pick("no-ablation", NO_ABLATION))
+    chapters.append(Chapter("Pointers into Words", paras))
+    last = run.last_probe
+    if last is not None and last is not first and first is not None:
+        better = as_float(last.get("val_loss")) < as_float(first.get("val_loss"))
+        chapters.append(Chapter("The Furnished Room", [voice.say(
+            "late", LATE, at=step(last["step"]), train=sig(last.get("train_loss")),
+            val=sig(last.get("val_loss")), italic=voice.pick("late-i", BETTER if better
+                                                             else WORSE))]))
+    return Story(voice.pick("title", TITLES), "ffn", [c for c in chapters if c.paragraphs],
+                 voice.pick("epigraph", EPIGRAPH))

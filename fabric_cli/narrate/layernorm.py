@@ -1,0 +1,99 @@
+"""LayerNorm's voice: the weaver who trues the tension before every block reads the stream.
+
+Numbers: the `layernorm` stats of step events (in_mean, in_std, out_std) at the first and last
+good step, for the first block's ln1 and the final LN.
+"""
+
+from __future__ import annotations
+
+from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.format import as_float, sig, step
+from fabric_cli.narrate.story import Chapter, Story, Voice
+
+SPEAKER = "LayerNorm"
+COLOUR = "green"
+
+TITLES = ["LayerNorm: Truing the Tension", "LayerNorm: Every Thread to the Same Pull"]
+EPIGRAPH = [
+    "I am LayerNorm. Whatever arrives, too slack or too taut, leaves me at an even tension.",
+    "I am LayerNorm, the weaver's hand that evens every row before the next pass.",
+]
+FIRST = [
+    ("At step {at}, before {name} let its block read the stream, I measured it: a spread of "
+    "{in_std} around a mean of {in_mean}. I pulled it to a spread of {out_std}. *Even "
+    "tension, then weave.*"),
+    ("Step {at}, at {name}: the stream came to me with a standard deviation of {in_std} and a "
+    "mean of {in_mean}; it left with {out_std}."),
+]
+LATE = [
+    ("By step {at} the same place, {name}, brought me a stream {word}: a spread of {in_std}. "
+    "I still sent it on at {out_std}. {italic}"),
+    ("At step {at} {name} fed me a spread of {in_std}, {word} than at the start, and I "
+    "answered with {out_std}, as I always do. {italic}"),
+]
+GREW = ["*The blocks have been writing into the stream; someone must keep the tension true.*",
+        "*Louder voices, same even cloth.*"]
+SHRANK = ["*Quieter than it began. I lift it to the same pull.*"]
+FINAL = [
+    ("The last of us, {name}, stands before the unembedding. At step {at} it took a spread "
+    "of {in_std} and gave {out_std}, so the words are chosen from an even weave."),
+    ("At the very top, {name} at step {at}: {in_std} in, {out_std} out. What the Fabric says "
+    "next is read from my work."),
+]
+COUNT = [  # only when the stats list is exactly ln1, ln2 per block plus ln_final
+    ("There are {n} of us in this Fabric, a pair in each block and one at the top, and the "
+    "chronicle measured every one of us on every step."),
+    ("We are {n} in all: before attention and before the MLP in every block, and once more at "
+    "the top."),
+]
+COUNT_ANY = ["There are {n} of us in this Fabric, each measured on every step."]
+STORM = [
+    ("At step {at} the stream turned to {word} and no normalising can true a thread that is "
+    "no longer a number."),
+]
+
+MOMENT_LINES: dict[str, list[str]] = {}
+
+
+def _ln(step_event: dict | None, name: str) -> dict | None:
+    for row in (step_event or {}).get("layernorm") or []:
+        if row.get("name") == name:
+            return row
+    return None
+
+
+def _names(step_event: dict | None) -> list[str]:
+    return [str(r.get("name")) for r in (step_event or {}).get("layernorm") or []]
+
+
+def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
+    first, last = run.first_step, run.last_step
+    names = _names(first)
+    chapters = []
+    if names:
+        inner, outer = names[0], names[-1]
+        a = _ln(first, inner)
+        paras = [voice.say("first", FIRST, at=step(first["step"]), name=inner,
+                           in_std=sig(a["in_std"]), in_mean=sig(a["in_mean"]),
+                           out_std=sig(a["out_std"]))]
+        paired = len(names) == 2 * int(run.model.get("n_layers", -1)) + 1
+        paras.append(voice.say("count", COUNT if paired else COUNT_ANY, n=str(len(names))))
+        chapters.append(Chapter("Even Tension", paras))
+        b = _ln(last, inner)
+        if last is not first and b is not None:
+            grew = as_float(b["in_std"]) > as_float(a["in_std"])
+            chapters.append(Chapter("As the Stream Grew", [voice.say(
+                "late", LATE, at=step(last["step"]), name=inner, in_std=sig(b["in_std"]),
+                out_std=sig(b["out_std"]), word="wider" if grew else "narrower",
+                italic=voice.pick("late-i", GREW if grew else SHRANK))]))
+        c = _ln(last, outer)
+        if c is not None and outer != inner:
+            chapters.append(Chapter("Before the Words", [voice.say(
+                "final", FINAL, name=outer, at=step(last["step"]), in_std=sig(c["in_std"]),
+                out_std=sig(c["out_std"]))]))
+    diverged = run.first_moment("diverged")
+    if diverged is not None:
+        chapters.append(Chapter("Torn", [voice.say(
+            "storm", STORM, at=step(diverged["step"]), word="not-a-number")]))
+    return Story(voice.pick("title", TITLES), "layernorm", chapters,
+                 voice.pick("epigraph", EPIGRAPH))

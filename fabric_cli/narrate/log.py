@@ -1,0 +1,66 @@
+"""The same run as a factual log: one line per moment (plus start and end), numbers only."""
+
+from __future__ import annotations
+
+from fabric_cli.narrate.facts import collect
+from fabric_cli.narrate.format import count, head_name, sig, step
+
+_STEPS = {"start_step", "end_step", "previous_step", "last_good_step", "knock_step", "steps",
+          "checkpoint_step"}
+
+
+def _value(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
+    if key in _STEPS or key == "count":
+        return step(value)
+    if isinstance(value, (int, float)) or value in ("nan", "inf", "-inf"):
+        return sig(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} {_value(k, v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        if all(isinstance(x, list) and len(x) == 2 for x in value):
+            return "[" + ", ".join(head_name(int(x[0]), int(x[1])) for x in value) + "]"
+        return "[" + ", ".join(_value("", x) for x in value) + "]"
+    return str(value)
+
+
+def plain_log(events: list[dict]) -> list[str]:
+    run = collect(events)
+    s = run.start
+    floor = s.get("floor") or {}
+    lines = [
+        (f"step {step(s.get('step', 0)):>7}  run_start  scenario {s.get('scenario')!r}, "
+        f"seed {s.get('seed')}, {count(s.get('n_params', 0))} parameters, "
+        f"vocabulary {count(len(run.vocab))}, floor {sig(floor.get('train'))} train / "
+        f"{sig(floor.get('heldout'))} held-out"),
+    ]
+    for m in run.moments:
+        who = ""
+        if m.get("layer") is not None and m.get("head") is not None:
+            who = f" {head_name(m['layer'], m['head'])}"
+        data = ", ".join(f"{k} {_value(k, v)}" for k, v in (m.get("data") or {}).items())
+        lines.append(f"step {step(m.get('step', 0)):>7}  {m.get('kind')} ({m.get('component')})"
+                     f"{who}  {data}")
+    if run.clipped_steps:
+        lines.append(f"{'':>12}  clipped steps in all: {count(len(run.clipped_steps))}")
+    if run.interrupted is not None:
+        i = run.interrupted
+        lines.append(f"step {step(i.get('step', 0)):>7}  interrupted  reason "
+                     f"{i.get('reason')!r}, checkpoint at step "
+                     f"{step(i.get('checkpoint_step', 0))}")
+    if run.end is not None:
+        e = run.end
+        specs = ", ".join(f"{head_name(x['layer'], x['head'])} {x.get('role')}"
+                          for x in e.get("specialists") or []) or "none"
+        lines.append(
+            f"step {step(e.get('step', 0)):>7}  run_end  {e.get('status')}, "
+            f"{step(e.get('steps', 0))} steps in {sig(e.get('seconds'))} s, final loss "
+            f"{sig(e.get('final_train_loss'))} train / {sig(e.get('final_val_loss'))} held-out, "
+            f"specialists: {specs}"
+        )
+    return lines

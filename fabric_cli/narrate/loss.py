@@ -1,0 +1,134 @@
+"""The Loss, the Fabric's judgment: how wrong, how far from the floor no model can pass.
+
+Numbers: the loss at the first step against ln(vocabulary size) (what a uniform guess costs),
+plateau/drop/near_floor moments, the final train/held-out loss, the entropy floor, and the
+gap between them (final held-out loss minus the held-out floor).
+"""
+
+from __future__ import annotations
+
+import math
+
+from fabric_cli.narrate.common import moment_values
+from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.format import as_float, sig, step
+from fabric_cli.narrate.story import Chapter, Story, Voice
+
+SPEAKER = "the Loss"
+COLOUR = "red"
+
+TITLES = ["The Fabric's Judgment", "The Loss: How Wrong, and How Far from the Floor"]
+EPIGRAPH = [
+    "I am the Loss, the Fabric's judgment: one number for every word it should have known.",
+    "I am the Fabric's judgment. I do not teach; I only say how far.",
+]
+FIRST = [
+    ("At step {at} I judged the Fabric's first guesses at {loss} nats per token. A guess spread "
+    "evenly over all {v} tokens would cost {uniform}. {italic}"),
+    ("My first verdict, step {at}: {loss} nats. Pure ignorance over {v} tokens is {uniform}. "
+    "{italic}"),
+]
+NEAR_UNIFORM = ["*It knew nothing, and it was honest about it.*",
+                "*A blank loom, exactly as blank as it should be.*"]
+FAR_UNIFORM = ["*Worse than knowing nothing: confident, and wrong.*"]
+PLATEAU = [
+    ("From step {start_step} to step {end_step} I held still at about {mean_loss}, wavering "
+    "by no more than {spread}. *Becalmed.* The easy words were learned; the pronouns were not."),
+    ("Then a long flat sea: steps {start_step} to {end_step}, mean {mean_loss}, spread "
+    "{spread}."),
+]
+DROP = [
+    ("Between step {start_step} and step {end_step} I fell from {from_loss} to {to_loss}. "
+    "*Something inside has understood something.*"),
+    ("Steps {start_step} to {end_step}: down from {from_loss} to {to_loss}, a tide going out "
+    "fast."),
+]
+NEAR = [
+    ("At step {step} the held-out loss, {val_loss}, was within reach of the floor, {floor}: a "
+    "ratio of {ratio}."),
+    ("Step {step}: {val_loss} on held-out text against a floor of {floor}, ratio {ratio}. "
+    "*Close to the bottom of the sea.*"),
+]
+FINAL = [
+    ("I end at {train} on the training distribution and {val} on held-out sentences. The "
+    "language itself cannot be predicted better than {floor} nats per token on held-out text, "
+    "so the Fabric stands {gap} nats above the floor. {italic}"),
+    ("Final judgment: {train} (train), {val} (held-out). The floor, the entropy of the "
+    "language itself, is {floor}; the gap left is {gap}. {italic}"),
+]
+BELOW = [  # a finite held-out sample can land under the floor, which is an expectation
+    ("I end at {train} on the training distribution and {val} on held-out sentences, {gap} "
+    "below the floor of {floor}. The floor is an average over the whole language; this small "
+    "held-out sample happened to be kinder. *No model beats the floor for long.*"),
+]
+CLOSE = ["*Close. What remains is mostly the language's own uncertainty.*",
+         "*Almost all the error left is the kind no model can remove.*"]
+FAR = ["*Still a distance to go; the Fabric has not learned all it could.*",
+       "*A gap worth another run.*"]
+STORM = [
+    ("At step {step} I stopped being a number: {loss}. The last step I could still judge was "
+    "{last_good_step}. *There is no floor beneath a storm like this.*"),
+]
+UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
+              "gave was {loss}.")]
+
+MOMENT_LINES = {
+    "loss_plateau": [
+        "I lie flat at {mean_loss} from step {start_step} to {end_step}.",
+        "becalmed: steps {start_step} to {end_step}, I hover around {mean_loss}.",
+    ],
+    "loss_drop": [
+        "I fall from {from_loss} to {to_loss} by step {end_step}.",
+        "the tide goes out: {from_loss} down to {to_loss}, steps {start_step} to {end_step}.",
+    ],
+    "near_floor": [
+        "I read {val_loss} on held-out text at step {step}, the floor is {floor}.",
+        "step {step}, within reach of the floor: {val_loss} against {floor}.",
+    ],
+}
+
+
+def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
+    first = run.first_step
+    chapters = []
+    if first is not None:
+        v = len(run.vocab) or int(run.model.get("d_vocab", 0))
+        uniform = math.log(v) if v > 0 else math.nan
+        near = abs(as_float(first["loss"]) - uniform) < 0.5
+        chapters.append(Chapter("The First Verdict", [voice.say(
+            "first", FIRST, at=step(first["step"]), loss=sig(first["loss"]), v=str(v),
+            uniform=sig(uniform), italic=voice.pick("first-i", NEAR_UNIFORM if near
+                                                    else FAR_UNIFORM))]))
+    paras = [voice.say(f"plateau:{m['step']}", PLATEAU, **moment_values(m))
+             for m in run.moments_of("loss_plateau")[:2]]
+    paras += [voice.say(f"drop:{m['step']}", DROP, **moment_values(m))
+              for m in run.moments_of("loss_drop")[:2]]
+    chapters.append(Chapter("Calms and Falls", paras))
+    paras = [voice.say("near", NEAR, **moment_values(m)) for m in run.moments_of("near_floor")[:1]]
+    diverged = run.first_moment("diverged")
+    end = run.end
+    if diverged is not None:
+        chapters.append(Chapter("The Storm", [voice.say("storm", STORM,
+                                                        **moment_values(diverged))]))
+    elif end is not None and finite_all(end):
+        floor = as_float((end.get("floor") or {}).get("heldout"))
+        gap = as_float(end["final_val_loss"]) - floor
+        close = gap < 0.1 * floor
+        paras.append(voice.say("final", FINAL if gap >= 0 else BELOW,
+                               train=sig(end["final_train_loss"]),
+                               val=sig(end["final_val_loss"]), floor=sig(floor),
+                               gap=sig(abs(gap)),
+                               italic=voice.pick("final-i", CLOSE if close else FAR)))
+        chapters.append(Chapter("The Floor", paras))
+    elif run.last_step is not None:
+        paras.append(voice.say("unfinished", UNFINISHED, at=step(run.last_step["step"]),
+                               loss=sig(run.last_step["loss"])))
+        chapters.append(Chapter("No Verdict", paras))
+    return Story(voice.pick("title", TITLES), "loss", [c for c in chapters if c.paragraphs],
+                 voice.pick("epigraph", EPIGRAPH))
+
+
+def finite_all(end: dict) -> bool:
+    values = [end.get("final_train_loss"), end.get("final_val_loss"),
+              (end.get("floor") or {}).get("heldout")]
+    return all(math.isfinite(as_float(x)) for x in values)

@@ -1,0 +1,115 @@
+"""The cast: one Narrator per component, the ensemble, and the lines told live during training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from fabric_cli.errors import FabricError
+from fabric_cli.narrate import (
+    adam,
+    dropout,
+    engineers,
+    ensemble,
+    ffn,
+    gradient,
+    head,
+    layernorm,
+    loss,
+    residual,
+    softmax,
+    tokenizer,
+)
+from fabric_cli.narrate.common import moment_values
+from fabric_cli.narrate.facts import RunFacts, collect
+from fabric_cli.narrate.format import head_name, step
+from fabric_cli.narrate.story import Story, Voice
+
+
+@dataclass(frozen=True)
+class Narrator:
+    component: str  # the registry key, as in a moment's "component"
+    speaker: str  # how it is named in the prose: "the Gradient"
+    colour: str  # a rich colour name for its paragraphs (the core never imports rich)
+    moment_lines: Mapping[str, Sequence[str]]  # moment kind -> one-line templates
+    _tell: Callable[..., Story]
+
+    def tell(self, events: list[dict], *, layer: int | None = None,
+             head: int | None = None) -> Story:
+        return self.story(collect(events), layer=layer, head=head)
+
+    def story(self, run: RunFacts, *, layer: int | None = None,
+              head: int | None = None) -> Story:
+        return self._tell(run, Voice(run.seed, self.component), layer=layer, head=head)
+
+
+def _from_module(name: str, module: ModuleType) -> Narrator:
+    return Narrator(name, module.SPEAKER, module.COLOUR, module.MOMENT_LINES, module.tell)
+
+
+COMPONENTS = {
+    "head": head, "gradient": gradient, "adam": adam, "dropout": dropout,
+    "layernorm": layernorm, "residual": residual, "ffn": ffn, "softmax": softmax,
+    "tokenizer": tokenizer, "loss": loss, "engineers": engineers,
+}
+NARRATORS: dict[str, Narrator] = {n: _from_module(n, m) for n, m in COMPONENTS.items()}
+
+
+def _tell_ensemble(run: RunFacts, voice: Voice, **_: object) -> Story:
+    tellers = {n: (lambda r, n=n: NARRATORS[n].story(r)) for n in COMPONENTS}
+    stories = ensemble.safe_stories(run, tellers, list(COMPONENTS))
+    return ensemble.tell(run, stories, _ensemble_line, voice)
+
+
+NARRATORS["ensemble"] = Narrator("ensemble", "the Fabric", "white", {}, _tell_ensemble)
+
+
+def tell(events: list[dict], component: str | None = None, *, layer: int | None = None,
+         head: int | None = None) -> Story:
+    """The story of a run as told by `component` (None: the ensemble, all voices in turn)."""
+    name = component or "ensemble"
+    if name not in NARRATORS:
+        raise FabricError(f"unknown component {name!r}; choose one of: {', '.join(NARRATORS)}")
+    if (layer is not None or head is not None) and name not in ("head", "ensemble"):
+        raise FabricError("--layer/--head choose a head, so they go with --component head")
+    if name == "ensemble" and (layer is not None or head is not None):
+        name = "head"
+    return NARRATORS[name].tell(events, layer=layer, head=head)
+
+
+def _speaker_label(moment: dict) -> str:
+    component = str(moment.get("component"))
+    if component == "head" and moment.get("layer") is not None and moment.get("head") is not None:
+        return head_name(moment["layer"], moment["head"])
+    narrator = NARRATORS.get(component)
+    speaker = narrator.speaker if narrator else component
+    return speaker.removeprefix("the ").capitalize() if speaker.startswith("the ") else speaker
+
+
+def _moment_text(moment: dict, seed: int) -> str | None:
+    narrator = NARRATORS.get(str(moment.get("component")))
+    kind = str(moment.get("kind"))
+    bank = (narrator.moment_lines if narrator else {}).get(kind)
+    if not bank:
+        return None
+    voice = Voice(seed, str(moment.get("component")))
+    try:
+        text = voice.say(f"tick:{kind}:{moment.get('step')}", bank, **moment_values(moment))
+    except (KeyError, IndexError, ValueError):
+        return None  # a moment missing a field gets the plain line instead of a guess
+    return text[:1].upper() + text[1:]
+
+
+def _ensemble_line(moment: dict, seed: int) -> str | None:
+    return _moment_text(moment, seed)
+
+
+def ticker_line(moment_event: dict, seed: int) -> str:
+    """One short first-person line for a moment, in its component's voice (live in training)."""
+    label = _speaker_label(moment_event)
+    text = _moment_text(moment_event, seed)
+    if text is None:
+        kind = str(moment_event.get("kind", "moment")).replace("_", " ")
+        text = f"{kind} at step {step(moment_event.get('step', 0))}."
+    return f"{label}: {text}"
