@@ -1,0 +1,49 @@
+"""`fabric check` and `fabric bench` as a user runs them."""
+
+import json
+
+from typer.testing import CliRunner
+
+from fabric_cli.cli import app
+from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.model import param_shapes
+
+runner = CliRunner()
+
+
+def test_check_passes_and_names_every_parameter():
+    result = runner.invoke(app, ["check"], env={"COLUMNS": "140", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    cfg = ModelConfig(n_layers=2, n_heads=2, d_model=8, d_head=4, d_mlp=16, n_ctx=6, d_vocab=11)
+    for name in param_shapes(cfg):
+        assert name in result.output
+    assert "attention: dx" in result.output and "adamw" in result.output
+    assert "FAIL" not in result.output and "\x1b[" not in result.output
+
+
+def test_check_json_lists_every_check_with_its_error():
+    result = runner.invoke(app, ["check", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert {"check", "kind", "elements", "max_rel_error", "passed"} <= set(rows[0])
+    assert {r["kind"] for r in rows} == {"parameter", "layer input", "optimizer"}
+    assert all(r["passed"] and r["max_rel_error"] <= 1e-6 for r in rows)
+
+
+def test_bench_json_reports_speed_with_self_explaining_keys():
+    args = ["bench", "--repeats", "2", "--json", "--n-layers", "1", "--d-model", "16",
+            "--batch", "2", "--seq-len", "4", "--vocab", "10"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("ms_per_step", "tokens_per_second", "gflops_per_second",
+                "peak_gflops_per_second", "fraction_of_peak", "flops_per_step"):
+        assert data[key] > 0
+    assert data["tokens_per_step"] == 8 and data["shape"]["d_mlp"] == 64
+    assert data["tokens_per_second"] == data["tokens_per_step"] / (data["ms_per_step"] / 1e3)
+
+
+def test_bench_rejects_an_impossible_shape_in_one_line():
+    result = runner.invoke(app, ["bench", "--d-model", "10", "--n-heads", "4"])
+    assert result.exit_code == 2
+    assert "divisible" in result.output and "Traceback" not in result.output
