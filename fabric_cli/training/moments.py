@@ -123,9 +123,6 @@ class FlatStretch:
     def steps(self) -> int:
         return self.values[-1][0] - self.values[0][0] if self.values else 0
 
-    def mean(self) -> float:
-        return math.fsum(v for _, v in self.values) / len(self.values)
-
     def push(self, step: int, s: float, tolerance: float) -> None:
         """Add `s`, then forget the oldest values until the band holds again."""
         self.values.append((step, s))
@@ -157,7 +154,7 @@ class MomentDetector:
         self.thresholds = thresholds
         self.n_layers = int(n_layers)
         self.n_heads = int(n_heads)
-        # loss: smoothed value, the current flat segment, the plateau awaiting a drop
+        # loss: smoothed value, the flat window, the plateau under way, the one awaiting a drop
         self.loss_smooth: float | None = None
         self.flat = FlatStretch()
         self.plateau: dict | None = None  # start, end, low, high, total, count
@@ -202,7 +199,8 @@ class MomentDetector:
         step = int(event["step"])
         scores = {f"{h['layer']}.{h['head']}": {r: _num(v) for r, v in h["scores"].items()}
                   for h in event.get("heads", [])}
-        pronoun = [s["pronoun"] for s in scores.values() if math.isfinite(s.get("pronoun", 0))]
+        pronoun = [s["pronoun"] for s in scores.values()
+                   if "pronoun" in s and math.isfinite(s["pronoun"])]
         self.best_pronoun_score = max(pronoun) if pronoun else None
         moments = self._roles(step, scores, event.get("role_shares"))
         moments += self._snaps(step, event.get("snapshots") or [], scores)
