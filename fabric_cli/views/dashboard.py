@@ -249,18 +249,18 @@ class TrainingDashboard:
         }[part]
 
     def _header(self, width: int) -> RenderableType:
+        """Title, progress bar, loss facts, speed: on one line when they fit, else on several."""
         total = max(self.total, 1)
         frac = min(1.0, max(0.0, self.step / total))
-        bar_w = 24
+        step = f"step {self.step}/{self.total}"
+        bar_w = max(8, min(24, width - len(step) - 8))
         filled = round(frac * bar_w)
-        line = Text(self.title + "  ", style=Style(bold=True))
-        line.append("━" * filled, style=Style(color=ACCENT))
-        line.append("─" * (bar_w - filled), style=AXIS)
-        line.append(f" {frac:4.0%}  ", style="bold")
-        line.append(f"step {self.step}/{self.total}", style="")
-        facts = Text()
+        progress = Text("━" * filled, style=Style(color=ACCENT))
+        progress.append("─" * (bar_w - filled), style=AXIS)
+        progress.append(f" {frac:4.0%}  ", style="bold")
+        progress.append(step)
         loss = self.losses[-1] if self.losses else None
-        facts.append("loss ", style=MUTED)
+        facts = Text("loss ", style=MUTED)
         facts.append(_format_loss(loss), style=Style(color=component_color("loss"), bold=True))
         if self.val:
             facts.append("  held-out ", style=MUTED)
@@ -270,12 +270,17 @@ class TrainingDashboard:
             facts.append(f"{self.floor:.3f}", style="bold")
             if loss is not None and math.isfinite(loss):
                 facts.append(f" ({loss - self.floor:+.3f})", style=MUTED)
-        facts.append("  " + format_rate(self.tokens_per_s), style=MUTED)
-        facts.append("  ETA ", style=MUTED)
-        facts.append(format_eta(self.eta), style="bold")
-        if line.cell_len + 2 + facts.cell_len <= width:
-            return Text.assemble(line, "  ", facts)
-        return Group(line, Text(" " * 2) + facts)
+        speed = Text(format_rate(self.tokens_per_s), style=MUTED)
+        speed.append("  ETA ", style=MUTED)
+        speed.append(format_eta(self.eta), style="bold")
+        pieces = [Text(self.title, style=Style(bold=True)), progress, facts, speed]
+        lines: list[Text] = []
+        for piece in pieces:  # greedy: each piece joins the current line if it still fits
+            if lines and lines[-1].cell_len + 2 + piece.cell_len <= width:
+                lines[-1] = Text.assemble(lines[-1], "  ", piece)
+            else:
+                lines.append(piece)
+        return Group(*lines)
 
     def _head_view(self, width: int) -> RenderableType:
         if self.head is None:

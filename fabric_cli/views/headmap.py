@@ -122,37 +122,40 @@ class HeadRoleMap:
         key = _role_key(str(head.get("role", "diffuse")))
         label, glyph, color = ROLES.get(key, (literal(str(head.get("role"))), "?", MUTED))
         specialist = bool(head.get("specialist"))
-        sep = "  " if one_line else "\n"
         cell = Text()
         cell.append(glyph + " ", style=Style(color=color, bold=True))
         cell.append(label, style=Style(color=color, bold=specialist))
         if specialist:
             cell.append(" " + SPECIALIST_GLYPH, style=Style(color=ACCENT, bold=True))
         plain = "" if specialist else MUTED
+        # One fact per line in the grid; score and held-out share a line in the narrow list.
+        facts = []
         score = _finite(head.get("score"))
         if score is not None:
-            cell.append(f"{sep}score {score:.2f}", style=plain)
+            facts.append(f"score {score:.2f}")
         heldout = _finite(head.get("heldout_acc"))
         if heldout is not None:
-            cell.append(f"{sep}held-out {heldout:.0%}", style=plain)
+            facts.append(f"held-out {heldout:.0%}")
+        if facts:
+            cell.append("\n" + ("  " if one_line else "\n").join(facts), style=plain)
         ablation = head.get("ablation")
         if specialist and isinstance(ablation, Mapping):
-            cell.append_text(_ablation_lines(ablation, sep))
+            cell.append_text(_ablation_lines(ablation))
         return cell
 
 
-def _ablation_lines(ablation: Mapping[str, Any], sep: str) -> Text:
+def _ablation_lines(ablation: Mapping[str, Any]) -> Text:
     """What zeroing the head did: "zeroed: loss 1.20→1.85" and "acc 91%→42%" beneath."""
     out = Text()
     before, after = _finite(ablation.get("loss_before")), _finite(ablation.get("loss_after"))
     acc_before, acc_after = _finite(ablation.get("acc_before")), _finite(ablation.get("acc_after"))
     if before is None and acc_before is None:
         return out
-    out.append(f"{sep}zeroed:", style=MUTED)
+    out.append("\nzeroed:", style=MUTED)
     if before is not None and after is not None:
         out.append(f" loss {before:.2f}→{after:.2f}", style="bold" if after > before else "")
     if acc_before is not None and acc_after is not None:
-        out.append("," if sep != "\n" else "\n" + " " * 7, style=MUTED)
+        out.append("\n" + " " * 7, style=MUTED)
         worse = acc_after < acc_before
         out.append(f" acc {acc_before:.0%}→{acc_after:.0%}", style="bold" if worse else "")
     return out

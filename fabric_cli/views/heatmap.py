@@ -182,13 +182,13 @@ class AttentionHeatmap:
         fit = self.layout(width)
         inner = fit.inner_width()
         lines = self._header(fit) + self._rows(fit)
-        note = self._elision_note(fit)
-        if note:
-            lines.append(Text(note, style=MUTED))
         lines.append(self._legend(inner))
         for line in lines:
             line.no_wrap = True
             line.truncate(inner, overflow="ellipsis")
+        note = self._elision_note(fit)
+        if note:  # prose: it may wrap, it must not be cut
+            lines.insert(-1, Text(note, style=MUTED))
         body = Group(*lines)
         if not fit.framed:
             if self.title:

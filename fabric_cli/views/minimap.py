@@ -82,8 +82,8 @@ class HeadsGrid:
         self.highlight = {(int(a), int(b)) for a, b in highlight}
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        lines = self.render_lines(self._width(options))
-        width = max((line.cell_len for line in lines), default=0)
+        limit = self._width(options)
+        width = min(limit, max((line.cell_len for line in self.render_lines(limit)), default=0))
         return Measurement(width, width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -108,11 +108,11 @@ class HeadsGrid:
             heads = sorted(h for (lay, h) in self.maps if lay == layer)
             for start in range(0, len(heads), per_line):
                 lines.extend(self._band(layer, heads[start : start + per_line], keep, cell_w, label_w))
-        if keep < n_k:
-            lines.append(Text(f"first {n_k - keep} of {n_k} tokens not shown", style=MUTED))
         for line in lines:
             line.no_wrap = True
             line.truncate(width, overflow="ellipsis")
+        if keep < n_k:  # prose: it may wrap, it must not be cut
+            lines.append(Text(f"first {n_k - keep} of {n_k} tokens not shown", style=MUTED))
         return lines
 
     def _band(
