@@ -28,7 +28,7 @@ SCHEDULE = [
 ]
 LAST_LR = [
     "At step {at}, the last good step, the rate stood at {lr}.",
-    "By step {at} we had let the rate fall to {lr}.",
+    "By step {at}, where the chronicle's last sound step stands, the rate read {lr}.",
 ]
 CLIP = [
     ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "

@@ -43,6 +43,12 @@ BEGIN = [
     "{score} of my gaze from pronouns reached their antecedents, and my argmax was right "
     "{acc} of the time against {base} for the lazy nearest-noun guess."),
 ]
+BEGIN_LEANING = [  # when the untrained head already leaned, faintly, the right way
+    ("In *{sentence}* my heaviest weight from \"{pronoun}\" already fell on \"{antecedent}\", "
+    "but only {weight} of it: a lean, not a choice. *Chance, dressed as a preference.*"),
+    ("From \"{pronoun}\" in *{sentence}* I happened to favour \"{antecedent}\", with just "
+    "{weight}. *A coin that landed right, nothing more.*"),
+]
 BEGIN_SNAPSHOT = [
     ("In *{sentence}* I looked from \"{pronoun}\" and my heaviest weight, {weight}, fell on "
     "\"{top}\"; \"{antecedent}\" received {on_antecedent}. *Somewhere in this row is a "
@@ -249,7 +255,8 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
             continue
         p, a = pairs[0]
         pattern = run.pattern(snap, layer, head)
-        paras.append(voice.say("begin-snap", BEGIN_SNAPSHOT, sentence=snap.get("sentence", ""),
+        bank = BEGIN_LEANING if focus[0] == a else BEGIN_SNAPSHOT
+        paras.append(voice.say("begin-snap", bank, sentence=snap.get("sentence", ""),
                                pronoun=token(snap, p), top=token(snap, focus[0]),
                                weight=sig(focus[1]), antecedent=token(snap, a),
                                on_antecedent=sig(pattern[p][a])))
@@ -363,7 +370,8 @@ def _ending(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | Non
                                                lr=v.get("lr", "?"))])
     paras = []
     last = run.last_step
-    if last is not None and run.end is not None:
+    peak = as_float(run.training.get("lr"))
+    if last is not None and run.end is not None and as_float(last.get("lr")) < peak:
         ratio = (last.get("update_ratio") or {}).get(f"blocks.{layer}")
         paras.append(voice.say("fade", FADE, peak=sig(run.training.get("lr")),
                                lr=sig(last.get("lr")), at=step(last["step"]), ratio=sig(ratio),

@@ -41,7 +41,14 @@ class Narrator:
 
     def story(self, run: RunFacts, *, layer: int | None = None,
               head: int | None = None) -> Story:
-        return self._tell(run, Voice(run.seed, self.component), layer=layer, head=head)
+        try:
+            return self._tell(run, Voice(run.seed, self.component), layer=layer, head=head)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            # A chronicle that passed the reader but lacks a field this voice stands on.
+            raise FabricError(
+                f"the chronicle lacks what the {self.component} narrator needs "
+                f"({type(exc).__name__}: {exc}); train the run again with `fabric train`"
+            ) from None
 
 
 def _from_module(name: str, module: ModuleType) -> Narrator:
