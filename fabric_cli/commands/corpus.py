@@ -1,10 +1,123 @@
-"""`fabric corpus` (being built; see docs/ARCHITECTURE.md)."""
+"""`fabric corpus`: sentences the Fabric will read, with what the grammar knows about them."""
 
-from fabric_cli.commands._common import cli_errors
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Group
+from rich.text import Text
+
+from fabric_cli.commands._common import cli_errors, literal, literal_text, stdout_console
 from fabric_cli.errors import FabricError
+from fabric_cli.language.corpus import Corpus, Sentence
+from fabric_cli.scenario import load_scenario
+from fabric_cli.views.palette import ACCENT, MUTED
+
+# Parts of speech by colour; the tag row under each sentence says the same without colour.
+POS_STYLES = {
+    "NOUN": "bold #5fd7ff", "PRON": "bold #ff6fae", "VERB": "#afd75f", "ADJ": "#d7af5f",
+    "ADV": "#d7af5f", "CONJ": "#b48cff", "PREP": "#b48cff", "DET": MUTED, "PUNCT": MUTED,
+    "AUX": "#afd75f", "PART": MUTED,
+}
+MAX_SENTENCES = 1000
+
+
+def sentence_lines(number: int, sentence: Sentence, width: int) -> list[Text]:
+    """The sentence with a tag under each word, then its pronoun -> antecedent arrows."""
+    margin = f"{number:>3}  "
+    cells = [max(len(w), len(t)) for w, t in zip(sentence.words, sentence.pos, strict=True)]
+    aligned = len(margin) + sum(c + 1 for c in cells) - 1 <= width
+    words, tags = Text(margin), Text(" " * len(margin))
+    for k, (word, tag) in enumerate(zip(sentence.words, sentence.pos, strict=True)):
+        style = POS_STYLES.get(tag, "")
+        gap = "" if k == len(cells) - 1 else " "
+        # Aligned: a tag under each word. Too narrow for that: the words alone, wrapping.
+        words.append(literal(word).ljust(cells[k] if aligned and gap else 0) + gap, style=style)
+        tags.append(tag.ljust(cells[k]) + gap, style=f"dim {style}".strip())
+    lines = [words, tags] if aligned else [words]
+    arrows = Text(" " * len(margin))
+    for i in sentence.pronoun_positions():
+        j = sentence.antecedent[i]
+        if len(arrows) > len(margin):
+            arrows.append("   ")
+        arrows.append(literal(sentence.words[i]), style=POS_STYLES["PRON"])
+        arrows.append(f"@{i + 1} → ", style=ACCENT)
+        arrows.append(literal(sentence.words[j]), style=POS_STYLES["NOUN"])
+        arrows.append(f"@{j + 1}", style=MUTED)
+    if len(arrows) > len(margin):
+        lines.append(arrows)
+    return lines
+
+
+def corpus_view(corpus: Corpus, sentences: list[Sentence], split: str, width: int) -> Group:
+    scenario = corpus.scenario
+    parts: list[Text] = []
+    head = Text()
+    head.append(literal(scenario.name), style="bold")
+    head.append(" — ")
+    head.append_text(literal_text(scenario.description))
+    parts.append(head)
+    pairs = ", ".join(f"{a}+{b}" for a, b in corpus.heldout_pairs())
+    split_name = "training" if split == "train" else "held-out"
+    parts.append(
+        literal_text(
+            f"{len(sentences)} {split_name} sentences · vocabulary {len(corpus.tokenizer)} words · "
+            f"held-out noun pairs (never together in training): {pairs}",
+            style=MUTED,
+        )
+    )
+    parts.append(Text(""))
+    for k, sentence in enumerate(sentences, start=1):
+        parts.extend(sentence_lines(k, sentence, width))
+        parts.append(Text(""))
+    floor = corpus.floor_details()
+    line = Text("Entropy floor", style="bold")
+    line.append(" (the lowest loss any model could reach on this language): ")
+    line.append(f"train {floor['train'].nats_per_token:.3f}", style="bold")
+    line.append(" · ")
+    line.append(f"held-out {floor['heldout'].nats_per_token:.3f}", style="bold")
+    line.append(" nats/token")
+    parts.append(line)
+    parts.append(
+        Text(
+            f"({floor['train'].sentence_entropy:.2f} nats per training sentence over "
+            f"{floor['train'].mean_length:.2f} tokens on average; a pronoun's arrow points to its "
+            "antecedent, @k is the word's position)",
+            style=MUTED,
+        )
+    )
+    return Group(*parts)
 
 
 @cli_errors
-def corpus() -> None:
-    """Not built yet."""
-    raise FabricError("'fabric corpus' is not built yet in this version")
+def corpus(
+    scenario: Annotated[str, typer.Option(
+        "--scenario", "-s", help="A bundled scenario name (see `fabric scenarios`) or a .toml path.",
+    )] = "pronouns",
+    n: Annotated[int, typer.Option("-n", "--n", help="How many sentences to show.")] = 10,
+    seed: Annotated[int, typer.Option(help="Which sentences: the same seed shows the same ones.")] = 0,
+    split: Annotated[str, typer.Option(
+        help="train (pairs seen in training) or heldout (noun pairs the Fabric never sees).",
+    )] = "train",
+) -> None:
+    """Show sentences the Fabric will read: parts of speech, each pronoun's antecedent, and
+    the entropy floor (the lowest loss any model could reach).
+
+    Examples:
+
+      fabric corpus -n 5
+
+      fabric corpus --split heldout --seed 3
+    """
+    if not 1 <= n <= MAX_SENTENCES:
+        raise FabricError(f"-n: expected a number of sentences from 1 to {MAX_SENTENCES}, got {n}")
+    if split not in ("train", "heldout"):
+        raise FabricError(f"--split: expected train or heldout, got {split!r}")
+    if seed < 0:
+        raise FabricError(f"--seed: expected a non-negative integer, got {seed}")
+    the_corpus = Corpus(load_scenario(scenario))
+    sentences = the_corpus.sample(np.random.default_rng(seed), n, split)
+    console = stdout_console()
+    console.print(corpus_view(the_corpus, sentences, split, console.width))

@@ -169,38 +169,10 @@ class Corpus:
     # -- free text ------------------------------------------------------------------------
 
     def annotate(self, text: str) -> Sentence:
-        """A typed sentence, annotated from the lexicon.
+        """A typed sentence, annotated from the lexicon (see language/annotate.py)."""
+        from fabric_cli.language.annotate import annotate_words
 
-        A pronoun's antecedent is the one candidate noun before it that agrees with it; when
-        no noun or more than one different noun agrees ("the cat chased the dog because it
-        ..."), it is -1: the grammar alone cannot say.
-        """
-        words = split_words(text)
-        candidates = {n.word for n in self.grammar.nouns}
-        pronoun_forms = {f for forms in self.grammar.pronouns.values() for f in forms}
-        agreement = [self.grammar.agreement_of(w) for w in words]
-        antecedent = []
-        for i, word in enumerate(words):
-            if word not in pronoun_forms:
-                antecedent.append(-1)
-                continue
-            agreeing = {
-                words[k]: k for k in range(i) if words[k] in candidates and agreement[k] == agreement[i]
-            }
-            antecedent.append(next(iter(agreeing.values())) if len(agreeing) == 1 else -1)
-        mentioned: dict[str, int] = {}
-        for k, word in enumerate(words):
-            if word in candidates:
-                mentioned.setdefault(word, k)
-        return Sentence(
-            words=words,
-            pos=[self.lexicon.get(w, "UNK") for w in words],
-            antecedent=antecedent,
-            nouns=tuple(mentioned),
-            noun_positions=tuple(mentioned.values()),
-            split="story",
-            agreement=agreement,
-        )
+        return annotate_words(self, split_words(text))
 
     def heldout_pairs(self) -> list[tuple[str, str]]:
         nouns = self.grammar.nouns

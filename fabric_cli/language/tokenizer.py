@@ -72,8 +72,11 @@ class Tokenizer:
     def split(self, text: str) -> list[str]:
         return split_words(text)
 
-    def id_of(self, word: str) -> int:
+    def token_id(self, word: str) -> int:
+        """The id of one (already split, lower-case) word; <unk> if it is not known."""
         return self.ids.get(word, UNK)
+
+    id_of = token_id
 
     def encode(self, text: str) -> Encoded:
         typed = split_words_as_typed(text)
