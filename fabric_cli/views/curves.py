@@ -168,7 +168,7 @@ class LossCurve:
                 line.append(floor_label, style=Style(color=FLOOR_COLOR, bold=True))
             lines.append(line)
         lines.extend(self._x_axis(plot_w))
-        lines.append(self._legend())
+        lines.append(self._legend(wide=inner >= _Y_LABEL + 46))
         return lines
 
     def _canvas(self, plot_w: int) -> tuple[list[Text], int | None]:
@@ -247,16 +247,16 @@ class LossCurve:
             out.append(notes)
         return out
 
-    def _legend(self) -> Text:
+    def _legend(self, *, wide: bool) -> Text:
         legend = Text(" " * (_Y_LABEL + 1))
         legend.append("⠉⠒⠤", style=LINE_COLOR)
         legend.append(" train", style=MUTED)
         if self.val:
             legend.append("  " + VAL_GLYPH, style=Style(color=VAL_COLOR, bold=True))
-            legend.append(" held-out", style=MUTED)
+            legend.append(" held-out" if wide else " val", style=MUTED)
         if self.floor is not None:
             legend.append("  " + FLOOR_GLYPH * 2, style=FLOOR_COLOR)
-            legend.append(" entropy floor", style=MUTED)
+            legend.append(" entropy floor" if wide else " floor", style=MUTED)
         return legend
 
 

@@ -150,12 +150,12 @@ class GradientFlow:
         if self.embed is not None:
             lines.append(self._bar_line("embed", self.embed, bar, component_color("tokenizer")))
         lines.extend(self._axis(bar))
-        wide = inner >= _LABEL + 46
+        wide = inner >= _LABEL + 58
         legend = Text(" " * _LABEL)
         legend.append("█", style=SKIP_COLOR)
         legend.append(" through the residual skip  " if wide else " skip  ", style=MUTED)
         legend.append("█", style=BLOCK_COLOR)
-        legend.append(" through the block" if wide else " block  (log scale)", style=MUTED)
+        legend.append(" through the block (log scale)" if wide else " block", style=MUTED)
         lines.append(legend)
         return lines
 

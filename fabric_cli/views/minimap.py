@@ -100,7 +100,8 @@ class HeadsGrid:
         caption_w = max((len(c) for c in self.captions.values()), default=0)
         # Crop to the last `keep` tokens if even one map does not fit beside the row labels.
         keep = max(1, min(n_k, width - label_w - 1))
-        cell_w = max(keep, 4, min(caption_w, 12))  # "L0H2" needs four columns
+        label_len = max(len(self._label(key)) for key in self.maps)  # "L0H2", "L1H2 ★"
+        cell_w = max(keep, label_len, min(caption_w, 12))
         per_line = max(1, (width - label_w - 1 + _GAP) // (cell_w + _GAP))
         lines: list[Text] = []
         layers = sorted({layer for layer, _ in self.maps})
@@ -115,6 +116,9 @@ class HeadsGrid:
             lines.append(Text(f"first {n_k - keep} of {n_k} tokens not shown", style=MUTED))
         return lines
 
+    def _label(self, key: tuple[int, int]) -> str:
+        return f"L{key[0]}H{key[1]}" + (" ★" if key in self.highlight else "")
+
     def _band(
         self, layer: int, heads: list[int], keep: int, cell_w: int, label_w: int
     ) -> list[Text]:
@@ -125,9 +129,8 @@ class HeadsGrid:
         title = Text(" " * (label_w + 1), no_wrap=True)
         for i, h in enumerate(heads):
             star = (layer, h) in self.highlight
-            label = f"L{layer}H{h}" + (" ★" if star else "")
             style = Style(color=ACCENT, bold=True) if star else Style(bold=True)
-            title.append((gap if i else "") + label.ljust(cell_w)[: max(cell_w, len(label))], style)
+            title.append((gap if i else "") + self._label((layer, h)).ljust(cell_w), style)
         out = [title]
         blocks = [self.maps[(layer, h)] for h in heads]
         n_q = blocks[0].shape[0]
