@@ -121,7 +121,9 @@ def _read(path: Path, source: str) -> str:
             raise FabricError(f"{source}: too large for a scenario ({path.stat().st_size} bytes)")
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise FabricError(f"{source}: no such file; `fabric scenarios` lists the bundled ones") from None
+        raise FabricError(
+            f"{source}: no such file; `fabric scenarios` lists the bundled ones"
+        ) from None
     except PermissionError:
         raise FabricError(f"{source}: permission denied") from None
     except UnicodeDecodeError as exc:
@@ -153,7 +155,9 @@ def load_scenario(name_or_path: str) -> Scenario:
 
 def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scenario:
     schema.check_keys(
-        data, source, "",
+        data,
+        source,
+        "",
         ("description", "seed", "heldout_fraction", "model", "training", "probes", "grammar"),
         ("description", "seed", "heldout_fraction", "model", "training", "probes", "grammar"),
     )
@@ -170,8 +174,15 @@ def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scena
     grammar = parse_grammar(schema.get_table(data, "grammar", source), source)
     _check_against_grammar(grammar, model, probes, heldout_fraction, seed, source)
     return Scenario(
-        name=path.stem, path=path, description=description.strip(), seed=seed, grammar=grammar,
-        model=model, training=training, probes=probes, heldout_fraction=heldout_fraction,
+        name=path.stem,
+        path=path,
+        description=description.strip(),
+        seed=seed,
+        grammar=grammar,
+        model=model,
+        training=training,
+        probes=probes,
+        heldout_fraction=heldout_fraction,
         text=text,
     )
 
@@ -182,8 +193,10 @@ def _parse_model(table: dict, source: str) -> ModelShape:
     values = {k: schema.get_int(table, k, source, "model") for k in keys}
     if values["d_model"] % values["n_heads"]:
         raise schema.schema_error(
-            source, "model.n_heads",
-            f"a positive integer dividing model.d_model ({values['d_model']})", values["n_heads"],
+            source,
+            "model.n_heads",
+            f"a positive integer dividing model.d_model ({values['d_model']})",
+            values["n_heads"],
         )
     return ModelShape(**values)
 
@@ -231,15 +244,20 @@ def _parse_probes(table: dict, source: str) -> ProbeConfig:
 
 
 def _check_against_grammar(
-    grammar: Grammar, model: ModelShape, probes: ProbeConfig, heldout_fraction: float,
-    seed: int, source: str,
+    grammar: Grammar,
+    model: ModelShape,
+    probes: ProbeConfig,
+    heldout_fraction: float,
+    seed: int,
+    source: str,
 ) -> None:
     from fabric_cli.language.generator import split_pairs  # the generator decides the pairs
 
     longest = grammar.max_length()
     if model.n_ctx < longest + 1:
         raise schema.schema_error(
-            source, "model.n_ctx",
+            source,
+            "model.n_ctx",
             f"at least {longest + 1} (the longest sentence, {longest} tokens, plus <bos>)",
             model.n_ctx,
         )
@@ -248,8 +266,10 @@ def _check_against_grammar(
         words = split_words(sentence)
         if len(words) + 1 > model.n_ctx:
             raise schema.schema_error(
-                source, f"probes.story_sentences[{i}]",
-                f"at most {model.n_ctx - 1} tokens to fit model.n_ctx", f"{len(words)} tokens",
+                source,
+                f"probes.story_sentences[{i}]",
+                f"at most {model.n_ctx - 1} tokens to fit model.n_ctx",
+                f"{len(words)} tokens",
             )
         unknown = [w for w in words if w not in lexicon]
         if unknown:
@@ -260,7 +280,9 @@ def _check_against_grammar(
     pairs = split_pairs(grammar, heldout_fraction, seed)
     if not pairs["heldout"]:
         raise schema.schema_error(
-            source, "heldout_fraction",
+            source,
+            "heldout_fraction",
             "a fraction that holds out at least one noun pair while every noun keeps a training "
-            "pair (add nouns, or raise the fraction)", heldout_fraction,
+            "pair (add nouns, or raise the fraction)",
+            heldout_fraction,
         )

@@ -17,9 +17,17 @@ from fabric_cli.views.palette import ACCENT, MUTED
 
 # Parts of speech by colour; the tag row under each sentence says the same without colour.
 POS_STYLES = {
-    "NOUN": "bold #5fd7ff", "PRON": "bold #ff6fae", "VERB": "#afd75f", "ADJ": "#d7af5f",
-    "ADV": "#d7af5f", "CONJ": "#b48cff", "PREP": "#b48cff", "DET": MUTED, "PUNCT": MUTED,
-    "AUX": "#afd75f", "PART": MUTED,
+    "NOUN": "bold #5fd7ff",
+    "PRON": "bold #ff6fae",
+    "VERB": "#afd75f",
+    "ADJ": "#d7af5f",
+    "ADV": "#d7af5f",
+    "CONJ": "#b48cff",
+    "PREP": "#b48cff",
+    "DET": MUTED,
+    "PUNCT": MUTED,
+    "AUX": "#afd75f",
+    "PART": MUTED,
 }
 MAX_SENTENCES = 1000
 
@@ -93,14 +101,24 @@ def corpus_view(corpus: Corpus, sentences: list[Sentence], split: str, width: in
 
 @cli_errors
 def corpus(
-    scenario: Annotated[str, typer.Option(
-        "--scenario", "-s", help="A bundled scenario name (see `fabric scenarios`) or a .toml path.",
-    )] = "pronouns",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="A bundled scenario name (see `fabric scenarios`) or a .toml path.",
+        ),
+    ] = "pronouns",
     n: Annotated[int, typer.Option("-n", "--n", help="How many sentences to show.")] = 10,
-    seed: Annotated[int, typer.Option(help="Which sentences: the same seed shows the same ones.")] = 0,
-    split: Annotated[str, typer.Option(
-        help="train (pairs seen in training) or heldout (noun pairs the Fabric never sees).",
-    )] = "train",
+    seed: Annotated[
+        int, typer.Option(help="Which sentences: the same seed shows the same ones.")
+    ] = 0,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="train (pairs seen in training) or heldout (noun pairs the Fabric never sees).",
+        ),
+    ] = "train",
 ) -> None:
     """Show sentences the Fabric will read: parts of speech, each pronoun's antecedent, and
     the entropy floor (the lowest loss any model could reach).

@@ -60,7 +60,7 @@ class Sentence:
         return [i for i, tag in enumerate(self.pos) if tag == "NOUN"]
 
     def nearest_noun_before(self, i: int) -> int:
-        """The baseline guess for a pronoun at i: the closest candidate noun before it (-1 if none)."""
+        """Baseline guess for the pronoun at i: the closest candidate noun before it, or -1."""
         before = [k for k, w in enumerate(self.words[:i]) if w in self.nouns]
         return before[-1] if before else -1
 
@@ -143,8 +143,12 @@ class Corpus:
     def model_config(self) -> ModelConfig:
         m = self.scenario.model
         return ModelConfig(
-            n_layers=m.n_layers, n_heads=m.n_heads, d_model=m.d_model,
-            d_head=m.d_model // m.n_heads, d_mlp=m.d_mlp, n_ctx=m.n_ctx,
+            n_layers=m.n_layers,
+            n_heads=m.n_heads,
+            d_model=m.d_model,
+            d_head=m.d_model // m.n_heads,
+            d_mlp=m.d_mlp,
+            n_ctx=m.n_ctx,
             d_vocab=len(self.tokenizer),
         )
 

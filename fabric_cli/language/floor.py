@@ -112,14 +112,18 @@ class ExactModel:
         rows = np.arange(len(s))
         inside = j < self.length
         for code, word in (
-            (WORD, g.word_param[s, j]), (NOUN, g.noun_word[noun]),
+            (WORD, g.word_param[s, j]),
+            (NOUN, g.noun_word[noun]),
             (SUBJ, g.subj_word[g.noun_agreement[noun]]),
             (POSS, g.poss_word[g.noun_agreement[noun]]),
         ):
             sel = (kind == code) & inside
             out[rows[sel], word[sel]] = 1.0
-        for code, table in ((CLASS, self.class_p[g.class_param[s, j]]), (VERB, self.verb_p[noun]),
-                            (ATTR, self.attr_p[noun])):
+        for code, table in (
+            (CLASS, self.class_p[g.class_param[s, j]]),
+            (VERB, self.verb_p[noun]),
+            (ATTR, self.attr_p[noun]),
+        ):
             sel = (kind == code) & inside
             out[sel] = table[sel]
         return out
@@ -148,7 +152,8 @@ class ExactModel:
             with np.errstate(divide="ignore"):
                 log_weight = log_weight + np.where(active, np.log(q), 0.0)
             # a component still running after the sentence ended cannot have produced it
-            log_weight = np.where((j == lengths)[:, None] & (self.length > j)[None, :], -np.inf,
-                                  log_weight)
+            log_weight = np.where(
+                (j == lengths)[:, None] & (self.length > j)[None, :], -np.inf, log_weight
+            )
         top = log_weight.max(axis=1, keepdims=True)
         return (top + np.log(np.exp(log_weight - top).sum(axis=1, keepdims=True)))[:, 0]

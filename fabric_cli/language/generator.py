@@ -23,8 +23,15 @@ from fabric_cli.language.grammar import Grammar
 from fabric_cli.language.tokenizer import PAD
 
 WORD, CLASS, NOUN, SUBJ, POSS, VERB, ATTR = range(7)
-KIND_CODES = {"word": WORD, "class": CLASS, "noun": NOUN, "subj": SUBJ, "poss": POSS,
-              "verb": VERB, "attr": ATTR}
+KIND_CODES = {
+    "word": WORD,
+    "class": CLASS,
+    "noun": NOUN,
+    "subj": SUBJ,
+    "poss": POSS,
+    "verb": VERB,
+    "attr": ATTR,
+}
 REF_A, REF_B, REF_P = 0, 1, 2
 REF_CODES = {"a": REF_A, "b": REF_B, "p": REF_P, "": REF_A}
 SPLITS = ("train", "heldout")
@@ -34,7 +41,8 @@ def noun_pairs(grammar: Grammar) -> list[tuple[int, int]]:
     """Unordered pairs (i < j) of nouns of different agreement, by noun index."""
     nouns = grammar.nouns
     return [
-        (i, j) for i, j in itertools.combinations(range(len(nouns)), 2)
+        (i, j)
+        for i, j in itertools.combinations(range(len(nouns)), 2)
         if nouns[i].agreement != nouns[j].agreement
     ]
 
@@ -80,8 +88,9 @@ class CompiledGrammar:
     def __init__(self, grammar: Grammar, word_id: dict[str, int], pairs: dict[str, list]) -> None:
         self.grammar = grammar
         self.pairs = {
-            split: np.array([p for i, j in pairs[split] for p in ((i, j), (j, i))], dtype=np.int64)
-            .reshape(-1, 2)
+            split: np.array(
+                [p for i, j in pairs[split] for p in ((i, j), (j, i))], dtype=np.int64
+            ).reshape(-1, 2)
             for split in SPLITS
         }
         nouns = grammar.nouns
@@ -96,8 +105,7 @@ class CompiledGrammar:
         )
         class_names = list(grammar.classes)
         self.class_table, self.class_count = _ragged(
-            [[word_id[w] for w in grammar.classes[c].words] for c in class_names]
-            or [[PAD]]
+            [[word_id[w] for w in grammar.classes[c].words] for c in class_names] or [[PAD]]
         )
         lexicon = grammar.lexicon()
         self.pos_tags = sorted(set(lexicon.values()))
@@ -136,8 +144,13 @@ class CompiledGrammar:
                     self.class_param[s, j] = class_names.index(slot.name)
                     tag = grammar.classes[slot.name].pos
                 else:
-                    tag = {"noun": "NOUN", "subj": "PRON", "poss": "PRON", "verb": "VERB",
-                           "attr": "NOUN"}[slot.kind]
+                    tag = {
+                        "noun": "NOUN",
+                        "subj": "PRON",
+                        "poss": "PRON",
+                        "verb": "VERB",
+                        "attr": "NOUN",
+                    }[slot.kind]
                 self.pos[s, j] = pos_index[tag]
                 self.uses_p[s] |= slot.ref == "p"
             for r, ref in enumerate(("a", "b")):
@@ -168,11 +181,24 @@ class CompiledGrammar:
 
         agreement = self.noun_agreement[x]
         ids = np.select(
-            [kind == WORD, kind == CLASS, kind == NOUN, kind == SUBJ, kind == POSS,
-             kind == VERB, kind == ATTR],
-            [self.word_param[shape], pick(self.class_table, self.class_count, cls),
-             self.noun_word[x], self.subj_word[agreement], self.poss_word[agreement],
-             pick(self.verb_table, self.verb_count, x), pick(self.attr_table, self.attr_count, x)],
+            [
+                kind == WORD,
+                kind == CLASS,
+                kind == NOUN,
+                kind == SUBJ,
+                kind == POSS,
+                kind == VERB,
+                kind == ATTR,
+            ],
+            [
+                self.word_param[shape],
+                pick(self.class_table, self.class_count, cls),
+                self.noun_word[x],
+                self.subj_word[agreement],
+                self.poss_word[agreement],
+                pick(self.verb_table, self.verb_count, x),
+                pick(self.attr_table, self.attr_count, x),
+            ],
         )
         length = self.length[shape]
         inside = np.arange(self.n_slots)[None, :] < length[:, None]
@@ -199,7 +225,9 @@ class CompiledGrammar:
                 p_noun = pairs[:, 1] if to_b else pairs[:, 0]
                 shapes.append(np.full(len(pairs), s))
                 xs.append(np.stack([pairs[:, 0], pairs[:, 1], p_noun], axis=1))
-                probs.append(np.full(len(pairs), self.shape_prob[s] / len(pairs) / len(antecedents)))
+                probs.append(
+                    np.full(len(pairs), self.shape_prob[s] / len(pairs) / len(antecedents))
+                )
         shape = np.concatenate(shapes)
         return shape, np.concatenate(xs), np.concatenate(probs), self.length[shape]
 

@@ -25,7 +25,18 @@ from fabric_cli.language import schema
 from fabric_cli.language.tokenizer import split_words
 
 POS_TAGS = (
-    "DET", "NOUN", "PRON", "VERB", "ADJ", "ADV", "CONJ", "PREP", "AUX", "PART", "PUNCT", "NUM",
+    "DET",
+    "NOUN",
+    "PRON",
+    "VERB",
+    "ADJ",
+    "ADV",
+    "CONJ",
+    "PREP",
+    "AUX",
+    "PART",
+    "PUNCT",
+    "NUM",
     "INTJ",
 )
 REFS = ("a", "b", "p")
@@ -133,7 +144,9 @@ def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
                 source, key, 'a table like { subject = "she", possessive = "her" }', forms
             )
         schema.check_keys(forms, source, key, ("subject", "possessive"), ("subject", "possessive"))
-        subject = _check_word(schema.get_str(forms, "subject", source, key), source, key + ".subject")
+        subject = _check_word(
+            schema.get_str(forms, "subject", source, key), source, key + ".subject"
+        )
         possessive = _check_word(
             schema.get_str(forms, "possessive", source, key), source, key + ".possessive"
         )
@@ -162,14 +175,19 @@ def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
                 source, key, "a table with agreement, verbs and attributes", spec
             )
         schema.check_keys(
-            spec, source, key, ("agreement", "verbs", "attributes"),
+            spec,
+            source,
+            key,
+            ("agreement", "verbs", "attributes"),
             ("agreement", "verbs", "attributes"),
         )
         agreement = schema.get_str(spec, "agreement", source, key)
         if agreement not in pronouns:
             raise schema.schema_error(
-                source, key + ".agreement",
-                f"one of the agreements in grammar.pronouns ({', '.join(pronouns)})", agreement,
+                source,
+                key + ".agreement",
+                f"one of the agreements in grammar.pronouns ({', '.join(pronouns)})",
+                agreement,
             )
         verbs = _word_list(spec, "verbs", source, key)
         attributes = _word_list(spec, "attributes", source, key)
@@ -178,7 +196,8 @@ def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
     if len(agreements) < 2:
         only = f" (all are {next(iter(agreements))!r})" if agreements else ""
         raise schema.schema_error(
-            source, "grammar.nouns",
+            source,
+            "grammar.nouns",
             "nouns of at least two different agreements, so a sentence's two candidate nouns "
             f"can be told apart by their pronouns{only}",
         )
@@ -192,7 +211,9 @@ def _parse_classes(table: dict, source: str) -> dict[str, WordClass]:
         if not _CLASS_NAME.match(name):
             raise FabricError(f"{source}: {key}: class names are UPPER_CASE (e.g. ADJ, MEET)")
         if not isinstance(spec, dict):
-            raise schema.schema_error(source, key, 'a table like { pos = "ADJ", words = [...] }', spec)
+            raise schema.schema_error(
+                source, key, 'a table like { pos = "ADJ", words = [...] }', spec
+            )
         schema.check_keys(spec, source, key, ("pos", "words"), ("pos", "words"))
         pos = schema.get_str(spec, "pos", source, key)
         if pos not in POS_TAGS:
@@ -207,14 +228,18 @@ def _parse_words(table: dict, source: str) -> dict[str, str]:
         key = f"grammar.words.{word!r}" if not word.isalpha() else f"grammar.words.{word}"
         _check_word(word, source, key)
         if not isinstance(pos, str) or pos not in POS_TAGS:
-            raise schema.schema_error(source, key, f"a part of speech, one of {', '.join(POS_TAGS)}", pos)
+            raise schema.schema_error(
+                source, key, f"a part of speech, one of {', '.join(POS_TAGS)}", pos
+            )
         words[word] = pos
     return words
 
 
 def _parse_slot(piece: str, group: int, classes: dict, words: dict, where: str) -> Slot:
     if piece in ("{", "}"):
-        raise FabricError(f"{where}: stray {piece!r}; references are written {{a}}, {{p.subj}}, ...")
+        raise FabricError(
+            f"{where}: stray {piece!r}; references are written {{a}}, {{p.subj}}, ..."
+        )
     if piece.startswith("{"):
         inner = piece[1:-1]
         ref, _, field = inner.partition(".")
@@ -229,7 +254,9 @@ def _parse_slot(piece: str, group: int, classes: dict, words: dict, where: str) 
     if piece.isupper():
         if piece not in classes:
             known = ", ".join(classes) or "none defined"
-            raise FabricError(f"{where}: names undefined class {piece!r}; grammar.classes has {known}")
+            raise FabricError(
+                f"{where}: names undefined class {piece!r}; grammar.classes has {known}"
+            )
         return Slot("class", name=piece, group=group)
     if piece not in words:
         raise FabricError(
@@ -259,12 +286,16 @@ def parse_template(pattern: str, weight: float, classes: dict, words: dict, wher
             continue
         slot = _parse_slot(piece, group, classes, words, where)
         if slot.kind == "noun" and group >= 0:
-            raise FabricError(f"{where}: {piece} cannot be optional; the candidate nouns are always present")
+            raise FabricError(
+                f"{where}: {piece} cannot be optional; the candidate nouns are always present"
+            )
         slots.append(slot)
     if group >= 0:
         raise FabricError(f"{where}: '[' without a matching ']'")
     if n_groups > MAX_OPTIONAL_GROUPS:
-        raise FabricError(f"{where}: at most {MAX_OPTIONAL_GROUPS} optional parts [ ], got {n_groups}")
+        raise FabricError(
+            f"{where}: at most {MAX_OPTIONAL_GROUPS} optional parts [ ], got {n_groups}"
+        )
     if not slots or slots[-1] != Slot("word", name=END):
         raise FabricError(f"{where}: every template must end with {END!r}")
     if any(s.kind == "word" and s.name == END for s in slots[:-1]):
@@ -285,8 +316,10 @@ def _check_references(slots: list[Slot], where: str) -> None:
                 f"{where}: must name both candidate nouns {{a}} and {{b}} (missing {{{ref}}})"
             )
     for i, slot in enumerate(slots):
-        if slot.kind not in ("subj", "poss", "noun") or slot.ref == "" or (
-            slot.kind == "noun" and slot.ref != "p"
+        if (
+            slot.kind not in ("subj", "poss", "noun")
+            or slot.ref == ""
+            or (slot.kind == "noun" and slot.ref != "p")
         ):
             continue
         needed = ("a", "b") if slot.ref == "p" else (slot.ref,)
@@ -301,7 +334,9 @@ def _check_references(slots: list[Slot], where: str) -> None:
 
 def parse_grammar(table: dict, source: str) -> Grammar:
     schema.check_keys(
-        table, source, "grammar",
+        table,
+        source,
+        "grammar",
         ("pronouns", "classes", "nouns", "templates", "words", "optional_probability"),
         ("pronouns", "nouns", "templates"),
     )
@@ -309,20 +344,33 @@ def parse_grammar(table: dict, source: str) -> Grammar:
     nouns = _parse_nouns(schema.get_table(table, "nouns", source, "grammar"), pronouns, source)
     classes_table = table.get("classes", {})
     if not isinstance(classes_table, dict):
-        raise schema.schema_error(source, "grammar.classes", "a table of word classes", classes_table)
+        raise schema.schema_error(
+            source, "grammar.classes", "a table of word classes", classes_table
+        )
     classes = _parse_classes(classes_table, source)
     words_table = table.get("words", {})
     if not isinstance(words_table, dict):
-        raise schema.schema_error(source, "grammar.words", "a table of word = part of speech", words_table)
+        raise schema.schema_error(
+            source, "grammar.words", "a table of word = part of speech", words_table
+        )
     words = _parse_words(words_table, source)
     optional_probability = schema.get_float(
-        table, "optional_probability", source, "grammar", low=0.0, high=1.0, low_open=True,
-        high_open=True, default=0.5,
+        table,
+        "optional_probability",
+        source,
+        "grammar",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+        default=0.5,
     )
     raw_templates = table["templates"]
     if not isinstance(raw_templates, list) or not raw_templates:
         raise schema.schema_error(
-            source, "grammar.templates", "a non-empty array of tables ([[grammar.templates]])",
+            source,
+            "grammar.templates",
+            "a non-empty array of tables ([[grammar.templates]])",
             raw_templates,
         )
     templates = []
@@ -335,7 +383,9 @@ def parse_grammar(table: dict, source: str) -> Grammar:
         weight = schema.get_float(
             raw, "weight", source, key, low=0.0, high=float("inf"), low_open=True, default=1.0
         )
-        templates.append(parse_template(pattern, weight, classes, words, f"{source}: {key}.pattern"))
+        templates.append(
+            parse_template(pattern, weight, classes, words, f"{source}: {key}.pattern")
+        )
     grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability)
     _check_parts_of_speech(grammar, source)
     return grammar
@@ -372,7 +422,9 @@ def _check_parts_of_speech(grammar: Grammar, source: str) -> None:
             claim(word, "NOUN", f"grammar.nouns.{noun.word}.attributes")
     for cls in grammar.classes.values():
         if END in cls.words:
-            raise FabricError(f"{source}: grammar.classes.{cls.name}: {END!r} may only end a template")
+            raise FabricError(
+                f"{source}: grammar.classes.{cls.name}: {END!r} may only end a template"
+            )
     for noun in grammar.nouns:
         if noun.word in {a for n in grammar.nouns for a in n.attributes}:
             raise FabricError(

@@ -59,7 +59,12 @@ def get_table(table: dict, key: str, source: str, prefix: str = "") -> dict:
 
 
 def get_int(
-    table: dict, key: str, source: str, prefix: str = "", *, minimum: int = 1,
+    table: dict,
+    key: str,
+    source: str,
+    prefix: str = "",
+    *,
+    minimum: int = 1,
     default: Any = _MISSING,
 ) -> int:
     value = table.get(key, default)
@@ -73,8 +78,16 @@ def get_int(
 
 
 def get_float(
-    table: dict, key: str, source: str, prefix: str = "", *, low: float, high: float,
-    low_open: bool = False, high_open: bool = False, default: Any = _MISSING,
+    table: dict,
+    key: str,
+    source: str,
+    prefix: str = "",
+    *,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+    default: Any = _MISSING,
 ) -> float:
     """A number in an interval; TOML integers are accepted (lr = 1 means 1.0)."""
     value = table.get(key, default)
@@ -106,7 +119,12 @@ def get_str(table: dict, key: str, source: str, prefix: str = "", default: Any =
 
 
 def get_str_list(
-    table: dict, key: str, source: str, prefix: str = "", *, allow_empty: bool = False,
+    table: dict,
+    key: str,
+    source: str,
+    prefix: str = "",
+    *,
+    allow_empty: bool = False,
     default: Any = _MISSING,
 ) -> list[str]:
     value = table.get(key, default)

@@ -104,7 +104,9 @@ class Tokenizer:
             if token_id in (PAD, BOS):
                 continue
             if not 0 <= token_id < len(self.vocab):
-                raise FabricError(f"token id {token_id} is outside the vocabulary (0..{len(self) - 1})")
+                raise FabricError(
+                    f"token id {token_id} is outside the vocabulary (0..{len(self) - 1})"
+                )
             words.append(self.vocab[token_id])
         return join_words(words)
 
@@ -117,7 +119,9 @@ class Tokenizer:
     @classmethod
     def from_dict(cls, data: object, source: str = "vocab.json") -> Tokenizer:
         if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT:
-            raise FabricError(f"{source}: not a fabric vocabulary (expected format {VOCAB_FORMAT!r})")
+            raise FabricError(
+                f"{source}: not a fabric vocabulary (expected format {VOCAB_FORMAT!r})"
+            )
         if data.get("version") != 1:
             raise FabricError(f"{source}: unsupported vocabulary version {data.get('version')!r}")
         tokens = data.get("tokens")
@@ -133,7 +137,9 @@ class Tokenizer:
             )
         tokenizer = cls(tokens[3:])
         if tokenizer.vocab != tokens:
-            raise FabricError(f"{source}: tokens are not in fabric's sorted order; the file was edited")
+            raise FabricError(
+                f"{source}: tokens are not in fabric's sorted order; the file was edited"
+            )
         return tokenizer
 
     @classmethod
@@ -141,5 +147,7 @@ class Tokenizer:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise FabricError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+            raise FabricError(
+                f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno})"
+            ) from None
         return cls.from_dict(data, source)
