@@ -157,6 +157,17 @@ def test_a_plateau_lasting_to_the_end_is_told_by_finish():
     assert (m["data"]["start_step"], m["data"]["end_step"]) == (1, 200)
 
 
+@pytest.mark.parametrize("floor, told", [(1.15, False), (0.8, True)])
+def test_flattening_near_the_floor_is_arrival_not_a_plateau(floor, told):
+    detector = MomentDetector(TH, 2, 2)
+    detector.on_probe(probe_event(0, floor=floor))  # the probe at step 0 brings the floor
+    assert feed_steps(detector, [step_event(s, loss=1.2) for s in range(1, 201)]) == []
+    moments = detector.finish()
+    assert kinds(moments) == (["loss_plateau"] if told else [])
+    if told:
+        assert moments[0]["data"]["above_floor"] == pytest.approx(0.4)
+
+
 def test_non_finite_losses_do_not_poison_the_smoothing():
     detector = MomentDetector(TH, 2, 2)
     detector.on_step(step_event(1, loss=2.0))

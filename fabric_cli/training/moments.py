@@ -41,6 +41,9 @@ class MomentThresholds:
     loss_ema: float = 0.05  # weight of the newest step (a memory of about 20 steps)
     plateau_min_steps: int = 100  # a plateau lasts at least this many steps ...
     plateau_tolerance: float = 0.05  # ... with the smoothed loss within 5% (max-min over min)
+    # ... and well above the train entropy floor: flattening out near it is arrival, not a
+    # stall (once a probe has told the detector the floor).
+    plateau_floor_ratio: float = 1.1
     drop_fraction: float = 0.06  # a drop: 6% below the plateau's mean ...
     drop_within_steps: int = 300  # ... within this many steps of its end
     # vanishing_gradient: bottom layer's arriving gradient below this share of the top's,
@@ -159,6 +162,7 @@ class MomentDetector:
         self.flat = FlatStretch()
         self.plateau: dict | None = None  # start, end, low, high, total, count
         self.after_plateau: dict | None = None  # end_step, mean
+        self.floor_train: float | None = None  # from the probes
         # gradient
         self.grad_norms: deque[float] = deque(maxlen=thresholds.spike_window)
         self.in_spike = False
@@ -202,6 +206,9 @@ class MomentDetector:
         pronoun = [s["pronoun"] for s in scores.values()
                    if "pronoun" in s and math.isfinite(s["pronoun"])]
         self.best_pronoun_score = max(pronoun) if pronoun else None
+        floor = _num((event.get("floor") or {}).get("train", math.nan))
+        if math.isfinite(floor) and floor > 0:
+            self.floor_train = floor
         moments = self._roles(step, scores, event.get("role_shares"))
         moments += self._snaps(step, event.get("snapshots") or [], scores)
         moments += self._floor(step, event)
@@ -265,8 +272,8 @@ class MomentDetector:
     # -- the loss ----------------------------------------------------------------------------
     def _loss(self, step: int, loss: float) -> list[dict]:
         """A plateau begins when the smoothed loss of the last `plateau_min_steps` steps fits in
-        the tolerance band (max - min ≤ tolerance × min); it lasts while the smoothed loss
-        stays within half that band of the plateau's mean, and is told when it leaves."""
+        the tolerance band (max - min ≤ tolerance × min), well above the floor; it lasts while
+        the smoothed loss stays within half that band of its mean, and is told when it ends."""
         t = self.thresholds
         s = loss if self.loss_smooth is None else self.loss_smooth + t.loss_ema * (
             loss - self.loss_smooth)
@@ -276,11 +283,7 @@ class MomentDetector:
         if ep is None:
             self.flat.push(step, s, t.plateau_tolerance)
             if self.flat.steps() >= t.plateau_min_steps:
-                values = [v for _, v in self.flat.values]
-                self.plateau = {"start": self.flat.values[0][0], "end": step,
-                                "low": min(values), "high": max(values),
-                                "total": math.fsum(values), "count": len(values)}
-                self.flat.clear()
+                self._maybe_begin_plateau(step)
         elif abs(s - ep["total"] / ep["count"]) <= t.plateau_tolerance / 2 * (
                 ep["total"] / ep["count"]):
             ep.update(end=step, low=min(ep["low"], s), high=max(ep["high"], s),
@@ -301,14 +304,26 @@ class MomentDetector:
                 self.after_plateau = None
         return moments
 
+    def _maybe_begin_plateau(self, step: int) -> None:
+        values = [v for _, v in self.flat.values]
+        mean = math.fsum(values) / len(values)
+        floor = self.floor_train
+        if floor is not None and mean <= self.thresholds.plateau_floor_ratio * floor:
+            return  # settling near the floor: the near_floor moment tells that
+        self.plateau = {"start": self.flat.values[0][0], "end": step, "low": min(values),
+                        "high": max(values), "total": math.fsum(values), "count": len(values)}
+        self.flat.clear()
+
     def _plateau_moment(self, step: int) -> dict:
         ep = self.plateau
         self.plateau = None
+        mean = ep["total"] / ep["count"]
+        floor = self.floor_train
         return make_moment("loss_plateau", step, "loss", {
-            "start_step": ep["start"], "end_step": ep["end"],
-            "mean_loss": round_number(ep["total"] / ep["count"]),
+            "start_step": ep["start"], "end_step": ep["end"], "mean_loss": round_number(mean),
             "spread": round_number(ep["high"] - ep["low"]),
-            "low": round_number(ep["low"]), "high": round_number(ep["high"])})
+            "low": round_number(ep["low"]), "high": round_number(ep["high"]),
+            "above_floor": None if floor is None else round_number(mean - floor)})
 
     # -- gradients and clipping --------------------------------------------------------------
     def _spike(self, step: int, grad_norm: float) -> list[dict]:
