@@ -89,7 +89,7 @@ SNAP_OTHER = [
     "\"{antecedent}\" with weight {weight}. I felt the weave tighten somewhere else."),
 ]
 NO_SNAP = [
-    ("No moment came when I snapped onto an antecedent; the chronicle holds none. By the last "
+    ("No moment came when my gaze locked onto an antecedent; the chronicle holds none. By the last "
     "probe my pronoun score was {score}. *Searching is not finding.*"),
     ("I waited for the moment the others talk about, the sudden pull from a pronoun to its noun. "
     "It never came to this run. At the last probe, {score} of my pronoun attention reached the "
@@ -193,7 +193,7 @@ MOMENT_LINES = {
         "step {step}, {role} score {score}, over the line at {threshold}.",
     ],
     "specialist": [
-        ("I am a {role} head, score {score}; silence me and the loss goes "
+        ("step {step}: I am a {role} head, score {score}; silence me and the loss goes "
         "from {ablation_loss_before} to {ablation_loss_after}."),
     ],
 }

@@ -54,7 +54,7 @@ HEAD_ROW = [
     ("Watch {who}'s row for \"{pronoun}\": {early} on \"{antecedent}\" at step {early_at}, "
     "{late} by step {late_at}."),
 ]
-NO_SNAP = [("No head's attention snapped onto an antecedent in this run; the chronicle marks no "
+NO_SNAP = [("No head's attention locked onto an antecedent in this run; the chronicle marks no "
            "such moment, and I will not pretend one.")]
 
 MOMENT_LINES: dict[str, list[str]] = {}

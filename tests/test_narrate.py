@@ -1,0 +1,236 @@
+"""The narrators tell only what the chronicle measured, the same way every time."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import re
+
+import pytest
+from rich.console import Console
+from synthetic_runs import build_run, write_chronicle
+from typer.testing import CliRunner
+
+from fabric_cli.narrate import NARRATORS, plain_log, tell, ticker_line
+
+RUNS = {
+    "healthy0": {"seed": 0},
+    "healthy1": {"seed": 1},
+    "no_specialist": {"seed": 2, "specialist": False},
+    "no_clipping": {"seed": 3, "clipping": False},
+    "diverged": {"seed": 4, "diverge_at": 120},
+    "no_dropout": {"seed": 5, "dropout": 0.0},
+}
+EVENTS = {name: build_run(**kw) for name, kw in RUNS.items()}
+COMPONENTS = list(NARRATORS)
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?%?|\d+(?:,\d{3})*(?:\.\d+)?%?")
+
+
+def _walk(value, out: list[float]) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        out.append(float(value))
+    elif isinstance(value, dict):
+        for v in value.values():
+            _walk(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _walk(v, out)
+
+
+def _r3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def allowed_numbers(events: list[dict]) -> tuple[set[float], set[float]]:
+    """Every number in the chronicle (3 significant digits, exact integers, percentages), plus
+    the few the narrators count or derive, computed here independently from the events."""
+    raw: list[float] = []
+    _walk(events, raw)
+    start = events[0]
+    steps = [e for e in events if e["type"] == "step"]
+    end = next((e for e in events if e["type"] == "run_end"), None)
+    derived = [len(start["vocab"]), math.log(len(start["vocab"])),
+               sum(1 for s in steps if s["clipped"]),
+               start["model"]["n_layers"] * start["model"]["n_heads"],
+               2 * start["model"]["n_layers"] + 1]
+    for probe in (e for e in events if e["type"] == "probe"):
+        derived += [len(s["tokens"]) for s in probe["snapshots"]]
+    if end is not None and isinstance(end["final_val_loss"], float):
+        derived.append(abs(end["final_val_loss"] - end["floor"]["heldout"]))
+    values = [v for v in raw + derived if math.isfinite(v)]
+    plain = {_r3(v) for v in values} | {v for v in values if v == int(v)}
+    percent = {_r3(v * 100) for v in values}
+    return plain, percent
+
+
+def unmeasured(text: str, events: list[dict]) -> list[str]:
+    plain, percent = allowed_numbers(events)
+    bad = []
+    for token in NUMBER.findall(text):
+        if token.endswith("%"):
+            ok = _r3(float(token[:-1])) in percent
+        else:
+            x = float(token.replace(",", ""))
+            ok = x in plain or _r3(x) in plain
+        if not ok:
+            bad.append(token)
+    return bad
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_every_number_told_was_measured_in_that_run(run: str, component: str) -> None:
+    events = EVENTS[run]
+    text = tell(events, component).text()
+    assert unmeasured(text, events) == []
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+def test_plain_log_and_ticker_lines_carry_only_measured_numbers(run: str) -> None:
+    events = EVENTS[run]
+    lines = plain_log(events)
+    moments = [e for e in events if e["type"] == "moment"]
+    assert len(lines) >= len(moments) + 1
+    assert unmeasured("\n".join(lines), events) == []
+    for moment in moments:
+        line = ticker_line(moment, events[0]["seed"])
+        steps = [moment["step"], *(v for k, v in moment["data"].items() if k.endswith("step"))]
+        assert any(f"{s:,}" in line for s in steps), line
+        assert unmeasured(line, events) == []
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_every_voice_tells_at_least_three_paragraphs_of_numbers(component: str) -> None:
+    story = tell(EVENTS["healthy0"], component)
+    numbered = [p for c in story.chapters for p in c.paragraphs if NUMBER.search(p)]
+    assert len(numbered) >= 3, story.text()
+
+
+def test_the_same_run_is_told_byte_for_byte_the_same() -> None:
+    for component in COMPONENTS:
+        once = tell(EVENTS["healthy0"], component).text()
+        again = tell(copy.deepcopy(EVENTS["healthy0"]), component).text()
+        assert once == again
+
+
+def test_another_seed_reads_differently() -> None:
+    def words(run: str, component: str) -> str:
+        return NUMBER.sub("#", tell(EVENTS[run], component).text())
+
+    differ = [c for c in COMPONENTS if words("healthy0", c) != words("healthy1", c)]
+    assert "ensemble" in differ and "head" in differ
+    assert len(differ) >= len(COMPONENTS) - 2
+
+
+def test_the_snap_is_told_with_its_step_weight_and_antecedent() -> None:
+    events = EVENTS["healthy0"]
+    snap = next(e for e in events if e.get("kind") == "first_snap")
+    story = tell(events, "head")
+    text = story.text()
+    assert "Finding My Focus" in [c.title for c in story.chapters]
+    assert f"Step {snap['step']:,}" in text or f"step {snap['step']:,}" in text
+    assert f"{snap['data']['weight']:.3g}" in text and '"professor"' in text
+    assert story.title.startswith(f"L{snap['layer']}H{snap['head']}")
+
+
+def test_a_head_that_never_specialised_says_it_stayed_diffuse() -> None:
+    story = tell(EVENTS["no_specialist"], "head")
+    titles = [c.title for c in story.chapters]
+    assert "Finding My Focus" not in titles and "Specialisation" not in titles
+    assert "Staying Diffuse" in titles and "Searching" in titles
+    assert "pulled tight" not in story.text() and "snapped" not in story.text()
+
+
+def test_any_head_tells_what_it_truly_became() -> None:
+    verb = tell(EVENTS["healthy0"], "head", layer=0, head=1).text()  # never named specialist
+    assert "diffuse" in verb.lower() and "Specialisation" not in verb
+
+
+def test_clipping_is_told_only_when_it_happened() -> None:
+    healthy, calm = EVENTS["healthy0"], EVENTS["no_clipping"]
+    n = sum(1 for e in healthy if e["type"] == "step" and e["clipped"])
+    told = tell(healthy, "engineers").text()
+    assert n > 0 and f"{n:,} steps" in told
+    calm_text = tell(calm, "engineers").text()
+    assert not any(e["type"] == "step" and e["clipped"] for e in calm)
+    assert "worst stretch" not in calm_text.lower() and "cut it back" not in calm_text
+    assert "Not once" in calm_text or "never had to use it" in calm_text
+
+
+def test_a_diverged_run_is_a_storm_with_no_inference() -> None:
+    events = EVENTS["diverged"]
+    head = tell(events, "head")
+    titles = [c.title for c in head.chapters]
+    assert "The Storm" in titles and not any("Inference" in t for t in titles)
+    assert "not-a-number" in tell(events, "engineers").text()
+    ensemble = tell(events, None)
+    assert ensemble.chapters[-1].title == "The Storm"
+    assert "Inference" not in ensemble.text()
+
+
+def test_without_dropout_dropout_says_it_was_not_there() -> None:
+    text = tell(EVENTS["no_dropout"], "dropout").text()
+    assert "0%" in text and "not invited" in text
+
+
+def test_the_ensemble_lets_the_voices_take_turns_in_order() -> None:
+    events = EVENTS["healthy0"]
+    story = tell(events, None)
+    voices = [v for c in story.chapters for v in c.voices]
+    assert {"tokenizer", "loss", "head", "gradient", "engineers"} <= set(voices)
+    moments = [e for e in events if e["type"] == "moment"]
+    told = [v for c in story.chapters[1:-1] for v in c.voices]
+    assert told == [m["component"] for m in moments]
+
+
+def test_the_story_renders_with_italics_not_asterisks() -> None:
+    from fabric_cli.commands.narrate import draw_story
+
+    story = tell(EVENTS["healthy0"], "head")
+    out = io.StringIO()
+    draw_story(Console(file=out, width=80, color_system=None), story)
+    text = out.getvalue()
+    assert story.title in text and "Finding My Focus" in text and "*" not in text
+
+
+def _cli(args: list[str], cwd) -> object:
+    import os
+
+    from fabric_cli.cli import app
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, ["narrate", *args])
+    finally:
+        os.chdir(here)
+
+
+def test_cli_tells_the_newest_run_and_exports_markdown(tmp_path) -> None:
+    write_chronicle(tmp_path / "runs" / "demo", EVENTS["healthy0"])
+    result = _cli(["--component", "gradient", "--export", "story.md"], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Born in the Loss" in result.output
+    assert (tmp_path / "story.md").read_text().startswith("# The Gradient")
+    plain = _cli(["--plain"], tmp_path)
+    assert plain.exit_code == 0 and "first_snap" in plain.output
+
+
+def test_cli_unknown_component_lists_the_valid_ones(tmp_path) -> None:
+    write_chronicle(tmp_path / "runs" / "demo", EVENTS["healthy0"])
+    result = _cli(["--component", "teapot"], tmp_path)
+    assert result.exit_code == 2
+    assert "teapot" in result.output and "gradient" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_run_without_chronicle_says_how_to_make_one(tmp_path) -> None:
+    (tmp_path / "runs" / "empty").mkdir(parents=True)
+    result = _cli(["--run", "runs/empty"], tmp_path)
+    assert result.exit_code == 2 and "fabric train" in result.output
+    missing = _cli(["--run", "runs/nowhere"], tmp_path)
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    nothing = _cli([], tmp_path / "runs")
+    assert nothing.exit_code == 2 and "fabric train" in nothing.output
