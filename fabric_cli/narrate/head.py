@@ -30,7 +30,7 @@ TITLES = {
 }
 EPIGRAPH = [
     ("I am Head {head} of Layer {layer}, one small shuttle on a loom of {n_heads} heads "
-    "across {n_layers} layers."),
+    "across {n_layers} {layers_word}."),
     "I am Head {head} of Layer {layer}: {d_head} dimensions of asking, answering and carrying.",
 ]
 
@@ -229,6 +229,7 @@ def tell(run: RunFacts, voice: Voice, *, layer: int | None = None,
     epigraph = voice.say("epigraph", EPIGRAPH, head=head, layer=layer,
                          n_heads=run.model.get("n_heads", "?"),
                          n_layers=run.model.get("n_layers", "?"),
+                         layers_word="layer" if run.model.get("n_layers") == 1 else "layers",
                          d_head=run.model.get("d_head", "?"))
     chapters = [c for c in (
         _beginnings(run, voice, layer, head),

@@ -82,7 +82,9 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         paras.append(voice.say("snap", SNAP, **moment_values(snap)))
     else:
         paras.append(voice.pick("no-snap", NO_SNAP))
-    target = run.pronoun_head()
+    # The row to watch: the head that snapped, else the run's pronoun head.
+    target = (int(snap["layer"]), int(snap["head"])) if snap is not None and snap.get(
+        "layer") is not None else run.pronoun_head()
     if target is not None and first is not None and last is not None and last is not first:
         layer, head = target
         for s_first, s_last in zip(run.snapshots(first), run.snapshots(last)):
