@@ -1,0 +1,105 @@
+"""The entropy floor and the generator's exact probabilities, checked three independent ways:
+by hand on the tiny grammar, against sampled frequencies, and against a Monte-Carlo estimate."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from fabric_cli.language.corpus import Corpus
+from fabric_cli.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    return Corpus(load_scenario("pronouns"))
+
+
+def test_tiny_floor_by_hand():
+    tiny = Corpus(load_scenario("tiny"))
+    # 4 nouns of 4 agreements: 6 pairs, one held out. A sentence reveals the ordered pair
+    # (log 10 in training), MEET (2 words), the antecedent (2 choices, told by the pronoun)
+    # and the attribute (2 per noun); each noun has one verb. 11 targets per sentence.
+    by_hand_train = (math.log(10) + 3 * math.log(2)) / 11
+    by_hand_heldout = (math.log(2) + 3 * math.log(2)) / 11
+    assert tiny.floor["train"] == pytest.approx(by_hand_train, rel=1e-12)
+    assert tiny.floor["heldout"] == pytest.approx(by_hand_heldout, rel=1e-12)
+
+
+def test_first_words_have_the_template_weights(corpus):
+    exact = corpus.exact_model("train")
+    ids = corpus.tokenizer.ids
+    first = exact.next_word_probs([])
+    # templates weigh 4, 2, 2 (start with "the") and 2 (start with CONJ, 5 words)
+    assert first[ids["the"]] == pytest.approx(0.8)
+    assert first[ids["because"]] == pytest.approx(0.2 / 5)
+    after_the = exact.next_word_probs([ids["the"]])
+    # only the weight-4 template has [ADJ] there, present half the time, 5 adjectives
+    assert after_the[ids["old"]] == pytest.approx(0.5 * 0.5 / 5)
+    assert first.sum() == pytest.approx(1.0) and after_the.sum() == pytest.approx(1.0)
+
+
+def test_sampled_next_word_frequencies_match_exact_probabilities(corpus):
+    """Chi-square over every prefix of up to 4 words seen at least 150 times."""
+    exact = corpus.exact_model("train")
+    drawn = corpus.compiled.sample(np.random.default_rng(2024), 6000, "train")
+    counts: dict[tuple, Counter] = defaultdict(Counter)
+    for row, length in zip(drawn.ids.tolist(), drawn.length.tolist(), strict=True):
+        for t in range(min(5, length)):
+            counts[tuple(row[:t])][row[t]] += 1
+    chi2 = 0.0
+    dof = 0
+    tested = 0
+    for prefix, counter in counts.items():
+        n = sum(counter.values())
+        if n < 150:
+            continue
+        p = exact.next_word_probs(list(prefix))
+        support = np.flatnonzero(p > 0)
+        assert set(counter) <= set(support.tolist()), prefix  # nothing impossible was drawn
+        observed = np.array([counter.get(int(w), 0) for w in support])
+        expected = n * p[support]
+        chi2 += float(((observed - expected) ** 2 / expected).sum())
+        dof += len(support) - 1
+        tested += 1
+    assert tested >= 10 and dof > 50
+    assert chi2 < dof + 4 * math.sqrt(2 * dof), (chi2, dof)
+
+
+def test_after_a_pronoun_the_exact_distribution_is_the_antecedents_verbs(corpus):
+    exact = corpus.exact_model("train")
+    ids = corpus.tokenizer.ids
+    prefix = [ids[w] for w in "the professor met the king because she".split()]
+    p = exact.next_word_probs(prefix)
+    professor = next(n for n in corpus.grammar.nouns if n.word == "professor")
+    for verb in professor.verbs:
+        assert p[ids[verb]] == pytest.approx(1 / len(professor.verbs))
+
+
+@pytest.mark.parametrize("split", ["train", "heldout"])
+def test_floor_matches_a_monte_carlo_estimate(corpus, split):
+    exact = corpus.exact_model(split)
+    rng = np.random.default_rng(7)
+    neg_log_p, lengths = [], []
+    for _ in range(4):
+        drawn = corpus.compiled.sample(rng, 500, split)
+        neg_log_p.append(-exact.sentence_log_probs(drawn.ids, drawn.length))
+        lengths.append(drawn.length)
+    x, n = np.concatenate(neg_log_p), np.concatenate(lengths).astype(float)
+    assert np.isfinite(x).all()
+    estimate = x.sum() / n.sum()
+    stderr = np.std(x - estimate * n) / (math.sqrt(len(x)) * n.mean())
+    floor = corpus.floor[split]
+    assert abs(estimate - floor) < 4 * stderr, (estimate, floor, stderr)
+    details = corpus.floor_details()[split]
+    assert details.sentence_entropy == pytest.approx(floor * details.mean_length)
+
+
+def test_floor_is_below_what_ignoring_the_pronoun_would_cost(corpus):
+    floor = corpus.floor
+    assert 0.3 < floor["train"] < 3.0 and 0.3 < floor["heldout"] < 3.0
+    # fewer held-out pairs means fewer choices, so a lower floor
+    assert floor["heldout"] < floor["train"]
