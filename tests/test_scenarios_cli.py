@@ -1,0 +1,70 @@
+"""`fabric scenarios` and `fabric corpus` as a user runs them."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from fabric_cli.cli import app
+from fabric_cli.language.corpus import Corpus
+from fabric_cli.scenario import load_scenario
+
+runner = CliRunner()
+PLAIN = {"COLUMNS": "120", "NO_COLOR": "1"}
+
+
+def test_scenarios_lists_bundled_names_with_descriptions():
+    result = runner.invoke(app, ["scenarios"], env=PLAIN)
+    assert result.exit_code == 0, result.output
+    for name in ("pronouns", "tiny"):
+        scenario = load_scenario(name)
+        assert name in result.output
+        assert scenario.description.split(":")[0] in result.output
+        assert str(scenario.training.steps) in result.output
+    assert "(default)" in result.output
+
+
+def test_corpus_shows_numbered_sentences_arrows_and_the_floor():
+    result = runner.invoke(app, ["corpus", "-n", "3", "--seed", "4"], env=PLAIN)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert re.search(r"^\s+1  the ", out, re.M) and re.search(r"^\s+3  ", out, re.M)
+    assert not re.search(r"^\s+4  ", out, re.M)
+    assert "→" in out and "PRON" in out and "NOUN" in out
+    floor = Corpus(load_scenario("pronouns")).floor
+    assert f"train {floor['train']:.3f}" in out and f"held-out {floor['heldout']:.3f}" in out
+    assert "\x1b[" not in out
+
+
+def test_corpus_same_seed_same_sentences_and_heldout_uses_heldout_pairs():
+    args = ["corpus", "-s", "tiny", "-n", "4", "--split", "heldout", "--seed", "2"]
+    first = runner.invoke(app, args, env=PLAIN)
+    second = runner.invoke(app, args, env=PLAIN)
+    assert first.exit_code == 0 and first.output == second.output
+    sentences = [line for line in first.output.splitlines() if re.match(r"^\s+\d+  the ", line)]
+    assert len(sentences) == 4
+    for line in sentences:  # tiny holds out exactly one pair: king and scientists
+        assert "king" in line and "scientists" in line
+
+
+def test_corpus_arrow_points_from_pronoun_to_antecedent():
+    result = runner.invoke(app, ["corpus", "-s", "tiny", "-n", "5"], env=PLAIN)
+    arrows = re.findall(r"(\w+)@(\d+) → (\w+)@(\d+)", result.output)
+    assert len(arrows) == 10  # each tiny sentence has a subject and a possessive pronoun
+    pronouns = {"she": "professor", "her": "professor", "he": "king", "his": "king",
+                "it": "cat", "its": "cat", "they": "scientists", "their": "scientists"}
+    for pronoun, p_at, noun, n_at in arrows:
+        assert pronouns[pronoun] == noun and int(n_at) < int(p_at)
+
+
+def test_bad_scenario_is_one_line_exit_2(tmp_path):
+    for args in (["corpus", "--scenario", "nonesuch"],
+                 ["corpus", "--scenario", str(tmp_path / "missing.toml")],
+                 ["corpus", "--split", "test"],
+                 ["corpus", "-n", "0"]):
+        result = runner.invoke(app, args, env=PLAIN)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("fabric: error: "), result.stderr
+        assert "Traceback" not in result.output
