@@ -114,7 +114,8 @@ def test_missing_path_and_directory_are_one_line_errors(tmp_path):
 
 def test_a_users_copy_loads_from_a_path(tmp_path):
     copy = tmp_path / "mine.toml"
-    copy.write_text((scenarios_dir() / "tiny.toml").read_text().replace("steps = 300", "steps = 70"))
+    text = (scenarios_dir() / "tiny.toml").read_text()
+    copy.write_text(text.replace("steps = 300", "steps = 70"))
     s = load_scenario(str(copy))
     assert s.name == "mine" and s.training.steps == 70
 

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
 from fabric_cli.language.tokenizer import (
-    BOS, PAD, SPECIALS, UNK, Tokenizer, join_words, split_words,
+    BOS,
+    PAD,
+    SPECIALS,
+    UNK,
+    Tokenizer,
+    join_words,
+    split_words,
 )
 from fabric_cli.scenario import load_scenario
 
