@@ -283,8 +283,8 @@ def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, 
 
 def _closing(events, moment, steps, floor, specialist, dropout) -> None:
     final = [e for e in events if e["type"] == "probe"][-1]
-    moment("near_floor", "loss", steps, val_loss=final["val_loss"], floor=floor["heldout"],
-           ratio=r6(final["val_loss"] / floor["heldout"]))
+    moment("near_floor", "loss", steps, val_loss=final["val_loss"], floor=floor["train"],
+           ratio=r6(final["val_loss"] / floor["train"]))
     rows = []
     if specialist:
         row = final["heads"][PRONOUN_HEAD[0] * 4 + PRONOUN_HEAD[1]]

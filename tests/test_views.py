@@ -282,7 +282,7 @@ def test_curve_marks_validation_points_and_moments() -> None:
     out = render(loss_curve(steps, losses, floor=1.9, val=[(100, 2.1), (200, 2.05)],
                             marks=[(120, "first snap")], width=80), 80)
     assert out.count("●") == 3  # two points and the legend
-    assert "▲120 first snap" in out and "held-out" in out
+    assert "▲120 first snap" in out and "validation" in out
     assert "step 200" in out
 
 
@@ -369,7 +369,7 @@ def test_dashboard_renders_full_state(width: int) -> None:
     out = render(board, width)
     assert_fits(out, width)
     flat = " ".join(out.split())
-    for words in ("step 300/600", "50%", "held-out 1.410", "floor 1.234", "5.3k tok/s",
+    for words in ("step 300/600", "50%", "val 1.410", "floor 1.234", "5.3k tok/s",
                   "ETA 0:30", "L1H2", "◀ least", "Gradient", "[bold]0.03[/bold]"):
         assert words in flat, words
     # Rendering again after a change shows the change (the cache is keyed by version).
@@ -398,7 +398,7 @@ def test_dashboard_ticker_keeps_the_last_five_moments() -> None:
 def test_plain_progress_line_is_plain() -> None:
     line = plain_progress_line(42, 600, 2.3456, 2.5, 1.234, 5321.0, 3723.0)
     assert "\x1b" not in line and "\n" not in line
-    assert "step  42/600" in line and "loss 2.346" in line and "held-out 2.500" in line
+    assert "step  42/600" in line and "loss 2.346" in line and "val 2.500" in line
     assert "floor 1.234 (+1.112)" in line and "5.3k tok/s" in line and "eta 1:02:03" in line
     early = plain_progress_line(0, 600, None, None, None, None, None)
     assert "loss —" in early and "eta --:--" in early

@@ -74,7 +74,7 @@ def build_probe_batch(sentences: Sequence, encode_batch) -> ProbeBatch:
             if tag == "NOUN":
                 last_noun = i
     strictly_before = np.tril(np.ones((T, T), dtype=bool), k=-1)  # key < query
-    as_int = lambda xs: np.asarray(xs, dtype=np.int64)  # noqa: E731
+    as_int = lambda xs: np.asarray(xs, dtype=np.int64)
     return ProbeBatch(
         tokens=tokens,
         targets=targets,

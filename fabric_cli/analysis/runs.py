@@ -258,3 +258,13 @@ def rng_from_state(state: dict) -> np.random.Generator:
         raise FabricError(f"{TRAINER_STATE}: damaged random generator state; {RETRAIN}") from None
     return np.random.Generator(bit_generator)
 
+
+
+RUN_FILES = (CONFIG, MODEL, OPTIMIZER, TRAINER_STATE, "chronicle.jsonl", "vocab.json")
+
+
+def clear_run(run_dir: str | os.PathLike) -> None:
+    """Remove the files a run writes (and only those) so `--force` starts from nothing."""
+    directory = Path(run_dir)
+    for name in RUN_FILES:
+        (directory / name).unlink(missing_ok=True)

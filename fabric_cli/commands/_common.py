@@ -17,19 +17,9 @@ from rich.console import Console
 from rich.text import Text
 
 from fabric_cli.errors import FabricError
+from fabric_cli.views.palette import literal  # one definition, shared with the views
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Control characters (C0, DEL, C1) are removed from anything a user typed before it is shown;
-# tabs and newlines become spaces so one line stays one line.
-_CONTROL = {c: None for c in list(range(0x00, 0x20)) + [0x7F] + list(range(0x80, 0xA0))}
-_CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
-
-
-def literal(text: str) -> str:
-    """User text made safe to print: control characters and escape sequences removed."""
-    return text.translate(_CONTROL)
-
 
 def literal_text(text: str, style: str = "") -> Text:
     """A rich Text that shows `text` exactly: markup like [bold] stays visible, never styles."""

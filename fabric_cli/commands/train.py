@@ -1,10 +1,143 @@
-"""`fabric train` (being built; see docs/ARCHITECTURE.md)."""
+"""`fabric train`: weave the Fabric on a scenario and watch a pronoun head grow."""
 
-from fabric_cli.commands._common import cli_errors
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fabric_cli.commands._common import cli_errors, literal, stderr_console, stdout_console
+from fabric_cli.commands.live import LivePicture, PlainTicker
 from fabric_cli.errors import FabricError
+from fabric_cli.scenario import load_scenario
+from fabric_cli.training.trainer import Trainer
+
+
+def _summary_json(result) -> dict:
+    s = result.summary
+    return {
+        "run_dir": str(result.run_dir),
+        "status": result.status,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 3),
+        "final_train_loss": s.get("final_train_loss"),
+        "final_val_loss": s.get("final_val_loss"),
+        "entropy_floor": s.get("floor"),
+        "specialists": [
+            {
+                "layer": sp["layer"], "head": sp["head"], "role": sp["role"],
+                "score": sp.get("score"), "heldout_acc": sp.get("heldout_acc"),
+                "baseline_acc": sp.get("baseline_acc"), "ablation": sp.get("ablation"),
+                "redundant_with": sp.get("redundant_with"),
+            }
+            for sp in s.get("specialists", [])
+        ],
+        "time_split": s.get("time_split"),
+    }
 
 
 @cli_errors
-def train() -> None:
-    """Not built yet."""
-    raise FabricError("'fabric train' is not built yet in this version")
+def train(
+    scenario: Annotated[str, typer.Option(
+        "--scenario", "-s", help="A bundled scenario name (see `fabric scenarios`) or a .toml path.",
+    )] = "pronouns",
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(
+        "--run-dir", help="Where the run is kept (default: runs/<scenario>).",
+    )] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final summary as JSON.")] = False,
+) -> None:
+    """Train the Fabric on a scenario and watch a pronoun head grow.
+
+    Examples:
+      fabric train
+      fabric train --seed 3 --run-dir runs/seed3
+      fabric train --scenario tiny --steps 200 --json
+      fabric train --resume            # after Ctrl-C
+    """
+    if resume and force:
+        raise FabricError("--resume and --force contradict each other; choose one")
+    sc = load_scenario(scenario)
+    directory = run_dir if run_dir is not None else Path("runs") / sc.name
+    out = stdout_console()
+    interactive = out.is_terminal and not quiet and not as_json
+    if interactive:
+        view = LivePicture(out)
+    elif quiet or as_json:
+        view = None
+    else:
+        view = PlainTicker(out)
+    trainer = Trainer(sc, directory, steps=steps, seed=seed,
+                      subscribers=[view.on_event] if view else [])
+    trainer.prepare(resume=resume, force=force)
+
+    def on_sigint(signum, frame):
+        if trainer._stop:  # a second Ctrl-C while stopping: give up at once
+            raise KeyboardInterrupt
+        trainer.request_stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if view is not None:
+            view.start(trainer)
+        try:
+            result = trainer.run()
+        finally:
+            if view is not None:
+                view.stop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    if as_json:
+        sys.stdout.write(json.dumps(_summary_json(result), indent=2) + "\n")
+    else:
+        _print_ending(result)
+
+    err = stderr_console()
+    where = literal(str(result.run_dir))
+    if result.status == "interrupted":
+        err.print(f"Interrupted at step {result.steps}; the checkpoint is saved in {where}. "
+                  f"Resume with: fabric train --resume --run-dir {where}", markup=False)
+        raise typer.Exit(130)
+    if result.status == "diverged":
+        good = result.summary.get("checkpoint_step")
+        raise FabricError(
+            f"the loss became non-finite at step {result.steps + 1}; the last good checkpoint "
+            f"(step {good}) is kept in {where}. Lower training.lr or training.grad_clip in the "
+            "scenario and train again with --force",
+            exit_code=1,
+        )
+
+
+def _print_ending(result) -> None:
+    """Two or three plain lines a person reads after the picture has gone."""
+    if result.status != "finished":
+        return
+    s = result.summary
+    out = stdout_console()
+    floor = (s.get("floor") or {}).get("train")
+    val = s.get("final_val_loss")
+    line = f"Trained {result.steps} steps in {result.seconds:.1f} s -> {result.run_dir}."
+    if val is not None and floor:
+        line += f" Validation loss {val:.3f} nats, entropy floor {floor:.3f} ({val / floor:.3f}x)."
+    out.print(literal(line), markup=False, highlight=False)
+    pronoun = [sp for sp in s.get("specialists", []) if sp["role"] == "pronoun"]
+    for sp in pronoun:
+        acc = sp.get("heldout_acc")
+        base = sp.get("baseline_acc")
+        out.print(
+            f"Pronoun specialist: L{sp['layer']}H{sp['head']}, held-out accuracy {acc:.3f} "
+            f"(nearest-noun baseline {base:.3f}).",
+            markup=False, highlight=False,
+        )
+    if not pronoun:
+        out.print("No head proved itself a pronoun specialist in this run (see `fabric heads`).",
+                  markup=False, highlight=False)

@@ -154,11 +154,11 @@ UNDER_DROPOUT = [
 ]
 FADE = [
     ("Then the schedule let the tide go out. The learning rate, {peak} at its height, was {lr} "
-    "at step {at}; Adam's last steps moved my block by only {ratio} of its size. The held-out "
-    "loss settled at {val}. *Stillness. The knots hold.*"),
+    "at step {at}; Adam's last steps moved my block by only {ratio} of its size. The loss on "
+    "fresh sentences settled at {val}. *Stillness. The knots hold.*"),
     ("Training faded: a learning rate of {lr} by step {at}, down from {peak}, and steps of "
-    "{ratio} of my weights' size. The Fabric's judgment came to rest at {val} on held-out "
-    "text."),
+    "{ratio} of my weights' size. The Fabric's judgment came to rest at {val} on fresh "
+    "sentences."),
 ]
 INFERENCE = [
     ("Now sentences pass through me untouched by any gradient. In *{sentence}* I look from "

@@ -60,7 +60,7 @@ def plain_log(events: list[dict]) -> list[str]:
         lines.append(
             f"step {step(e.get('step', 0)):>7}  run_end  {e.get('status')}, "
             f"{step(e.get('steps', 0))} steps in {sig(e.get('seconds'))} s, final loss "
-            f"{sig(e.get('final_train_loss'))} train / {sig(e.get('final_val_loss'))} held-out, "
+            f"{sig(e.get('final_train_loss'))} train / {sig(e.get('final_val_loss'))} validation, "
             f"specialists: {specs}"
         )
     return lines

@@ -1,8 +1,8 @@
 """The Loss, the Fabric's judgment: how wrong, how far from the floor no model can pass.
 
 Numbers: the loss at the first step against ln(vocabulary size) (what a uniform guess costs),
-plateau/drop/near_floor moments, the final train/held-out loss, the entropy floor, and the
-gap between them (final held-out loss minus the held-out floor).
+plateau/drop/near_floor moments, the final train/validation loss, the entropy floor, and the
+gap between them (final validation loss minus the floor of the training distribution).
 """
 
 from __future__ import annotations
@@ -44,22 +44,22 @@ DROP = [
     "fast."),
 ]
 NEAR = [
-    ("At step {step} the held-out loss, {val_loss}, was within reach of the floor, {floor}: a "
+    ("At step {step} the loss on fresh sentences, {val_loss}, was within reach of the floor, {floor}: a "
     "ratio of {ratio}."),
-    ("Step {step}: {val_loss} on held-out text against a floor of {floor}, ratio {ratio}. "
+    ("Step {step}: {val_loss} on fresh sentences against a floor of {floor}, ratio {ratio}. "
     "*Close to the bottom of the sea.*"),
 ]
 FINAL = [
-    ("I end at {train} on the training distribution and {val} on held-out sentences. The "
-    "language itself cannot be predicted better than {floor} nats per token on held-out text, "
+    ("I end at {train} on the training distribution and {val} on fresh sentences. The "
+    "language itself cannot be predicted better than {floor} nats per token, "
     "so the Fabric stands {gap} nats above the floor. {italic}"),
-    ("Final judgment: {train} (train), {val} (held-out). The floor, the entropy of the "
+    ("Final judgment: {train} (train), {val} (fresh sentences). The floor, the entropy of the "
     "language itself, is {floor}; the gap left is {gap}. {italic}"),
 ]
-BELOW = [  # a finite held-out sample can land under the floor, which is an expectation
-    ("I end at {train} on the training distribution and {val} on held-out sentences, {gap} "
+BELOW = [  # a finite validation sample can land under the floor, which is an expectation
+    ("I end at {train} on the training distribution and {val} on fresh sentences, {gap} "
     "below the floor of {floor}. The floor is an average over the whole language; this small "
-    "held-out sample happened to be kinder. *No model beats the floor for long.*"),
+    "validation sample happened to be kinder. *No model beats the floor for long.*"),
 ]
 CLOSE = ["*Close. What remains is mostly the language's own uncertainty.*",
          "*Almost all the error left is the kind no model can remove.*"]
@@ -82,7 +82,7 @@ MOMENT_LINES = {
         "the tide goes out: {from_loss} down to {to_loss}, steps {start_step} to {end_step}.",
     ],
     "near_floor": [
-        "I read {val_loss} on held-out text at step {step}, the floor is {floor}.",
+        "I read {val_loss} on fresh sentences at step {step}, the floor is {floor}.",
         "step {step}, within reach of the floor: {val_loss} against {floor}.",
     ],
 }
@@ -111,7 +111,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         chapters.append(Chapter("The Storm", [voice.say("storm", STORM,
                                                         **moment_values(diverged))]))
     elif end is not None and finite_all(end):
-        floor = as_float((end.get("floor") or {}).get("heldout"))
+        floor = as_float((end.get("floor") or {}).get("train"))
         gap = as_float(end["final_val_loss"]) - floor
         close = gap < 0.1 * floor
         paras.append(voice.say("final", FINAL if gap >= 0 else BELOW,
@@ -130,5 +130,5 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
 
 def finite_all(end: dict) -> bool:
     values = [end.get("final_train_loss"), end.get("final_val_loss"),
-              (end.get("floor") or {}).get("heldout")]
+              (end.get("floor") or {}).get("train")]
     return all(math.isfinite(as_float(x)) for x in values)

@@ -466,7 +466,7 @@ class MomentDetector:
         if self.near_floor_seen or "val_loss" not in event:
             return []
         val = _num(event["val_loss"])
-        floor = _num((event.get("floor") or {}).get("heldout", math.nan))
+        floor = _num((event.get("floor") or {}).get("train", math.nan))
         if not (math.isfinite(val) and math.isfinite(floor) and floor > 0):
             return []
         if val > self.thresholds.near_floor_ratio * floor:

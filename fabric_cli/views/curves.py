@@ -253,7 +253,7 @@ class LossCurve:
         legend.append(" train", style=MUTED)
         if self.val:
             legend.append("  " + VAL_GLYPH, style=Style(color=VAL_COLOR, bold=True))
-            legend.append(" held-out" if wide else " val", style=MUTED)
+            legend.append(" validation" if wide else " val", style=MUTED)
         if self.floor is not None:
             legend.append("  " + FLOOR_GLYPH * 2, style=FLOOR_COLOR)
             legend.append(" entropy floor" if wide else " floor", style=MUTED)

@@ -1,6 +1,6 @@
 """The live picture during `fabric train`, fed plain numbers by the train command.
 
-    ┌ progress: step, loss, held-out loss, floor, tokens/s, ETA ─────────────────┐
+    ┌ progress: step, loss, validation loss, floor, tokens/s, ETA ─────────────────┐
     │ loss curve over the floor          │ best pronoun head's attention map     │
     │ gradient flow (skip / block bars)  │ the last moments, each by its speaker │
 
@@ -88,7 +88,7 @@ def plain_progress_line(
     percent = 100.0 * step / total if total else 0.0
     parts = [f"step {step:>{width}}/{total}", f"{percent:3.0f}%", f"loss {_format_loss(loss)}"]
     if val_loss is not None:
-        parts.append(f"held-out {_format_loss(val_loss)}")
+        parts.append(f"val {_format_loss(val_loss)}")
     if floor is not None:
         above = f" ({loss - floor:+.3f})" if loss is not None and math.isfinite(loss) else ""
         parts.append(f"floor {floor:.3f}{above}")
@@ -263,7 +263,7 @@ class TrainingDashboard:
         facts = Text("loss ", style=MUTED)
         facts.append(_format_loss(loss), style=Style(color=component_color("loss"), bold=True))
         if self.val:
-            facts.append("  held-out ", style=MUTED)
+            facts.append("  val ", style=MUTED)
             facts.append(_format_loss(self.val[-1][1]), style="bold")
         if self.floor is not None:
             facts.append("  floor ", style=MUTED)

@@ -1,0 +1,150 @@
+"""Ablation: silence a head (zero its output) and measure what its role loses.
+
+A head is called a specialist only when silencing it, alone or together with the other heads
+that share its role, measurably hurts the role's own loss or accuracy:
+
+    pronoun  loss and accuracy on the word right after each pronoun. Accuracy is
+             behavioural: the Fabric puts more probability on words its antecedent owns
+             (the scientists' findings) than on words the other nouns in the sentence own.
+    others   loss and top-1 accuracy over every token of the probe set.
+
+Ownership is learned from the corpus itself: the words that follow pronouns referring to a
+noun are that noun's own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fabric_cli.analysis.probes import ProbeBatch
+from fabric_cli.nn.model import forward
+
+# What "measurably hurts" means: the role loss rises by this many nats, or accuracy falls by
+# this much. Both are far above the noise of a fixed probe set evaluated without dropout.
+HURT_LOSS_NATS = 0.05
+HURT_ACCURACY = 0.05
+
+
+def owned_words(sentences: Iterable) -> dict[str, set[str]]:
+    """noun -> the words that followed a pronoun whose antecedent was that noun."""
+    owned: dict[str, set[str]] = {}
+    for sent in sentences:
+        for i, ante in enumerate(sent.antecedent):
+            if ante is not None and ante >= 0 and i + 1 < len(sent.words):
+                owned.setdefault(sent.words[ante], set()).add(sent.words[i + 1])
+    return owned
+
+
+@dataclass(frozen=True)
+class PronounTargets:
+    """For each pronoun of a probe batch: which vocabulary its antecedent owns (P, V) and
+    which the other nouns of its sentence own."""
+
+    ante_owned: np.ndarray
+    other_owned: np.ndarray
+
+
+def pronoun_targets(
+    sentences: Sequence, pb: ProbeBatch, owned: dict[str, set[str]], token_id, d_vocab: int
+) -> PronounTargets:
+    P = pb.n_pronouns
+    ante = np.zeros((P, d_vocab), dtype=bool)
+    other = np.zeros((P, d_vocab), dtype=bool)
+    for p in range(P):
+        sent = sentences[int(pb.pron_b[p])]
+        q_word = int(pb.pron_q[p]) - 1
+        a_word = int(pb.pron_k[p]) - 1
+        for w in owned.get(sent.words[a_word], ()):
+            ante[p, token_id(w)] = True
+        for i in range(q_word):
+            if sent.pos[i] == "NOUN" and sent.words[i] != sent.words[a_word]:
+                for w in owned.get(sent.words[i], ()):
+                    other[p, token_id(w)] = True
+    other &= ~ante  # a word both own says nothing about which one the Fabric chose
+    return PronounTargets(ante, other)
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def role_measure(result, pb: ProbeBatch, role: str, pt: PronounTargets | None) -> dict:
+    """The role's loss and accuracy from one forward pass."""
+    if role == "pronoun" and pb.n_pronouns and pt is not None:
+        losses = result.token_losses[pb.pron_b, pb.pron_q]
+        probs = softmax_rows(result.logits[pb.pron_b, pb.pron_q].astype(np.float64))
+        p_ante = (probs * pt.ante_owned).sum(-1)
+        p_other = (probs * pt.other_owned).sum(-1)
+        return {"loss": float(losses.mean()), "acc": float((p_ante > p_other).mean())}
+    mask = pb.targets >= 0
+    predicted = result.logits.argmax(axis=-1)
+    return {
+        "loss": float(result.token_losses[mask].mean()),
+        "acc": float((predicted == pb.targets)[mask].mean()),
+    }
+
+
+def ablate(params, cfg, pb: ProbeBatch, role: str, heads: list[tuple[int, int]],
+           pt: PronounTargets | None, baseline: dict | None = None) -> dict:
+    """One ablation row: the role's loss and accuracy before and after silencing `heads`."""
+    if baseline is None:
+        baseline = role_measure(forward(params, cfg, pb.tokens, pb.targets), pb, role, pt)
+    after = role_measure(forward(params, cfg, pb.tokens, pb.targets, ablate=heads), pb, role, pt)
+    return {
+        "heads": [[int(layer), int(head)] for layer, head in heads],
+        "role": role,
+        "loss_before": baseline["loss"],
+        "loss_after": after["loss"],
+        "acc_before": baseline["acc"],
+        "acc_after": after["acc"],
+    }
+
+
+def hurts(row: dict) -> bool:
+    return (
+        row["loss_after"] - row["loss_before"] >= HURT_LOSS_NATS
+        or row["acc_before"] - row["acc_after"] >= HURT_ACCURACY
+    )
+
+
+def name_specialists(params, cfg, pb: ProbeBatch, candidates: dict[str, list[tuple[int, int]]],
+                     pt: PronounTargets | None) -> tuple[list[dict], list[dict]]:
+    """Ablate each candidate alone and each role's candidates together.
+
+    Returns (ablation rows, specialists). A candidate is a specialist when its own ablation
+    hurts, or when the group's does (then the others are its backups: `redundant_with`).
+    """
+    rows: list[dict] = []
+    specialists: list[dict] = []
+    for role, heads in candidates.items():
+        if not heads:
+            continue
+        base = role_measure(forward(params, cfg, pb.tokens, pb.targets), pb, role, pt)
+        alone = {h: ablate(params, cfg, pb, role, [h], pt, base) for h in heads}
+        rows.extend(alone.values())
+        group = ablate(params, cfg, pb, role, list(heads), pt, base) if len(heads) > 1 else None
+        if group is not None:
+            rows.append(group)
+        for h in heads:
+            if hurts(alone[h]) or (group is not None and hurts(group)):
+                specialists.append(
+                    {
+                        "layer": h[0],
+                        "head": h[1],
+                        "role": role,
+                        "ablation": {k: alone[h][k] for k in
+                                     ("loss_before", "loss_after", "acc_before", "acc_after")},
+                        "alone_hurts": hurts(alone[h]),
+                        "redundant_with": [[o[0], o[1]] for o in heads if o != h]
+                        if group is not None else [],
+                        "group_ablation": None if group is None else
+                        {k: group[k] for k in
+                         ("loss_before", "loss_after", "acc_before", "acc_after")},
+                    }
+                )
+    return rows, specialists

@@ -1,0 +1,156 @@
+"""What `fabric train` shows while it trains: subscribers to the Trainer's events.
+
+LivePicture animates the dashboard in a terminal; PlainTicker prints plain lines (no escape
+codes) when stdout is a pipe or a log. Both tell the moments with the narrators' ticker lines,
+the same words `fabric narrate` uses.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.live import Live
+
+from fabric_cli.commands._common import literal
+from fabric_cli.narrate import ticker_line
+from fabric_cli.views.dashboard import TrainingDashboard, plain_progress_line
+
+REFRESH_SECONDS = 0.25  # the picture redraws at most 4 times a second
+
+
+class _Progress:
+    """Rates and ETA from the step events."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.seed = 0
+        self.floor: float | None = None
+        self.val_loss: float | None = None
+        self.t0 = time.perf_counter()
+        self.first_step: int | None = None
+        self.tokens = 0
+
+    def on_start(self, event: dict) -> None:
+        self.total = int(event["training"]["steps"])
+        self.seed = int(event["seed"])
+        self.floor = event["floor"].get("train")
+        self.t0 = time.perf_counter()
+        self.first_step = None
+        self.tokens = 0
+
+    def on_step(self, event: dict) -> tuple[float, float]:
+        if self.first_step is None:
+            self.first_step = event["step"] - 1
+            self.t0 = time.perf_counter()
+        self.tokens += event["tokens"]
+        spent = max(time.perf_counter() - self.t0, 1e-9)
+        done = event["step"] - self.first_step
+        tokens_per_s = self.tokens / spent
+        eta = spent / max(done, 1) * (self.total - event["step"])
+        return tokens_per_s, eta
+
+
+class PlainTicker:
+    """A line every few steps and one per moment; nothing but plain text."""
+
+    def __init__(self, console: Console, every: int | None = None) -> None:
+        self.console = console
+        self.every = every
+        self.progress = _Progress()
+
+    def start(self, trainer) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def _print(self, text: str) -> None:
+        self.console.print(literal(text), markup=False, highlight=False, soft_wrap=True)
+
+    def on_event(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "run_start":
+            self.progress.on_start(event)
+            self.every = self.every or max(1, self.progress.total // 10)
+            resumed = event.get("resumed_from")
+            head = f"resuming at step {resumed}" if resumed else "starting"
+            self._print(f"fabric train: {event['scenario']} {head}, {self.progress.total} steps, "
+                        f"{event['n_params']:,} parameters, entropy floor "
+                        f"{self.progress.floor:.3f} nats")
+        elif kind == "step":
+            tokens_per_s, eta = self.progress.on_step(event)
+            if event["step"] % self.every == 0:
+                self._print(plain_progress_line(
+                    event["step"], self.progress.total, event["loss"], self.progress.val_loss,
+                    self.progress.floor, tokens_per_s, eta))
+        elif kind == "probe":
+            self.progress.val_loss = event["val_loss"]
+        elif kind == "moment":
+            self._print(f"  step {event['step']}: {ticker_line(event, self.progress.seed)}")
+
+
+class LivePicture:
+    """The animated dashboard: progress, loss curve with the floor, gradient flow, the best
+    pronoun head's attention on a story sentence, and the ticker of moments."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.dashboard = TrainingDashboard()
+        self.progress = _Progress()
+        self.live: Live | None = None
+        self._last_refresh = 0.0
+
+    def start(self, trainer) -> None:
+        self.live = Live(self.dashboard, console=self.console, auto_refresh=False,
+                         transient=False, redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.refresh()
+            self.live.stop()
+            self.live = None
+
+    def _refresh(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.live is not None and (force or now - self._last_refresh >= REFRESH_SECONDS):
+            self._last_refresh = now
+            self.live.refresh()
+
+    def _watch_best_head(self, probe: dict) -> None:
+        """Show the best pronoun head so far on the first story sentence."""
+        if not probe.get("heads") or not probe.get("snapshots"):
+            return
+        best = max(probe["heads"], key=lambda r: r["scores"]["pronoun"])
+        shot = probe["snapshots"][0]
+        key = f"{best['layer']}.{best['head']}"
+        self.dashboard.set_head(best["layer"], best["head"], shot["tokens"],
+                                np.array(shot["patterns"][key]),
+                                score=best["scores"]["pronoun"],
+                                mark=[tuple(p) for p in shot.get("pronouns", [])])
+
+    def on_event(self, event: dict) -> None:
+        kind = event["type"]
+        d = self.dashboard
+        if kind == "run_start":
+            self.progress.on_start(event)
+            d.title = f"fabric train · {literal(event['scenario'])}"
+            d.update_progress(event["step"], self.progress.total)
+            d.set_floor(self.progress.floor)
+        elif kind == "step":
+            tokens_per_s, eta = self.progress.on_step(event)
+            d.update_progress(event["step"], eta=eta, tokens_per_s=tokens_per_s)
+            d.add_loss(event["step"], event["loss"])
+            d.set_grad_flow(event["grad_flow"], embed=event.get("grad_embed"))
+            self._refresh()
+        elif kind == "probe":
+            self.progress.val_loss = event["val_loss"]
+            d.add_val(event["step"], event["val_loss"])
+            self._watch_best_head(event)
+            self._refresh(force=True)
+        elif kind == "moment":
+            d.add_moment(event["component"], ticker_line(event, self.progress.seed),
+                         step=event["step"])
+            self._refresh(force=True)

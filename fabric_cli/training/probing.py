@@ -1,0 +1,136 @@
+"""The Prober: every K steps, fixed annotated sentences go through the Fabric without dropout
+and every head is scored. Nothing here touches the training state or its random streams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fabric_cli.analysis.ablation import (
+    name_specialists,
+    owned_words,
+    pronoun_targets,
+    role_measure,
+)
+from fabric_cli.analysis.probes import (
+    ROLES,
+    best_head,
+    build_probe_batch,
+    head_table,
+    nearest_noun_baseline,
+    uniform_shares,
+)
+from fabric_cli.language.annotate import annotate_words
+from fabric_cli.nn.model import Capture, forward
+
+SNAPSHOT_DECIMALS = 3
+
+
+class Prober:
+    def __init__(self, corpus, cfg, dropout: float, seed: int) -> None:
+        self.corpus = corpus
+        self.cfg = cfg
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.train_sentences = corpus.probe_set("train")
+        self.heldout_sentences = corpus.probe_set("heldout")
+        self.train_pb = build_probe_batch(self.train_sentences, corpus.batch)
+        self.heldout_pb = build_probe_batch(self.heldout_sentences, corpus.batch)
+        self.shares = uniform_shares(self.train_pb)
+        self.baseline = {"train": nearest_noun_baseline(self.train_pb),
+                         "heldout": nearest_noun_baseline(self.heldout_pb)}
+        tok = corpus.tokenizer
+        self.story = [annotate_words(corpus, tok.split(text))
+                      for text in corpus.scenario.probes.story_sentences]
+        self.story_pb = build_probe_batch(self.story, corpus.batch) if self.story else None
+        owned = owned_words(corpus.sample(np.random.default_rng([seed, 7]), 4000, "train"))
+        self.heldout_targets = pronoun_targets(self.heldout_sentences, self.heldout_pb, owned,
+                                               tok.token_id, cfg.d_vocab)
+        self.train_targets = pronoun_targets(self.train_sentences, self.train_pb, owned,
+                                             tok.token_id, cfg.d_vocab)
+
+    def probe(self, params, step: int, train_loss: float | None) -> dict:
+        """`train_loss` is the mean training-batch loss since the last probe (with dropout);
+        `val_loss` is measured here on fresh sentences of the training distribution, and
+        `heldout_loss` on sentences whose noun pair never met in training."""
+        train = forward(params, self.cfg, self.train_pb.tokens, self.train_pb.targets,
+                        capture=Capture(attention=True))
+        held = forward(params, self.cfg, self.heldout_pb.tokens, self.heldout_pb.targets,
+                       capture=Capture(attention=True))
+        heads = head_table(train.attention, self.train_pb, held.attention, self.heldout_pb)
+        return {
+            "type": "probe", "step": step,
+            "train_loss": train.loss if train_loss is None else train_loss,
+            "val_loss": train.loss, "heldout_loss": held.loss,
+            "floor": dict(self.corpus.floor), "heads": heads,
+            "baseline_acc": dict(self.baseline), "role_shares": dict(self.shares),
+            "focus_under_dropout": self._focus_under_dropout(params, step, heads),
+            "snapshots": self._snapshots(params),
+        }
+
+    def _focus_under_dropout(self, params, step: int, heads: list[dict]) -> dict | None:
+        """How well pronouns are still resolved when Dropout cuts threads as in training.
+
+        Dropout acts on each block's output, not on attention patterns, so what it can knock
+        is the specialist's work reaching the prediction: the behavioural accuracy after
+        pronouns (more probability on the antecedent's own words than on the other noun's),
+        measured without and with a training-like dropout mask on the same sentences.
+        """
+        if self.dropout <= 0:
+            return None
+        best = best_head(heads, "pronoun")
+        pb, pt = self.train_pb, self.train_targets
+        clean = forward(params, self.cfg, pb.tokens, pb.targets)
+        rng = np.random.default_rng([self.seed, 1000003, step])
+        dropped = forward(params, self.cfg, pb.tokens, pb.targets, dropout=self.dropout, rng=rng)
+        return {"layer": best["layer"], "head": best["head"],
+                "clean": role_measure(clean, pb, "pronoun", pt)["acc"],
+                "dropped": role_measure(dropped, pb, "pronoun", pt)["acc"],
+                "rate": self.dropout, "measure": "pronoun resolution accuracy"}
+
+    def _snapshots(self, params) -> list[dict]:
+        if self.story_pb is None:
+            return []
+        result = forward(params, self.cfg, self.story_pb.tokens, None,
+                         capture=Capture(attention=True))
+        shots = []
+        for b, sent in enumerate(self.story):
+            n = len(sent.words) + 1
+            patterns = {
+                f"{layer}.{head}": np.round(att[b, head, :n, :n].astype(np.float64),
+                                            SNAPSHOT_DECIMALS).tolist()
+                for layer, att in enumerate(result.attention)
+                for head in range(att.shape[1])
+            }
+            shots.append({
+                "sentence": " ".join(sent.words),
+                "tokens": ["<bos>", *sent.words],
+                "pronouns": [[i + 1, a + 1] for i, a in enumerate(sent.antecedent) if a >= 0],
+                "patterns": patterns,
+            })
+        return shots
+
+    def role_candidates(self, probe: dict, thresholds) -> dict[str, list[tuple[int, int]]]:
+        """Heads whose final scores pass their role's threshold: the ones worth ablating."""
+        candidates: dict[str, list[tuple[int, int]]] = {role: [] for role in ROLES}
+        for row in probe["heads"]:
+            for role in ROLES:
+                if row["scores"][role] >= thresholds.role_threshold(role, self.shares):
+                    candidates[role].append((row["layer"], row["head"]))
+        return {role: heads for role, heads in candidates.items() if heads}
+
+    def name_specialists(self, params, probe: dict, thresholds) -> tuple[list[dict], list[dict]]:
+        candidates = self.role_candidates(probe, thresholds)
+        rows, specialists = name_specialists(params, self.cfg, self.heldout_pb, candidates,
+                                             self.heldout_targets)
+        by_head = {(r["layer"], r["head"]): r for r in probe["heads"]}
+        for sp in specialists:
+            row = by_head[(sp["layer"], sp["head"])]
+            sp["score"] = row["scores"][sp["role"]]
+            if sp["role"] == "pronoun":
+                sp["heldout_acc"] = row["pronoun_acc_heldout"]
+                sp["baseline_acc"] = self.baseline["heldout"]
+            else:
+                sp["heldout_acc"] = None
+                sp["baseline_acc"] = None
+        return rows, specialists

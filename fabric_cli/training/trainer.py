@@ -1,0 +1,333 @@
+"""The Trainer: the loop that weaves the Fabric, and the events it tells the world.
+
+One step:  batch ─▶ forward ─▶ loss ─▶ backward ─▶ clip ─▶ AdamW ─▶ `step` event
+Every K steps: probes on fixed annotated sentences ─▶ `probe` event, moments, checkpoint.
+At the end: ablation names the specialists ─▶ `specialist` moments, `ablation`, `run_end`.
+
+The loop never draws. Subscribers (callables taking one event dict) receive every event after
+it is written to the chronicle; the CLI's live picture is one of them (minGPT's callbacks).
+Ctrl-C only raises a flag (`request_stop`); the loop stops between steps, so a checkpoint is
+never taken of a half-applied update.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from fabric_cli.analysis import runs
+from fabric_cli.chronicle import ChronicleWriter, read_events, truncate_after
+from fabric_cli.errors import FabricError
+from fabric_cli.language.corpus import Corpus
+from fabric_cli.nn.model import Capture, backward, forward, init_params
+from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
+from fabric_cli.training.moments import MomentDetector, MomentThresholds, make_moment
+from fabric_cli.training.probing import Prober
+
+Subscriber = Callable[[dict], None]
+CHRONICLE = "chronicle.jsonl"
+
+
+@dataclass
+class TimeSplit:
+    """Where the run's seconds went; `drawing` is the subscribers' share."""
+
+    forward: float = 0.0
+    backward: float = 0.0
+    optimizer: float = 0.0
+    probes: float = 0.0
+    checkpoints: float = 0.0
+    drawing: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in asdict(self).items()}
+
+
+@dataclass
+class RunResult:
+    status: str  # finished | interrupted | diverged
+    run_dir: Path
+    steps: int
+    seconds: float
+    summary: dict = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, scenario, run_dir: Path, *, steps: int | None = None,
+                 seed: int | None = None, subscribers: Iterable[Subscriber] = ()) -> None:
+        self.scenario = scenario
+        self.run_dir = Path(run_dir)
+        self.training = scenario.training
+        self.total_steps = int(steps if steps is not None else self.training.steps)
+        if self.total_steps < 1:
+            raise FabricError(f"--steps must be at least 1, got {self.total_steps}")
+        self.seed = int(seed if seed is not None else scenario.seed)
+        self.subscribers = list(subscribers)
+        self.corpus = Corpus(scenario)
+        self.cfg = self.corpus.model_config()
+        self.times = TimeSplit()
+        self._stop = False
+        self.step = 0
+        self.elapsed_before = 0.0  # seconds spent before a resume
+
+    # -- control ---------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step (safe to call from a signal handler)."""
+        self._stop = True
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _fresh_state(self) -> None:
+        init_seq, data_seq, drop_seq = np.random.SeedSequence(self.seed).spawn(3)
+        self.params = init_params(self.cfg, np.random.default_rng(init_seq))
+        self.data_rng = np.random.default_rng(data_seq)
+        self.dropout_rng = np.random.default_rng(drop_seq)
+        self.optimizer = self._make_optimizer()
+        self.step = 0
+
+    def _make_optimizer(self) -> AdamW:
+        t = self.training
+        return AdamW(self.params, lr=t.lr, beta1=t.beta1, beta2=t.beta2,
+                     weight_decay=t.weight_decay)
+
+    def _resume_state(self) -> int:
+        ckpt = runs.load_checkpoint(self.run_dir, with_optimizer=True)
+        if ckpt.cfg != self.cfg:
+            raise FabricError(
+                f"{self.run_dir / 'config.json'}: the checkpoint's model does not match scenario "
+                f"'{self.scenario.name}'; resume with the scenario it was trained on"
+            )
+        extra = ckpt.extra or {}
+        self.seed = int(extra.get("seed", self.seed))
+        self.total_steps = int(extra.get("total_steps", self.total_steps))
+        self.elapsed_before = float(extra.get("elapsed", 0.0))
+        self.params = ckpt.params
+        self.optimizer = self._make_optimizer()
+        self.optimizer.load_state_arrays(ckpt.optimizer_arrays, ckpt.optimizer_t)
+        self.data_rng = runs.rng_from_state(ckpt.rng_states["data"])
+        self.dropout_rng = runs.rng_from_state(ckpt.rng_states["dropout"])
+        self.step = ckpt.step
+        return ckpt.step
+
+    def prepare(self, *, resume: bool = False, force: bool = False) -> None:
+        """Check the run directory and load or create the state to train from."""
+        chronicle = self.run_dir / CHRONICLE
+        existing = chronicle.exists() or (self.run_dir / "model.safetensors").exists()
+        self.detector = MomentDetector(MomentThresholds.from_scenario(self.scenario),
+                                       self.cfg.n_layers, self.cfg.n_heads)
+        if resume:
+            if not existing:
+                raise FabricError(f"nothing to resume in {self.run_dir}: no checkpoint there; "
+                                  "start with `fabric train` (without --resume)")
+            status = _run_status(chronicle)
+            if status == "finished":
+                raise FabricError(f"{self.run_dir} holds a finished run; nothing to resume "
+                                  "(use --force to train it again from scratch)")
+            step = self._resume_state()
+            truncate_after(chronicle, step)
+            self.detector.replay(read_events(chronicle))
+            self.resumed_from: int | None = step
+        else:
+            if existing and not force:
+                status = _run_status(chronicle)
+                hint = ("use --force to overwrite it, or --run-dir for a new one"
+                        if status == "finished" else
+                        "use --resume to continue it, --force to start over, or --run-dir")
+                what = "a finished run" if status == "finished" else "an unfinished run"
+                raise FabricError(f"{self.run_dir} already holds {what}; {hint}")
+            if force:
+                runs.clear_run(self.run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._fresh_state()
+            self.resumed_from = None
+        self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed)
+        self.writer = ChronicleWriter(chronicle)
+
+    # -- events ----------------------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        # Subscribers see the event exactly as the chronicle stores it (rounded, NaN as text),
+        # so the live ticker and `fabric narrate` tell the same numbers.
+        event = self.writer.emit(event)
+        if self.subscribers:
+            t0 = time.perf_counter()
+            for subscriber in self.subscribers:
+                subscriber(event)
+            self.times.drawing += time.perf_counter() - t0
+
+    def _emit_all(self, events: Iterable[dict]) -> None:
+        for event in events:
+            self.emit(event)
+
+    def _run_start(self) -> dict:
+        return {
+            "type": "run_start", "step": self.step, "scenario": self.scenario.name,
+            "scenario_path": str(self.scenario.path),
+            "description": self.scenario.description, "seed": self.seed,
+            "model": self.cfg.to_dict(),
+            "training": {**asdict(self.training), "steps": self.total_steps},
+            "n_params": int(sum(p.size for p in self.params.values())),
+            "vocab": list(self.corpus.tokenizer.vocab),
+            "floor": dict(self.corpus.floor),
+            "story_sentences": list(self.scenario.probes.story_sentences),
+            "resumed_from": self.resumed_from,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    # -- the loop --------------------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        t0 = time.perf_counter()
+        runs.save_checkpoint(
+            self.run_dir, self.cfg, self.params, self.optimizer, step=self.step,
+            rng_states={"data": runs.rng_state(self.data_rng),
+                        "dropout": runs.rng_state(self.dropout_rng)},
+            extra={"seed": self.seed, "total_steps": self.total_steps,
+                   "scenario": self.scenario.name, "elapsed": self._elapsed(),
+                   "vocab": list(self.corpus.tokenizer.vocab)},
+        )
+        self.writer.sync()
+        self.times.checkpoints += time.perf_counter() - t0
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self._t_start)
+
+    def _train_step(self) -> dict | None:
+        """One update. Returns the step event, or None if the Fabric tore (non-finite)."""
+        t = self.training
+        tokens, targets = self.corpus.train_batch(self.data_rng, t.batch_size)
+        t0 = time.perf_counter()
+        result = forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
+                         rng=self.dropout_rng, capture=Capture(layernorm=True, dropout=True))
+        t1 = time.perf_counter()
+        self.times.forward += t1 - t0
+        if not math.isfinite(result.loss):
+            self._torn = {"loss": result.loss, "grad_norm": float("nan")}
+            return None
+        grads, flow = backward(result, grad_flow=True)
+        t2 = time.perf_counter()
+        self.times.backward += t2 - t1
+        lr = lr_at(self.step, base_lr=t.lr, warmup_steps=t.warmup_steps,
+                   total_steps=self.total_steps, min_lr_ratio=t.min_lr_ratio)
+        norm_before, norm_after, clipped = clip_grad_norm(grads, t.grad_clip)
+        if not math.isfinite(norm_before):
+            self._torn = {"loss": result.loss, "grad_norm": norm_before}
+            return None
+        ratios = self.optimizer.step(self.params, grads, lr, measure=True)
+        self.times.optimizer += time.perf_counter() - t2
+        self.step += 1
+        return {
+            "type": "step", "step": self.step, "loss": result.loss, "lr": lr,
+            "grad_norm": norm_before, "grad_norm_clipped": norm_after, "clipped": clipped,
+            "grad_flow": flow, "grad_embed": flow[0]["leaving"] if flow else None,
+            "update_ratio": ratios, "dropout_rate": t.dropout,
+            "dropout_keep": result.dropout_keep, "layernorm": result.layernorm,
+            "tokens": int((targets >= 0).sum()), "elapsed": self._elapsed(),
+        }
+
+    def _probe(self) -> dict:
+        t0 = time.perf_counter()
+        recent = self._recent_losses
+        train_loss = sum(recent) / len(recent) if recent else None
+        self._recent_losses = []
+        event = self.prober.probe(self.params, self.step, train_loss)
+        self.times.probes += time.perf_counter() - t0
+        self.last_probe = event
+        return event
+
+    def run(self) -> RunResult:
+        self._t_start = time.perf_counter()
+        self._torn: dict = {}
+        self._recent_losses: list[float] = []
+        self.last_probe: dict | None = None
+        self.emit(self._run_start())
+        if self.step == 0:
+            probe = self._probe()
+            self.emit(probe)
+            self._emit_all(self.detector.on_probe(probe))
+            self._checkpoint()
+        K = max(1, int(self.training.probe_every))
+        last_good = self.step
+        while self.step < self.total_steps:
+            if self._stop:
+                return self._interrupted()
+            event = self._train_step()
+            if event is None:
+                return self._diverged(last_good)
+            self.emit(event)
+            self._recent_losses.append(event["loss"])
+            self._emit_all(self.detector.on_step(event))
+            if self.step % K == 0 or self.step == self.total_steps:
+                probe = self._probe()
+                self.emit(probe)
+                self._emit_all(self.detector.on_probe(probe))
+                self._checkpoint()
+                last_good = self.step
+        return self._finish()
+
+    # -- endings ---------------------------------------------------------------------------
+    def _interrupted(self) -> RunResult:
+        self._checkpoint()
+        self.emit({"type": "interrupted", "step": self.step, "reason": "ctrl-c",
+                   "checkpoint_step": self.step})
+        return self._end("interrupted")
+
+    def _diverged(self, last_good: int) -> RunResult:
+        lr = lr_at(self.step, base_lr=self.training.lr, warmup_steps=self.training.warmup_steps,
+                   total_steps=self.total_steps, min_lr_ratio=self.training.min_lr_ratio)
+        self._emit_all(self.detector.finish(self.step))
+        self.emit(self.detector.on_divergence(self.step + 1, self._torn.get("loss"), lr,
+                                              self._torn.get("grad_norm"), last_good))
+        # The checkpoint on disk is the last good one (taken at step `last_good`); keep it.
+        return self._end("diverged", checkpoint_step=last_good)
+
+    def _finish(self) -> RunResult:
+        self._emit_all(self.detector.finish(self.step))
+        t0 = time.perf_counter()
+        rows, specialists = self.prober.name_specialists(self.params, self.last_probe,
+                                                         self.detector.thresholds)
+        self.times.probes += time.perf_counter() - t0
+        self.emit({"type": "ablation", "step": self.step, "rows": rows})
+        for sp in specialists:
+            data = {k: v for k, v in sp.items() if k not in ("layer", "head")}
+            self.emit(make_moment("specialist", self.step, "head", data,
+                                  layer=sp["layer"], head=sp["head"]))
+        self.specialists = specialists
+        self._checkpoint()
+        return self._end("finished")
+
+    def _end(self, status: str, checkpoint_step: int | None = None) -> RunResult:
+        probe = self.last_probe or {}
+        summary = {
+            "type": "run_end", "step": self.step, "status": status, "steps": self.step,
+            "seconds": self._elapsed(),
+            "final_train_loss": probe.get("train_loss"),
+            "final_val_loss": probe.get("val_loss"),
+            "floor": dict(self.corpus.floor),
+            "specialists": getattr(self, "specialists", []),
+            "time_split": self.times.as_dict(),
+            "checkpoint_step": self.step if checkpoint_step is None else checkpoint_step,
+        }
+        self.emit(summary)
+        self.writer.sync()
+        self.writer.close()
+        return RunResult(status, self.run_dir, self.step, summary["seconds"], summary)
+
+
+def _run_status(chronicle: Path) -> str | None:
+    """'finished', 'diverged', 'interrupted', or None for a run that never ended (a crash)."""
+    if not chronicle.exists():
+        return None
+    status = None
+    try:
+        for event in read_events(chronicle):
+            if event.get("type") == "run_end":
+                status = event.get("status")
+            elif event.get("type") == "run_start":
+                status = None
+    except FabricError:
+        return None
+    return status
