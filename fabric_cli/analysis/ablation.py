@@ -4,8 +4,9 @@ A head is called a specialist only when silencing it, alone or together with the
 that share its role, measurably hurts the role's own loss or accuracy:
 
     pronoun  loss and accuracy on the word right after each pronoun. Accuracy is
-             behavioural: the Fabric puts more probability on words its antecedent owns
-             (the scientists' findings) than on words the other nouns in the sentence own.
+             behavioural: of all the nouns it knows, the Fabric puts the most probability
+             on the words its antecedent owns (the scientists' findings, not the nurse's
+             chart), which the pronoun's form alone cannot tell it.
     others   loss and top-1 accuracy over every token of the probe set.
 
 Ownership is learned from the corpus itself: the words that follow pronouns referring to a
@@ -40,31 +41,26 @@ def owned_words(sentences: Iterable) -> dict[str, set[str]]:
 
 @dataclass(frozen=True)
 class PronounTargets:
-    """For each pronoun of a probe batch: which vocabulary its antecedent owns (P, V) and
-    which the other nouns of its sentence own."""
+    """Which words each noun owns (N, V), and for each pronoun of a probe batch the row of
+    its antecedent (P,). The Fabric resolved a pronoun when, of all the nouns it knows, the
+    antecedent's own words get the most probability right after the pronoun."""
 
-    ante_owned: np.ndarray
-    other_owned: np.ndarray
+    owned: np.ndarray  # (N, V) bool
+    antecedent_row: np.ndarray  # (P,) int
 
 
 def pronoun_targets(
     sentences: Sequence, pb: ProbeBatch, owned: dict[str, set[str]], token_id, d_vocab: int
 ) -> PronounTargets:
-    P = pb.n_pronouns
-    ante = np.zeros((P, d_vocab), dtype=bool)
-    other = np.zeros((P, d_vocab), dtype=bool)
-    for p in range(P):
-        sent = sentences[int(pb.pron_b[p])]
-        q_word = int(pb.pron_q[p]) - 1
-        a_word = int(pb.pron_k[p]) - 1
-        for w in owned.get(sent.words[a_word], ()):
-            ante[p, token_id(w)] = True
-        for i in range(q_word):
-            if sent.pos[i] == "NOUN" and sent.words[i] != sent.words[a_word]:
-                for w in owned.get(sent.words[i], ()):
-                    other[p, token_id(w)] = True
-    other &= ~ante  # a word both own says nothing about which one the Fabric chose
-    return PronounTargets(ante, other)
+    nouns = sorted(owned)
+    matrix = np.zeros((len(nouns), d_vocab), dtype=bool)
+    for row, noun in enumerate(nouns):
+        for word in owned[noun]:
+            matrix[row, token_id(word)] = True
+    row_of = {noun: row for row, noun in enumerate(nouns)}
+    rows = [row_of.get(sentences[int(b)].words[int(k) - 1], -1)
+            for b, k in zip(pb.pron_b, pb.pron_k)]
+    return PronounTargets(matrix, np.asarray(rows, dtype=np.int64))
 
 
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
@@ -78,9 +74,10 @@ def role_measure(result, pb: ProbeBatch, role: str, pt: PronounTargets | None) -
     if role == "pronoun" and pb.n_pronouns and pt is not None:
         losses = result.token_losses[pb.pron_b, pb.pron_q]
         probs = softmax_rows(result.logits[pb.pron_b, pb.pron_q].astype(np.float64))
-        p_ante = (probs * pt.ante_owned).sum(-1)
-        p_other = (probs * pt.other_owned).sum(-1)
-        return {"loss": float(losses.mean()), "acc": float((p_ante > p_other).mean())}
+        mass = probs @ pt.owned.T  # (P, N): probability on each noun's own words
+        chosen = mass.argmax(axis=-1)
+        return {"loss": float(losses.mean()),
+                "acc": float((chosen == pt.antecedent_row).mean())}
     mask = pb.targets >= 0
     predicted = result.logits.argmax(axis=-1)
     return {

@@ -1,0 +1,30 @@
+"""Shared fixtures: one real training run of the tiny scenario, made once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fabric_cli.scenario import load_scenario
+from fabric_cli.training.trainer import Trainer
+
+
+@pytest.fixture(scope="session")
+def tiny_run_master(tmp_path_factory) -> Path:
+    """A finished run of the tiny scenario (a few seconds). Treat it as read-only."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    trainer = Trainer(load_scenario("tiny"), run_dir)
+    trainer.prepare()
+    result = trainer.run()
+    assert result.status == "finished"
+    return run_dir
+
+
+@pytest.fixture
+def tiny_run(tiny_run_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the finished tiny run that a test may modify."""
+    copy = tmp_path / "runs" / "tiny"
+    shutil.copytree(tiny_run_master, copy)
+    return copy
