@@ -23,13 +23,13 @@ class S:
 
 # "the king lost the crown because he slept ." : he (word 6) -> king (word 1)
 KING = S(
-    "the king lost the crown because he slept .".split(),
+    ["the", "king", "lost", "the", "crown", "because", "he", "slept", "."],
     ["DET", "NOUN", "VERB", "DET", "NOUN", "CONJ", "PRON", "VERB", "PUNCT"],
     [-1, -1, -1, -1, -1, -1, 1, -1, -1],
 )
 # "the queen saw the kings and she smiled ." : she (word 6) -> queen (word 1)
 QUEEN = S(
-    "the queen saw the kings and she smiled .".split(),
+    ["the", "queen", "saw", "the", "kings", "and", "she", "smiled", "."],
     ["DET", "NOUN", "VERB", "DET", "NOUN", "CONJ", "PRON", "VERB", "PUNCT"],
     [-1, -1, -1, -1, -1, -1, 1, -1, -1],
 )
@@ -91,7 +91,7 @@ def test_verb_score_counts_mass_on_earlier_verbs_only():
     # every query attends fully to the verb "lost" (position 3) once it is visible (q > 3),
     # and to itself before that
     for q in range(T):
-        pattern[0, 0, q, 3 if q > 3 else q] = 1.0
+        pattern[0, 0, q, min(q, 3)] = 1.0
     s = layer_role_scores(pattern, pb)
     # queries with an earlier verb: positions 4..9 (valid tokens end at 9)
     # position 9 ('.') can also see 'slept' (8): all mass on 'lost' still counts as verb mass
