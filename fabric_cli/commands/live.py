@@ -42,8 +42,9 @@ class _Progress:
 
     def on_step(self, event: dict) -> tuple[float, float]:
         if self.first_step is None:
+            # t0 stays at run_start: timing from the first step's own end would divide its
+            # tokens by ~0 s and show an absurd rate
             self.first_step = event["step"] - 1
-            self.t0 = time.perf_counter()
         self.tokens += event["tokens"]
         spent = max(time.perf_counter() - self.t0, 1e-9)
         done = event["step"] - self.first_step

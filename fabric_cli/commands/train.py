@@ -109,8 +109,9 @@ def train(
         raise typer.Exit(130)
     if result.status == "diverged":
         good = result.summary.get("checkpoint_step")
+        torn = result.summary.get("non_finite", "loss")
         raise FabricError(
-            f"the loss became non-finite at step {result.steps + 1}; the last good checkpoint "
+            f"the {torn} became non-finite at step {result.steps + 1}; the last good checkpoint "
             f"(step {good}) is kept in {where}. Lower training.lr or training.grad_clip in the "
             "scenario and train again with --force",
             exit_code=1,
@@ -128,7 +129,7 @@ def _print_ending(result) -> None:
     line = f"Trained {result.steps} steps in {result.seconds:.1f} s -> {result.run_dir}."
     if val is not None and floor:
         line += f" Validation loss {val:.3f} nats, entropy floor {floor:.3f} ({val / floor:.3f}x)."
-    out.print(literal(line), markup=False, highlight=False)
+    out.print(literal(line), markup=False, highlight=False, soft_wrap=True)
     pronoun = [sp for sp in s.get("specialists", []) if sp["role"] == "pronoun"]
     for sp in pronoun:
         acc = sp.get("heldout_acc")
@@ -136,8 +137,8 @@ def _print_ending(result) -> None:
         out.print(
             f"Pronoun specialist: L{sp['layer']}H{sp['head']}, held-out accuracy {acc:.3f} "
             f"(nearest-noun baseline {base:.3f}).",
-            markup=False, highlight=False,
+            markup=False, highlight=False, soft_wrap=True,
         )
     if not pronoun:
         out.print("No head proved itself a pronoun specialist in this run (see `fabric heads`).",
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,6 +145,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._fresh_state()
             self.resumed_from = None
+        self.training = fit_schedule(self.scenario.training, self.total_steps)
         self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed)
         self.writer = ChronicleWriter(chronicle)
 
@@ -239,6 +240,13 @@ class Trainer:
         return event
 
     def run(self) -> RunResult:
+        # A tearing Fabric overflows inside numpy long before the loss reads nan; the loop
+        # checks finiteness itself (_train_step), so numpy's warnings would only be noise on
+        # the user's stderr.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._run()
+
+    def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
         self._recent_losses: list[float] = []
@@ -282,7 +290,10 @@ class Trainer:
         self.emit(self.detector.on_divergence(self.step + 1, self._torn.get("loss"), lr,
                                               self._torn.get("grad_norm"), last_good))
         # The checkpoint on disk is the last good one (taken at step `last_good`); keep it.
-        return self._end("diverged", checkpoint_step=last_good)
+        # Which number tore first: a finite loss can still give an overflowing gradient.
+        loss = self._torn.get("loss")
+        torn = "loss" if loss is None or not math.isfinite(loss) else "gradient"
+        return self._end("diverged", checkpoint_step=last_good, extra={"non_finite": torn})
 
     def _finish(self) -> RunResult:
         self._emit_all(self.detector.finish(self.step))
@@ -299,7 +310,8 @@ class Trainer:
         self._checkpoint()
         return self._end("finished")
 
-    def _end(self, status: str, checkpoint_step: int | None = None) -> RunResult:
+    def _end(self, status: str, checkpoint_step: int | None = None,
+             extra: dict | None = None) -> RunResult:
         probe = self.last_probe or {}
         summary = {
             "type": "run_end", "step": self.step, "status": status, "steps": self.step,
@@ -310,11 +322,23 @@ class Trainer:
             "specialists": getattr(self, "specialists", []),
             "time_split": self.times.as_dict(),
             "checkpoint_step": self.step if checkpoint_step is None else checkpoint_step,
+            **(extra or {}),
         }
         self.emit(summary)
         self.writer.sync()
         self.writer.close()
         return RunResult(status, self.run_dir, self.step, summary["seconds"], summary)
+
+
+def fit_schedule(training, total_steps: int):
+    """The scenario's schedule fitted to a run of `total_steps` (set by --steps): a warm-up as
+    long as the run or longer keeps its share of the scenario's steps (so the cosine decay
+    still happens), and probes come at least at the run's end."""
+    warmup = training.warmup_steps
+    if warmup >= total_steps:
+        warmup = total_steps * warmup // max(training.steps, warmup + 1)
+    return replace(training, steps=total_steps, warmup_steps=warmup,
+                   probe_every=max(1, min(training.probe_every, total_steps)))
 
 
 def _run_status(chronicle: Path) -> str | None:
