@@ -130,7 +130,15 @@ class Trainer:
                                   "(use --force to train it again from scratch)")
             step = self._resume_state()
             truncate_after(chronicle, step)
-            self.detector.replay(read_events(chronicle))
+            kept = read_events(chronicle)
+            self.detector.replay(kept)
+            # The probe after the resume averages the training losses since the probe before
+            # the interruption, as an uninterrupted run would.
+            probes = [e for e in kept if e["type"] == "probe"]
+            self.last_probe = probes[-1] if probes else None
+            since = probes[-1]["step"] if probes else -1
+            self._recent_losses = [e["loss"] for e in kept
+                                   if e["type"] == "step" and e["step"] > since]
             self.resumed_from: int | None = step
         else:
             if existing and not force:
@@ -144,13 +152,15 @@ class Trainer:
                 runs.clear_run(self.run_dir)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._fresh_state()
+            self._recent_losses = []
+            self.last_probe = None
             self.resumed_from = None
         self.training = fit_schedule(self.scenario.training, self.total_steps)
         self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed)
         self.writer = ChronicleWriter(chronicle)
 
     # -- events ----------------------------------------------------------------------------
-    def emit(self, event: dict) -> None:
+    def emit(self, event: dict) -> dict:
         # Subscribers see the event exactly as the chronicle stores it (rounded, NaN as text),
         # so the live ticker and `fabric narrate` tell the same numbers.
         event = self.writer.emit(event)
@@ -159,6 +169,7 @@ class Trainer:
             for subscriber in self.subscribers:
                 subscriber(event)
             self.times.drawing += time.perf_counter() - t0
+        return event
 
     def _emit_all(self, events: Iterable[dict]) -> None:
         for event in events:
@@ -249,8 +260,6 @@ class Trainer:
     def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
-        self._recent_losses: list[float] = []
-        self.last_probe: dict | None = None
         self.emit(self._run_start())
         if self.step == 0:
             probe = self._probe()
@@ -265,8 +274,8 @@ class Trainer:
             event = self._train_step()
             if event is None:
                 return self._diverged(last_good)
-            self.emit(event)
-            self._recent_losses.append(event["loss"])
+            # the loss as stored, so a resumed run (which reads it back) averages the same
+            self._recent_losses.append(self.emit(event)["loss"])
             self._emit_all(self.detector.on_step(event))
             if self.step % K == 0 or self.step == self.total_steps:
                 probe = self._probe()
