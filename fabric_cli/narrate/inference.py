@@ -1,0 +1,279 @@
+"""The pronoun head tells one inference, from the numbers `fabric infer` measured.
+
+Input is the inference document (`fabric infer --json`, docs/infer-json.md): plain dicts and
+lists. Every number in the prose is one of the document's, written with `narrate.format`;
+nothing is said that the numbers do not show (a head claims a loss under ablation only when
+the probability the Fabric puts on the antecedent's own words fell, or its choice changed).
+The phrasing is chosen deterministically from the sentence, so the same sentence on the same
+run is told in the same words.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from fabric_cli.narrate.format import head_name, pct, sig
+from fabric_cli.narrate.story import Voice
+
+COMPONENT = "head"
+# A drop in the antecedent's share of the next-token guess smaller than this is noise-level:
+# the head says nothing was lost.
+LOSS_MARGIN = 0.05
+
+OPENING = [
+    "I am Head {head} of Layer {layer}. You handed me *{sentence}*",
+    ("*{sentence}* The Tokenizer cut it into {n} threads and passed them up to me, Head {head} "
+    "of Layer {layer}."),
+    "Head {head} of Layer {layer}, awake for one sentence: *{sentence}*",
+]
+PARTNER = [
+    ("I do not work alone: {others} {verb} this role with me, and for each pronoun the surer "
+    "of us speaks."),
+    "{others} {verb} my calling; where one of us sees more clearly, that one answers.",
+]
+UNKNOWN = [
+    "The Tokenizer did not know {words}; {it} reached me as <unk>, a thread with no colour.",
+    "{words} {was} not in the Tokenizer's vocabulary, so {it} arrived as <unk>, blank to me.",
+]
+CORRECT = [
+    ("From \"{pronoun}\" I reached back to \"{target}\" and laid {weight} of my attention "
+    "there; the runner-up, \"{runner}\", got {runner_weight}. The agreement is on my side: "
+    "\"{target}\" is the only noun here that takes \"{pronoun}\"."),
+    ("\"{pronoun}\" pulled my query back to \"{target}\" with weight {weight} (next came "
+    "\"{runner}\" at {runner_weight}). *A thread snapped taut.* No other noun before it "
+    "agrees with \"{pronoun}\"."),
+]
+CORRECT_OTHER = [
+    ("For \"{pronoun}\" it was {who}, not I, who answered: its gaze fell on \"{target}\" with "
+    "weight {weight}, and the agreement names \"{target}\" too."),
+    ("{who} took \"{pronoun}\": {weight} of its attention on \"{target}\", the one noun that "
+    "agrees."),
+]
+NEAREST = [
+    "The lazy guess, the nearest noun, would have said \"{nearest}\".",
+    "Picking the closest noun would have chosen \"{nearest}\", and been wrong.",
+]
+WRONG = [
+    ("From \"{pronoun}\" my strongest weight, {weight}, fell on \"{target}\". The agreement "
+    "points to \"{antecedent}\" instead. *I missed.*"),
+    ("\"{pronoun}\" should have bound to \"{antecedent}\"; my heaviest pull, {weight}, went "
+    "to \"{target}\". *A dropped stitch.*"),
+]
+NO_NOUN = [
+    ("From \"{pronoun}\" I looked hardest at \"{target}\" ({weight}), but no noun before it "
+    "in this sentence takes \"{pronoun}\". There is nothing here to bind it to, and I will "
+    "not invent one."),
+    ("\"{pronoun}\" finds no noun that agrees with it in this sentence. My attention settled "
+    "on \"{target}\" with {weight}, which is a habit, not an answer."),
+]
+AMBIGUOUS = [
+    ("{nouns} all take \"{pronoun}\", so the sentence does not decide between them. I leaned "
+    "to \"{target}\" with {weight}; the grammar cannot say whether that is right."),
+    ("\"{pronoun}\" could be {nouns}: the agreement allows each. My heaviest weight, {weight}, "
+    "went to \"{target}\". *A guess, and I know it.*"),
+]
+EXPECTS = [
+    ("The Fabric heard it: {mass} of its guess for the next word belongs to the {owner}'s own "
+    "words, and its first choice is \"{top}\" ({top_p})."),
+    ("Downstream the guess followed: \"{top}\" at {top_p}, and {mass} of the whole guess on "
+    "words that belong to the {owner}."),
+]
+END_GUESS = [
+    "At the end it expects \"{top}\" ({top_p}).",
+    "Where your sentence stops, the Fabric would say \"{top}\" next, with {top_p}.",
+]
+CONTINUES = [
+    "Left to itself it would go on: *{words}*",
+    "Given the shuttle, it weaves on: *{words}*",
+]
+ENDED = [
+    "The sentence ends with \".\", where every sentence I ever read ended; nothing follows.",
+    "After \".\" there is nothing: no sentence I was taught went past it.",
+]
+NO_PRONOUN = [
+    ("There is no pronoun here for me to bind. My strongest pull from the last word, "
+    "\"{query}\", went to \"{target}\" ({weight})."),
+    ("No pronoun, so no work of mine. From \"{query}\" I drifted to \"{target}\" with "
+    "{weight}, out of habit."),
+]
+WITHOUT_ME = [
+    ("Without me, the thread frays: for \"{pronoun}\" the {noun}'s own words fell from {before} "
+    "of the guess to {after}."),
+    ("Silence me and watch: after \"{pronoun}\" the share of the {noun}'s own words dropped "
+    "from {before} to {after}."),
+]
+CHOICE_CHANGED = [
+    ("The Fabric's first choice after \"{after}\" turned from \"{top_before}\" to "
+    "\"{top_after}\"."),
+    "After \"{after}\" it now says \"{top_after}\" where it said \"{top_before}\".",
+]
+OWNER_CHANGED = [
+    ("It now expects the {owner_after}'s words, not the {owner_before}'s: *the wrong noun's "
+    "belongings.*"),
+    "Its guess now belongs to the {owner_after} instead of the {owner_before}.",
+]
+STILL_LOOK = [
+    "I still look from \"{pronoun}\" to \"{target}\" ({weight}); silenced, no one hears it.",
+    "My gaze has not moved, \"{pronoun}\" to \"{target}\" at {weight}, but my voice is cut.",
+]
+NOTHING_LOST = [
+    ("They silenced {heads}, and the numbers barely moved: for \"{pronoun}\" the {noun}'s own "
+    "words went from {before} to {after}. Another thread carries this."),
+    ("Zeroing {heads} cost little here: \"{pronoun}\" kept {after} on the {noun}'s words "
+    "(it was {before})."),
+]
+OTHERS_SILENCED = [
+    ("They silenced {heads}, not me. For \"{pronoun}\" the {noun}'s own words went from "
+    "{before} to {after}."),
+]
+UNPROVEN = [
+    ("The probes found me the surest of the heads at this, though no ablation has proven that "
+     "the Fabric needs me."),
+]
+NO_TRACKER = [
+    "No head of this Fabric was found tracking pronouns, so none can tell this sentence.",
+]
+
+
+def _quote_list(words: list[str]) -> str:
+    quoted = [f"\"{w}\"" for w in words]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _name(head: list[int] | tuple[int, int]) -> str:
+    return head_name(int(head[0]), int(head[1]))
+
+
+def tell_inference(doc: dict) -> list[str]:
+    """Paragraphs in the tracker's voice; *inner lines* in asterisks (shown in italics)."""
+    sentence = str(doc.get("sentence", ""))
+    voice = Voice(zlib.crc32(sentence.encode("utf-8", "replace")), "head-infer")
+    trackers = [tuple(h) for h in doc.get("trackers", {}).get("heads", [])]
+    if not trackers:
+        return [voice.say("none", NO_TRACKER)]
+    me = trackers[0]
+    tokens = doc["tokens"]
+    paragraphs = []
+    opening = [voice.say("open", OPENING, head=me[1], layer=me[0], sentence=sentence.strip(),
+                         n=len(tokens) - 1)]
+    if doc.get("trackers", {}).get("source") == "probe":
+        opening.append(voice.say("unproven", UNPROVEN))
+    if len(trackers) > 1:
+        others = [_name(h) for h in trackers[1:]]
+        opening.append(voice.say("partner", PARTNER, others=" and ".join(others),
+                                 verb="shares" if len(others) == 1 else "share"))
+    unknown = list(dict.fromkeys(doc.get("unknown_words", [])))
+    if unknown:
+        many = len(unknown) > 1
+        opening.append(voice.say("unknown", UNKNOWN, words=_quote_list(unknown),
+                                 it="they" if many else "it", was="were" if many else "was"))
+    paragraphs.append(" ".join(opening))
+    predictions = {p["position"]: p for p in doc.get("predictions", [])}
+    for i, r in enumerate(doc.get("resolutions", [])):
+        paragraphs.append(_pronoun(voice, i, r, me, predictions.get(r["position"])))
+    if not doc.get("resolutions"):
+        paragraphs.append(_no_pronoun(voice, doc, me))
+    paragraphs.append(_ending(voice, doc))
+    if doc.get("ablation"):
+        paragraphs.append(_ablation(voice, doc, me))
+    return [p for p in paragraphs if p]
+
+
+def _pronoun(voice: Voice, i: int, r: dict, me: tuple, prediction: dict | None) -> str:
+    values = {
+        "pronoun": r["pronoun"], "target": r["attended"]["token"],
+        "weight": sig(r["attended"]["weight"]), "runner": r["runner_up"]["token"],
+        "runner_weight": sig(r["runner_up"]["weight"]), "who": _name(r["head"]),
+    }
+    verdict = r["verdict"]
+    ante = (r.get("antecedent") or {}).get("token")
+    parts = []
+    if verdict == "correct":
+        bank = CORRECT if tuple(r["head"]) == me else CORRECT_OTHER
+        parts.append(voice.say(f"correct{i}", bank, **values))
+        nearest = (r.get("nearest_noun") or {}).get("token")
+        if nearest and nearest != ante:
+            parts.append(voice.say(f"nearest{i}", NEAREST, nearest=nearest))
+    elif verdict == "wrong":
+        parts.append(voice.say(f"wrong{i}", WRONG, antecedent=ante, **values))
+    elif verdict == "ambiguous":
+        nouns = _quote_list([n["token"] for n in r["agreeing_nouns"]])
+        parts.append(voice.say(f"ambiguous{i}", AMBIGUOUS, nouns=nouns, **values))
+    else:
+        parts.append(voice.say(f"none{i}", NO_NOUN, **values))
+    owner = r.get("expects_owner")
+    if owner and prediction and verdict in ("correct", "wrong", "ambiguous"):
+        top = prediction["top"][0]
+        parts.append(voice.say(f"expects{i}", EXPECTS, owner=owner,
+                               mass=pct(r["owner_mass"][owner]), top=top["token"],
+                               top_p=pct(top["prob"])))
+    return " ".join(parts)
+
+
+def _no_pronoun(voice: Voice, doc: dict, me: tuple) -> str:
+    pattern = doc["attention"].get(f"{me[0]}.{me[1]}")
+    tokens = doc["tokens"]
+    if not pattern:
+        return ""
+    q = len(tokens) - 1
+    row = pattern[q][: q + 1]
+    k = max(range(len(row)), key=lambda j: row[j])
+    return voice.say("nopron", NO_PRONOUN, query=tokens[q], target=tokens[k], weight=sig(row[k]))
+
+
+def _ending(voice: Voice, doc: dict) -> str:
+    parts = []
+    tokens = doc["tokens"]
+    last = len(tokens) - 1
+    end = next((p for p in doc.get("predictions", []) if p["position"] == last), None)
+    resolved_here = any(r["position"] == last for r in doc.get("resolutions", []))
+    if end is not None and not resolved_here:
+        top = end["top"][0]
+        parts.append(voice.say("end", END_GUESS, top=top["token"], top_p=pct(top["prob"])))
+    continuation = doc.get("continuation", {})
+    if continuation.get("stopped") == "ended":
+        parts.append(voice.say("ended", ENDED))
+    elif continuation.get("tokens"):
+        parts.append(voice.say("cont", CONTINUES, words=" ".join(continuation["tokens"])))
+    return " ".join(parts)
+
+
+def _ablation(voice: Voice, doc: dict, me: tuple) -> str:
+    after = doc["ablation"]
+    silenced = [tuple(h) for h in after["heads"]]
+    heads = " and ".join(_name(h) for h in silenced)
+    parts = []
+    for i, (a, b) in enumerate(zip(doc["resolutions"], after["resolutions"], strict=False)):
+        noun = (a.get("antecedent") or {}).get("token") or a.get("expects_owner")
+        if not noun:
+            continue
+        before_m, after_m = a["owner_mass"].get(noun), b["owner_mass"].get(noun)
+        if before_m is None or after_m is None:
+            continue
+        values = {"pronoun": a["pronoun"], "noun": noun, "before": pct(before_m),
+                  "after": pct(after_m), "heads": heads}
+        lost = before_m - after_m >= LOSS_MARGIN or b["expects_owner"] != a["expects_owner"]
+        if me in silenced and lost:
+            parts.append(voice.say(f"without{i}", WITHOUT_ME, **values))
+            if b["expects_owner"] != a["expects_owner"] and b["expects_owner"]:
+                parts.append(voice.say(f"owner{i}", OWNER_CHANGED, owner_before=a["expects_owner"],
+                                       owner_after=b["expects_owner"]))
+            if not b["heard"] and tuple(b["head"]) == me:
+                parts.append(voice.say(f"still{i}", STILL_LOOK, pronoun=a["pronoun"],
+                                       target=b["attended"]["token"],
+                                       weight=sig(b["attended"]["weight"])))
+        elif me in silenced:
+            parts.append(voice.say(f"nothing{i}", NOTHING_LOST, **values))
+        else:
+            parts.append(voice.say(f"others{i}", OTHERS_SILENCED, **values))
+    for i, (a, b) in enumerate(zip(doc["predictions"], after["predictions"], strict=False)):
+        old = a["top"][0]
+        kept = next((t["prob"] for t in b["top"] if t["token"] == old["token"]), 0.0)
+        # A swap between two near-equal guesses is not a loss; say it only when it cost.
+        if old["token"] != b["top"][0]["token"] and old["prob"] - kept >= LOSS_MARGIN:
+            parts.append(voice.say(f"choice{i}", CHOICE_CHANGED, after=a["after"],
+                                   top_before=a["top"][0]["token"],
+                                   top_after=b["top"][0]["token"]))
+    return " ".join(parts)
