@@ -268,3 +268,22 @@ def clear_run(run_dir: str | os.PathLike) -> None:
     directory = Path(run_dir)
     for name in RUN_FILES:
         (directory / name).unlink(missing_ok=True)
+
+
+def latest_run_dir(root: str | os.PathLike = Path("runs")) -> Path:
+    """The newest run under `root`: the directory whose chronicle.jsonl or model.safetensors
+    was written last."""
+    root = Path(root)
+    newest: tuple[float, Path] | None = None
+    for pattern in ("*/chronicle.jsonl", f"*/{MODEL}"):
+        for path in root.glob(pattern):
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            if newest is None or mtime > newest[0]:
+                newest = (mtime, path.parent)
+    if newest is None:
+        raise FabricError(f"no runs under {root}/; train one with `fabric train` "
+                          "(or point to one with --run DIR)")
+    return newest[1]

@@ -1,10 +1,304 @@
-"""`fabric infer` (being built; see docs/ARCHITECTURE.md)."""
+"""`fabric infer`: one sentence through the trained Fabric — tokens, attention, what each
+pronoun resolves to, what comes next, and the pronoun head's own account.
 
-from fabric_cli.commands._common import cli_errors
+Heavy modules (numpy, the model, safetensors) are imported inside the command, so that
+`fabric --help` and the other commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, Group, RenderableType
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from fabric_cli.commands._common import cli_errors, literal, literal_text, stdout_console, warn
 from fabric_cli.errors import FabricError
+
+EXPORTS = (".svg", ".html", ".txt")
+_HEAD_SPEC = re.compile(r"^\s*(?:L?(\d+)\s*[.:H]\s*(\d+))\s*$", re.IGNORECASE)
+VERDICTS = {  # verdict -> (glyph and words, style); glyphs keep it readable without colour
+    "correct": ("✓ agrees", "bold green"),
+    "wrong": ("✗ misses", "bold red"),
+    "ambiguous": ("? undecided", "yellow"),
+    "no_agreeing_noun": ("— unbound", "dim"),
+}
+MUTED = "grey62"
+
+
+def parse_head(spec: str, option: str = "--ablate") -> tuple[int, int]:
+    """"0.2" (or "L0H2") -> (0, 2); anything else is a one-line error."""
+    match = _HEAD_SPEC.match(spec)
+    if not match:
+        raise FabricError(f"{option} {literal(spec)!r}: expected LAYER.HEAD, e.g. 0.2 "
+                          "(layer 0, head 2; both 0-indexed)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def check_export(export: Path | None) -> None:
+    if export is not None and export.suffix.lower() not in EXPORTS:
+        raise FabricError(f"cannot export to {literal(export.name)!r}: the name must end in "
+                          f"{', '.join(EXPORTS)}")
+
+
+def save_export(console: Console, export: Path, title: str) -> None:
+    suffix = export.suffix.lower()
+    try:
+        if suffix == ".svg":
+            console.save_svg(str(export), title=literal(title))
+        elif suffix == ".html":
+            console.save_html(str(export))
+        else:
+            console.save_text(str(export))
+    except OSError as exc:
+        raise FabricError(f"cannot write {literal(str(export))}: {exc.strerror or exc}") from None
+
+
+def visible(word: str) -> str:
+    """A token as the user can see it: control characters written as escapes (\\x00)."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
+                   else f"\\u{ord(c):04x}" for c in word)
 
 
 @cli_errors
-def infer() -> None:
-    """Not built yet."""
-    raise FabricError("'fabric infer' is not built yet in this version")
+def infer(
+    sentence: Annotated[str, typer.Argument(help="The sentence, in quotes.")],
+    run: Annotated[Path | None, typer.Option(
+        "--run", help="Run directory (default: the newest runs/*/ here).")] = None,
+    layer: Annotated[int | None, typer.Option(
+        "--layer", help="With --head: show and resolve with this head instead.")] = None,
+    head: Annotated[int | None, typer.Option(
+        "--head", help="With --layer: which head (0-indexed).")] = None,
+    all_heads: Annotated[bool, typer.Option(
+        "--all", help="Also show a small map of every head.")] = False,
+    ablate: Annotated[list[str] | None, typer.Option(
+        "--ablate", help="Silence head L.H (repeatable) and show what changes, e.g. 0.2.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print every measurement as JSON (docs/infer-json.md).")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
+) -> None:
+    """Send a sentence through the trained Fabric and watch its pronoun head resolve it."""
+    check_export(export)
+    if (layer is None) != (head is None):
+        raise FabricError("give --layer and --head together (e.g. --layer 0 --head 2)")
+    silenced = list(dict.fromkeys(parse_head(s) for s in ablate or []))
+
+    from fabric_cli.analysis.inference import infer_sentence, inference_json, load_run
+    from fabric_cli.analysis.runs import latest_run_dir
+    from fabric_cli.narrate.inference import tell_inference
+
+    loaded = load_run(run if run is not None else latest_run_dir())
+    for message in loaded.warnings:
+        warn(message)
+    chosen = [(layer, head)] if layer is not None and head is not None else None
+    result = infer_sentence(loaded, sentence, heads=chosen)
+    if result.unknown:
+        names = ", ".join(f"\"{visible(w)}\"" for w in dict.fromkeys(result.unknown))
+        warn(f"not in the vocabulary, read as <unk>: {names}")
+    ablated = infer_sentence(loaded, sentence, heads=chosen, ablate=silenced) if silenced else None
+    doc = inference_json(loaded, result, ablated=ablated)
+    doc["narration"] = tell_inference(doc)
+    if as_json:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")
+        if export is None:
+            return
+        console = Console(file=io.StringIO(), record=True, width=100, highlight=False)
+    else:
+        console = (Console(highlight=False, soft_wrap=False, record=True) if export
+                   else stdout_console())
+    draw_inference(console, doc, show_all=all_heads)
+    if export is not None:
+        save_export(console, export, f"fabric infer: {sentence.strip()[:60]}")
+
+
+# -- drawing -----------------------------------------------------------------------------
+
+
+def _name(h) -> str:
+    return f"L{h[0]}H{h[1]}"
+
+
+def _pattern(doc: dict, h, key: str = "attention"):
+    import numpy as np
+
+    source = doc["ablation"] if key == "ablation" else doc
+    return np.asarray(source["attention"][f"{h[0]}.{h[1]}"], dtype=float)
+
+
+def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> None:
+    from fabric_cli.views.heatmap import attention_heatmap, heads_grid
+
+    tokens = [visible(t) for t in doc["tokens"]]
+    unknown = set(doc["unknown_words"])
+    run = doc["run"]
+    trackers = doc["trackers"]
+    console.print()
+    title = Text("fabric infer", style="bold")
+    title.append(f"  run {literal(run['dir'])} · {literal(run['scenario'])} · step {run['step']}",
+                 style=MUTED)
+    console.print(title)
+    if trackers["heads"]:
+        proven = "★ proven by ablation" if trackers["source"] == "specialist" else \
+            "best probe score, not proven by ablation"
+        console.print(Text(f"pronoun heads: {', '.join(_name(h) for h in trackers['heads'])}"
+                           f" ({proven})", style=MUTED))
+    console.print(literal_text(doc["sentence"].strip(), style="italic"))
+    console.print()
+    console.print(_token_line(doc, tokens, unknown))
+    console.print()
+    if doc["resolutions"]:
+        console.print(_resolution_table(doc, tokens))
+    elif trackers["heads"]:
+        console.print(Text("No pronoun in this sentence: nothing for the head to resolve.",
+                           style=MUTED))
+    console.print()
+    for h in _shown_heads(doc):
+        marks = [(r["position"], r["antecedent"]["position"]) for r in doc["resolutions"]
+                 if r["antecedent"] is not None and tuple(r["head"]) == tuple(h)]
+        console.print(attention_heatmap(tokens, _pattern(doc, h), mark=marks,
+                                        title=f"{_name(h)} attention (rows look back at columns)",
+                                        max_width=console.width))
+    if show_all:
+        maps = {(int(k.split(".")[0]), int(k.split(".")[1])): _pattern(doc, k.split("."))
+                for k in doc["attention"]}
+        console.print(Text("Every head", style="bold"))
+        console.print(heads_grid(maps, tokens, console.width,
+                                 highlight=[tuple(h) for h in trackers["heads"]]))
+    console.print()
+    console.print(_expectations(doc, tokens))
+    if doc["ablation"]:
+        console.print()
+        console.print(_ablation_table(doc, tokens))
+    if doc["narration"]:
+        console.print()
+        speaker = _name(trackers["heads"][0]) if trackers["heads"] else "the Fabric"
+        console.print(Rule(Text(f"{speaker} speaks", style="bold magenta"), style="magenta",
+                           align="left"))
+        for paragraph in doc["narration"]:
+            console.print()
+            console.print(_paragraph(paragraph))
+    console.print()
+
+
+def _paragraph(paragraph: str) -> Text:
+    text = Text()
+    for i, part in enumerate(literal(paragraph).split("*")):
+        text.append(part, style="italic" if i % 2 else "")
+    return text
+
+
+def _token_line(doc: dict, tokens: list[str], unknown: set[str]) -> Text:
+    line = Text("Tokens  ", style="bold")
+    for i, (tok, tid) in enumerate(zip(tokens, doc["token_ids"], strict=True)):
+        if i:
+            line.append(" │ ", style=MUTED)
+        if tid == 2:  # <unk>: flagged by glyph as well as colour
+            line.append(f"{literal(tok)}?", style="bold red")
+        else:
+            line.append(literal(tok), style=MUTED if i == 0 else "")
+    if unknown:
+        line.append("   (? = unknown word, read as <unk>)", style=MUTED)
+    return line
+
+
+def _resolution_table(doc: dict, tokens: list[str]) -> Table:
+    table = Table(title=Text("Who each pronoun points to", style="bold"), title_justify="left",
+                  show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("pronoun", "head", "looks at", "nearest", "grammar", "verdict", "expects"):
+        table.add_column(column, no_wrap=column not in ("grammar", "expects"))
+    for r in doc["resolutions"]:
+        glyph, style = VERDICTS.get(r["verdict"], (r["verdict"], ""))
+        agreeing = [tokens[n["position"]] for n in r["agreeing_nouns"]]
+        says = " or ".join(agreeing) if agreeing else "no noun"
+        owner = r["expects_owner"]
+        expects = f"{owner} {r['owner_mass'][owner]:.0%}" if owner else "—"
+        head = _name(r["head"]) + ("" if r["heard"] else " (silenced)")
+        looks = f"{tokens[r['attended']['position']]} {r['attended']['weight']:.2f}"
+        table.add_row(literal(tokens[r["position"]]), head, literal(looks),
+                      literal(tokens[r["nearest_noun"]["position"]]) if r["nearest_noun"] else "—",
+                      literal(says), Text(glyph, style=style), literal(expects))
+    return table
+
+
+def _top_line(top: list[dict]) -> Text:
+    line = Text()
+    for i, t in enumerate(top):
+        if i:
+            line.append(" · ", style=MUTED)
+        line.append(literal(visible(t["token"])), style="bold" if i == 0 else "")
+        line.append(f" {t['prob']:.1%}", style=MUTED)
+    return line
+
+
+def _expectations(doc: dict, tokens: list[str]) -> RenderableType:
+    rows: list[RenderableType] = [Text("What the Fabric expects next", style="bold")]
+    last = len(tokens) - 1
+    for p in doc["predictions"]:
+        where = "at the end" if p["position"] == last else f"after \"{tokens[p['position']]}\""
+        rows.append(Text(f"  {literal(where)}: ", style=MUTED) + _top_line(p["top"]))
+    cont = doc["continuation"]
+    if cont["stopped"] == "ended":
+        rows.append(Text("  The sentence ends with \".\": every sentence the Fabric read ended "
+                         "there, so it has nothing to add.", style=MUTED))
+    elif cont["tokens"]:
+        rows.append(Text("  greedy continuation: ", style=MUTED)
+                    + literal_text(" ".join(cont["tokens"]), style="bold")
+                    + Text("  (stopped: " + {"period": "at \".\"", "context": "context full",
+                                             "special": "special token"}[cont["stopped"]] + ")",
+                           style=MUTED))
+    else:
+        rows.append(Text("  no room left in the context to continue", style=MUTED))
+    return Group(*rows)
+
+
+def _ablation_table(doc: dict, tokens: list[str]) -> RenderableType:
+    from fabric_cli.analysis.inference import compare_ablation
+
+    diff = compare_ablation(doc)
+    heads = ", ".join(_name(h) for h in diff["heads"])
+    table = Table(title=Text(f"Silencing {heads}: what changed", style="bold"),
+                  title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("", "before", "silenced"):
+        table.add_column(column)
+    for p in diff["pronouns"]:
+        name = literal(p["pronoun"])
+        table.add_row(f"\"{name}\" looks at", f"{literal(p['attended_before'])}",
+                      f"{literal(p['attended_after'])}" + ("" if p["heard_after"]
+                                                          else " (unheard)"))
+        if p["noun"] and p["mass_before"] is not None and p["mass_after"] is not None:
+            drop = p["mass_before"] - p["mass_after"]
+            table.add_row(f"\"{name}\": {literal(p['noun'])}'s words",
+                          f"{p['mass_before']:.1%}",
+                          Text(f"{p['mass_after']:.1%}", style="bold red" if drop >= 0.05 else ""))
+        table.add_row(f"\"{name}\": Fabric expects", literal(p["owner_before"] or "—"),
+                      literal(p["owner_after"] or "—"))
+    for p in diff["predictions"]:
+        where = "at the end" if p["position"] == len(tokens) - 1 else \
+            f"after \"{tokens[p['position']]}\""
+        before, after = p["top_before"], p["top_after"]
+        table.add_row(f"top {literal(where)}", f"{literal(before['token'])} {before['prob']:.1%}",
+                      f"{literal(after['token'])} {after['prob']:.1%}")
+    table.add_row("sentence loss (nats/token)", f"{diff['sentence_loss_before']:.3f}",
+                  f"{diff['sentence_loss_after']:.3f}")
+    if diff["continuation_before"] or diff["continuation_after"]:
+        table.add_row("continuation", literal(" ".join(diff["continuation_before"]) or "—"),
+                      literal(" ".join(diff["continuation_after"]) or "—"))
+    return table
+
+
+def _shown_heads(doc: dict) -> list:
+    """The heads whose map is drawn: those that resolved a pronoun here, else the first."""
+    used = list(dict.fromkeys(tuple(r["head"]) for r in doc["resolutions"]))
+    if used:
+        return used
+    heads = doc["heads_resolving"] or doc["trackers"]["heads"]
+    return [tuple(heads[0])] if heads else []

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from fabric_cli.analysis.runs import latest_run_dir
 from fabric_cli.chronicle import read_events
 from fabric_cli.commands._common import cli_errors, literal, literal_text, stdout_console, warn
 from fabric_cli.errors import FabricError
@@ -68,12 +69,7 @@ def narrate(
 def find_chronicle(run: Path | None) -> Path:
     """The chronicle of `run` (a run directory or its chronicle.jsonl), else the newest one."""
     if run is None:
-        found = sorted(Path("runs").glob("*/chronicle.jsonl"),
-                       key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FabricError("no runs here (looked for runs/*/chronicle.jsonl); train one with "
-                              "`fabric train`, or point to one with --run DIR")
-        return found[-1]
+        run = latest_run_dir()
     if not run.exists():
         raise FabricError(f"run directory {literal(str(run))} does not exist; give a directory "
                           "made by `fabric train` (e.g. --run runs/pronouns)")
