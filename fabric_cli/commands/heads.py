@@ -1,10 +1,160 @@
-"""`fabric heads` (being built; see docs/ARCHITECTURE.md)."""
+"""`fabric heads`: what every head became (role, score, ablation evidence), and
+`--timeline L.H`: one head's attention replayed from random beginnings to the end."""
 
-from fabric_cli.commands._common import cli_errors
-from fabric_cli.errors import FabricError
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, Group, RenderableType
+from rich.text import Text
+
+from fabric_cli.commands._common import cli_errors, literal, stdout_console, warn
+from fabric_cli.commands.infer import check_export, parse_head, save_export, visible
+
+SCHEMA_VERSION = 1
+MUTED = "grey62"
 
 
 @cli_errors
-def heads() -> None:
-    """Not built yet."""
-    raise FabricError("'fabric heads' is not built yet in this version")
+def heads(
+    run: Annotated[Path | None, typer.Option(
+        "--run", help="Run directory (default: the newest runs/*/ here).")] = None,
+    timeline: Annotated[str | None, typer.Option(
+        "--timeline", help="Replay head L.H's attention through training, e.g. 0.2.")] = None,
+    sentence: Annotated[int, typer.Option(
+        "--sentence", help="With --timeline: which story sentence (0-indexed).")] = 0,
+    fps: Annotated[float, typer.Option(
+        "--fps", help="With --timeline in a terminal: frames per second.", min=0.5,
+        max=30)] = 4.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
+) -> None:
+    """The layer × head map of roles with scores and ablation evidence; or one head's
+    timeline."""
+    check_export(export)
+    target = parse_head(timeline, "--timeline") if timeline is not None else None
+
+    from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
+    from fabric_cli.analysis.runs import latest_run_dir
+    from fabric_cli.chronicle import read_events
+
+    directory = run if run is not None else latest_run_dir()
+    events = read_events(_chronicle(directory))
+    for message in getattr(events, "warnings", []):
+        warn(message)
+    events = list(events)
+    n_layers, n_heads = model_shape(events)
+    if target is not None:
+        frames = head_timeline(events, target[0], target[1], sentence)
+        if as_json:
+            _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
+                         "head": list(target), "frames": frames})
+        _show_timeline(frames, target, fps=fps, export=export, quiet=as_json)
+        return
+    rows = head_roles(events, _thresholds(events))
+    if as_json:
+        _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
+                     "n_layers": n_layers, "n_heads": n_heads, "heads": rows})
+    console = _console(export, as_json)
+    if console is None:
+        return
+    from fabric_cli.views.headmap import head_role_map
+
+    console.print(head_role_map(rows, n_layers, n_heads, max_width=console.width,
+                                title=f"What each head became ({literal(str(directory))})"))
+    console.print(_bars_line(rows))
+    if export is not None:
+        save_export(console, export, "fabric heads")
+
+
+def _chronicle(directory: Path) -> Path:
+    from fabric_cli.errors import FabricError
+
+    if not directory.exists():
+        raise FabricError(f"{literal(str(directory))}: no such run directory; train one with "
+                          "`fabric train`")
+    path = directory / "chronicle.jsonl" if directory.is_dir() else directory
+    if not path.is_file():
+        raise FabricError(f"{literal(str(path))}: missing; the run has no chronicle "
+                          "(re-run `fabric train`)")
+    return path
+
+
+def _thresholds(events: list[dict]):
+    """The bars the moments used: the scenario's specialist_threshold over the defaults."""
+    from fabric_cli.errors import FabricError
+    from fabric_cli.scenario import load_scenario
+    from fabric_cli.training.moments import MomentThresholds
+
+    start = next((e for e in events if e.get("type") == "run_start"), {})
+    for name in (start.get("scenario_path"), start.get("scenario")):
+        if isinstance(name, str) and name:
+            try:
+                return MomentThresholds.from_scenario(load_scenario(name)).role_threshold
+            except FabricError:
+                continue
+    warn("the run's scenario cannot be loaded; judging roles by the default bars")
+    return MomentThresholds().role_threshold
+
+
+def _bars_line(rows: list[dict]) -> Text:
+    bars = rows[0]["bars"] if rows else {}
+    parts = " · ".join(f"{role} {bar:.2f}" for role, bar in bars.items())
+    return Text(f"a role needs its score to reach: {parts}; otherwise diffuse", style=MUTED)
+
+
+def _print_json(doc: dict) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _console(export: Path | None, quiet: bool) -> Console | None:
+    if quiet:
+        return Console(file=io.StringIO(), record=True, width=100) if export else None
+    return Console(highlight=False, record=True) if export else stdout_console()
+
+
+def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
+           width: int) -> RenderableType:
+    from fabric_cli.views.heatmap import attention_heatmap
+
+    tokens = [visible(t) for t in frame["tokens"]]
+    marks = [(q, k) for q, k in frame["pronouns"]]
+    score = frame["score"]
+    facts = f"step {frame['step']:,} · probe {index + 1}/{total}"
+    if score is not None:
+        facts += f" · pronoun score {score:.2f}"
+    if frame["acc"] is not None:
+        facts += f" · pronoun accuracy {frame['acc']:.0%}"
+    return Group(Text(facts, style="bold"),
+                 attention_heatmap(tokens, frame["pattern"], mark=marks, max_width=width,
+                                   title=f"L{target[0]}H{target[1]} on: {frame['sentence']}"))
+
+
+def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float,
+                   export: Path | None, quiet: bool) -> None:
+    from fabric_cli.analysis.roles import sample_frames
+
+    console = _console(export, quiet)
+    if console is None:
+        return
+    if console.is_terminal and export is None:
+        from rich.live import Live
+
+        with Live(console=console, refresh_per_second=max(fps, 4), transient=False) as live:
+            for i, frame in enumerate(frames):
+                live.update(_frame(frame, target, i, len(frames), console.width))
+                if i + 1 < len(frames):
+                    time.sleep(1.0 / fps)
+        return
+    for i in sample_frames(len(frames)):
+        console.print(_frame(frames[i], target, i, len(frames), console.width))
+        console.print()
+    if export is not None:
+        save_export(console, export, f"fabric heads --timeline {target[0]}.{target[1]}")
