@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -104,8 +105,11 @@ def train(
     err = stderr_console()
     where = literal(str(result.run_dir))
     if result.status == "interrupted":
+        # the command must name the scenario too: without it --resume loads the default one
+        again = (f"fabric train --resume --scenario {shlex.quote(scenario)} "
+                 f"--run-dir {shlex.quote(str(result.run_dir))}")
         err.print(f"Interrupted at step {result.steps}; the checkpoint is saved in {where}. "
-                  f"Resume with: fabric train --resume --run-dir {where}", markup=False)
+                  f"Resume with: {literal(again)}", markup=False)
         raise typer.Exit(130)
     if result.status == "diverged":
         good = result.summary.get("checkpoint_step")

@@ -117,6 +117,9 @@ class Trainer:
     def prepare(self, *, resume: bool = False, force: bool = False) -> None:
         """Check the run directory and load or create the state to train from."""
         chronicle = self.run_dir / CHRONICLE
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise FabricError(f"{self.run_dir} is a file, not a run directory; "
+                              "choose another --run-dir")
         existing = chronicle.exists() or (self.run_dir / "model.safetensors").exists()
         self.detector = MomentDetector(MomentThresholds.from_scenario(self.scenario),
                                        self.cfg.n_layers, self.cfg.n_heads)
@@ -150,7 +153,11 @@ class Trainer:
                 raise FabricError(f"{self.run_dir} already holds {what}; {hint}")
             if force:
                 runs.clear_run(self.run_dir)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise FabricError(f"cannot create the run directory {self.run_dir}: "
+                                  f"{exc.strerror or exc}; choose another --run-dir") from None
             self._fresh_state()
             self._recent_losses = []
             self.last_probe = None

@@ -1,0 +1,219 @@
+"""`fabric train` as a user runs it: plain lines in a pipe, NO_COLOR, --quiet, --json, where runs
+are kept and when they are refused, Ctrl-C and --resume, and a Fabric that tears."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fabric_cli.chronicle import read_events
+from fabric_cli.cli import app
+from fabric_cli.language.corpus import Corpus
+from fabric_cli.scenario import load_scenario, scenarios_dir
+from fabric_cli.training.trainer import Trainer
+
+runner = CliRunner()
+PLAIN = {"COLUMNS": "100", "NO_COLOR": "1"}
+COLOR_CODE = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["train", *args], env=PLAIN)
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("fabric: error: "), stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    return lines[0]
+
+
+def run_fabric(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`fabric ...` in a child process, its output through pipes as in `fabric train | less`."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "COLUMNS", "FABRIC_DEBUG")}
+    return subprocess.run([sys.executable, "-m", "fabric_cli", *args], cwd=cwd, check=False,
+                          env={**base, "TERM": "xterm-256color", **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def colors_in(text: str) -> set[str]:
+    """The SGR parameters that set a colour (foreground, background, bright, 256, truecolor)."""
+    found = set()
+    for params in COLOR_CODE.findall(text):
+        for p in filter(None, params.split(";")):
+            n = int(p)
+            if 30 <= n <= 38 or 40 <= n <= 48 or 90 <= n <= 97 or 100 <= n <= 107:
+                found.add(p)
+    return found
+
+
+# -- 4. output in a pipe, NO_COLOR, --quiet, --json -----------------------------------------------
+def test_through_a_pipe_progress_and_moments_are_plain_lines(tmp_path):
+    proc = run_fabric(["train", "-s", "tiny", "--steps", "100", "--run-dir", "run"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("fabric train: tiny starting, 100 steps")
+    progress = [line for line in lines if re.match(r"^step +\d+/100 ", line)]
+    assert [int(re.match(r"^step +(\d+)", line)[1]) for line in progress] == list(
+        range(10, 101, 10))
+    # every moment of the chronicle is one plain line, at its step
+    events = read_events(tmp_path / "run" / "chronicle.jsonl")
+    moments = [e["step"] for e in events if e["type"] == "moment"]
+    told = [int(m[1]) for line in lines if (m := re.match(r"^  step (\d+): \S", line))]
+    assert told == moments and moments
+    ending = [line for line in lines if line.startswith("Trained 100 steps")]
+    assert len(ending) == 1 and "entropy floor" in ending[0]  # one line, not wrapped at 80
+
+
+def test_no_color_keeps_the_live_picture_colourless(tmp_path):
+    args = ["train", "-s", "tiny", "--steps", "20", "--run-dir", "run", "--force"]
+    coloured = run_fabric(args, tmp_path, FORCE_COLOR="1")
+    assert coloured.returncode == 0, coloured.stderr
+    assert colors_in(coloured.stdout), "a forced terminal should show colours at all"
+    plain = run_fabric(args, tmp_path, FORCE_COLOR="1", NO_COLOR="1")
+    assert plain.returncode == 0, plain.stderr
+    assert "\x1b[" in plain.stdout  # still the animated picture ...
+    assert colors_in(plain.stdout + plain.stderr) == set()  # ... without a single colour
+
+
+def test_quiet_prints_only_the_summary(tmp_path):
+    result = invoke("-s", "tiny", "--steps", "30", "--run-dir", str(tmp_path / "q"), "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Trained 30 steps")
+    assert all(line.startswith(("Trained", "Pronoun specialist", "No head")) for line in lines)
+    assert len(lines) <= 3
+    assert result.stderr == ""
+
+
+def test_json_summary_matches_the_chronicle(tmp_path):
+    run_dir = tmp_path / "j"
+    result = invoke("-s", "tiny", "--run-dir", str(run_dir), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    end = read_events(run_dir / "chronicle.jsonl")[-1]
+    assert summary["run_dir"] == str(run_dir)
+    assert summary["steps"] == end["steps"] == load_scenario("tiny").training.steps
+    assert summary["seconds"] > 0
+    assert summary["final_train_loss"] == pytest.approx(end["final_train_loss"], rel=1e-5)
+    assert summary["final_val_loss"] == pytest.approx(end["final_val_loss"], rel=1e-5)
+    floor = Corpus(load_scenario("tiny")).floor
+    assert summary["entropy_floor"] == pytest.approx(floor)
+    assert summary["specialists"], "the tiny run names its specialists"
+    assert len(summary["specialists"]) == len(end["specialists"])
+    for mine, stored in zip(summary["specialists"], end["specialists"], strict=True):
+        assert {"layer", "head", "role", "score", "heldout_acc", "ablation"} <= set(mine)
+        assert (mine["layer"], mine["head"], mine["role"]) == (
+            stored["layer"], stored["head"], stored["role"])
+        assert mine["score"] == pytest.approx(stored["score"], rel=1e-5)
+        assert mine["ablation"] == pytest.approx(stored["ablation"], rel=1e-5)
+    assert any(sp["role"] == "pronoun" for sp in summary["specialists"])
+
+
+# -- 5. run management ----------------------------------------------------------------------------
+def test_runs_live_under_runs_scenario_and_are_not_overwritten_by_accident(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = invoke("-s", "tiny", "--steps", "5", "--quiet")
+    assert first.exit_code == 0, first.output
+    chronicle = tmp_path / "runs" / "tiny" / "chronicle.jsonl"
+    assert chronicle.exists()
+    before = chronicle.read_bytes()
+
+    again = invoke("-s", "tiny", "--steps", "5", "--quiet")
+    assert again.exit_code == 2
+    line = one_error_line(again.stderr)
+    assert "runs/tiny" in line and "finished" in line and "--force" in line
+    assert chronicle.read_bytes() == before  # nothing was touched
+
+    finished = invoke("-s", "tiny", "--resume")
+    assert finished.exit_code == 2
+    assert "finished" in one_error_line(finished.stderr)
+
+    forced = invoke("-s", "tiny", "--steps", "6", "--quiet", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert read_events(chronicle)[-1]["steps"] == 6
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--resume"], "nothing to resume"),
+    (["--resume", "--force"], "--resume and --force"),
+    (["--steps", "0"], "--steps"),
+    (["--steps", "-3"], "--steps"),
+    (["-s", "no-such-scenario"], "no-such-scenario"),
+    (["-s", "missing.toml"], "missing.toml"),
+])
+def test_bad_requests_get_one_line_and_leave_no_run(tmp_path, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*(["-s", "tiny"] if "-s" not in args else []), *args)
+    assert result.exit_code == 2
+    assert words in one_error_line(result.stderr)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / "taken").write_text("not a run")
+    for where in ("taken", "taken/sub"):
+        result = invoke("-s", "tiny", "--steps", "3", "--run-dir", str(tmp_path / where))
+        assert result.exit_code == 2
+        assert "--run-dir" in one_error_line(result.stderr)
+
+
+# -- 2. Ctrl-C and --resume -----------------------------------------------------------------------
+def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkeypatch):
+    """A real SIGINT, sent by the process to itself at step 15 (no timing involved)."""
+    run_dir = tmp_path / "cut"
+    emit = Trainer.emit
+
+    def emit_then_ctrl_c(self, event):
+        written = emit(self, event)
+        if event["type"] == "step" and event["step"] == 15 and self.resumed_from is None:
+            os.kill(os.getpid(), signal.SIGINT)
+        return written
+
+    monkeypatch.setattr(Trainer, "emit", emit_then_ctrl_c)
+    cut = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
+    assert cut.exit_code == 130, cut.output
+    lines = [line for line in cut.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Interrupted at step 15" in lines[0]
+    command = shlex.split(lines[0].split("Resume with: ")[1])
+    assert command[:2] == ["fabric", "train"] and "--resume" in command
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+    resumed = runner.invoke(app, command[1:], env=PLAIN)
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming at step 15" in resumed.stdout
+    events = read_events(run_dir / "chronicle.jsonl")
+    assert [e["step"] for e in events if e["type"] == "step"] == list(range(1, 41))
+    assert [e["type"] for e in events].count("interrupted") == 1
+    assert events[-1]["type"] == "run_end" and events[-1]["status"] == "finished"
+
+
+# -- 3. a Fabric that tears -----------------------------------------------------------------------
+def test_divergence_exits_1_with_one_hint_and_no_numpy_noise(tmp_path):
+    text = (scenarios_dir() / "tiny.toml").read_text(encoding="utf-8")
+    for key, value in {"lr": 1.0, "beta1": 0.999, "beta2": 0.0, "grad_clip": 1e9,
+                       "warmup_steps": 0}.items():
+        text = re.sub(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.MULTILINE)
+    (tmp_path / "absurd.toml").write_text(text, encoding="utf-8")
+    proc = run_fabric(["train", "-s", "absurd.toml", "--steps", "200", "--run-dir", "torn"],
+                      tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc.stderr)  # no RuntimeWarning from numpy around it
+    assert "became non-finite at step" in line and "--force" in line and "training.lr" in line
+    events = read_events(tmp_path / "torn" / "chronicle.jsonl")
+    assert events[-1]["status"] == "diverged"
+    assert f"at step {events[-1]['steps'] + 1};" in line
