@@ -12,10 +12,7 @@ from typing import Annotated
 import typer
 
 from fabric_cli.commands._common import cli_errors, literal, stderr_console, stdout_console
-from fabric_cli.commands.live import LivePicture, PlainTicker
 from fabric_cli.errors import FabricError
-from fabric_cli.scenario import load_scenario
-from fabric_cli.training.trainer import Trainer
 
 
 def _summary_json(result) -> dict:
@@ -66,6 +63,12 @@ def train(
     """
     if resume and force:
         raise FabricError("--resume and --force contradict each other; choose one")
+    # Imported here, not at the top: every command's module is loaded at startup, and the
+    # trainer, corpus and dashboard would slow `fabric infer` and `fabric --help`.
+    from fabric_cli.commands.live import LivePicture, PlainTicker
+    from fabric_cli.scenario import load_scenario
+    from fabric_cli.training.trainer import Trainer
+
     sc = load_scenario(scenario)
     directory = run_dir if run_dir is not None else Path("runs") / sc.name
     out = stdout_console()
