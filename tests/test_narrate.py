@@ -234,3 +234,33 @@ def test_cli_run_without_chronicle_says_how_to_make_one(tmp_path) -> None:
     assert missing.exit_code == 2 and "does not exist" in missing.output
     nothing = _cli([], tmp_path / "runs")
     assert nothing.exit_code == 2 and "fabric train" in nothing.output
+
+
+def test_two_trackers_that_split_the_pronouns_tell_a_division_not_a_backup():
+    """Two pronoun specialists: the head says which pronoun forms are its own and which its
+    partner's, and the pooled accuracy, all read from the specialists' measurements."""
+    from synthetic_runs import PRONOUN_HEAD, build_run
+
+    from fabric_cli.narrate import tell
+
+    events = build_run(0)
+    end = events[-1]
+    me, partner = list(PRONOUN_HEAD), [PRONOUN_HEAD[0], (PRONOUN_HEAD[1] + 1) % 4]
+    base = {"role": "pronoun", "score": 0.7, "heldout_acc": 0.56, "baseline_acc": 0.5,
+            "ablation": {"loss_before": 0.4, "loss_after": 1.5, "acc_before": 1.0,
+                         "acc_after": 0.6}, "team_heldout_acc": 0.983}
+    end["specialists"] = [
+        {**base, "layer": me[0], "head": me[1], "redundant_with": [partner],
+         "by_pronoun": {"she": 1.0, "her": 0.97, "he": 0.0, "his": 0.1}},
+        {**base, "layer": partner[0], "head": partner[1], "redundant_with": [me],
+         "by_pronoun": {"she": 0.0, "her": 0.0, "he": 1.0, "his": 0.95}},
+    ]
+    text = tell(events, "head", layer=me[0], head=me[1]).text()
+    assert '"her" and "she"' in text and '"he" and "his"' in text
+    assert "98.3%" in text
+    assert "the same thread" not in text and "same stitch" not in text
+    # the same pair, both carrying every form: a backup, not a division
+    for sp in end["specialists"]:
+        sp["by_pronoun"] = {"she": 1.0, "her": 1.0, "he": 1.0, "his": 1.0}
+    text = tell(events, "head", layer=me[0], head=me[1]).text()
+    assert "the same thread" in text or "same stitch" in text

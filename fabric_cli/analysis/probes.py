@@ -57,6 +57,10 @@ def build_probe_batch(sentences: Sequence, encode_batch) -> ProbeBatch:
     for b, sent in enumerate(sentences):
         n = min(len(sent.words) + 1, T)  # <bos> + words, clipped to the context
         valid[b, :n] = True
+        # The baseline guesses among the sentence's candidate nouns (the people and things
+        # pronouns can refer to) when the sentence names them, else among all nouns.
+        candidates = set(getattr(sent, "noun_positions", ()) or
+                         (i for i, tag in enumerate(sent.pos) if tag == "NOUN"))
         last_noun = -1
         for i, (tag, ante) in enumerate(zip(sent.pos, sent.antecedent)):
             pos = i + 1
@@ -71,7 +75,7 @@ def build_probe_batch(sentences: Sequence, encode_batch) -> ProbeBatch:
                 pron_q.append(pos)
                 pron_k.append(ante + 1)
                 nearest_k.append(last_noun + 1 if last_noun >= 0 else 0)
-            if tag == "NOUN":
+            if i in candidates:
                 last_noun = i
     strictly_before = np.tril(np.ones((T, T), dtype=bool), k=-1)  # key < query
     as_int = lambda xs: np.asarray(xs, dtype=np.int64)

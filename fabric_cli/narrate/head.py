@@ -139,8 +139,18 @@ ABLATION = [
     "{before} to {after}; accuracy drops from {acc_before} to {acc_after}."),
 ]
 REDUNDANT = [
-    "I am not alone in it: {list} carry the same thread, so silencing me alone hurts less.",
+    "I am not alone in it: {list} {verb} the same thread, so silencing me alone hurts less.",
+    ("A backup runs beside me: {list} {verb} the very same stitch, and the Fabric leans on "
+    "whichever of us the Dropout spares."),
 ]
+DIVIDED = [
+    ("We split the loom between us. My threads are {mine}; {list} {verb} {theirs}. Alone I "
+    "find the antecedent for only part of the pronouns, but pool our gazes and we find it "
+    "{team} of the time on held-out sentences. *Not one weaver: a pair.*"),
+    ("I do not carry every pronoun. {mine_cap} are mine; {theirs} belong to {list}. Together "
+    "our attention lands on the right noun {team} of the time on held-out sentences."),
+]
+MASTERED = 0.8  # a head "carries" a pronoun form when its argmax finds the antecedent this often
 DIFFUSE = [
     ("I never became a specialist. At the last probe my strongest habit was {words} "
     "({role} score {score}), not enough for the probes to name me. *I stayed a loose weave, "
@@ -325,6 +335,32 @@ def _hard_passages(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapte
     return Chapter("The Hard Passages", paras)
 
 
+def _forms(by_pronoun: dict | None) -> list[str]:
+    return [w for w, acc in sorted((by_pronoun or {}).items()) if as_float(acc) >= MASTERED]
+
+
+def _quoted(words: list[str]) -> str:
+    quoted = [f'"{w}"' for w in words]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int]]) -> str:
+    """Redundancy or division of labour, told from the per-pronoun accuracies."""
+    verb = "carries" if len(twins) == 1 else "carry"
+    mine = _forms(spec.get("by_pronoun"))
+    theirs: list[str] = []
+    for layer, head in twins:
+        other = run.specialist_of(layer, head) or {}
+        theirs += [w for w in _forms(other.get("by_pronoun")) if w not in theirs]
+    divided = mine and theirs and not set(theirs) <= set(mine)
+    if not divided or spec.get("team_heldout_acc") is None:
+        return voice.say("redundant", REDUNDANT, list=heads_list(twins), verb=verb)
+    only_theirs = [w for w in theirs if w not in mine]
+    return voice.say("divided", DIVIDED, mine=_quoted(mine), mine_cap=_quoted(mine),
+                     theirs=_quoted(only_theirs), list=heads_list(twins), verb=verb,
+                     team=pct(spec.get("team_heldout_acc")))
+
+
 def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | None:
     if run.status == "diverged":
         return None
@@ -345,7 +381,7 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
                                    acc_after=pct(abl.get("acc_after"))))
         twins = [(int(x[0]), int(x[1])) for x in spec.get("redundant_with") or []]
         if twins:
-            paras.append(voice.say("redundant", REDUNDANT, list=heads_list(twins)))
+            paras.append(_sharing(run, voice, spec, twins))
         title = "Specialisation"
     else:
         if not finite(fate.best_score):

@@ -124,13 +124,37 @@ class Prober:
         rows, specialists = name_specialists(params, self.cfg, self.heldout_pb, candidates,
                                              self.heldout_targets)
         by_head = {(r["layer"], r["head"]): r for r in probe["heads"]}
+        trackers = [(sp["layer"], sp["head"]) for sp in specialists if sp["role"] == "pronoun"]
+        division = self.pronoun_division(params, trackers) if trackers else None
         for sp in specialists:
             row = by_head[(sp["layer"], sp["head"])]
             sp["score"] = row["scores"][sp["role"]]
             if sp["role"] == "pronoun":
                 sp["heldout_acc"] = row["pronoun_acc_heldout"]
                 sp["baseline_acc"] = self.baseline["heldout"]
+                sp["by_pronoun"] = division["by_head"][f"{sp['layer']}.{sp['head']}"]
+                sp["team_heldout_acc"] = division["team"]
             else:
                 sp["heldout_acc"] = None
                 sp["baseline_acc"] = None
         return rows, specialists
+
+    def pronoun_division(self, params, heads: list[tuple[int, int]]) -> dict:
+        """How the pronoun trackers share the work on the held-out sentences: each head's
+        argmax accuracy per pronoun form ("she", "their", ...), and the team's accuracy when
+        their attention is pooled (summed) before taking the argmax."""
+        pb = self.heldout_pb
+        result = forward(params, self.cfg, pb.tokens, pb.targets, capture=Capture(attention=True))
+        rows = {(l, h): result.attention[l][pb.pron_b, h, pb.pron_q, :] for l, h in heads}
+        words = [self.heldout_sentences[int(b)].words[int(q) - 1]
+                 for b, q in zip(pb.pron_b, pb.pron_q)]
+        by_head = {}
+        for (layer, head), row in rows.items():
+            hit = row.argmax(axis=-1) == pb.pron_k
+            by_head[f"{layer}.{head}"] = {
+                w: float(np.mean([h for h, ww in zip(hit, words) if ww == w]))
+                for w in sorted(set(words))
+            }
+        pooled = sum(rows.values())
+        team = float((pooled.argmax(axis=-1) == pb.pron_k).mean()) if words else 0.0
+        return {"by_head": by_head, "team": team}
