@@ -1,0 +1,122 @@
+"""`fabric heads`: roles from the last probe against the moments' bars, specialists with their
+ablation, the timeline replayed from the probe snapshots, and clean errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fabric_cli.analysis.roles import ROLES, head_roles, head_timeline, sample_frames
+from fabric_cli.analysis.runs import latest_run_dir
+from fabric_cli.chronicle import read_events
+from fabric_cli.cli import app
+from fabric_cli.errors import FabricError
+from fabric_cli.training.moments import MomentThresholds
+
+runner = CliRunner()
+PLAIN = {"COLUMNS": "100", "NO_COLOR": "1"}
+
+
+def invoke(args):
+    result = runner.invoke(app, ["heads", *args], env=PLAIN)
+    assert "Traceback" not in result.output
+    return result
+
+
+def one_line_error(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("fabric: error:"), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def events(tiny_run_master):
+    return list(read_events(tiny_run_master / "chronicle.jsonl"))
+
+
+def test_roles_follow_the_bars_and_the_specialists(events):
+    bar = MomentThresholds(role_thresholds={**MomentThresholds().role_thresholds,
+                                            "pronoun": 0.4}).role_threshold
+    rows = head_roles(events, bar)
+    probe = [e for e in events if e["type"] == "probe"][-1]
+    end = [e for e in events if e["type"] == "run_end"][-1]
+    proven = {(s["layer"], s["head"]) for s in end["specialists"]}
+    assert len(rows) == len(probe["heads"])
+    for row, h in zip(rows, probe["heads"], strict=True):
+        if (row["layer"], row["head"]) in proven:
+            assert row["specialist"] and row["role"] == "pronoun" and row["ablation"]
+            continue
+        shares = probe.get("role_shares")
+        cleared = [r for r in ROLES if h["scores"][r] >= bar(r, shares)]
+        if not cleared:
+            assert row["role"] == "diffuse"
+        else:  # the role cleared by the widest margin
+            best = max(cleared, key=lambda r: h["scores"][r] - bar(r, shares))
+            assert row["role"] == best
+    # an unreachable bar leaves every unproven head diffuse
+    rows = head_roles(events, lambda role, shares: 2.0)
+    assert all(r["role"] == "diffuse" for r in rows if not r["specialist"])
+
+
+def test_cli_map_shows_roles_specialist_and_ablation(tiny_run_master, events):
+    result = invoke(["--run", str(tiny_run_master)])
+    assert result.exit_code == 0, result.output
+    assert "pronoun tracker" in result.output and "★" in result.output
+    assert "zeroed" in result.output and "L0" in result.output
+    doc = json.loads(invoke(["--run", str(tiny_run_master), "--json"]).stdout)
+    assert doc["schema_version"] == 1 and doc["n_heads"] == 2
+    assert any(h["specialist"] and h["role"] == "pronoun" for h in doc["heads"])
+
+
+def test_timeline_replays_every_probe_snapshot(events, tiny_run_master):
+    frames = head_timeline(events, 0, 1, 0)
+    probes = [e for e in events if e["type"] == "probe" and e.get("snapshots")]
+    assert [f["step"] for f in frames] == [p["step"] for p in probes]
+    assert np.allclose(frames[-1]["pattern"], probes[-1]["snapshots"][0]["patterns"]["0.1"])
+    assert frames[-1]["score"] == probes[-1]["heads"][1]["scores"]["pronoun"]
+    result = invoke(["--run", str(tiny_run_master), "--timeline", "0.1"])
+    assert result.exit_code == 0, result.output
+    shown = sample_frames(len(frames))
+    assert shown[0] == 0 and shown[-1] == len(frames) - 1 and len(shown) <= 6
+    assert f"step {frames[-1]['step']:,}" in result.output and "step 0 " in result.output
+    assert result.output.count("probe ") == len(shown)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--timeline", "zero"], "LAYER.HEAD"),
+    (["--timeline", "3.0"], "no head 3.0"),
+    (["--timeline", "0.1", "--sentence", "5"], "--sentence 5"),
+    (["--export", "map.pdf"], "map.pdf"),
+])
+def test_bad_options_are_one_line(tiny_run_master, args, words):
+    assert words in one_line_error(invoke(["--run", str(tiny_run_master), *args]))
+
+
+def test_missing_run_and_missing_chronicle(tiny_run, tmp_path):
+    assert "nowhere" in one_line_error(invoke(["--run", str(tmp_path / "nowhere")]))
+    (tiny_run / "chronicle.jsonl").unlink()
+    assert "chronicle.jsonl" in one_line_error(invoke(["--run", str(tiny_run)]))
+
+
+def test_export_text(tiny_run_master, tmp_path):
+    target = tmp_path / "heads.txt"
+    assert invoke(["--run", str(tiny_run_master), "--export", str(target)]).exit_code == 0
+    assert "pronoun tracker" in target.read_text()
+
+
+def test_latest_run_dir_picks_the_newest_and_names_the_fix(tmp_path):
+    with pytest.raises(FabricError, match="fabric train"):
+        latest_run_dir(tmp_path / "runs")
+    for i, name in enumerate(("old", "new")):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        path = tmp_path / "runs" / name / "chronicle.jsonl"
+        path.write_text("{}\n")
+        stamp = time.time() - 100 + 50 * i
+        os.utime(path, (stamp, stamp))
+    assert latest_run_dir(tmp_path / "runs").name == "new"

@@ -1,0 +1,261 @@
+"""`fabric infer` on a real (tiny) run: resolutions against agreement, numbers checked against an
+independent forward pass, the head's account, ablation, hostile input and broken runs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fabric_cli.analysis.inference import (
+    heldout_resolution_rate,
+    infer_sentence,
+    inference_json,
+    load_run,
+)
+from fabric_cli.cli import app
+from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import pct, sig
+from fabric_cli.narrate.inference import tell_inference
+from fabric_cli.nn.model import Capture, forward
+
+runner = CliRunner()
+PLAIN = {"COLUMNS": "100", "NO_COLOR": "1"}
+# Tiny scenario: professor/queen/nurse are feminine, king/pilot/farmer masculine.
+SHE_PROFESSOR = "The king met the professor and she"
+
+
+def invoke(args, **kw):
+    result = runner.invoke(app, ["infer", *args], env=PLAIN, **kw)
+    assert "Traceback" not in result.output
+    return result
+
+
+def one_line_error(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("fabric: error:"), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_run_master):
+    return load_run(tiny_run_master)
+
+
+def test_pronoun_resolves_to_the_agreeing_noun_not_the_nearest(tiny):
+    inf = infer_sentence(tiny, SHE_PROFESSOR)
+    (r,) = inf.resolutions
+    assert inf.tokens[r.position] == "she"
+    assert inf.tokens[r.antecedent] == "professor" and r.verdict == "correct"
+    assert inf.tokens[r.attended] == "professor"
+    assert r.expects_owner == "professor"
+    # independent forward: the same head's row peaks on the same token with the same weight
+    ids = np.asarray([inf.ids])
+    res = forward(tiny.params, tiny.cfg, ids, capture=Capture(attention=True))
+    row = res.attention[r.head[0]][0, r.head[1], r.position]
+    assert int(row.argmax()) == r.attended
+    assert row[r.attended] == pytest.approx(r.weight, rel=1e-5)
+    # predictions are the softmax of the last logits, sorted
+    logits = res.logits[0, r.position].astype(np.float64)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    top = inf.predictions[0].top
+    assert top[0][0] == tiny.tokenizer.vocab[int(probs.argmax())]
+    assert top[0][1] == pytest.approx(float(probs.max()), rel=1e-6)
+    assert [p for _, p in top] == sorted([p for _, p in top], reverse=True)
+
+
+def test_no_agreeing_noun_is_said_plainly_and_ambiguity_is_not_decided(tiny):
+    none = infer_sentence(tiny, "The king met the pilot and she").resolutions[0]
+    assert none.verdict == "no_agreeing_noun" and none.antecedent is None
+    both = infer_sentence(tiny, "The queen met the professor and she").resolutions[0]
+    assert both.verdict == "ambiguous" and both.antecedent is None and len(both.agreeing) == 2
+    doc = inference_json(tiny, infer_sentence(tiny, "The king met the pilot and she"))
+    story = " ".join(tell_inference(doc))
+    assert "no noun" in story and "not invent" in story or "no noun that agrees" in story
+
+
+def test_heldout_pairs_resolve_at_least_95_percent(tiny):
+    rates = heldout_resolution_rate(tiny, n=60)
+    assert rates["pronouns"] >= 30
+    assert rates["attention"] >= 0.95 and rates["behaviour"] >= 0.95
+
+
+def _numbers_in(doc) -> set[str]:
+    """Every number of the document, written as the narrators write them."""
+    found: set[str] = set()
+
+    def walk(x):
+        if isinstance(x, bool):
+            return
+        if isinstance(x, (int, float)):
+            found.update({sig(x), pct(x), str(x)})
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk({k: v for k, v in doc.items() if k != "narration"})
+    return found
+
+
+@pytest.mark.parametrize("sentence, ablate", [
+    (SHE_PROFESSOR, []),
+    ("The queen saw the pilot with his", [(0, 1)]),
+    ("The professor finished her lecture.", []),
+    ("The zorblax met the king", [(0, 0)]),
+])
+def test_every_narrated_number_is_measured_and_the_story_is_repeatable(tiny, sentence, ablate):
+    base = infer_sentence(tiny, sentence)
+    ablated = infer_sentence(tiny, sentence, ablate=ablate) if ablate else None
+    doc = inference_json(tiny, base, ablated=ablated)
+    story = tell_inference(doc)
+    assert story == tell_inference(json.loads(json.dumps(doc)))
+    measured = _numbers_in(doc)
+    text = " ".join(story)
+    for number in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?%?", text):
+        if re.fullmatch(r"\d", number):  # head and layer indices, token counts
+            continue
+        assert number in measured, (number, text)
+
+
+def test_without_me_only_when_the_numbers_show_a_loss(tiny):
+    specialist = tiny.tracker
+    sentence = "The queen saw the pilot with his"
+    doc = inference_json(tiny, infer_sentence(tiny, sentence),
+                         ablated=infer_sentence(tiny, sentence, ablate=[specialist]))
+    before = doc["resolutions"][0]["owner_mass"]["pilot"]
+    after = doc["ablation"]["resolutions"][0]["owner_mass"]["pilot"]
+    story = " ".join(tell_inference(doc))
+    lost = before - after >= 0.05 or doc["ablation"]["resolutions"][0]["expects_owner"] != "pilot"
+    assert lost, "the tiny specialist should matter (ablation in its run said so)"
+    assert pct(before) in story and pct(after) in story
+    other = next(h for h in range(tiny.cfg.n_heads) if (0, h) != specialist)
+    doc2 = inference_json(tiny, infer_sentence(tiny, sentence),
+                          ablated=infer_sentence(tiny, sentence, ablate=[(0, other)]))
+    story2 = " ".join(tell_inference(doc2))
+    assert "Without me" not in story2 and "Silence me" not in story2
+
+
+def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
+    result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Tokens" in out and "professor" in out
+    assert "✓ agrees" in out
+    assert "◆" in out  # the expected cell in the heatmap
+    assert "What the Fabric expects next" in out and "greedy continuation" in out
+    assert "speaks" in out and "\x1b[" not in out
+
+
+def test_cli_json_schema(tiny_run_master, tiny):
+    result = invoke(["The professor finished her lecture.", "--run", str(tiny_run_master),
+                     "--json", "--ablate", "0.1"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["schema_version"] == 1
+    T = len(doc["tokens"])
+    assert doc["tokens"][0] == "<bos>" and len(doc["token_ids"]) == T
+    assert set(doc["attention"]) == {f"{l}.{h}" for l in range(tiny.cfg.n_layers)
+                                     for h in range(tiny.cfg.n_heads)}
+    for pattern in doc["attention"].values():
+        rows = np.asarray(pattern)
+        assert rows.shape == (T, T)
+        assert np.allclose(rows.sum(axis=1), 1, atol=1e-4)
+        assert np.allclose(np.triu(rows, 1), 0)  # causal: nothing from the future
+    (r,) = doc["resolutions"]
+    assert r["pronoun"] == "her" and r["antecedent"]["token"] == "professor"
+    assert doc["continuation"]["stopped"] == "ended"
+    assert doc["ablation"]["heads"] == [[0, 1]] and doc["narration"]
+
+
+def test_unknown_words_are_flagged_and_still_run(tiny_run_master):
+    result = invoke(["The zorblax met the king", "--run", str(tiny_run_master), "--json"])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["unknown_words"] == ["zorblax"] and doc["token_ids"][2] == 2
+    assert "zorblax" in result.stderr and "<unk>" in result.stderr
+
+
+@pytest.mark.parametrize("sentence", [
+    "[bold]the king[/bold] met the [red]queen",
+    "\x1b[31mthe king\x1b[0m met the queen",
+    "the king\x00 met the queen",
+    "😀 the king met 👑",
+    "...",
+    "?!",
+])
+def test_hostile_sentences_are_shown_literally_or_refused_in_one_line(tiny_run_master, sentence):
+    result = invoke([sentence, "--run", str(tiny_run_master)])
+    if result.exit_code != 0:
+        one_line_error(result)
+        return
+    assert "\x1b" not in result.output and "\x00" not in result.output
+    if "[bold]" in sentence:
+        assert "[bold]" in result.output  # markup stays visible, never styles
+
+
+@pytest.mark.parametrize("sentence, words", [("", "empty"), ("   \t ", "empty"),
+                                             ("the king " * 5000, "shorten")])
+def test_empty_and_overlong_sentences_are_one_line_errors(tiny_run_master, sentence, words):
+    line = one_line_error(invoke([sentence, "--run", str(tiny_run_master)]))
+    assert words in line
+
+
+@pytest.mark.parametrize("spec", ["x", "0", "0.9", "7.0", "-1.0"])
+def test_bad_ablate_is_one_line(tiny_run_master, spec):
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run_master), "--ablate", spec]))
+    assert "0.2" in line or "there is no head" in line
+
+
+def test_missing_run_missing_checkpoint_and_corrupt_checkpoint(tiny_run, tmp_path):
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tmp_path / "nowhere")]))
+    assert "nowhere" in line
+    (tiny_run / "model.safetensors").write_bytes(b"\x00garbage")
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run)]))
+    assert "model.safetensors" in line
+    (tiny_run / "model.safetensors").unlink()
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run)]))
+    assert "model.safetensors" in line and "missing" in line
+
+
+def test_no_runs_here_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(invoke([SHE_PROFESSOR]))
+    assert "no runs" in line and "fabric train" in line
+
+
+def test_latest_run_is_used_by_default(tiny_run, monkeypatch):
+    monkeypatch.chdir(tiny_run.parent.parent)  # .../runs/tiny
+    result = invoke([SHE_PROFESSOR, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run"]["dir"].endswith("tiny")
+
+
+def test_export_writes_svg_and_refuses_other_suffixes(tiny_run_master, tmp_path):
+    target = tmp_path / "infer.svg"
+    result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master), "--export", str(target)])
+    assert result.exit_code == 0 and target.read_text().lstrip().startswith("<svg")
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run_master),
+                                  "--export", str(tmp_path / "x.png")]))
+    assert "x.png" in line and ".svg" in line
+
+
+def test_layer_and_head_go_together(tiny_run_master):
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run_master), "--layer", "0"]))
+    assert "--head" in line
+
+
+def test_load_run_without_vocabulary_names_the_file(tiny_run):
+    state = json.loads((tiny_run / "trainer_state.json").read_text())
+    state["extra"].pop("vocab")
+    (tiny_run / "trainer_state.json").write_text(json.dumps(state))
+    (tiny_run / "chronicle.jsonl").unlink()
+    with pytest.raises(FabricError, match="trainer_state.json"):
+        load_run(tiny_run)
