@@ -1,0 +1,175 @@
+"""Time `fabric train` and say where its seconds went (a benchmark, not a test).
+
+    python scripts/bench_train.py                         # pronouns, seeds 0 1 2
+    python scripts/bench_train.py --scenario tiny --seeds 0 1 2 3 4
+    python scripts/bench_train.py --runs 1 --json
+
+For each run (a child process, as a user starts it): wall seconds from process start to exit,
+the run_end time split (forward, backward, optimizer, probes, checkpoints, drawing), the named
+pronoun specialist, its held-out accuracy against the nearest-noun baseline, and the final
+validation loss over the entropy floor. Then the cost of the live picture: the first seed once
+more in this process with the LivePicture drawing into a terminal-like console (width 120, to
+/dev/null) and once with no subscriber at all.
+
+Numbers on a busy machine are noisy (medians help, they do not cure): run it when nothing
+else is training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPLIT = ("forward", "backward", "optimizer", "probes", "checkpoints", "drawing")
+
+
+def train_child(scenario: str, seed: int, run_dir: Path, steps: int | None) -> dict:
+    """One `fabric train --json` in a child process; its summary plus the wall seconds."""
+    argv = [sys.executable, "-m", "fabric_cli", "train", "--scenario", scenario,
+            "--seed", str(seed), "--run-dir", str(run_dir), "--force", "--json"]
+    if steps is not None:
+        argv += ["--steps", str(steps)]
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=os.environ)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"bench_train: {' '.join(argv)} failed ({done.returncode}): "
+                 f"{done.stderr.strip()[-400:]}")
+    summary = json.loads(done.stdout)
+    pronoun = [sp for sp in summary["specialists"] if sp["role"] == "pronoun"]
+    best = max(pronoun, key=lambda sp: sp["heldout_acc"] or 0.0) if pronoun else None
+    floor = (summary.get("entropy_floor") or {}).get("train")
+    val = summary.get("final_val_loss")
+    return {
+        "seed": seed,
+        "wall": wall,
+        "seconds": summary["seconds"],
+        "steps": summary["steps"],
+        "time_split": summary["time_split"],
+        "specialist": [best["layer"], best["head"]] if best else None,
+        "heldout_acc": best["heldout_acc"] if best else None,
+        "baseline_acc": best["baseline_acc"] if best else None,
+        "final_val_loss": val,
+        "floor": floor,
+        "val_over_floor": val / floor if val is not None and floor else None,
+    }
+
+
+def picture_cost(scenario: str, seed: int, steps: int | None, where: Path) -> dict:
+    """The same run twice in this process: with the live picture drawn, and with nothing."""
+    from rich.console import Console
+
+    from fabric_cli.commands.live import LivePicture
+    from fabric_cli.scenario import load_scenario
+    from fabric_cli.training.trainer import Trainer
+
+    sc = load_scenario(scenario)
+    out = {}
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        for name in ("picture", "bare"):
+            view = None
+            if name == "picture":
+                view = LivePicture(Console(file=devnull, force_terminal=True, width=120,
+                                           height=40, color_system="truecolor"))
+            trainer = Trainer(sc, where / name, steps=steps, seed=seed,
+                              subscribers=[view.on_event] if view else [])
+            trainer.prepare(force=True)
+            start = time.perf_counter()
+            if view is not None:
+                view.start(trainer)
+            try:
+                result = trainer.run()
+            finally:
+                if view is not None:
+                    view.stop()
+            wall = time.perf_counter() - start
+            drawing = result.summary["time_split"]["drawing"]
+            out[name] = {"wall": wall, "seconds": result.seconds, "drawing": drawing,
+                         "drawing_pct": 100.0 * drawing / result.seconds}
+    out["wall_difference"] = out["picture"]["wall"] - out["bare"]["wall"]
+    return out
+
+
+def median_of(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def print_table(scenario: str, rows: list[dict], medians: dict, cost: dict | None) -> None:
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"fabric train --scenario {scenario}: {len(rows)} run(s), {rows[0]['steps']} steps "
+          f"each, BLAS threads {threads} (child processes; a shared machine is noisy)")
+    head = (f"{'seed':>5} {'wall s':>7} {'train s':>7} " + " ".join(f"{k[:8]:>8}" for k in SPLIT)
+            + f" {'head':>5} {'heldout':>7} {'nearest':>7} {'val/floor':>9}")
+    print(head)
+    print("-" * len(head))
+    for r in rows + [{"seed": "median", **medians}]:
+        split = r["time_split"]
+        head_name = f"L{r['specialist'][0]}H{r['specialist'][1]}" if r.get("specialist") else "-"
+        print(f"{r['seed']!s:>5} {fmt(r['wall'], '.2f'):>7} {fmt(r['seconds'], '.2f'):>7} "
+              + " ".join(f"{fmt(split.get(k), '.2f'):>8}" for k in SPLIT)
+              + f" {head_name:>5} {fmt(r['heldout_acc']):>7} {fmt(r['baseline_acc']):>7} "
+              f"{fmt(r['val_over_floor']):>9}")
+    if cost:
+        p, b = cost["picture"], cost["bare"]
+        print(f"\nlive picture (seed {rows[0]['seed']}, in process, terminal console width 120): "
+              f"drawing {p['drawing']:.2f} s = {p['drawing_pct']:.1f}% of a {p['seconds']:.2f} s "
+              f"run; the same run with no subscriber took {b['seconds']:.2f} s "
+              f"(difference {cost['wall_difference']:+.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="pronouns")
+    parser.add_argument("--runs", type=int, default=3, help="runs when --seeds is not given")
+    parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed")
+    parser.add_argument("--steps", type=int, help="override the scenario's steps")
+    parser.add_argument("--no-picture", action="store_true", help="skip the live-picture cost")
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument("--blas-threads", type=int,
+                        help="OPENBLAS/OMP/MKL thread count for every run (default: as set)")
+    args = parser.parse_args()
+    if args.blas_threads is not None:
+        # before numpy is imported here (picture_cost imports it late) and for the children
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.blas_threads)
+    seeds = args.seeds if args.seeds else list(range(args.runs))
+    if not seeds or args.runs < 1:
+        sys.exit("bench_train: need at least one run")
+
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        where = Path(tmp)
+        rows = []
+        for seed in seeds:
+            rows.append(train_child(args.scenario, seed, where / f"seed{seed}", args.steps))
+            if not args.json:
+                print(f"  seed {seed}: {rows[-1]['wall']:.1f} s", file=sys.stderr)
+        cost = None if args.no_picture else picture_cost(args.scenario, seeds[0], args.steps,
+                                                          where)
+    medians = {key: median_of(rows, key) for key in
+               ("wall", "seconds", "heldout_acc", "baseline_acc", "final_val_loss",
+                "val_over_floor")}
+    medians["time_split"] = {k: statistics.median(r["time_split"][k] for r in rows)
+                             for k in SPLIT}
+    if args.json:
+        print(json.dumps({"scenario": args.scenario,
+                          "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                          "runs": rows, "median": medians,
+                          "live_picture": cost}, indent=2))
+    else:
+        print_table(args.scenario, rows, medians, cost)
+
+
+if __name__ == "__main__":
+    main()
