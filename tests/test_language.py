@@ -30,7 +30,7 @@ def test_every_pronoun_agrees_with_its_antecedent(corpus, train_sentences):
             n_pronouns += 1
             assert j < i and s.words[j] in s.nouns
             assert forms[s.words[i]] == agreement_of_noun[s.words[j]], s.text
-    assert n_pronouns > 3000
+    assert n_pronouns > 2000  # most sentences carry a pronoun
 
 
 def test_two_candidate_nouns_of_different_agreement_in_both_orders(corpus, train_sentences):
@@ -55,7 +55,7 @@ def test_what_follows_a_pronoun_belongs_to_its_antecedent(corpus, train_sentence
             expected = owner.verbs if s.words[i] in subjects else owner.attributes
             assert following in expected, s.text
             checked += 1
-    assert checked > 3000
+    assert checked > 2000
 
 
 def test_heldout_pairs_never_meet_in_training(corpus, train_sentences):
