@@ -42,8 +42,9 @@ class TrainingConfig:
     beta2: float  # Adam second-moment decay
     weight_decay: float  # decoupled (AdamW)
     grad_clip: float  # max global gradient norm; 0 = never clip
-    dropout: float  # probability a unit is dropped in training
+    dropout: float  # probability a unit of a block's output is dropped in training
     probe_every: int  # steps between probes
+    attn_dropout: float = 0.0  # probability an attention weight is dropped (GPT-2 attn_pdrop)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,7 +204,9 @@ def _parse_model(table: dict, source: str) -> ModelShape:
 
 def _parse_training(table: dict, source: str) -> TrainingConfig:
     keys = tuple(TrainingConfig.__dataclass_fields__)
-    schema.check_keys(table, source, "training", keys, keys)
+    optional = ("attn_dropout",)
+    schema.check_keys(table, source, "training", keys,
+                      tuple(k for k in keys if k not in optional))
     t = "training"
     steps = schema.get_int(table, "steps", source, t)
     warmup = schema.get_int(table, "warmup_steps", source, t, minimum=0)
@@ -228,6 +231,8 @@ def _parse_training(table: dict, source: str) -> TrainingConfig:
         grad_clip=schema.get_float(table, "grad_clip", source, t, low=0.0, high=float("inf")),
         dropout=schema.get_float(table, "dropout", source, t, low=0.0, high=1.0, high_open=True),
         probe_every=probe_every,
+        attn_dropout=schema.get_float(table, "attn_dropout", source, t, low=0.0, high=1.0,
+                                      high_open=True) if "attn_dropout" in table else 0.0,
     )
 
 

@@ -67,8 +67,9 @@ def test_layernorm_forward_matches_definition_and_backward_matches_differences(r
     check_layer(layernorm_forward, layernorm_backward, [x, w, b], rng)
 
 
-def naive_attention(x, W_Q, W_K, W_V, b_Q, b_K, b_V, W_O, b_O, ablate=()):
-    """Loops over batch, head and query: the textbook definition, nothing shared."""
+def naive_attention(x, W_Q, W_K, W_V, b_Q, b_K, b_V, W_O, b_O, ablate=(), keep=None, p_drop=0.0):
+    """Loops over batch, head and query: the textbook definition, nothing shared. `keep`
+    (B,NH,T,T bool) cuts attention weights after the softmax, the rest scaled by 1/(1-p)."""
     out = np.zeros_like(x)
     pattern = np.zeros((x.shape[0], W_Q.shape[0], x.shape[1], x.shape[1]))
     for bi in range(x.shape[0]):
@@ -79,6 +80,8 @@ def naive_attention(x, W_Q, W_K, W_V, b_Q, b_K, b_V, W_O, b_O, ablate=()):
                 p = np.exp(s - s.max())
                 p /= p.sum()
                 pattern[bi, h, t, : t + 1] = p
+                if keep is not None:
+                    p = p * keep[bi, h, t, : t + 1] / (1 - p_drop)
                 z = p @ v[: t + 1]
                 if h not in ablate:
                     out[bi, t] += z @ W_O[h]
@@ -110,6 +113,27 @@ def test_ablating_a_head_removes_exactly_its_contribution(rng):
     expected, _ = naive_attention(x, *weights, ablate=(1,))
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
     assert np.abs(full - out).max() > 1e-3  # the head mattered
+
+
+def test_attention_dropout_cuts_weights_after_softmax_and_keeps_the_clean_pattern(rng):
+    x = rng.normal(size=(B, T, C))
+    weights = attention_params(rng)
+    keep = rng.random((B, NH, T, T)) >= 0.3
+    out, cache = attention_forward(x, *weights, pattern_mask=keep, pattern_p=0.3)
+    expected, expected_pattern = naive_attention(x, *weights, keep=keep, p_drop=0.3)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(cache.pattern, expected_pattern, rtol=1e-10, atol=1e-14)
+    clean, _ = attention_forward(x, *weights)
+    assert np.abs(clean - out).max() > 1e-3  # the cut weights mattered
+
+    names = ["W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "W_O", "b_O"]
+
+    def backward(d, c):
+        dx, g = attention_backward(d, c)
+        return [dx] + [g[n] for n in names]
+
+    check_layer(lambda *a: attention_forward(*a, pattern_mask=keep, pattern_p=0.3), backward,
+                [x, *weights], rng)
 
 
 @pytest.mark.parametrize("ablate", [(), (0,)])

@@ -7,6 +7,9 @@ Weights in TransformerLens' layout:
 Scores are scaled by 1/sqrt(HS); a query attends to itself and earlier keys only. Every head
 is computed at once with batched matmuls over (B,NH,T,HS): no loop over heads or tokens.
 `ablate` names heads whose output z (before W_O) is zeroed, for causal experiments.
+`pattern_mask` (B,NH,T,T bool, with `pattern_p`) is attention dropout (GPT-2's attn_pdrop):
+some of each head's attention weights are cut for this pass and the rest scaled by
+1/(1-p). The cached `pattern` stays the clean one: where the head looks.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class AttentionCache(NamedTuple):
     W_O_flat: np.ndarray  # (NH*HS, C)
     ablate: tuple[int, ...]
     scale: float
+    dropped: np.ndarray | None  # (B,NH,T,T) mask/(1-p) of attention dropout, or None
 
 
 def pack_qkv(W_Q: np.ndarray, W_K: np.ndarray, W_V: np.ndarray) -> np.ndarray:
@@ -57,6 +61,8 @@ def attention_forward(
     W_O: np.ndarray,
     b_O: np.ndarray,
     ablate: Iterable[int] = (),
+    pattern_mask: np.ndarray | None = None,
+    pattern_p: float = 0.0,
 ) -> tuple[np.ndarray, AttentionCache]:
     B, T, C = x.shape
     NH, _, HS = W_Q.shape
@@ -75,7 +81,12 @@ def attention_forward(
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
     pattern = scores
-    z = pattern @ v  # (B,NH,T,HS)
+    dropped = None
+    if pattern_mask is not None and pattern_p > 0:
+        dropped = pattern_mask * np.asarray(1.0 / (1.0 - pattern_p), dtype=x.dtype)
+        z = (pattern * dropped) @ v  # (B,NH,T,HS)
+    else:
+        z = pattern @ v  # (B,NH,T,HS)
     ablate = tuple(sorted(set(ablate)))
     if ablate:
         z[:, list(ablate)] = 0.0
@@ -83,7 +94,8 @@ def attention_forward(
     W_O_flat = W_O.reshape(NH * HS, C)
     out = z_flat @ W_O_flat
     out += b_O
-    cache = AttentionCache(x2, q, k, v, pattern, z_flat, W_qkv, W_O_flat, ablate, scale)
+    cache = AttentionCache(x2, q, k, v, pattern, z_flat, W_qkv, W_O_flat, ablate, scale,
+                           dropped)
     return out.reshape(B, T, C), cache
 
 
@@ -91,7 +103,7 @@ def attention_backward(
     dout: np.ndarray, cache: AttentionCache
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Returns dx (B,T,C) and the weight gradients keyed W_Q, W_K, W_V, b_Q, b_K, b_V, W_O, b_O."""
-    x2, q, k, v, pattern, z_flat, W_qkv, W_O_flat, ablate, scale = cache
+    x2, q, k, v, pattern, z_flat, W_qkv, W_O_flat, ablate, scale, dropped = cache
     B, NH, T, HS = q.shape
     C = x2.shape[1]
     d2 = dout.reshape(B * T, C)
@@ -103,7 +115,11 @@ def attention_backward(
     dpattern = dz @ v.swapaxes(-1, -2)  # (B,NH,T,T)
     dqkv = np.empty((B, T, 3, NH, HS), dtype=x2.dtype)
     dq, dk, dv = (dqkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # views (B,NH,T,HS)
-    np.matmul(pattern.swapaxes(-1, -2), dz, out=dv)
+    if dropped is not None:  # z was computed from the cut pattern
+        np.matmul((pattern * dropped).swapaxes(-1, -2), dz, out=dv)
+        dpattern *= dropped
+    else:
+        np.matmul(pattern.swapaxes(-1, -2), dz, out=dv)
     # Softmax backward: dscores = p * (dp - sum_s p*dp); masked cells have p = 0.
     dscores = dpattern * pattern
     dscores -= pattern * dscores.sum(axis=-1, keepdims=True)

@@ -89,6 +89,7 @@ def layer_checks(rng: np.random.Generator) -> list[dict]:
     mlp_w = [rng.normal(0, 0.5, s) for s in [(C, H), (H,), (H, C), (C,)]]
     W_U, b_U = rng.normal(0, 0.5, (C, V)), rng.normal(0, 0.5, V)
     mask = rng.random((B, T, C)) >= 0.3
+    pattern_mask = rng.random((B, attn_w[0].shape[0], T, T)) >= 0.3
     logits = rng.normal(0, 2.0, (B, T, V))
     targets = rng.integers(0, V, (B, T))
     targets[0, -2:] = -1  # padding is ignored
@@ -104,6 +105,10 @@ def layer_checks(rng: np.random.Generator) -> list[dict]:
                            lambda d, c: attention_backward(d, c)[0], x, rng),
         _layer_input_check("attention, head 1 ablated",
                            lambda v: attention_forward(v, *attn_w, ablate={1}),
+                           lambda d, c: attention_backward(d, c)[0], x, rng),
+        _layer_input_check("attention, attention dropout (fixed mask, p=0.3)",
+                           lambda v: attention_forward(v, *attn_w, pattern_mask=pattern_mask,
+                                                       pattern_p=0.3),
                            lambda d, c: attention_backward(d, c)[0], x, rng),
         _layer_input_check("gelu", gelu_forward, gelu_backward, x, rng),
         _layer_input_check("mlp", lambda v: mlp_forward(v, *mlp_w),
@@ -133,15 +138,15 @@ def check_model(seed: int = 0) -> tuple[ModelConfig, dict, np.ndarray, np.ndarra
     return cfg, params, tokens, targets
 
 
-def model_checks(seed: int = 0, dropout: float = 0.25) -> list[dict]:
+def model_checks(seed: int = 0, dropout: float = 0.25, attn_dropout: float = 0.2) -> list[dict]:
     cfg, params, tokens, targets = check_model(seed)
 
     def loss() -> float:
         # A fresh generator with the same seed draws the same dropout masks every time.
-        return forward(params, cfg, tokens, targets, dropout=dropout,
+        return forward(params, cfg, tokens, targets, dropout=dropout, attn_dropout=attn_dropout,
                        rng=np.random.default_rng(seed + 1)).loss
 
-    result = forward(params, cfg, tokens, targets, dropout=dropout,
+    result = forward(params, cfg, tokens, targets, dropout=dropout, attn_dropout=attn_dropout,
                      rng=np.random.default_rng(seed + 1))
     grads, _ = backward(result)
     return [_row(name, grads[name], numerical_gradient(loss, p), "parameter")

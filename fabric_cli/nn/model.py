@@ -2,7 +2,8 @@
 
 Shapes: B batch, T time, C channels (d_model), NH heads, HS head size, V vocab.
     tokens (B,T) int -> embed + pos_embed -> resid_pre_0 (B,T,C)
-    block l:  resid_mid_l  = resid_pre_l + dropout(attn(ln1(resid_pre_l)))
+    block l:  resid_mid_l  = resid_pre_l + dropout(attn(ln1(resid_pre_l)))   (attn may also
+              drop attention weights inside each head: attention dropout)
               resid_post_l = resid_mid_l + dropout(mlp(ln2(resid_mid_l)))
     ln_final -> unembed -> logits (B,T,V) -> cross-entropy against targets (B,T), -1 ignored
 Parameters carry TransformerLens' names and shapes, so other tools can read the weights.
@@ -123,8 +124,12 @@ def forward(
     rng: np.random.Generator | None = None,
     capture: Capture | None = None,
     ablate: Iterable[tuple[int, int]] = (),
+    attn_dropout: float = 0.0,
 ) -> ForwardResult:
-    """Run tokens (B,T) through the Fabric. `ablate`: (layer, head) pairs whose z is zeroed."""
+    """Run tokens (B,T) through the Fabric. `ablate`: (layer, head) pairs whose z is zeroed.
+
+    `dropout` cuts units of each block's attention and MLP outputs; `attn_dropout` cuts
+    attention weights inside every head (GPT-2's attn_pdrop). Both draw from `rng`."""
     _check_inputs(cfg, tokens, targets)
     capture = capture or Capture()
     ablate_by_layer: dict[int, set[int]] = {}
@@ -151,9 +156,16 @@ def forward(
     for layer in range(cfg.n_layers):
         p = f"blocks.{layer}."
         ln1_out, ln1_c = norm(resid, p + "ln1")
+        pattern_mask = None
+        if attn_dropout > 0:
+            if rng is None:
+                raise ValueError("attention dropout needs a random generator")
+            B, T = tokens.shape
+            pattern_mask = rng.random((B, cfg.n_heads, T, T), dtype=np.float32) >= attn_dropout
         attn_out, attn_c = attention_forward(
             ln1_out, *(params[p + "attn." + n] for n in ATTN_NAMES),
-            ablate=ablate_by_layer.get(layer, ()),
+            ablate=ablate_by_layer.get(layer, ()), pattern_mask=pattern_mask,
+            pattern_p=attn_dropout,
         )
         if attention is not None:
             attention.append(attn_c.pattern)

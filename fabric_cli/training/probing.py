@@ -27,10 +27,11 @@ SNAPSHOT_DECIMALS = 3
 
 
 class Prober:
-    def __init__(self, corpus, cfg, dropout: float, seed: int) -> None:
+    def __init__(self, corpus, cfg, dropout: float, seed: int, attn_dropout: float = 0.0) -> None:
         self.corpus = corpus
         self.cfg = cfg
         self.dropout = float(dropout)
+        self.attn_dropout = float(attn_dropout)
         self.seed = seed
         self.train_sentences = corpus.probe_set("train")
         self.heldout_sentences = corpus.probe_set("heldout")
@@ -76,17 +77,19 @@ class Prober:
         pronouns (more probability on the antecedent's own words than on the other noun's),
         measured without and with a training-like dropout mask on the same sentences.
         """
-        if self.dropout <= 0:
+        if self.dropout <= 0 and self.attn_dropout <= 0:
             return None
         best = best_head(heads, "pronoun")
         pb, pt = self.train_pb, self.train_targets
         clean = forward(params, self.cfg, pb.tokens, pb.targets)
         rng = np.random.default_rng([self.seed, 1000003, step])
-        dropped = forward(params, self.cfg, pb.tokens, pb.targets, dropout=self.dropout, rng=rng)
+        dropped = forward(params, self.cfg, pb.tokens, pb.targets, dropout=self.dropout,
+                          attn_dropout=self.attn_dropout, rng=rng)
         return {"layer": best["layer"], "head": best["head"],
                 "clean": role_measure(clean, pb, "pronoun", pt)["acc"],
                 "dropped": role_measure(dropped, pb, "pronoun", pt)["acc"],
-                "rate": self.dropout, "measure": "pronoun resolution accuracy"}
+                "rate": self.dropout, "attn_rate": self.attn_dropout,
+                "measure": "pronoun resolution accuracy"}
 
     def _snapshots(self, params) -> list[dict]:
         if self.story_pb is None:

@@ -163,7 +163,8 @@ class Trainer:
             self.last_probe = None
             self.resumed_from = None
         self.training = fit_schedule(self.scenario.training, self.total_steps)
-        self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed)
+        self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed,
+                             attn_dropout=self.training.attn_dropout)
         self.writer = ChronicleWriter(chronicle)
 
     # -- events ----------------------------------------------------------------------------
@@ -220,7 +221,8 @@ class Trainer:
         tokens, targets = self.corpus.train_batch(self.data_rng, t.batch_size)
         t0 = time.perf_counter()
         result = forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
-                         rng=self.dropout_rng, capture=Capture(layernorm=True, dropout=True))
+                         attn_dropout=t.attn_dropout, rng=self.dropout_rng,
+                         capture=Capture(layernorm=True, dropout=True))
         t1 = time.perf_counter()
         self.times.forward += t1 - t0
         if not math.isfinite(result.loss):
@@ -243,6 +245,7 @@ class Trainer:
             "grad_norm": norm_before, "grad_norm_clipped": norm_after, "clipped": clipped,
             "grad_flow": flow, "grad_embed": flow[0]["leaving"] if flow else None,
             "update_ratio": ratios, "dropout_rate": t.dropout,
+            "attn_dropout_rate": t.attn_dropout,
             "dropout_keep": result.dropout_keep, "layernorm": result.layernorm,
             "tokens": int((targets >= 0).sum()), "elapsed": self._elapsed(),
         }
