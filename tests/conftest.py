@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# As fabric_cli/__init__.py does for users: one BLAS thread, set before any test imports numpy.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import shutil
 from pathlib import Path
 

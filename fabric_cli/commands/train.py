@@ -40,9 +40,11 @@ def _summary_json(result) -> dict:
 
 @cli_errors
 def train(
-    scenario: Annotated[str, typer.Option(
-        "--scenario", "-s", help="A bundled scenario name (see `fabric scenarios`) or a .toml path.",
-    )] = "pronouns",
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", "-s",
+        help="A bundled scenario name (see `fabric scenarios`) or a .toml path "
+        "(default: pronouns; with --resume, the run's own).",
+    )] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps (default: the scenario's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
     run_dir: Annotated[Path | None, typer.Option(
@@ -69,7 +71,9 @@ def train(
     from fabric_cli.scenario import load_scenario
     from fabric_cli.training.trainer import Trainer
 
-    sc = load_scenario(scenario)
+    if scenario is None and resume and run_dir is not None:
+        scenario = _scenario_of_run(run_dir)
+    sc = load_scenario(scenario or "pronouns")
     directory = run_dir if run_dir is not None else Path("runs") / sc.name
     out = stdout_console()
     interactive = out.is_terminal and not quiet and not as_json
@@ -108,9 +112,8 @@ def train(
     err = stderr_console()
     where = literal(str(result.run_dir))
     if result.status == "interrupted":
-        # the command must name the scenario too: without it --resume loads the default one
-        again = (f"fabric train --resume --scenario {shlex.quote(scenario)} "
-                 f"--run-dir {shlex.quote(str(result.run_dir))}")
+        # --resume reads the scenario back from the run itself, so the directory is enough
+        again = f"fabric train --resume --run-dir {shlex.quote(str(result.run_dir))}"
         err.print(f"Interrupted at step {result.steps}; the checkpoint is saved in {where}. "
                   f"Resume with: {literal(again)}", markup=False)
         raise typer.Exit(130)
@@ -123,6 +126,20 @@ def train(
             "scenario and train again with --force",
             exit_code=1,
         )
+
+
+def _scenario_of_run(run_dir: Path) -> str | None:
+    """The scenario an interrupted run was trained on, from its chronicle's first line."""
+    chronicle = run_dir / "chronicle.jsonl"
+    try:
+        with chronicle.open(encoding="utf-8") as f:
+            first = json.loads(f.readline())
+    except (OSError, ValueError):
+        return None  # the trainer's own checks will say what is wrong with the run
+    path = first.get("scenario_path") if isinstance(first, dict) else None
+    if path and Path(path).is_file():
+        return str(path)
+    return first.get("scenario") if isinstance(first, dict) else None
 
 
 def _print_ending(result) -> None:

@@ -27,7 +27,7 @@ SCHEDULE = [
     "then a slow cosine descent to a floor of {ratio} times the peak."),
 ]
 LAST_LR = [
-    "At step {at}, the last good step, the rate stood at {lr}.",
+    "At step {at}, the last step of the run, the rate stood at {lr}.",
     "By step {at}, where the chronicle's last sound step stands, the rate read {lr}.",
 ]
 CLIP = [
@@ -57,10 +57,12 @@ END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds wha
 INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}."]
 STORM = [
     ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
-    "the learning rate at {lr}. Step {last_good_step} was the last sound one. Our clip could "
-    "not hold a sea like that; a smaller learning rate might."),
+    "the learning rate at {lr}. The checkpoint from step {last_good_step} is the last sound "
+    "one, and we kept it. Our clip could not hold a sea like that; a smaller learning rate "
+    "might."),
     ("Step {step}: divergence. Loss {loss}, gradient {grad_norm}, learning rate {lr}. We stop "
-    "here, with step {last_good_step} as the last good weave. *Lower the rate and sail again.*"),
+    "here, keeping the checkpoint of step {last_good_step}, the last good weave. *Lower the "
+    "rate and sail again.*"),
 ]
 
 MOMENT_LINES = {
@@ -70,7 +72,7 @@ MOMENT_LINES = {
     ],
     "diverged": [
         "step {step}, the loss is {loss}. We stop the run.",
-        "divergence at step {step}; the last good step was {last_good_step}.",
+        "divergence at step {step}; the last good checkpoint is step {last_good_step}.",
     ],
 }
 

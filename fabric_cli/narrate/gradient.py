@@ -36,7 +36,7 @@ DESCENT = [
 DESCENT_LATE = [
     ("By step {at} the same voyage was {word}: I arrived at Layer {top} at {top_in} and left "
     "Layer 0 at {bottom_out}. {italic}"),
-    ("At step {at}, the last good step, my arrival at Layer {top} measured {top_in} and my exit "
+    ("At step {at}, the last step I ran, my arrival at Layer {top} measured {top_in} and my exit "
     "from Layer 0 {bottom_out}, {word} than at the start. {italic}"),
 ]
 QUIETER = ["*Less to mend. Or less that I can reach.*", "*The sea is calmer here.*"]

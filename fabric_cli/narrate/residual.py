@@ -37,7 +37,7 @@ EARLY = [
 LATE = [
     ("By step {at}, at Layer {layer} I carried {skip}, the branches {block}. "
     "{italic}"),
-    ("At the last good step, {at}, Layer {layer} saw {skip} along my thread and {block} through "
+    ("At the last step, {at}, Layer {layer} saw {skip} along my thread and {block} through "
     "the block. {italic}"),
 ]
 BRANCH_LESS = ["*I was the larger share: the blocks were still finding their voice.*",
