@@ -46,14 +46,14 @@ def encode(sentences):
     return tokens, targets
 
 
-def causal_uniform(B, NH):
+def causal_uniform(B, NH, T):
     mask = np.tril(np.ones((T, T)))
     return np.broadcast_to(mask / mask.sum(-1, keepdims=True), (B, NH, T, T)).copy()
 
 
 def test_a_head_that_looks_at_the_antecedent_scores_one_and_is_always_right():
     pb = build_probe_batch([KING, QUEEN], encode)
-    pattern = causal_uniform(2, 2)
+    pattern = causal_uniform(2, 2, pb.tokens.shape[1])
     # head 0: from the pronoun (position 7) all mass on the antecedent (position 2)
     pattern[:, 0, 7, :] = 0.0
     pattern[:, 0, 7, 2] = 1.0
@@ -73,7 +73,7 @@ def test_nearest_noun_baseline_is_wrong_when_a_distractor_stands_between():
 
 def test_previous_self_and_first_heads_score_one_on_their_own_cells():
     pb = build_probe_batch([KING], encode)
-    NH = 3
+    NH, T = 3, pb.tokens.shape[1]
     pattern = np.zeros((1, NH, T, T))
     q = np.arange(T)
     pattern[0, 0, q, np.maximum(q - 1, 0)] = 1.0  # previous token
@@ -87,6 +87,7 @@ def test_previous_self_and_first_heads_score_one_on_their_own_cells():
 
 def test_verb_score_counts_mass_on_earlier_verbs_only():
     pb = build_probe_batch([KING], encode)
+    T = pb.tokens.shape[1]
     pattern = np.zeros((1, 1, T, T))
     # every query attends fully to the verb "lost" (position 3) once it is visible (q > 3),
     # and to itself before that
@@ -100,9 +101,15 @@ def test_verb_score_counts_mass_on_earlier_verbs_only():
     assert 0 < shares["verb"] < 0.5
 
 
+def test_right_padding_is_trimmed_to_the_longest_sentence():
+    pb = build_probe_batch([KING, QUEEN], encode)
+    assert pb.tokens.shape == (2, 10)  # <bos> + 9 words, not the 12 the encoder padded to
+    assert pb.valid.all()
+
+
 def test_head_table_lists_every_head_with_held_out_accuracy():
     pb = build_probe_batch([KING, QUEEN], encode)
-    attention = [causal_uniform(2, 2), causal_uniform(2, 2)]
+    attention = [causal_uniform(2, 2, pb.tokens.shape[1]), causal_uniform(2, 2, pb.tokens.shape[1])]
     rows = head_table(attention, pb, attention, pb)
     assert [(r["layer"], r["head"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(set(r["scores"]) == {"pronoun", "verb", "noun", "prev", "self", "first"}

@@ -47,8 +47,11 @@ def build_probe_batch(sentences: Sequence, encode_batch) -> ProbeBatch:
     """`sentences` carry words, pos and antecedent (-1 or the antecedent's word index);
     `encode_batch(sentences) -> (tokens, targets)` is the corpus's own batching."""
     tokens, targets = encode_batch(sentences)
-    tokens = np.asarray(tokens)
-    targets = np.asarray(targets)
+    # Right padding never changes what a causal model computes for the real tokens: trim it,
+    # so probes cost what the longest sentence costs, not the whole context.
+    longest = max((len(s.words) + 1 for s in sentences), default=1)
+    tokens = np.asarray(tokens)[:, :longest]
+    targets = np.asarray(targets)[:, :longest]
     B, T = tokens.shape
     valid = np.zeros((B, T), dtype=bool)
     is_verb = np.zeros((B, T), dtype=bool)

@@ -65,23 +65,22 @@ class Prober:
             "val_loss": train.loss, "heldout_loss": held.loss,
             "floor": dict(self.corpus.floor), "heads": heads,
             "baseline_acc": dict(self.baseline), "role_shares": dict(self.shares),
-            "focus_under_dropout": self._focus_under_dropout(params, step, heads),
+            "focus_under_dropout": self._focus_under_dropout(params, step, heads, train),
             "snapshots": self._snapshots(params),
         }
 
-    def _focus_under_dropout(self, params, step: int, heads: list[dict]) -> dict | None:
+    def _focus_under_dropout(self, params, step: int, heads: list[dict], clean) -> dict | None:
         """How well pronouns are still resolved when Dropout cuts threads as in training.
 
-        Dropout acts on each block's output, not on attention patterns, so what it can knock
-        is the specialist's work reaching the prediction: the behavioural accuracy after
-        pronouns (more probability on the antecedent's own words than on the other noun's),
-        measured without and with a training-like dropout mask on the same sentences.
+        Dropout cuts block outputs and (with attn_dropout) attention weights, so what it
+        knocks is the trackers' work reaching the prediction: the behavioural accuracy after
+        pronouns (the antecedent's own words get the most probability among all nouns'),
+        measured without (`clean`, the probe's own pass) and with a training-like mask.
         """
         if self.dropout <= 0 and self.attn_dropout <= 0:
             return None
         best = best_head(heads, "pronoun")
         pb, pt = self.train_pb, self.train_targets
-        clean = forward(params, self.cfg, pb.tokens, pb.targets)
         rng = np.random.default_rng([self.seed, 1000003, step])
         dropped = forward(params, self.cfg, pb.tokens, pb.targets, dropout=self.dropout,
                           attn_dropout=self.attn_dropout, rng=rng)
