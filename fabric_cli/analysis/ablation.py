@@ -109,12 +109,18 @@ def hurts(row: dict) -> bool:
     )
 
 
+EFFECT_KEYS = ("loss_before", "loss_after", "acc_before", "acc_after")
+
+
 def name_specialists(params, cfg, pb: ProbeBatch, candidates: dict[str, list[tuple[int, int]]],
                      pt: PronounTargets | None) -> tuple[list[dict], list[dict]]:
-    """Ablate each candidate alone and each role's candidates together.
+    """Ablate each candidate alone, each role's candidates together, and each candidate on
+    top of the others.
 
-    Returns (ablation rows, specialists). A candidate is a specialist when its own ablation
-    hurts, or when the group's does (then the others are its backups: `redundant_with`).
+    Returns (ablation rows, specialists). A candidate is a specialist when silencing it alone
+    hurts, or when it is a real backup: with the role's other heads already silenced,
+    silencing it too hurts further (`backup_effect`). Redundant heads pass the second test
+    and fail the first; a head that merely rides along passes neither.
     """
     rows: list[dict] = []
     specialists: list[dict] = []
@@ -128,20 +134,27 @@ def name_specialists(params, cfg, pb: ProbeBatch, candidates: dict[str, list[tup
         if group is not None:
             rows.append(group)
         for h in heads:
-            if hurts(alone[h]) or (group is not None and hurts(group)):
-                specialists.append(
-                    {
-                        "layer": h[0],
-                        "head": h[1],
-                        "role": role,
-                        "ablation": {k: alone[h][k] for k in
-                                     ("loss_before", "loss_after", "acc_before", "acc_after")},
-                        "alone_hurts": hurts(alone[h]),
-                        "redundant_with": [[o[0], o[1]] for o in heads if o != h]
-                        if group is not None else [],
-                        "group_ablation": None if group is None else
-                        {k: group[k] for k in
-                         ("loss_before", "loss_after", "acc_before", "acc_after")},
-                    }
-                )
+            backup = None
+            if group is not None:
+                rest = [o for o in heads if o != h]
+                without_h = ablate(params, cfg, pb, role, rest, pt, base) if len(rest) > 1 \
+                    else alone[rest[0]]
+                backup = {"loss_before": without_h["loss_after"],
+                          "loss_after": group["loss_after"],
+                          "acc_before": without_h["acc_after"], "acc_after": group["acc_after"]}
+            if not (hurts(alone[h]) or (backup is not None and hurts(backup))):
+                continue
+            specialists.append({
+                "layer": h[0],
+                "head": h[1],
+                "role": role,
+                "ablation": {k: alone[h][k] for k in EFFECT_KEYS},
+                "alone_hurts": hurts(alone[h]),
+                "backup_effect": backup,
+                "redundant_with": [],  # filled below, once every specialist is known
+                "group_ablation": None if group is None else {k: group[k] for k in EFFECT_KEYS},
+            })
+    for sp in specialists:
+        sp["redundant_with"] = [[o["layer"], o["head"]] for o in specialists
+                                if o["role"] == sp["role"] and o is not sp]
     return rows, specialists
