@@ -122,19 +122,24 @@ def test_a_users_copy_loads_from_a_path(tmp_path):
 
 def test_scenarios_dir_prefers_the_installed_package_data(tmp_path, monkeypatch):
     # A wheel install: fabric_cli/scenarios/ exists inside the package.
+    tiny_text = (scenarios_dir() / "tiny.toml").read_text()  # wherever this install keeps it
     package = tmp_path / "fabric_cli"
     (package / "scenarios").mkdir(parents=True)
-    (package / "scenarios" / "tiny.toml").write_text(
-        (Path(scenario_module.__file__).parent.parent / "scenarios" / "tiny.toml").read_text()
-    )
+    (package / "scenarios" / "tiny.toml").write_text(tiny_text)
     monkeypatch.setattr(scenario_module.importlib.resources, "files", lambda _: package)
     assert scenarios_dir() == package / "scenarios"
     assert [i.name for i in bundled_scenarios()] == ["tiny"]
 
 
 def test_scenarios_dir_falls_back_to_the_checkout(tmp_path, monkeypatch):
-    # An editable install: no scenarios/ inside the package, so the repository's is used.
-    monkeypatch.setattr(scenario_module.importlib.resources, "files", lambda _: tmp_path)
+    # An editable install: no scenarios/ inside the package, so the repository's, beside the
+    # package directory, is used. Simulate a checkout wherever this test runs from.
+    checkout = tmp_path / "checkout"
+    (checkout / "fabric_cli").mkdir(parents=True)
+    (checkout / "scenarios").mkdir()
+    (checkout / "scenarios" / "pronouns.toml").write_text("# a checkout's copy\n")
+    monkeypatch.setattr(scenario_module.importlib.resources, "files", lambda _: tmp_path / "pkg")
+    monkeypatch.setattr(scenario_module, "__file__", str(checkout / "fabric_cli" / "scenario.py"))
     found = scenarios_dir()
-    assert found == Path(scenario_module.__file__).resolve().parent.parent / "scenarios"
+    assert found == checkout / "scenarios"
     assert (found / "pronouns.toml").is_file()
