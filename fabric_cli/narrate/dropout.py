@@ -1,14 +1,16 @@
 """Dropout's voice: the tester who silences units at random so no single thread carries all.
 
-Numbers: the rate, the fraction of units actually kept at the first and last good step,
-focus_under_dropout at the first and last probe, dropout_knock / dropout_recovered moments.
+Numbers: the rates (block outputs and attention weights), the fraction of units actually
+kept at the first and last step, focus_under_dropout (pronoun resolution accuracy without and
+with a training-like mask) at the first and last probe, dropout_knock / dropout_recovered
+moments, and the pronoun trackers' group ablation (how many backups the cuts wove).
 """
 
 from __future__ import annotations
 
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, head_name, pct, sig, step
+from fabric_cli.narrate.format import as_float, head_name, pct, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "Dropout"
@@ -31,11 +33,30 @@ LATER_MASK = [
     "same thread twice."),
     "By step {at} I was still at it: {keep} kept. *I do not tire, I do not repeat.*",
 ]
+INSIDE_ONLY = [
+    ("In this run I left the blocks' outputs alone and worked inside the heads instead: on "
+    "every step {attn} of each head's attention weights were cut at random, the rest scaled "
+    "up. *No road to an antecedent may be the only road.*"),
+]
+INSIDE_TOO = [
+    ("I reached inside the heads as well: {attn} of every head's attention weights were cut "
+    "on each step. A head that was the only road to an antecedent would have lost it again "
+    "and again."),
+]
+BACKUPS = [
+    ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
+    "pronoun's antecedent on held-out sentences; silence any one of them and almost nothing "
+    "changed, silence all {count} and resolution fell from {before} to {after}. *Cut a thread "
+    "and the cloth still holds.*"),
+    ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
+    "them together and the Fabric resolved {after} of pronouns instead of {before}. *I taught "
+    "them not to trust a single thread.*"),
+]
 FOCUS = [
-    ("At step {at} I tested the pronoun head, {who}: its focus was {clean} with every unit "
-    "alive and {dropped} under my mask. {italic}"),
-    ("Step {at}, a test of {who}, the best pronoun head: {clean} clean, {dropped} in my "
-    "dark. {italic}"),
+    ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
+    "of pronouns with every thread lit and {dropped} under my mask. {italic}"),
+    ("Step {at}, a test in the dark, {who} the best tracker: {clean} of pronouns resolved "
+    "clean, {dropped} under my mask. {italic}"),
 ]
 HELD = ["*It held most of its grip.*", "*It bent, but it held.*"]
 SHAKEN = ["*It lost more than half its grip.*", "*I shook it badly.*"]
@@ -52,9 +73,10 @@ RECOVERED = [
 ]
 REST = [
     ("When training ends I step aside: inference runs with every unit lit. The last test I "
-    "ran, at step {at}, found {who} at {clean} clean and {dropped} masked."),
-    ("At inference I am gone. My last measurement, at step {at}: {who} at {clean} with all "
-    "units, {dropped} with my mask."),
+    "ran, at step {at}, with {who} leading, found {clean} of pronouns resolved clean and "
+    "{dropped} masked."),
+    ("At inference I am gone. My last measurement, at step {at}: {clean} of pronouns resolved "
+    "with all units, {dropped} with my mask, {who} leading the trackers."),
 ]
 ABSENT = [
     ("In this run my rate was {rate}: I was not invited. No unit was silenced, no head tested "
@@ -83,30 +105,55 @@ def _focus_para(voice: Voice, slot: str, probe: dict) -> str | None:
     held = as_float(focus.get("dropped")) >= 0.5 * as_float(focus.get("clean"))
     return voice.say(slot, FOCUS, at=step(probe["step"]),
                      who=head_name(focus.get("layer"), focus.get("head")),
-                     clean=sig(focus.get("clean")), dropped=sig(focus.get("dropped")),
+                     clean=pct(focus.get("clean")), dropped=pct(focus.get("dropped")),
                      italic=voice.pick(slot + ":i", HELD if held else SHAKEN))
+
+
+COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
+def _backups(run: RunFacts, voice: Voice) -> str | None:
+    """The pronoun trackers that back each other up, and what silencing them all cost."""
+    trackers = [s for s in run.specialists if s.get("role") == "pronoun"]
+    group = next((s.get("group_ablation") for s in trackers if s.get("group_ablation")), None)
+    if len(trackers) < 2 or not group:
+        return None
+    heads = [head_name(s["layer"], s["head"]) for s in trackers]
+    names = ", ".join(heads[:-1]) + " and " + heads[-1]
+    count = COUNT_WORDS.get(len(trackers), str(len(trackers)))
+    return voice.say("backups", BACKUPS, count=count, list=names,
+                     before=pct(group.get("acc_before")), after=pct(group.get("acc_after")))
 
 
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     rate = run.training.get("dropout", 0)
+    attn = run.training.get("attn_dropout", 0)
     title, epigraph = voice.pick("title", TITLES), voice.pick("epigraph", EPIGRAPH)
-    if not as_float(rate) > 0:
+    if not as_float(rate) > 0 and not as_float(attn) > 0:
         return Story(title, "dropout", [Chapter("Not Invited", [voice.say(
             "absent", ABSENT, rate=pct(rate))])], epigraph)
     first, last = run.first_step, run.last_step
     paras = []
-    if first is not None:
-        paras.append(voice.say("mask", MASK, rate=pct(rate), at=step(first["step"]),
-                               keep=pct(first.get("dropout_keep"))))
-    if last is not None and last is not first:
-        paras.append(voice.say("later", LATER_MASK, at=step(last["step"]),
-                               keep=pct(last.get("dropout_keep"))))
-    chapters = [Chapter("The Mask", paras)]
+    if as_float(rate) > 0:
+        if first is not None:
+            paras.append(voice.say("mask", MASK, rate=pct(rate), at=step(first["step"]),
+                                   keep=pct(first.get("dropout_keep"))))
+        if last is not None and last is not first:
+            paras.append(voice.say("later", LATER_MASK, at=step(last["step"]),
+                                   keep=pct(last.get("dropout_keep"))))
+        if as_float(attn) > 0:
+            paras.append(voice.say("inside", INSIDE_TOO, attn=pct(attn)))
+    else:
+        paras.append(voice.say("inside", INSIDE_ONLY, attn=pct(attn)))
+    if run.status != "diverged":
+        paras.append(_backups(run, voice))
+    chapters = [Chapter("The Mask", [p for p in paras if p])]
     paras = []
     tested = [p for p in run.probes if p.get("focus_under_dropout")]
-    if tested:
-        para = _focus_para(voice, "focus-first", tested[0])
-        paras.append(para)
+    # The first test worth telling is the first one with a grip to lose.
+    gripping = [p for p in tested if as_float(p["focus_under_dropout"].get("clean")) >= 0.5]
+    if gripping:
+        paras.append(_focus_para(voice, "focus-first", gripping[0]))
     for m in run.moments_of("dropout_knock")[:1]:
         paras.append(voice.say("knock", KNOCK, **moment_values(m)))
     for m in run.moments_of("dropout_recovered")[:1]:
@@ -120,6 +167,6 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         focus = tested[-1]["focus_under_dropout"]
         chapters.append(Chapter("Stepping Aside", [voice.say(
             "rest", REST, at=step(tested[-1]["step"]),
-            who=head_name(focus.get("layer"), focus.get("head")), clean=sig(focus.get("clean")),
-            dropped=sig(focus.get("dropped")))]))
+            who=head_name(focus.get("layer"), focus.get("head")), clean=pct(focus.get("clean")),
+            dropped=pct(focus.get("dropped")))]))
     return Story(title, "dropout", [c for c in chapters if c.paragraphs], epigraph)
