@@ -26,6 +26,14 @@ def literal_text(text: str, style: str = "") -> Text:
     return Text(literal(text), style=style)
 
 
+def paragraph_text(paragraph: str, style: str = "") -> Text:
+    """A narrator's paragraph with its *inner lines* in italics; nothing else is interpreted."""
+    text = Text(style=style)
+    for i, part in enumerate(literal(paragraph).split("*")):
+        text.append(part, style="italic" if i % 2 else "")
+    return text
+
+
 def stdout_console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 

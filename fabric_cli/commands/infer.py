@@ -20,7 +20,14 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from fabric_cli.commands._common import cli_errors, literal, literal_text, stdout_console, warn
+from fabric_cli.commands._common import (
+    cli_errors,
+    literal,
+    literal_text,
+    paragraph_text,
+    stdout_console,
+    warn,
+)
 from fabric_cli.errors import FabricError
 
 EXPORTS = (".svg", ".html", ".txt")
@@ -185,15 +192,8 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
                            align="left"))
         for paragraph in doc["narration"]:
             console.print()
-            console.print(_paragraph(paragraph))
+            console.print(paragraph_text(paragraph))
     console.print()
-
-
-def _paragraph(paragraph: str) -> Text:
-    text = Text()
-    for i, part in enumerate(literal(paragraph).split("*")):
-        text.append(part, style="italic" if i % 2 else "")
-    return text
 
 
 def _token_line(doc: dict, tokens: list[str], unknown: set[str]) -> Text:

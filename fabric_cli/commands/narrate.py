@@ -12,7 +12,14 @@ from rich.text import Text
 
 from fabric_cli.analysis.runs import latest_run_dir
 from fabric_cli.chronicle import read_events
-from fabric_cli.commands._common import cli_errors, literal, literal_text, stdout_console, warn
+from fabric_cli.commands._common import (
+    cli_errors,
+    literal,
+    literal_text,
+    paragraph_text,
+    stdout_console,
+    warn,
+)
 from fabric_cli.errors import FabricError
 from fabric_cli.narrate import NARRATORS, Story, plain_log, tell
 
@@ -85,14 +92,6 @@ def find_chronicle(run: Path | None) -> Path:
 def _colour(component: str) -> str:
     narrator = NARRATORS.get(component)
     return narrator.colour if narrator else "white"
-
-
-def paragraph_text(paragraph: str, style: str = "") -> Text:
-    """A paragraph with its *inner lines* in italics; nothing else is ever interpreted."""
-    text = Text(style=style)
-    for i, part in enumerate(literal(paragraph).split("*")):
-        text.append(part, style="italic" if i % 2 else "")
-    return text
 
 
 def draw_story(console: Console, story: Story) -> None:
