@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.console import Group
 from rich.text import Text
 
 from fabric_cli.commands._common import cli_errors, literal, literal_text, stdout_console
 from fabric_cli.errors import FabricError
-from fabric_cli.language.corpus import Corpus, Sentence
-from fabric_cli.scenario import load_scenario
 from fabric_cli.views.palette import ACCENT, MUTED
+
+if TYPE_CHECKING:  # the corpus loads when the command runs, not at start-up
+    from fabric_cli.language.corpus import Corpus, Sentence
 
 # Parts of speech by colour; the tag row under each sentence says the same without colour.
 POS_STYLES = {
@@ -135,6 +135,11 @@ def corpus(
         raise FabricError(f"--split: expected train or heldout, got {split!r}")
     if seed < 0:
         raise FabricError(f"--seed: expected a non-negative integer, got {seed}")
+    import numpy as np
+
+    from fabric_cli.language.corpus import Corpus
+    from fabric_cli.scenario import load_scenario
+
     the_corpus = Corpus(load_scenario(scenario))
     sentences = the_corpus.sample(np.random.default_rng(seed), n, split)
     console = stdout_console()

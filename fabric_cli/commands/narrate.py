@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,7 +11,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from fabric_cli.analysis.runs import latest_run_dir
-from fabric_cli.chronicle import read_events
+from fabric_cli.chronicle import COMPONENTS, read_events
 from fabric_cli.commands._common import (
     cli_errors,
     literal,
@@ -21,7 +21,9 @@ from fabric_cli.commands._common import (
     warn,
 )
 from fabric_cli.errors import FabricError
-from fabric_cli.narrate import NARRATORS, Story, plain_log, tell
+
+if TYPE_CHECKING:
+    from fabric_cli.narrate import Story
 
 EXPORTS = (".md", ".html", ".svg")
 
@@ -30,7 +32,7 @@ EXPORTS = (".md", ".html", ".svg")
 def narrate(
     component: Annotated[str | None, typer.Option(
         "--component", "-c",
-        help=f"Who tells it: {', '.join(NARRATORS)}. Default: all voices in turn.")] = None,
+        help=f"Who tells it: {', '.join(COMPONENTS)}. Default: all voices in turn.")] = None,
     layer: Annotated[int | None, typer.Option(
         "--layer", help="With --head: the head's layer (0-indexed).")] = None,
     head: Annotated[int | None, typer.Option(
@@ -43,6 +45,9 @@ def narrate(
         "--export", help="Also write the story to story.md, .html or .svg.")] = None,
 ) -> None:
     """A component of the Fabric tells the story of a training run, every number measured."""
+    # The narrators load here, not at start-up: `fabric infer` and `--help` do not need them.
+    from fabric_cli.narrate import NARRATORS, plain_log, tell
+
     if component is not None and component not in NARRATORS:
         raise FabricError(f"unknown component {component!r}; choose one of: "
                           f"{', '.join(NARRATORS)}")
@@ -90,11 +95,15 @@ def find_chronicle(run: Path | None) -> Path:
 
 
 def _colour(component: str) -> str:
+    from fabric_cli.narrate import NARRATORS
+
     narrator = NARRATORS.get(component)
     return narrator.colour if narrator else "white"
 
 
 def draw_story(console: Console, story: Story) -> None:
+    from fabric_cli.narrate import NARRATORS
+
     colour = _colour(story.component)
     console.print()
     console.print(literal_text(story.title, style=f"bold {colour}"))
