@@ -9,8 +9,20 @@ Narrators read only chronicle events (plain dicts, docs/chronicle.md); the same 
 tells the same story, word for word.
 """
 
-from fabric_cli.narrate.log import plain_log
-from fabric_cli.narrate.registry import NARRATORS, Narrator, tell, ticker_line
-from fabric_cli.narrate.story import Chapter, Story
+from importlib import import_module
 
+# Loaded on first use (PEP 562), so that `fabric infer`, which needs only the inference
+# voice (narrate.inference), does not pay for every narrator at start-up.
+_EXPORTS = {
+    "NARRATORS": "registry", "Narrator": "registry", "tell": "registry",
+    "ticker_line": "registry", "plain_log": "log", "Chapter": "story", "Story": "story",
+}
 __all__ = ["NARRATORS", "Chapter", "Narrator", "Story", "plain_log", "tell", "ticker_line"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fabric_cli.narrate' has no attribute {name!r}")
+    value = getattr(import_module(f"fabric_cli.narrate.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
