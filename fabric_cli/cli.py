@@ -51,4 +51,26 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """Run the app; any mistake on the command line is one line on stderr, exit 2."""
+    import sys
+
+    # typer vendors click (typer._click); its exceptions are the ones raised here.
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    from fabric_cli.commands._common import stderr_console
+    from fabric_cli.views.palette import literal
+
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `fabric` alone: the help is the greeting
+        typer.echo(exc.format_message())
+        code = 0
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "fabric"
+        message = literal(exc.format_message()).rstrip(".")
+        stderr_console().print(f"fabric: error: {message}; see `{where} --help`",
+                               markup=False, highlight=False)
+        code = 2
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

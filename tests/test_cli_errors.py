@@ -1,0 +1,39 @@
+"""Mistakes on the command line itself (before any command runs) are one line, exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def fabric(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fabric_cli", *args], check=False,
+                          capture_output=True,
+                          text=True, timeout=60, env={"NO_COLOR": "1", "PATH": ""})
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["infer"], "Missing argument 'sentence'"),
+        (["train", "--bogus"], "No such option: --bogus"),
+        (["train", "--steps", "abc"], "'abc' is not a valid int"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["narrate", "--component"], "requires an argument"),
+    ],
+)
+def test_a_wrong_command_line_is_one_line_naming_the_mistake(args, fragment):
+    result = fabric(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fabric: error: ") and fragment in lines[0]
+    assert "--help" in lines[0]  # and where to look next
+    assert result.stdout == ""
+
+
+def test_fabric_alone_greets_with_the_help_on_stdout():
+    result = fabric()
+    assert result.returncode == 0
+    assert "Commands" in result.stdout and "train" in result.stdout
+    assert result.stderr == ""
