@@ -278,3 +278,24 @@ def test_two_trackers_that_split_the_pronouns_tell_a_division_not_a_backup():
         sp["by_pronoun"] = {"she": 1.0, "her": 1.0, "he": 1.0, "his": 1.0}
     text = tell(events, "head", layer=me[0], head=me[1]).text()
     assert "the same thread" in text or "same stitch" in text
+
+
+def test_a_head_proven_only_with_its_team_does_not_claim_the_cloth_unravels_without_it():
+    from synthetic_runs import PRONOUN_HEAD
+
+    events = copy.deepcopy(build_run(0))
+    end = events[-1]
+    spec = next(s for s in end["specialists"] if s["role"] == "pronoun")
+    spec["ablation"] = {"loss_before": 0.696, "loss_after": 0.724, "acc_before": 1.0,
+                        "acc_after": 1.0}
+    spec["alone_hurts"] = False
+    spec["group_ablation"] = {"loss_before": 0.696, "loss_after": 2.26, "acc_before": 1.0,
+                              "acc_after": 0.286}
+    text = tell(events, "head", layer=PRONOUN_HEAD[0], head=PRONOUN_HEAD[1]).text()
+    assert "unravels" not in text
+    assert "28.6%" in text and "0.724" in text
+    moment = next(e for e in events if e["type"] == "moment" and e["kind"] == "specialist")
+    moment["data"].update(alone_hurts=False, group_ablation=spec["group_ablation"])
+    line = ticker_line(moment, 0)
+    assert "28.6%" in line and "silence me and the loss goes" not in line
+    assert unmeasured(text, events) == [] and unmeasured(line, events) == []

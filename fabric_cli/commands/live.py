@@ -121,11 +121,23 @@ class LivePicture:
             self.live.refresh()
 
     def _watch_best_head(self, probe: dict) -> None:
-        """Show the best pronoun head so far on the first story sentence."""
+        """Show a pronoun head on the first story sentence: of the heads scoring at least half
+        the best pronoun score, the one that looks hardest from its pronoun to the antecedent
+        in that sentence (heads that share the role differ sentence by sentence)."""
         if not probe.get("heads") or not probe.get("snapshots"):
             return
-        best = max(probe["heads"], key=lambda r: r["scores"]["pronoun"])
         shot = probe["snapshots"][0]
+        top = max(r["scores"]["pronoun"] for r in probe["heads"])
+        contenders = [r for r in probe["heads"] if r["scores"]["pronoun"] >= 0.5 * top]
+
+        def on_antecedent(row: dict) -> float:
+            pattern = shot["patterns"].get(f"{row['layer']}.{row['head']}")
+            pairs = shot.get("pronouns") or []
+            if not pattern or not pairs:
+                return row["scores"]["pronoun"]
+            return sum(pattern[q][k] for q, k in pairs) / len(pairs)
+
+        best = max(contenders, key=lambda r: (on_antecedent(r), r["scores"]["pronoun"]))
         key = f"{best['layer']}.{best['head']}"
         self.dashboard.set_head(best["layer"], best["head"], shot["tokens"],
                                 np.array(shot["patterns"][key]),
@@ -152,6 +164,10 @@ class LivePicture:
             self._watch_best_head(event)
             self._refresh(force=True)
         elif kind == "moment":
-            d.add_moment(event["component"], ticker_line(event, self.progress.seed),
-                         step=event["step"])
+            line = ticker_line(event, self.progress.seed)
+            # the dashboard names the speaker itself; keep a head's own name (L0H2) only
+            _, _, text = line.partition(": ")
+            if event["component"] != "head" and text:
+                line = text
+            d.add_moment(event["component"], line, step=event["step"])
             self._refresh(force=True)

@@ -138,6 +138,15 @@ ABLATION = [
     ("The ablation is my proof: zero my output and the loss on the tokens I serve climbs from "
     "{before} to {after}; accuracy drops from {acc_before} to {acc_after}."),
 ]
+ABLATION_BACKUP = [
+    ("They silenced me to be sure, and almost nothing happened: the loss on the words after my "
+    "role went from {before} to {after}, accuracy from {acc_before} to {acc_after}. Then they "
+    "silenced me together with the others of my role, and it fell from {group_before} to "
+    "{group_after}. *Alone I am not needed; together we are the thread.*"),
+    ("Zero me alone and the Fabric barely notices ({before} to {after} in loss, {acc_before} "
+    "to {acc_after} in accuracy). Zero every head of my role at once and pronouns come apart: "
+    "{group_before} of them resolved before, {group_after} after."),
+]
 REDUNDANT = [
     "I am not alone in it: {list} {verb} the same thread, so silencing me alone hurts less.",
     ("A backup runs beside me: {list} {verb} the very same stitch, and the Fabric leans on "
@@ -205,6 +214,11 @@ MOMENT_LINES = {
     "specialist": [
         ("step {step}: I am a {role} head, score {score}; silence me and the loss goes "
         "from {ablation_loss_before} to {ablation_loss_after}."),
+    ],
+    "specialist_backup": [
+        ("step {step}: I am a {role} head, score {score}, one of a team: silence me alone and "
+        "little changes; silence us all and accuracy falls from "
+        "{group_ablation_acc_before_pct} to {group_ablation_acc_after_pct}."),
     ],
 }
 
@@ -374,7 +388,15 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
                                heldout=pct(spec.get("heldout_acc")),
                                baseline=pct(spec.get("baseline_acc"))))
         abl = spec.get("ablation") or {}
-        if abl:
+        group = spec.get("group_ablation") or {}
+        if abl and spec.get("alone_hurts") is False and group:
+            paras.append(voice.say("ablation", ABLATION_BACKUP, before=sig(abl.get("loss_before")),
+                                   after=sig(abl.get("loss_after")),
+                                   acc_before=pct(abl.get("acc_before")),
+                                   acc_after=pct(abl.get("acc_after")),
+                                   group_before=pct(group.get("acc_before")),
+                                   group_after=pct(group.get("acc_after"))))
+        elif abl:
             paras.append(voice.say("ablation", ABLATION, before=sig(abl.get("loss_before")),
                                    after=sig(abl.get("loss_after")),
                                    acc_before=pct(abl.get("acc_before")),

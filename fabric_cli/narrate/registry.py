@@ -97,6 +97,9 @@ def _speaker_label(moment: dict) -> str:
 def _moment_text(moment: dict, seed: int) -> str | None:
     narrator = NARRATORS.get(str(moment.get("component")))
     kind = str(moment.get("kind"))
+    data = moment.get("data") or {}
+    if kind == "specialist" and data.get("alone_hurts") is False:
+        kind = "specialist_backup"  # proven only together with its role's other heads
     bank = (narrator.moment_lines if narrator else {}).get(kind)
     if not bank:
         return None
