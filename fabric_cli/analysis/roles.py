@@ -79,6 +79,9 @@ def head_roles(events: Sequence[dict], threshold: Threshold) -> list[dict]:
             "heldout_acc": _number(h.get("pronoun_acc_heldout")) if role == "pronoun" else None,
             "specialist": sp is not None,
             "ablation": sp.get("ablation") if sp is not None else None,
+            # a head proven only together with its role's other heads: what zeroing them all did
+            "team_ablation": sp.get("group_ablation")
+            if sp is not None and sp.get("alone_hurts") is False else None,
             "redundant_with": sp.get("redundant_with") if sp is not None else None,
         }
         rows.append(row)

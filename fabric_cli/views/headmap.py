@@ -113,7 +113,8 @@ class HeadRoleMap:
 
     def _caption(self) -> Text:
         caption = Text(SPECIALIST_GLYPH, style=Style(color=ACCENT, bold=True))
-        caption.append(" specialist: zeroing it hurts · score: attention mass on its cells", MUTED)
+        caption.append(" specialist: zeroing it (alone, or with its team) hurts · "
+                       "score: attention mass on its cells", MUTED)
         return caption
 
     def _cell(self, head: Mapping[str, Any] | None, *, one_line: bool = False) -> Text:
@@ -141,21 +142,24 @@ class HeadRoleMap:
         ablation = head.get("ablation")
         if specialist and isinstance(ablation, Mapping):
             cell.append_text(_ablation_lines(ablation))
+        team = head.get("team_ablation")
+        if specialist and isinstance(team, Mapping):
+            cell.append_text(_ablation_lines(team, label="with team:"))
         return cell
 
 
-def _ablation_lines(ablation: Mapping[str, Any]) -> Text:
+def _ablation_lines(ablation: Mapping[str, Any], label: str = "zeroed:") -> Text:
     """What zeroing the head did: "zeroed: loss 1.20→1.85" and "acc 91%→42%" beneath."""
     out = Text()
     before, after = _finite(ablation.get("loss_before")), _finite(ablation.get("loss_after"))
     acc_before, acc_after = _finite(ablation.get("acc_before")), _finite(ablation.get("acc_after"))
     if before is None and acc_before is None:
         return out
-    out.append("\nzeroed:", style=MUTED)
+    out.append("\n" + label, style=MUTED)
     if before is not None and after is not None:
         out.append(f" loss {before:.2f}→{after:.2f}", style="bold" if after > before else "")
     if acc_before is not None and acc_after is not None:
-        out.append("\n" + " " * 7, style=MUTED)
+        out.append("\n" + " " * len(label), style=MUTED)
         worse = acc_after < acc_before
         out.append(f" acc {acc_before:.0%}→{acc_after:.0%}", style="bold" if worse else "")
     return out
