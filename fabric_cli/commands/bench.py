@@ -26,6 +26,8 @@ def bench(
     seq_len: Annotated[int | None, typer.Option(help="Tokens per sequence (24).")] = None,
     vocab: Annotated[int | None, typer.Option(help="Vocabulary size (100).")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout rate (0.1).")] = None,
+    attn_dropout: Annotated[float | None, typer.Option(
+        help="Attention dropout rate (0.1, as the default scenario).")] = None,
     repeats: Annotated[int, typer.Option(help="Timed steps; the median is reported.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
@@ -34,7 +36,8 @@ def bench(
     if preset not in PRESETS:
         raise FabricError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     chosen = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model, "batch": batch,
-              "seq_len": seq_len, "vocab": vocab, "dropout": dropout}
+              "seq_len": seq_len, "vocab": vocab, "dropout": dropout,
+              "attn_dropout": attn_dropout}
     overrides = {k: v for k, v in chosen.items() if v is not None}
     result = run_bench(replace(PRESETS[preset], **overrides), repeats=repeats)
     if as_json:
@@ -44,7 +47,8 @@ def bench(
     table = Table(
         title=(f"A training step of the Fabric ({preset}: {s['n_layers']} layers, {s['n_heads']} "
                f"heads, d_model {s['d_model']}, batch {s['batch']} x {s['seq_len']} tokens, "
-               f"vocab {s['vocab']}, dropout {s['dropout']}, {result['params']:,} parameters)"),
+               f"vocab {s['vocab']}, dropout {s['dropout']}, attention dropout {s['attn_dropout']}, "
+               f"{result['params']:,} parameters)"),
         title_justify="left", show_header=False,
     )
     table.add_column("measure")

@@ -33,6 +33,7 @@ class BenchShape:
     seq_len: int = 24
     vocab: int = 100
     dropout: float = 0.1
+    attn_dropout: float = 0.1  # as the default scenario trains
 
 
 PRESETS = {
@@ -57,6 +58,8 @@ def shape_config(shape: BenchShape) -> ModelConfig:
         )
     if not 0.0 <= shape.dropout < 1.0:
         raise FabricError(f"--dropout must be in [0, 1), got {shape.dropout}")
+    if not 0.0 <= shape.attn_dropout < 1.0:
+        raise FabricError(f"--attn-dropout must be in [0, 1), got {shape.attn_dropout}")
     return ModelConfig(
         n_layers=shape.n_layers, n_heads=shape.n_heads, d_model=shape.d_model,
         d_head=shape.d_model // shape.n_heads, d_mlp=4 * shape.d_model,
@@ -99,7 +102,8 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
     targets = rng.integers(0, cfg.d_vocab, (shape.batch, shape.seq_len))
 
     def train_step() -> None:
-        result = forward(params, cfg, tokens, targets, dropout=shape.dropout, rng=rng)
+        result = forward(params, cfg, tokens, targets, dropout=shape.dropout,
+                         attn_dropout=shape.attn_dropout, rng=rng)
         grads, _ = backward(result)
         clip_grad_norm(grads, 1.0)
         optimizer.step(params, grads, 1e-3)
