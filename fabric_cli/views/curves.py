@@ -13,14 +13,20 @@ from collections.abc import Sequence
 from itertools import groupby
 
 import numpy as np
-from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
-from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
-from fabric_cli.views.palette import AXIS, BORDER, MUTED, SPARK, component_color, literal
+from fabric_cli.views.palette import (
+    AXIS,
+    FRAME_COLUMNS,
+    MUTED,
+    SPARK,
+    component_color,
+    framed_lines,
+    literal,
+)
 
 LINE_COLOR = component_color("loss")
 VAL_COLOR = "#ffd75f"
@@ -28,7 +34,6 @@ FLOOR_COLOR = "#87d787"
 FLOOR_GLYPH = "╌"
 VAL_GLYPH = "●"
 MARK_GLYPH = "▲"
-_FRAME = 4
 _Y_LABEL = 6  # "12.34" plus a space
 # Braille dot bits for (column, pixel row) inside one 2×4 character cell.
 _DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -127,23 +132,8 @@ class LossCurve:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = min(self.width, options.max_width)
         framed = width >= 30
-        inner = width - (_FRAME if framed else 0)
-        lines = self.render_lines(inner)
-        for line in lines:
-            line.no_wrap = True
-            line.truncate(inner, overflow="ellipsis")
-        if not framed:
-            yield Group(Text(self.title, style="bold"), *lines)
-            return
-        yield Panel(
-            Group(*lines),
-            title=Text(self.title, style="bold"),
-            title_align="left",
-            box=box.ROUNDED,
-            border_style=BORDER,
-            padding=(0, 1),
-            expand=False,
-        )
+        inner = width - (FRAME_COLUMNS if framed else 0)
+        yield framed_lines(self.title, self.render_lines(inner), inner, framed)
 
     def render_lines(self, inner: int) -> list[Text]:
         finite = np.isfinite(self.losses)

@@ -12,18 +12,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
-from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
-from fabric_cli.views.palette import AXIS, BORDER, EIGHTHS, MUTED, component_color
+from fabric_cli.views.palette import (
+    AXIS,
+    EIGHTHS,
+    FRAME_COLUMNS,
+    MUTED,
+    component_color,
+    framed_lines,
+)
 
 _LABEL = 9  # "L12 block" / "    skip " column
 _NUMBER = 9  # " 1.23e-04"
-_FRAME = 4
 _NATURAL_BAR = 40  # bar length when the width allows
 _MIN_BAR = 6
 
@@ -102,31 +106,16 @@ class GradientFlow:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         width = self._width(options)
         framed = width >= 36
-        inner = width - (_FRAME if framed else 0)
+        inner = width - (FRAME_COLUMNS if framed else 0)
         natural = max(line.cell_len for line in self.render_lines(inner))
-        natural = min(inner, natural) + (_FRAME if framed else 0)
+        natural = min(inner, natural) + (FRAME_COLUMNS if framed else 0)
         return Measurement(natural, natural)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = self._width(options)
         framed = width >= 36
-        inner = width - (_FRAME if framed else 0)
-        lines = self.render_lines(inner)
-        for line in lines:
-            line.no_wrap = True
-            line.truncate(inner, overflow="ellipsis")
-        if not framed:
-            yield Group(Text(self.title, style="bold"), *lines)
-            return
-        yield Panel(
-            Group(*lines),
-            title=Text(self.title, style="bold"),
-            title_align="left",
-            box=box.ROUNDED,
-            border_style=BORDER,
-            padding=(0, 1),
-            expand=False,
-        )
+        inner = width - (FRAME_COLUMNS if framed else 0)
+        yield framed_lines(self.title, self.render_lines(inner), inner, framed)
 
     def _width(self, options: ConsoleOptions) -> int:
         return options.max_width if self.max_width is None else min(options.max_width, self.max_width)

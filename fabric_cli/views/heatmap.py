@@ -19,11 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
-from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
@@ -32,10 +30,12 @@ from fabric_cli.views.minimap import heads_grid, mini_heatmap
 from fabric_cli.views.palette import (
     ACCENT,
     BORDER,
+    FRAME_COLUMNS,
     MUTED,
     SHADE_EDGES,
     SHADES_1,
     SHADES_2,
+    frame,
     literal,
     ramp_style,
     shade_level,
@@ -45,7 +45,6 @@ __all__ = ["AttentionHeatmap", "attention_heatmap", "heads_grid", "mini_heatmap"
 
 MARK_GLYPH = "◆"
 GAP_GLYPH = "┊"
-_FRAME = 4  # a rounded panel costs two border columns and two padding columns
 _MAX_HEADER = 7  # tallest vertical column label, in lines
 _ANNOT_TOKEN = 8  # widest token named in the right margin
 
@@ -67,7 +66,7 @@ class _Layout:
         return self.label + 1 + len(self.shown) * self.cell + self.gaps + annot
 
     def width(self) -> int:
-        return self.inner_width() + (_FRAME if self.framed else 0)
+        return self.inner_width() + (FRAME_COLUMNS if self.framed else 0)
 
 
 def attention_heatmap(
@@ -149,7 +148,7 @@ class AttentionHeatmap:
         # Too narrow for every column: keep the first token and the window that matters most.
         framed = width >= 30
         label = max(1, min(longest, 5))
-        room = width - (_FRAME if framed else 0) - label - 1
+        room = width - (FRAME_COLUMNS if framed else 0) - label - 1
         return _Layout(1, label, False, self._window(room), framed)
 
     def _window(self, room: int) -> tuple[int, ...]:
@@ -196,15 +195,7 @@ class AttentionHeatmap:
                 title.truncate(width, overflow="ellipsis")
                 return Group(title, body)
             return body
-        return Panel(
-            body,
-            title=Text(self.title, style="bold") if self.title else None,
-            title_align="left",
-            box=box.ROUNDED,
-            border_style=BORDER,
-            padding=(0, 1),
-            expand=False,
-        )
+        return frame(body, self.title)
 
     def _header(self, fit: _Layout) -> list[Text]:
         """Column labels written vertically, bottom-aligned so each word ends at the grid."""

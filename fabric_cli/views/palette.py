@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+from rich import box
+from rich.console import Group, RenderableType
+from rich.panel import Panel
 from rich.style import Style
 from rich.text import Text
 
@@ -135,3 +138,30 @@ _CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
 def literal(text: str) -> str:
     """Text made safe to show: control characters removed. Use with Text(), never markup."""
     return str(text).translate(_CONTROL)
+
+
+FRAME_COLUMNS = 4  # a rounded panel costs two border columns and two padding columns
+
+
+def frame(body: RenderableType, title: str = "") -> Panel:
+    """The one frame every picture wears: rounded, muted border, bold title at the left."""
+    return Panel(
+        body,
+        title=Text(title, style="bold") if title else None,
+        title_align="left",
+        box=box.ROUNDED,
+        border_style=BORDER,
+        padding=(0, 1),
+        expand=False,
+    )
+
+
+def framed_lines(title: str, lines: list[Text], inner: int, framed: bool) -> RenderableType:
+    """Lines cut to `inner` columns (never wrapped), in a frame, or under a bare title when
+    the width is too narrow for one."""
+    for line in lines:
+        line.no_wrap = True
+        line.truncate(inner, overflow="ellipsis")
+    if not framed:
+        return Group(Text(title, style="bold"), *lines)
+    return frame(Group(*lines), title)
