@@ -197,7 +197,9 @@ def test_the_ensemble_lets_the_voices_take_turns_in_order() -> None:
     assert {"tokenizer", "loss", "head", "gradient", "engineers"} <= set(voices)
     moments = [e for e in events if e["type"] == "moment"]
     told = [v for c in story.chapters[1:-1] for v in c.voices]
-    assert told == [m["component"] for m in moments]
+    # several heads speak, each under its own name (L1H2); every other voice by component
+    assert told == [f"L{m['layer']}H{m['head']}" if m["component"] == "head" else m["component"]
+                    for m in moments]
 
 
 def test_the_story_renders_with_italics_not_asterisks() -> None:

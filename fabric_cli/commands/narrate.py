@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -97,6 +98,8 @@ def find_chronicle(run: Path | None) -> Path:
 def _colour(component: str) -> str:
     from fabric_cli.narrate import NARRATORS
 
+    if re.fullmatch(r"L\d+H\d+", component):  # a head speaking in the ensemble
+        component = "head"
     narrator = NARRATORS.get(component)
     return narrator.colour if narrator else "white"
 

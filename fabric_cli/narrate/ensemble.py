@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from fabric_cli.errors import FabricError
 from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.format import head_name
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 TITLES = ["The Fabric: A Chorus of the Loom", "The Fabric, Told by Everyone Inside It"]
@@ -46,7 +47,7 @@ def tell(run: RunFacts, stories: Mapping[str, Story], moment_line: MomentTeller,
             current_window = window
             chapters.append(current)
         current.paragraphs.append(line)
-        current.voices.append(str(moment.get("component")))
+        current.voices.append(_voice(moment))
 
     closing = Chapter("The Storm" if run.status == "diverged" else "The Fade", [])
     for name in CLOSING:
@@ -74,3 +75,11 @@ def safe_stories(run: RunFacts, tellers: Mapping[str, Callable[[RunFacts], Story
         except FabricError:
             continue
     return stories
+
+
+def _voice(moment: dict) -> str:
+    """Who speaks a moment: a head by its own name (L0H2), since several heads speak."""
+    component = str(moment.get("component"))
+    if component == "head" and moment.get("layer") is not None and moment.get("head") is not None:
+        return head_name(moment["layer"], moment["head"])
+    return component
