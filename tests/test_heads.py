@@ -9,30 +9,18 @@ import time
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke as cli_invoke
+from cli_helpers import one_line_error
 
 from fabric_cli.analysis.roles import ROLES, head_roles, head_timeline, sample_frames
 from fabric_cli.analysis.runs import latest_run_dir
 from fabric_cli.chronicle import read_events
-from fabric_cli.cli import app
 from fabric_cli.errors import FabricError
 from fabric_cli.training.moments import MomentThresholds
 
-runner = CliRunner()
-PLAIN = {"COLUMNS": "100", "NO_COLOR": "1"}
 
-
-def invoke(args):
-    result = runner.invoke(app, ["heads", *args], env=PLAIN)
-    assert "Traceback" not in result.output
-    return result
-
-
-def one_line_error(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("fabric: error:"), result.output
-    return lines[0]
+def invoke(args, **kw):
+    return cli_invoke("heads", args, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import re
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke as cli_invoke
+from cli_helpers import one_line_error
 
 from fabric_cli.analysis.inference import (
     heldout_resolution_rate,
@@ -16,29 +17,17 @@ from fabric_cli.analysis.inference import (
     inference_json,
     load_run,
 )
-from fabric_cli.cli import app
 from fabric_cli.errors import FabricError
 from fabric_cli.narrate.format import pct, sig
 from fabric_cli.narrate.inference import tell_inference
 from fabric_cli.nn.model import Capture, forward
 
-runner = CliRunner()
-PLAIN = {"COLUMNS": "100", "NO_COLOR": "1"}
 # Tiny scenario: professor/queen/nurse are feminine, king/pilot/farmer masculine.
 SHE_PROFESSOR = "The king met the professor and she"
 
 
 def invoke(args, **kw):
-    result = runner.invoke(app, ["infer", *args], env=PLAIN, **kw)
-    assert "Traceback" not in result.output
-    return result
-
-
-def one_line_error(result) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("fabric: error:"), result.output
-    return lines[0]
+    return cli_invoke("infer", args, **kw)
 
 
 @pytest.fixture(scope="module")
