@@ -158,7 +158,7 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
             "best probe score, not proven by ablation"
         console.print(Text(f"pronoun heads: {', '.join(_name(h) for h in trackers['heads'])}"
                            f" ({proven})", style=MUTED))
-    console.print(literal_text(doc["sentence"].strip(), style="italic"))
+    console.print(literal_text(visible(doc["sentence"].strip()), style="italic"))
     console.print()
     console.print(_token_line(doc, tokens, unknown))
     console.print()
@@ -192,7 +192,8 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
                            align="left"))
         for paragraph in doc["narration"]:
             console.print()
-            console.print(paragraph_text(paragraph))
+            # control characters written as escapes (\x1b), as in the map and the warning
+            console.print(paragraph_text(visible(paragraph)))
     console.print()
 
 
