@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.analysis.runs import TRAINER_STATE, load_checkpoint
+from fabric_cli.analysis.runs import TRAINER_STATE, checkpoint_dir, load_checkpoint
 from fabric_cli.errors import FabricError
 from fabric_cli.language.grammar import Grammar
 from fabric_cli.language.tokenizer import BOS, PAD, SPECIALS, UNK, Tokenizer
@@ -98,7 +98,7 @@ def _chronicle_ends(path: Path) -> tuple[dict | None, dict | None, dict | None]:
 
 def _vocab(extra: dict, start: dict | None, run_dir: Path, d_vocab: int) -> Tokenizer:
     vocab = extra.get("vocab")
-    source = run_dir / TRAINER_STATE
+    source = checkpoint_dir(run_dir) / TRAINER_STATE
     if not isinstance(vocab, list) and start is not None:
         vocab, source = start.get("vocab"), run_dir / CHRONICLE
     if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):

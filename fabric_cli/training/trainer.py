@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.analysis import runs
+from fabric_cli.analysis import rundir, runs
 from fabric_cli.chronicle import ChronicleWriter, read_events, truncate_after
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
+from fabric_cli.limits import MAX_SEED, MAX_STEPS
 from fabric_cli.nn.model import Capture, backward, forward, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
 from fabric_cli.training.moments import MomentDetector, MomentThresholds, make_moment
@@ -65,9 +66,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.training = scenario.training
         self.total_steps = int(steps if steps is not None else self.training.steps)
-        if self.total_steps < 1:
-            raise FabricError(f"--steps must be at least 1, got {self.total_steps}")
+        if not 1 <= self.total_steps <= MAX_STEPS:
+            raise FabricError(f"--steps must be from 1 to {MAX_STEPS:,}, got {self.total_steps}")
         self.seed = int(seed if seed is not None else scenario.seed)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise FabricError(f"--seed must be a whole number from 0 to {MAX_SEED}, "
+                              f"got {self.seed}")
         self.subscribers = list(subscribers)
         self.corpus = Corpus(scenario)
         self.cfg = self.corpus.model_config()
@@ -109,31 +113,70 @@ class Trainer:
         self.params = ckpt.params
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_arrays(ckpt.optimizer_arrays, ckpt.optimizer_t)
+        for stream in ("data", "dropout"):
+            if stream not in ckpt.rng_states:
+                raise FabricError(f"{runs.TRAINER_STATE}: rng_states has no {stream!r} "
+                                  f"generator; {runs.RETRAIN}")
         self.data_rng = runs.rng_from_state(ckpt.rng_states["data"])
         self.dropout_rng = runs.rng_from_state(ckpt.rng_states["dropout"])
         self.step = ckpt.step
-        return ckpt.step
+        count = extra.get("events")  # events told when the checkpoint was taken
+        return ckpt.step, count if isinstance(count, int) and count >= 0 else None
 
     def prepare(self, *, resume: bool = False, force: bool = False) -> None:
-        """Check the run directory and load or create the state to train from."""
-        chronicle = self.run_dir / CHRONICLE
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise FabricError(f"{self.run_dir} is a file, not a run directory; "
-                              "choose another --run-dir")
-        existing = chronicle.exists() or (self.run_dir / "model.safetensors").exists()
+        """Check the run directory, take its lock, and load or create the state to train from.
+
+        The directory must be new, empty, or a fabric run (its marker); `force` removes only
+        what fabric wrote. A run stopped before its first checkpoint resumes from the start
+        (`started_over` says so)."""
+        directory = self.run_dir
+        if resume and not rundir.has_marker(directory):
+            if rundir.is_legacy_run(directory) or not directory.is_dir():
+                rundir.check_writable_place(directory)
+            raise FabricError(f"nothing to resume in {directory}: no fabric run there; start "
+                              "with `fabric train` (without --resume)")
+        rundir.check_writable_place(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FabricError(f"cannot create the run directory {directory}: "
+                              f"{exc.strerror or exc}; choose another --run-dir") from None
+        self.lock = rundir.RunLock(directory)
+        try:
+            self._prepare_locked(resume, force)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _prepare_locked(self, resume: bool, force: bool) -> None:
+        directory = self.run_dir
+        chronicle = directory / CHRONICLE
+        try:
+            if rundir.has_marker(directory):
+                rundir.sweep_orphans(directory)
+            else:
+                rundir.write_marker(directory, self.scenario.name, self.total_steps, self.seed)
+        except OSError as exc:
+            raise FabricError(f"cannot write in {directory}: {exc.strerror or exc}; "
+                              "choose another --run-dir") from None
+        has_checkpoint = rundir.current_step_dir(directory) is not None
+        existing = chronicle.exists() or has_checkpoint
         self.detector = MomentDetector(MomentThresholds.from_scenario(self.scenario),
                                        self.cfg.n_layers, self.cfg.n_heads)
-        if resume:
-            if not existing:
-                raise FabricError(f"nothing to resume in {self.run_dir}: no checkpoint there; "
-                                  "start with `fabric train` (without --resume)")
+        self.started_over = False
+        if resume and has_checkpoint:
             status = _run_status(chronicle)
             if status == "finished":
-                raise FabricError(f"{self.run_dir} holds a finished run; nothing to resume "
+                raise FabricError(f"{directory} holds a finished run; nothing to resume "
                                   "(use --force to train it again from scratch)")
-            step = self._resume_state()
-            truncate_after(chronicle, step)
+            if not chronicle.exists():
+                raise FabricError(
+                    f"{chronicle}: missing, so the story of this run is lost; train it again "
+                    f"from scratch with `fabric train --force --run-dir {directory}`")
+            step, count = self._resume_state()
+            truncate_after(chronicle, step, count)
             kept = read_events(chronicle)
+            self.events_written = len(kept)
             self.detector.replay(kept)
             # The probe after the resume averages the training losses since the probe before
             # the interruption, as an uninterrupted run would.
@@ -144,21 +187,32 @@ class Trainer:
                                    if e["type"] == "step" and e["step"] > since]
             self.resumed_from: int | None = step
         else:
-            if existing and not force:
+            if existing and not force and not resume:
                 status = _run_status(chronicle)
                 hint = ("use --force to overwrite it, or --run-dir for a new one"
                         if status == "finished" else
                         "use --resume to continue it, --force to start over, or --run-dir")
                 what = "a finished run" if status == "finished" else "an unfinished run"
-                raise FabricError(f"{self.run_dir} already holds {what}; {hint}")
-            if force:
-                runs.clear_run(self.run_dir)
+                raise FabricError(f"{directory} already holds {what}; {hint}")
+            # --force, or --resume of a run stopped before its first checkpoint: from scratch
+            self.started_over = resume and existing
+            if resume:  # the steps and seed it was started with, not the scenario's
+                marker = rundir.read_marker(directory)
+                for key in ("steps", "seed"):
+                    value = marker.get(key)
+                    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                        setattr(self, "total_steps" if key == "steps" else "seed", value)
+            rundir.clear_run(directory)
             try:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
+                rundir.write_marker(directory, self.scenario.name, self.total_steps, self.seed)
+                if self.scenario.text:
+                    runs.atomic_write_bytes(directory / rundir.SCENARIO_COPY,
+                                            self.scenario.text.encode("utf-8"))
             except OSError as exc:
-                raise FabricError(f"cannot create the run directory {self.run_dir}: "
-                                  f"{exc.strerror or exc}; choose another --run-dir") from None
+                    raise FabricError(f"cannot write in {directory}: {exc.strerror or exc}; "
+                                      "choose another --run-dir") from None
             self._fresh_state()
+            self.events_written = 0
             self._recent_losses = []
             self.last_probe = None
             self.resumed_from = None
@@ -172,6 +226,8 @@ class Trainer:
         # Subscribers see the event exactly as the chronicle stores it (rounded, NaN as text),
         # so the live ticker and `fabric narrate` tell the same numbers.
         event = self.writer.emit(event)
+        self.events_written += 1
+        runs.crash_point("event")  # the kill tests' "any moment of a run"
         if self.subscribers:
             t0 = time.perf_counter()
             for subscriber in self.subscribers:
@@ -207,6 +263,7 @@ class Trainer:
                         "dropout": runs.rng_state(self.dropout_rng)},
             extra={"seed": self.seed, "total_steps": self.total_steps,
                    "scenario": self.scenario.name, "elapsed": self._elapsed(),
+                   "events": self.events_written,
                    "vocab": list(self.corpus.tokenizer.vocab)},
         )
         self.writer.sync()
@@ -264,14 +321,34 @@ class Trainer:
         # A tearing Fabric overflows inside numpy long before the loss reads nan; the loop
         # checks finiteness itself (_train_step), so numpy's warnings would only be noise on
         # the user's stderr.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._run()
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                return self._run()
+        except MemoryError:
+            raise FabricError(f"out of memory at step {self.step}; {self.resume_hint()}",
+                              exit_code=1) from None
+        except FabricError as exc:  # a write refused (a full disk): say what is kept
+            raise FabricError(f"{exc.message}; {self.resume_hint()}", exc.exit_code) from None
+        finally:
+            self.writer.close()
+            self.lock.release()
+
+    def resume_hint(self) -> str:
+        """What to type after the run stopped abruptly (the last whole checkpoint is kept)."""
+        import shlex
+
+        saved = rundir.current_step_dir(self.run_dir)
+        again = f"fabric train --resume --run-dir {shlex.quote(str(self.run_dir))}"
+        if saved is None:
+            return f"no checkpoint was saved yet; start it again with: {again}"
+        return (f"the checkpoint of step {rundir.step_of(saved)} is kept; resume with: "
+                f"{again}")
 
     def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
         self.emit(self._run_start())
-        if self.step == 0:
+        if self.step == 0 and self.resumed_from is None:  # a resume at 0 has its probe@0
             probe = self._probe()
             self.emit(probe)
             self._emit_all(self.detector.on_probe(probe))
@@ -297,9 +374,10 @@ class Trainer:
 
     # -- endings ---------------------------------------------------------------------------
     def _interrupted(self) -> RunResult:
-        self._checkpoint()
+        # told before the checkpoint, so the resumed run's chronicle keeps it
         self.emit({"type": "interrupted", "step": self.step, "reason": "ctrl-c",
                    "checkpoint_step": self.step})
+        self._checkpoint()
         return self._end("interrupted")
 
     def _diverged(self, last_good: int) -> RunResult:
