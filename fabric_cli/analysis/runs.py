@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,14 @@ import numpy as np
 from safetensors.numpy import load as safetensors_load
 
 from fabric_cli.analysis import rundir
+from fabric_cli.analysis.formats import (
+    CHECKPOINT_FORMAT,
+    config_json,
+    safetensors_bytes,
+    safetensors_metadata,
+    tokenizer_rules,
+    vocab_json,
+)
 from fabric_cli.analysis.rundir import CHECKPOINT, LINKED, describe_os_error
 from fabric_cli.errors import FabricError
 from fabric_cli.nn.config import ModelConfig
@@ -43,7 +50,7 @@ MODEL = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 TRAINER_STATE = "trainer_state.json"
 VOCAB = "vocab.json"
-FORMAT = 2
+FORMAT = CHECKPOINT_FORMAT
 RETRAIN = "re-run `fabric train`"
 _BIT_GENERATORS = {"PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937"}
 CRASH_AT = "FABRIC_CRASH_AT"  # tests: "point" or "point:n" kills fabric -9 at that point
@@ -80,27 +87,6 @@ def crash_point(name: str) -> None:
 
 
 # -- writing -----------------------------------------------------------------------------
-
-
-_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16",
-           np.dtype(np.int64): "I64", np.dtype(np.int32): "I32"}
-
-
-def safetensors_bytes(arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
-    """The safetensors file of `arrays`, byte for byte the same for the same input: tensors in
-    sorted order, header keys sorted (the library's own writer orders the metadata at random)."""
-    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
-    chunks, offset = [], 0
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": _DTYPES[a.dtype], "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the format asks
-    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -143,43 +129,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
-
-
-def tokenizer_rules() -> dict[str, Any]:
-    """How text becomes ids, so a tokenizer can travel with the weights."""
-    from fabric_cli.language.tokenizer import _TOKEN, SPECIALS
-
-    return {"level": "word", "case": "casefold", "pattern": _TOKEN.pattern,
-            "pattern_flags": "IGNORECASE", "specials": list(SPECIALS), "prepend": SPECIALS[1],
-            "pad": SPECIALS[0], "unknown": SPECIALS[2],
-            "ids": "the specials 0, 1, 2, then every other token in sorted order"}
-
-
-def transformer_lens_config(cfg: ModelConfig, name: str = "fabric") -> dict[str, Any]:
-    """The model's settings under TransformerLens' own names, one to one: what
-    `TransformerBridgeConfig(**it)` (TransformerLens 4) or `HookedTransformerConfig(**it)`
-    (3) takes. fabric's conventions are spelled out even where they are TL's defaults."""
-    norm = getattr(cfg, "normalization_type", "LN")
-    return {
-        "model_name": name, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
-        "d_model": cfg.d_model, "d_head": cfg.d_head, "d_mlp": cfg.d_mlp, "n_ctx": cfg.n_ctx,
-        "d_vocab": cfg.d_vocab, "d_vocab_out": cfg.d_vocab, "act_fn": cfg.act_fn,
-        "normalization_type": norm, "eps": 1e-5, "attention_dir": "causal",
-        "attn_only": False, "positional_embedding_type": "standard", "use_attn_scale": True,
-        "initializer_range": cfg.init_range, "final_rms": False, "gated_mlp": False,
-        "parallel_attn_mlp": False, "default_prepend_bos": True,
-    }
-
-
-def config_json(cfg: ModelConfig, name: str = "fabric") -> dict[str, Any]:
-    return {**cfg.to_dict(), "fabric": {"format": FORMAT},
-            "transformer_lens": transformer_lens_config(cfg, name)}
-
-
-def vocab_json(vocab: list[str]) -> dict[str, Any]:
-    from fabric_cli.language.tokenizer import Tokenizer
-
-    return {**Tokenizer(vocab).to_dict(), "rules": tokenizer_rules()}
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -284,8 +233,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
     data = _read_bytes(path)
     try:
         arrays = safetensors_load(data)
-        (header_len,) = struct.unpack("<Q", data[:8])
-        metadata = json.loads(data[8:8 + header_len]).get("__metadata__") or {}
+        metadata = safetensors_metadata(data)
     except Exception:  # noqa: BLE001 - the library's errors vary; all mean a broken file
         raise FabricError(f"{path}: truncated or not a safetensors file; {RETRAIN}") from None
     return arrays, metadata

@@ -22,14 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from fabric_cli.analysis import rundir, runs
-from fabric_cli.chronicle import ChronicleWriter, read_events, truncate_after
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
 from fabric_cli.limits import MAX_SEED, MAX_STEPS
 from fabric_cli.nn.model import Capture, backward, forward, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
-from fabric_cli.training.moments import MomentDetector, MomentThresholds, make_moment
-from fabric_cli.training.probing import Prober
+from fabric_cli.training.moments import make_moment
 
 Subscriber = Callable[[dict], None]
 CHRONICLE = "chronicle.jsonl"
@@ -79,6 +77,11 @@ class Trainer:
         self._stop = False
         self.step = 0
         self.elapsed_before = 0.0  # seconds spent before a resume
+        # set by prepare() (training/setup.py)
+        self.resumed_from: int | None = None  # the checkpoint's step when resumed
+        self.started_over = False  # resumed, but no checkpoint yet: from the beginning
+        self.events_written = 0  # events in the chronicle (a checkpoint records how many)
+        self.lock = None
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -124,102 +127,11 @@ class Trainer:
         return ckpt.step, count if isinstance(count, int) and count >= 0 else None
 
     def prepare(self, *, resume: bool = False, force: bool = False) -> None:
-        """Check the run directory, take its lock, and load or create the state to train from.
+        """Check the run directory, take its lock, and load or create the state to train from
+        (training/setup.py)."""
+        from fabric_cli.training.setup import prepare_run
 
-        The directory must be new, empty, or a fabric run (its marker); `force` removes only
-        what fabric wrote. A run stopped before its first checkpoint resumes from the start
-        (`started_over` says so)."""
-        directory = self.run_dir
-        if resume and not rundir.has_marker(directory):
-            if rundir.is_legacy_run(directory) or not directory.is_dir():
-                rundir.check_writable_place(directory)
-            raise FabricError(f"nothing to resume in {directory}: no fabric run there; start "
-                              "with `fabric train` (without --resume)")
-        rundir.check_writable_place(directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FabricError(f"cannot create the run directory {directory}: "
-                              f"{exc.strerror or exc}; choose another --run-dir") from None
-        self.lock = rundir.RunLock(directory)
-        try:
-            self._prepare_locked(resume, force)
-        except BaseException:
-            self.lock.release()
-            raise
-
-    def _prepare_locked(self, resume: bool, force: bool) -> None:
-        directory = self.run_dir
-        chronicle = directory / CHRONICLE
-        try:
-            if rundir.has_marker(directory):
-                rundir.sweep_orphans(directory)
-            else:
-                rundir.write_marker(directory, self.scenario.name, self.total_steps, self.seed)
-        except OSError as exc:
-            raise FabricError(f"cannot write in {directory}: {exc.strerror or exc}; "
-                              "choose another --run-dir") from None
-        has_checkpoint = rundir.current_step_dir(directory) is not None
-        existing = chronicle.exists() or has_checkpoint
-        self.detector = MomentDetector(MomentThresholds.from_scenario(self.scenario),
-                                       self.cfg.n_layers, self.cfg.n_heads)
-        self.started_over = False
-        if resume and has_checkpoint:
-            status = _run_status(chronicle)
-            if status == "finished":
-                raise FabricError(f"{directory} holds a finished run; nothing to resume "
-                                  "(use --force to train it again from scratch)")
-            if not chronicle.exists():
-                raise FabricError(
-                    f"{chronicle}: missing, so the story of this run is lost; train it again "
-                    f"from scratch with `fabric train --force --run-dir {directory}`")
-            step, count = self._resume_state()
-            truncate_after(chronicle, step, count)
-            kept = read_events(chronicle)
-            self.events_written = len(kept)
-            self.detector.replay(kept)
-            # The probe after the resume averages the training losses since the probe before
-            # the interruption, as an uninterrupted run would.
-            probes = [e for e in kept if e["type"] == "probe"]
-            self.last_probe = probes[-1] if probes else None
-            since = probes[-1]["step"] if probes else -1
-            self._recent_losses = [e["loss"] for e in kept
-                                   if e["type"] == "step" and e["step"] > since]
-            self.resumed_from: int | None = step
-        else:
-            if existing and not force and not resume:
-                status = _run_status(chronicle)
-                hint = ("use --force to overwrite it, or --run-dir for a new one"
-                        if status == "finished" else
-                        "use --resume to continue it, --force to start over, or --run-dir")
-                what = "a finished run" if status == "finished" else "an unfinished run"
-                raise FabricError(f"{directory} already holds {what}; {hint}")
-            # --force, or --resume of a run stopped before its first checkpoint: from scratch
-            self.started_over = resume and existing
-            if resume:  # the steps and seed it was started with, not the scenario's
-                marker = rundir.read_marker(directory)
-                for key in ("steps", "seed"):
-                    value = marker.get(key)
-                    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                        setattr(self, "total_steps" if key == "steps" else "seed", value)
-            rundir.clear_run(directory)
-            try:
-                rundir.write_marker(directory, self.scenario.name, self.total_steps, self.seed)
-                if self.scenario.text:
-                    runs.atomic_write_bytes(directory / rundir.SCENARIO_COPY,
-                                            self.scenario.text.encode("utf-8"))
-            except OSError as exc:
-                    raise FabricError(f"cannot write in {directory}: {exc.strerror or exc}; "
-                                      "choose another --run-dir") from None
-            self._fresh_state()
-            self.events_written = 0
-            self._recent_losses = []
-            self.last_probe = None
-            self.resumed_from = None
-        self.training = fit_schedule(self.scenario.training, self.total_steps)
-        self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed,
-                             attn_dropout=self.training.attn_dropout)
-        self.writer = ChronicleWriter(chronicle)
+        prepare_run(self, resume=resume, force=force)
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, event: dict) -> dict:
@@ -331,7 +243,8 @@ class Trainer:
             raise FabricError(f"{exc.message}; {self.resume_hint()}", exc.exit_code) from None
         finally:
             self.writer.close()
-            self.lock.release()
+            if self.lock is not None:
+                self.lock.release()
 
     def resume_hint(self) -> str:
         """What to type after the run stopped abruptly (the last whole checkpoint is kept)."""
@@ -436,19 +349,3 @@ def fit_schedule(training, total_steps: int):
         warmup = total_steps * warmup // max(training.steps, warmup + 1)
     return replace(training, steps=total_steps, warmup_steps=warmup,
                    probe_every=max(1, min(training.probe_every, total_steps)))
-
-
-def _run_status(chronicle: Path) -> str | None:
-    """'finished', 'diverged', 'interrupted', or None for a run that never ended (a crash)."""
-    if not chronicle.exists():
-        return None
-    status = None
-    try:
-        for event in read_events(chronicle):
-            if event.get("type") == "run_end":
-                status = event.get("status")
-            elif event.get("type") == "run_start":
-                status = None
-    except FabricError:
-        return None
-    return status
