@@ -5,6 +5,7 @@ cleanly without it."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -55,8 +56,9 @@ def test_infer_json_logits_are_the_models_logits(tiny_run_master):
 
 @pytest.mark.parametrize("source", ["run", "export"])
 def test_transformer_lens_computes_what_fabric_computes(tiny_run_master, tmp_path, source):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformer_lens")
+    if not os.environ.get("FABRIC_REQUIRE_LENS"):  # .ci/run sets it: there it must run
+        pytest.importorskip("torch")
+        pytest.importorskip("transformer_lens")
     import torch
 
     from fabric_cli.lens import load_transformer_lens
