@@ -28,6 +28,9 @@ def transformer_lens_settings(path: str | Path) -> dict[str, Any]:
         raise FabricError(f"{path / 'config.json'}: cannot be read ({exc})") from None
     if not isinstance(data, dict):
         raise FabricError(f"{path / 'config.json'}: not a JSON object")
+    if data.get("residual", True) is False:
+        raise FabricError(f"{path} was trained without a residual stream; TransformerLens has "
+                          "no such model")
     settings = data.get("transformer_lens", data)  # a run keeps it in its own section
     if "d_vocab_out" not in settings:
         raise FabricError(f"{path / 'config.json'}: no TransformerLens settings (written by an "

@@ -90,7 +90,9 @@ def test_out_of_range_seed_and_steps_are_one_line(tmp_path, args, says):
 
 def test_ctrl_c_at_any_moment_of_the_start_is_one_line(tmp_path):
     """SIGINT at several moments of the first second (during the imports, then while the
-    scenario loads): whenever it lands, one line or nothing, never a traceback."""
+    scenario loads): whenever it lands once fabric's first line has run, one line or
+    nothing, never a traceback. (A signal that lands while the interpreter itself is still
+    starting, before `python -m` has found fabric, is Python's to report.)"""
     env = {k: v for k, v in os.environ.items() if k != "FABRIC_DEBUG"}
     for delay in (0.0, 0.05, 0.15, 0.3, 0.6):
         proc = subprocess.Popen(
@@ -100,7 +102,10 @@ def test_ctrl_c_at_any_moment_of_the_start_is_one_line(tmp_path):
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-        assert "Traceback" not in err, (delay, err)
+        if "Traceback" in err:  # only if it landed in Python's own start, before fabric's
+            assert err.startswith(("Could not import runpy module", "Fatal Python error")), (
+                delay, err)  # the interpreter's own start-up messages
+            continue
         lines = [line for line in err.splitlines() if line.strip()]
         if proc.returncode == 0:
             continue  # it had finished (3 steps) before the signal
