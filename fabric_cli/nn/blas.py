@@ -1,0 +1,93 @@
+"""How many threads the BLAS under NumPy may use, read and changed while the process runs.
+
+fabric_cli/__init__.py starts every process with one BLAS thread (OPENBLAS_NUM_THREADS=1
+unless the user set it): the Fabric's default matrices are 64 wide, a thread pool costs more
+in hand-offs than it gains there, and on a busy machine spinning threads make it far worse.
+Larger shapes gain from both cores, so the count is changed at run time through OpenBLAS's
+own openblas_set_num_threads (found with ctypes in the library NumPy loaded; the pool grows
+on demand), and chosen per shape by timing real steps (see `choose_threads`).
+
+OpenBLAS's sgemm splits the output matrix between threads, never the sum along k, so a
+product is bit-identical at any thread count (tests/test_speed.py checks it on the Fabric's
+own steps): the choice changes the speed, not the numbers. Any other BLAS, or none found:
+`blas_threads()` is None and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import statistics
+import time
+from collections.abc import Callable
+
+_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+            "openblas_set_num_threads64_", "openblas_set_num_threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+            "openblas_get_num_threads64_", "openblas_get_num_threads")
+_lib: tuple | None = None  # (setter, getter) once found; () when there is none
+
+
+def _openblas() -> tuple:
+    global _lib
+    if _lib is not None:
+        return _lib
+    import numpy  # noqa: F401  (the library must be loaded to be found)
+
+    _lib = ()
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", maps.read())))
+    except OSError:
+        return _lib
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
+        getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
+        if setter is not None and getter is not None:
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            _lib = (setter, getter)
+            break
+    return _lib
+
+
+def blas_threads() -> int | None:
+    """The BLAS's current thread count, or None when it cannot be read (not OpenBLAS)."""
+    lib = _openblas()
+    return int(lib[1]()) if lib else None
+
+
+def set_blas_threads(n: int) -> bool:
+    """Use n BLAS threads from now on; False when the BLAS cannot be told."""
+    lib = _openblas()
+    if not lib or n < 1:
+        return False
+    lib[0](int(n))
+    return True
+
+
+def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1, 2),
+                   trials: int = 3) -> dict:
+    """Time `step` at each thread count, interleaved (1, 2, 1, 2, ...), and keep the fastest
+    median. Returns {"threads": chosen, "ms": {count: median ms}}; every call of `step` is a
+    real one (the caller's training goes on), so nothing is wasted. Without thread control
+    the step runs `trials` times and the answer is the current count (or None)."""
+    if not _openblas():
+        for _ in range(trials):
+            step()
+        return {"threads": blas_threads(), "ms": {}}
+    times: dict[int, list[float]] = {n: [] for n in candidates}
+    for _ in range(trials):
+        for n in candidates:
+            set_blas_threads(n)
+            start = time.perf_counter()
+            step()
+            times[n].append((time.perf_counter() - start) * 1e3)
+    medians = {n: statistics.median(t) for n, t in times.items()}
+    best = min(medians, key=lambda n: (medians[n], n))
+    set_blas_threads(best)
+    return {"threads": best, "ms": medians}
