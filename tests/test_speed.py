@@ -11,7 +11,7 @@ from reference_fabric import loss_and_grads
 
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
-from fabric_cli.nn.model import backward, forward, init_params
+from fabric_cli.nn.model import Capture, backward, forward, init_params
 from fabric_cli.nn.optim import clip_grad_norm, make_optimizer
 
 CFG = ModelConfig(n_layers=2, n_heads=3, d_model=12, d_head=4, d_mlp=20, n_ctx=7, d_vocab=13)
@@ -121,3 +121,49 @@ def test_a_parameter_replaced_in_the_dict_is_bound_again_and_still_trained():
     np.testing.assert_array_equal(params["blocks.0.attn.W_Q"], 0.0)
     # the dict's arrays are views of one buffer: moving one moves what the optimizer sees
     assert params["blocks.0.ln1.w"].base is params["blocks.0.attn.W_Q"].base
+
+
+@pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
+def test_the_trainers_thread_tuner_times_each_count_then_keeps_the_faster():
+    from fabric_cli.nn.blas import TUNE_ABOVE_FLOPS, ThreadTuner
+
+    before = blas_threads()
+    try:
+        small = ThreadTuner(TUNE_ABOVE_FLOPS / 10)
+        small.before_step()
+        assert not small.active and small.report()["threads"] == before
+        tuner = ThreadTuner(TUNE_ABOVE_FLOPS * 2, candidates=(1, 2), trials=2)
+        seen = []
+        for seconds in (0.5, 0.2, 0.4, 0.3, 9.0):  # 1 thread: .5 .4; 2 threads: .2 .3
+            tuner.before_step()
+            seen.append(blas_threads())
+            tuner.after_step(seconds)
+        assert seen == [1, 2, 1, 2, 2] and tuner.chosen == 2 and blas_threads() == 2
+        assert tuner.report() == {"threads": 2, "ms": {"1": 450.0, "2": 250.0}}
+    finally:
+        set_blas_threads(before)
+
+
+def test_probe_batches_joined_in_one_pass_give_what_each_gives_alone():
+    from fabric_cli.training.probing import JointBatch
+
+    params = spread(CFG, dtype=np.float32)
+    rng = np.random.default_rng(4)
+
+    class Batch:  # the two fields JointBatch reads from a ProbeBatch
+        def __init__(self, B, T):
+            self.tokens = rng.integers(0, CFG.d_vocab, (B, T))
+            self.targets = rng.integers(-1, CFG.d_vocab, (B, T))
+
+    batches = [Batch(5, 7), Batch(3, 4), Batch(2, 6)]
+    joint = JointBatch(batches)
+    parts = joint.split(forward(params, CFG, joint.tokens, joint.targets,
+                                capture=Capture(attention=True)))
+    for pb, part in zip(batches, parts, strict=True):
+        alone = forward(params, CFG, pb.tokens, pb.targets,
+                        capture=Capture(attention=True))
+        assert part.loss == pytest.approx(alone.loss, rel=1e-5)
+        np.testing.assert_allclose(part.logits, alone.logits, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(part.token_losses, alone.token_losses, rtol=1e-4, atol=1e-5)
+        for a, b in zip(part.attention, alone.attention, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -91,3 +91,46 @@ def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1,
     best = min(medians, key=lambda n: (medians[n], n))
     set_blas_threads(best)
     return {"threads": best, "ms": medians}
+
+
+# Below this many FLOPs a step is dispatch-bound, and a second BLAS thread only adds hand-offs
+# (the default 2-layer Fabric, 0.5 GFLOP a step, always ran slower with two on this machine);
+# above it, the trainer times its own first steps at each count and keeps the faster.
+TUNE_ABOVE_FLOPS = 1e9
+
+
+class ThreadTuner:
+    """Chooses the BLAS thread count from a run's own first steps: step i runs at
+    candidates[i % len(candidates)] until each count has `trials` timings, then the count
+    with the fastest median is kept for the rest of the run. Results do not depend on the
+    choice (see the module's note), so these steps are ordinary training steps."""
+
+    def __init__(self, step_flops: float, candidates: tuple[int, ...] = (1, 2),
+                 trials: int = 3) -> None:
+        self.active = step_flops >= TUNE_ABOVE_FLOPS and blas_threads() is not None
+        self.candidates = candidates
+        self.trials = trials
+        self.times: dict[int, list[float]] = {n: [] for n in candidates}
+        self.chosen: int | None = None if self.active else blas_threads()
+        self._current: int | None = None
+
+    def before_step(self) -> None:
+        if not self.active or self.chosen is not None:
+            return
+        done = sum(len(t) for t in self.times.values())
+        self._current = self.candidates[done % len(self.candidates)]
+        set_blas_threads(self._current)
+
+    def after_step(self, seconds: float) -> None:
+        if not self.active or self.chosen is not None or self._current is None:
+            return
+        self.times[self._current].append(seconds)
+        if all(len(t) >= self.trials for t in self.times.values()):
+            medians = {n: statistics.median(t) for n, t in self.times.items()}
+            self.chosen = min(medians, key=lambda n: (medians[n], n))
+            set_blas_threads(self.chosen)
+
+    def report(self) -> dict:
+        """{"threads": the count in use, "ms": {count: median ms of the tuning steps}}."""
+        return {"threads": self.chosen if self.chosen is not None else blas_threads(),
+                "ms": {str(n): statistics.median(t) * 1e3 for n, t in self.times.items() if t}}
