@@ -124,7 +124,8 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
     for _ in range(warmup):
         train_step()
     if threads == "auto":
-        tuning = choose_threads(train_step)
+        tuning = choose_threads(train_step, step_flops=step_flops(cfg, shape.batch,
+                                                                  shape.seq_len))
     else:
         set_blas_threads(int(threads))
         tuning = {"threads": blas_threads(), "ms": {}}

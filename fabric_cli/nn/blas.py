@@ -71,26 +71,20 @@ def set_blas_threads(n: int) -> bool:
 
 
 def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1, 2),
-                   trials: int = 3) -> dict:
+                   trials: int = 3, step_flops: float | None = None) -> dict:
     """Time `step` at each thread count, interleaved (1, 2, 1, 2, ...), and keep the fastest
-    median. Returns {"threads": chosen, "ms": {count: median ms}}; every call of `step` is a
-    real one (the caller's training goes on), so nothing is wasted. Without thread control
-    the step runs `trials` times and the answer is the current count (or None)."""
-    if not _openblas():
-        for _ in range(trials):
-            step()
-        return {"threads": blas_threads(), "ms": {}}
-    times: dict[int, list[float]] = {n: [] for n in candidates}
-    for _ in range(trials):
-        for n in candidates:
-            set_blas_threads(n)
-            start = time.perf_counter()
-            step()
-            times[n].append((time.perf_counter() - start) * 1e3)
-    medians = {n: statistics.median(t) for n, t in times.items()}
-    best = min(medians, key=lambda n: (medians[n], n))
-    set_blas_threads(best)
-    return {"threads": best, "ms": medians}
+    median, as the trainer's ThreadTuner does (same rules: nothing is tried below
+    TUNE_ABOVE_FLOPS when `step_flops` is given, and a count 1.5x slower than the best after
+    one round is dropped). Returns {"threads": chosen, "ms": {count: median ms}}."""
+    tuner = ThreadTuner(TUNE_ABOVE_FLOPS if step_flops is None else step_flops, candidates,
+                        trials)
+    while tuner.active and tuner.chosen is None:
+        tuner.before_step()
+        start = time.perf_counter()
+        step()
+        tuner.after_step(time.perf_counter() - start)
+    report = tuner.report()
+    return {"threads": report["threads"], "ms": {int(n): ms for n, ms in report["ms"].items()}}
 
 
 # Below this many FLOPs a step is dispatch-bound, and a second BLAS thread only adds hand-offs
@@ -125,8 +119,16 @@ class ThreadTuner:
         if not self.active or self.chosen is not None or self._current is None:
             return
         self.times[self._current].append(seconds)
-        if all(len(t) >= self.trials for t in self.times.values()):
-            medians = {n: statistics.median(t) for n, t in self.times.items()}
+        timed = [n for n in self.candidates if self.times[n]]
+        if len(timed) == len(self.candidates) and all(len(self.times[n]) == 1 for n in timed):
+            # after one step at each count, a count 1.5x slower than the best is not tried
+            # again: on a busy machine a second thread can cost seconds a step
+            fastest = min(self.times[n][0] for n in timed)
+            self.candidates = tuple(n for n in self.candidates
+                                    if self.times[n][0] <= 1.5 * fastest)
+        if all(len(self.times[n]) >= self.trials for n in self.candidates) or (
+                len(self.candidates) == 1):
+            medians = {n: statistics.median(self.times[n]) for n in self.candidates}
             self.chosen = min(medians, key=lambda n: (medians[n], n))
             set_blas_threads(self.chosen)
 
