@@ -53,7 +53,7 @@ def train_in_process(scenario_path: Path, run_dir: Path, *, resume: bool = False
 
 def comparable(events) -> list[dict]:
     """The story without what differs between any two runs: start lines, wall-clock times."""
-    timing = {"elapsed", "seconds", "time_split", "started_at"}
+    timing = {"elapsed", "seconds", "time_split", "started_at", "blas_threads"}
     return [{k: v for k, v in e.items() if k not in timing} for e in events
             if e["type"] not in ("run_start",)]
 
