@@ -2,13 +2,12 @@
 
 The commands import typer, rich and numpy (about 0.4 s); a Ctrl-C in that time would print a
 KeyboardInterrupt traceback. So the handler is installed here, before anything heavy is
-imported, and `fabric_cli.cli` is imported only then. Stdlib only.
+imported, and `fabric_cli.cli` is imported only then. It uses the C module `_signal`, not
+`signal`: importing `signal` builds its enums (about 10 ms), itself a window for a traceback.
 """
 
-from __future__ import annotations
-
+import _signal
 import os
-import signal
 import sys
 
 INTERRUPTED = b"fabric: error: interrupted\n"
@@ -20,7 +19,7 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    previous = signal.signal(signal.SIGINT, _interrupted_while_starting)
+    previous = _signal.signal(_signal.SIGINT, _interrupted_while_starting)
     try:
         from fabric_cli import cli
     except KeyboardInterrupt:  # pragma: no cover - only if the handler was replaced
@@ -28,7 +27,8 @@ def main() -> None:
         os._exit(130)
     # From here on Ctrl-C raises KeyboardInterrupt again, which every command turns into
     # one line (commands/_common.cli_errors; `fabric train` stops between steps).
-    signal.signal(signal.SIGINT, previous if callable(previous) else signal.default_int_handler)
+    _signal.signal(_signal.SIGINT,
+                   previous if callable(previous) else _signal.default_int_handler)
     try:
         cli.main()
     except KeyboardInterrupt:
