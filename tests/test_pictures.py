@@ -1,0 +1,216 @@
+"""What a learner notices in the pictures, at the widths where they used to fall short:
+the floor gap at the end of the loss chart, the heatmap at 80×24, one head followed, the
+gradient's roads told apart without colour, readable attention labels."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from test_views import STORY, assert_fits, lines_of, one_hot_rows, render
+
+from fabric_cli.commands.live import HeadFollower, LivePicture
+from fabric_cli.views.curves import loss_curve
+from fabric_cli.views.dashboard import TrainingDashboard
+from fabric_cli.views.gradflow import GradientScale, gradient_flow
+from fabric_cli.views.heatmap import attention_heatmap, heads_grid
+
+FLOOR = 1.182
+SENTENCE = ["<bos>", "the", "professor", "finished", "her", "lecture", "."]
+
+
+def converging_run(steps: int = 1200, seed: int = 0) -> tuple[list[int], list[float]]:
+    """A loss that falls from 4.7 to within a few hundredths of the floor, with batch noise."""
+    rng = np.random.default_rng(seed)
+    xs = list(range(1, steps + 1))
+    losses = [FLOOR + 0.04 + 3.5 * math.exp(-s / 60) + rng.normal(0, 0.03) for s in xs]
+    return xs, losses
+
+
+def plot_lines(out: str) -> list[str]:
+    rows = lines_of(out)[1:]
+    return rows[: next(i for i, row in enumerate(rows) if "└" in row)]
+
+
+# -- the loss chart ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", (40, 80, 120, 200))
+def test_the_gap_to_the_floor_is_readable_at_the_last_step(width: int) -> None:
+    steps, losses = converging_run()
+    val = [(s, FLOOR + 0.014 + 3.4 * math.exp(-s / 60)) for s in range(0, 1201, 50)]
+    out = render(loss_curve(steps, losses, floor=FLOOR, val=val, width=width, height=8,
+                            gap=True), width)
+    assert_fits(out, width)
+    rows = plot_lines(out)
+    assert len(rows) == 8
+    # the last validation point (+0.014) and the end of the train line (about +0.04) sit on
+    # different rows: the distance to the floor still reads at the end
+    last_val_row = max(i for i, row in enumerate(rows) if row.rstrip(" │").endswith("●"))
+    braille = [i for i, row in enumerate(rows) if re.search("[\u2801-\u28ff]", row[-8:])]
+    assert braille and min(braille) < last_val_row
+    # every labelled row names nats above the floor, and they fall from top to bottom
+    labels = [float(m.group(1)) for row in rows if (m := re.search(r"\+(\d[\d.e-]*) ┤", row))]
+    assert len(labels) >= 2 and labels == sorted(labels, reverse=True)
+    assert labels[0] == pytest.approx(max(losses[:5]) - FLOOR, rel=0.3)
+    assert labels[-1] < 0.05
+    assert "above" in out
+
+
+def test_linear_axis_labels_the_floor_row_with_the_floor() -> None:
+    steps, losses = converging_run()
+    out = render(loss_curve(steps, losses, floor=FLOOR, width=80, height=10), 80)
+    row = next(r for r in plot_lines(out) if "floor 1.182" in r)
+    assert "1.18 ┤" in row  # not a neighbouring value such as 1.13
+
+
+# -- gradient flow ----------------------------------------------------------------------------
+
+ROWS = [{"layer": 0, "arriving": 0.0119, "skip": 0.0119, "block": 0.113, "leaving": 0.114},
+        {"layer": 1, "arriving": 0.0122, "skip": 0.0122, "block": 0.0029, "leaving": 0.0119}]
+
+
+def bar_of(out: str, label: str) -> str:
+    line = next(ln for ln in lines_of(out) if label in ln)
+    return line.split("▕", 1)[1].split("  ")[0].strip()
+
+
+def test_skip_and_block_are_told_apart_without_colour_and_embed_is_in_the_legend() -> None:
+    out = render(gradient_flow(ROWS, embed=0.114), 80)
+    skip, block = bar_of(out, "L1 skip"), bar_of(out, "   block")
+    assert set(skip) <= set("━╸") and set(block) <= set("█▉▊▋▌▍▎▏")
+    assert "━ residual skip" in out and "█ attention + MLP block" in out and "▓ embeddings" in out
+    assert "skip + block (added as vectors) is what flows on to the layer below" in out
+    assert "0.0119 on to L0" in out  # L1's sum is what arrives at L0 as its skip
+
+
+def test_the_axis_holds_still_across_frames() -> None:
+    scale = GradientScale()
+    first = [dict(r, block=0.5) for r in ROWS]  # a large early gradient widens the axis
+    scale.update(first, 0.6)
+    scale.update(ROWS, 0.114)
+    lengths = []
+    for rows in (first, ROWS):
+        out = render(gradient_flow(rows, embed=0.114, scale=scale.span), 80)
+        lengths.append(len(bar_of(out, "L1 skip")))
+    assert lengths[0] == lengths[1]  # the same 0.0122 draws the same bar in both frames
+    unpinned = [len(bar_of(render(gradient_flow(rows, embed=0.114), 80), "L1 skip"))
+                for rows in (first, ROWS)]
+    assert unpinned[0] != unpinned[1]  # which is what a rescaling axis would have done
+
+
+def test_many_layers_in_compact_keep_top_bottom_and_weakest() -> None:
+    rows = [{"layer": i, "skip": 0.1, "block": 0.1 if i != 7 else 1e-4, "leaving": 0.1}
+            for i in range(12)]
+    out = render(gradient_flow(rows, compact=True, max_layers=3), 44)
+    assert "L11 skip" in out and "L0 skip" in out and "L7 skip" in out
+    assert "layers not shown" in out and "◀ least" in out
+    assert len(lines_of(out)) <= 14
+
+
+# -- attention --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", (40, 80, 120, 200))
+def test_labels_are_horizontal_whole_words_with_an_index_row(width: int) -> None:
+    pattern = one_hot_rows(len(SENTENCE), (4, 2), 0.8)
+    out = render(attention_heatmap(SENTENCE, pattern, mark=[(4, 2)], title="L0H0"), width)
+    assert_fits(out, width)
+    assert "professor 2" in out  # the whole word, beside its index
+    index_row = next(ln for ln in lines_of(out) if re.search(r"0 1 2 3 4 5 6|0123456", ln))
+    assert index_row
+    # the pronoun's row is flagged, and what it chose is said with its verdict
+    row = next(ln for ln in lines_of(out) if " her 4 " in ln)
+    assert "▶" in row and "◆" in row
+    assert "→ professor" in out and "✓" in out
+
+
+def test_index_header_keeps_two_digit_positions_apart() -> None:
+    tokens = [f"w{i}" for i in range(14)]
+    out = render(attention_heatmap(tokens, one_hot_rows(14, (13, 1))), 80)
+    assert "9101112" not in out.replace(" ", "") or "1 1 1" in out  # tens over units
+    assert re.search(r"1 1 1 1", out)
+
+
+@pytest.mark.parametrize("width", (80, 120))
+def test_every_head_map_is_labelled(width: int) -> None:
+    maps = {(0, h): one_hot_rows(len(STORY), (4, 2)) for h in range(4)}
+    out = render(heads_grid(maps, STORY, width), width)
+    assert "king 2" in out or "king" in out
+    # the column index row names the positions, so a cell can be found without colour
+    assert re.search(r"0123456789", out.replace(" ", ""))
+
+
+# -- the dashboard ----------------------------------------------------------------------------
+
+
+def board_after_a_run(n_layers: int = 2) -> TrainingDashboard:
+    board = TrainingDashboard(title="fabric train · pronouns", total=1200, floor=FLOOR)
+    steps, losses = converging_run()
+    for s, loss in zip(steps, losses, strict=True):
+        board.update_progress(s, eta=0.0, tokens_per_s=40000.0)
+        board.add_loss(s, loss)
+        if s % 50 == 0:
+            board.add_val(s, FLOOR + 0.014 + 3.4 * math.exp(-s / 60))
+    rows = [dict(ROWS[i % 2], layer=i) for i in range(n_layers)]
+    board.set_grad_flow(rows, embed=0.114)
+    board.set_head(0, 0, SENTENCE, one_hot_rows(len(SENTENCE), (4, 2), 0.8), score=0.88,
+                   mark=[(4, 2)])
+    for i in range(6):
+        board.add_moment("loss", f"moment {i}: I lie flat at 1.29 from step 292 to 563.")
+    return board
+
+
+@pytest.mark.parametrize("layers", (2, 12))
+def test_80x24_keeps_the_heatmap_the_curve_and_the_moments(layers: int) -> None:
+    out = render(board_after_a_run(layers), 80, height=24)
+    assert len(lines_of(out)) <= 24
+    assert_fits(out, 80)
+    assert "L0H0" in out and " her 4 " in out and "→ professor" in out  # the heatmap, whole
+    assert "above the floor" in out and "Gradient flow" in out and "Moments" in out
+    assert "moment 5" in out  # the newest moment
+    assert "..." not in out  # nothing cut off by the terminal
+
+
+def test_tall_terminal_gets_the_full_picture() -> None:
+    out = render(board_after_a_run(), 120, height=40)
+    assert len(lines_of(out)) <= 40
+    assert "↓ sum" in out and "(log scale)" in out and "pronoun score 0.88" in out
+
+
+def tiny_probe(step: int, scores: dict[tuple[int, int], float]) -> dict:
+    return {"type": "probe", "step": step, "val_loss": 1.3,
+            "heads": [{"layer": lay, "head": h, "scores": {"pronoun": s}}
+                      for (lay, h), s in scores.items()],
+            "snapshots": [{"tokens": SENTENCE, "pronouns": [[4, 2]],
+                           "patterns": {f"{lay}.{h}": one_hot_rows(len(SENTENCE), (4, 2)).tolist()
+                                        for (lay, h) in scores}}]}
+
+
+def test_one_head_is_followed_and_never_swapped_for_a_weaker_one() -> None:
+    follower = HeadFollower()
+    seen = [follower.choose(tiny_probe(0, {(0, 0): 0.12, (0, 3): 0.11}))]
+    seen.append(follower.choose(tiny_probe(50, {(0, 0): 0.13, (0, 3): 0.2})))  # a small lead
+    seen.append(follower.choose(tiny_probe(100, {(0, 0): 0.8, (0, 3): 0.5})))
+    seen.append(follower.choose(tiny_probe(150, {(0, 0): 0.8, (0, 3): 0.82})))
+    assert seen == [(0, 0)] * 4
+    assert follower.choose(tiny_probe(200, {(0, 0): 0.3, (0, 3): 0.9})) == (0, 3)  # clearly
+
+
+def test_the_live_picture_follows_one_head_through_a_real_run(tiny_run_master) -> None:
+    from rich.console import Console
+
+    picture = LivePicture(Console(width=80, height=24, color_system=None))
+    shown = []
+    for line in (tiny_run_master / "chronicle.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        picture.on_event(event)
+        if event["type"] == "probe" and picture.dashboard.head is not None:
+            shown.append((picture.dashboard.head["layer"], picture.dashboard.head["head"]))
+    assert shown
+    switches = sum(1 for a, b in itertools.pairwise(shown) if a != b)
+    assert switches <= 2
