@@ -8,6 +8,7 @@ import typer
 
 from fabric_cli import __version__
 from fabric_cli.commands import bench, check, corpus, heads, infer, narrate, scenarios, train
+from fabric_cli.commands._common import PlainUsage
 
 app = typer.Typer(
     name="fabric",
@@ -25,7 +26,7 @@ app = typer.Typer(
 
 # short_help is what `fabric --help` lists: what the command does and one example.
 app.command("train", short_help="Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3")(train.train)
-app.command("infer", short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor finished her lecture.\"")(infer.infer)
+app.command("infer", cls=PlainUsage, short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor finished her lecture.\"")(infer.infer)
 app.command("heads", short_help="What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2")(heads.heads)
 app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)

@@ -57,6 +57,7 @@ def train(
 ) -> None:
     """Train the Fabric on a scenario and watch a pronoun head grow.
 
+    \b
     Examples:
       fabric train
       fabric train --seed 3 --run-dir runs/seed3

@@ -252,7 +252,8 @@ class AttentionHeatmap:
     def _row(self, fit: _Layout, r: int) -> Text:
         q = r + self.offset
         pronoun = any(rr == r for rr, _ in self.marks)
-        line = Text(ROW_GLYPH if pronoun else " ", style=Style(color=ACCENT, bold=True))
+        line = Text()  # (a style given to Text() itself would colour the whole row)
+        line.append(ROW_GLYPH if pronoun else " ", style=Style(color=ACCENT, bold=True))
         label = _fit_label(self.tokens[q], fit.token)
         label.stylize(Style(color=ACCENT, bold=True) if pronoun else "")
         line.append_text(label)
@@ -300,7 +301,8 @@ class AttentionHeatmap:
         lines = []
         for r in sorted({rr for rr, _ in self.marks}):
             strongest = int(self.strongest[r])
-            line = Text(ROW_GLYPH + " ", style=Style(color=ACCENT, bold=True))
+            line = Text()
+            line.append(ROW_GLYPH + " ", style=Style(color=ACCENT, bold=True))
             line.append(self.tokens[r + self.offset], style=Style(color=ACCENT, bold=True))
             line.append_text(self._annotation(r, strongest, pad=False))
             line.truncate(width, overflow="ellipsis")
