@@ -86,6 +86,17 @@ def write_file(path: Path, content: str) -> None:
     stderr_console().print(Text(f"wrote {literal(str(path))}"))
 
 
+def palette_pair() -> dict[str, dict[str, str]]:
+    """Every component's colour for a dark page (the terminal's) and for paper (mirrored)."""
+    from fabric_cli.views.palette import COMPONENT_COLORS
+
+    light = {}
+    for name, hexcode in COMPONENT_COLORS.items():
+        r, g, b = _light_color(Color.parse(hexcode)).get_truecolor()
+        light[name] = f"#{r:02x}{g:02x}{b:02x}"
+    return {"light": light, "dark": dict(COMPONENT_COLORS)}
+
+
 def to_light(console: Console) -> None:
     """Mirror the lightness of every explicit colour in the console's recording."""
     with console._record_buffer_lock:  # rich keeps the recording here; no public setter

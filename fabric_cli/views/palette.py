@@ -123,7 +123,7 @@ def light_ramp() -> dict[str, str]:
     mapping = {}
     for level in range(_RAMP_LEVELS):
         x = level / (_RAMP_LEVELS - 1)
-        mapping[_ramp_hex_quantised(x)] = _inferno_hex(0.92 - 0.82 * x)
+        mapping[_ramp_hex_quantised(x)] = _inferno_hex(0.97 - 0.87 * x)
     return mapping
 
 
