@@ -214,3 +214,43 @@ def test_the_live_picture_follows_one_head_through_a_real_run(tiny_run_master) -
     assert shown
     switches = sum(1 for a, b in itertools.pairwise(shown) if a != b)
     assert switches <= 2
+
+
+# -- wrapping at the widths where it went wrong ----------------------------------------------
+
+
+def test_corpus_keeps_every_words_tag_at_80_columns() -> None:
+    from cli_helpers import runner
+
+    from fabric_cli.cli import app
+
+    result = runner.invoke(app, ["corpus", "-n", "30"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    tags = {"DET", "NOUN", "PRON", "VERB", "ADJ", "ADV", "CONJ", "PREP", "PUNCT"}
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    blocks = "\n".join(lines).split("\n\n")
+    sentences = [b for b in blocks if re.match(r"\s+\d+  ", b)]
+    assert len(sentences) == 30
+    for block in sentences:
+        rows = block.splitlines()
+        word_rows = [r for r in rows if not set(r.split()) <= tags and "→" not in r]
+        tag_rows = [r for r in rows if r.split() and set(r.split()) <= tags]
+        n_words = sum(len(r.split()) for r in word_rows) - 1  # the sentence number
+        assert sum(len(r.split()) for r in tag_rows) == n_words, block
+
+
+@pytest.mark.parametrize("command", (["narrate"], ["infer", "The professor finished her lecture."]))
+def test_prose_keeps_a_readable_measure_at_200_columns(tiny_run_master, command) -> None:
+    from cli_helpers import runner
+
+    from fabric_cli.cli import app
+
+    args = [*command, "--run", str(tiny_run_master)]
+    result = runner.invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    if command[0] == "infer":  # the head's account, under its "L0H0 speaks" rule
+        lines = lines[next(i for i, line in enumerate(lines) if " speaks " in line) + 1:]
+    prose = [line for line in lines if len(line.split()) > 8 and not set(line) & set("│┃━─╭╰")]
+    assert prose and max(len(line.rstrip()) for line in prose) <= 90

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console, Group, RenderableType
+from rich.constrain import Constrain
 from rich.padding import Padding
 from rich.rule import Rule
 from rich.table import Table
@@ -39,6 +40,7 @@ VERDICTS = {  # verdict -> (glyph and words, style); glyphs keep it readable wit
     "no_agreeing_noun": ("— unbound", "dim"),
 }
 MUTED = "grey62"
+PROSE_MEASURE = 88  # the head's account keeps a readable line length on a wide terminal
 
 
 def parse_head(spec: str, option: str = "--ablate") -> tuple[int, int]:
@@ -197,7 +199,7 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
         for paragraph in doc["narration"]:
             console.print()
             # control characters written as escapes (\x1b), as in the map and the warning
-            console.print(paragraph_text(visible(paragraph)))
+            console.print(Constrain(paragraph_text(visible(paragraph)), PROSE_MEASURE))
     console.print()
 
 
