@@ -107,3 +107,18 @@ def test_help_shows_examples_one_per_line_and_a_plain_usage_line() -> None:
         assert len(examples) >= 3, command
         assert all(ln.count("fabric ") == 1 for ln in examples), command  # not run together
     assert "Usage: fabric infer [OPTIONS] SENTENCE" in run(["infer", "--help"]).output
+
+
+def test_svg_and_html_exports_draw_attention_as_arcs(tiny_run_master, tmp_path) -> None:
+    for suffix in (".svg", ".html"):
+        target = tmp_path / f"infer{suffix}"
+        run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(target)])
+        content = target.read_text(encoding="utf-8")
+        lines = re.findall(r'<line x1="[^"]+" y1="[^"]+" x2="[^"]+" y2="[^"]+" stroke="(#\w+)" '
+                           r'stroke-width="([\d.]+)" stroke-opacity="([\d.]+)"', content)
+        assert lines, suffix
+        assert {width for _, width, _ in lines} == {"1.4", "2.5"}  # the pronoun's are thicker
+        assert all(0.03 <= float(opacity) <= 1 for _, _, opacity in lines)
+    txt = tmp_path / "infer.txt"
+    run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(txt)])
+    assert "<svg" not in txt.read_text(encoding="utf-8")

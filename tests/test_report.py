@@ -118,10 +118,13 @@ def test_the_slider_changes_the_picture(page, tmp_path) -> None:
 
 
 @needs_chromium
-def test_an_svg_export_opens_in_a_browser(tiny_run_master, tmp_path) -> None:
-    target = tmp_path / "story.svg"
-    result = CliRunner().invoke(app, ["narrate", "--run", str(tiny_run_master), "--plain",
+@pytest.mark.parametrize("command", (["narrate", "--plain"],
+                                     ["infer", "The professor finished her lecture."]))
+def test_an_svg_export_opens_in_a_browser(tiny_run_master, tmp_path, command) -> None:
+    target = tmp_path / "picture.svg"
+    result = CliRunner().invoke(app, [*command, "--run", str(tiny_run_master),
                                       "--export", str(target)])
     assert result.exit_code == 0
     dom = chromium("--dump-dom", target.as_uri()).stdout
-    assert "<svg" in dom and "error on line" not in dom.lower()
+    assert "<svg" in dom
+    assert "error on line" not in dom.lower() and "parsererror" not in dom.lower()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import colorsys
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,14 +52,18 @@ def recording_console(width: int = EXPORT_WIDTH) -> Console:
 
 
 def export_picture(draw: Callable[[Console], None], export: Path, title: str,
-                   theme: str = "light") -> None:
-    """Draw again at EXPORT_WIDTH and save as .svg, .html or .txt (by the name's suffix)."""
+                   theme: str = "light", figures: Sequence[str] = ()) -> None:
+    """Draw again at EXPORT_WIDTH and save as .svg, .html or .txt (by the name's suffix).
+
+    figures: standalone <svg> strings (e.g. attention arcs) that an .html or .svg export
+    shows under the terminal picture; a .txt export has no room for them."""
     console = recording_console()
     draw(console)
-    write_export(console, export, title, theme)
+    write_export(console, export, title, theme, figures)
 
 
-def write_export(console: Console, export: Path, title: str, theme: str = "light") -> None:
+def write_export(console: Console, export: Path, title: str, theme: str = "light",
+                 figures: Sequence[str] = ()) -> None:
     suffix = export.suffix.lower()
     if suffix in (".svg", ".html") and theme == "light":
         to_light(console)
@@ -67,11 +71,40 @@ def write_export(console: Console, export: Path, title: str, theme: str = "light
     if suffix == ".svg":
         # rich names a web font by URL; an export must open offline, in monospace if need be
         content = _FONT_FACE.sub("", console.export_svg(title=literal(title), theme=terminal))
+        content = _stack_svgs([content, *figures]) if figures else content
     elif suffix == ".html":
         content = console.export_html(theme=terminal, inline_styles=True)
+        if figures:
+            block = "<div style=\"display:flex;flex-wrap:wrap;gap:16px;padding:8px\">" + \
+                "".join(figures) + "</div>"
+            content = content.replace("</body>", block + "</body>", 1)
     else:
         content = console.export_text()
     write_file(export, content)
+
+
+_SIZE = re.compile(r'viewBox="0 0 ([\d.]+) ([\d.]+)"')
+
+
+def _stack_svgs(svgs: Sequence[str]) -> str:
+    """One SVG holding several, one under another (each keeps its own viewBox and style)."""
+    sizes = []
+    for svg in svgs:
+        match = _SIZE.search(svg)
+        sizes.append((float(match.group(1)), float(match.group(2))) if match else (800.0, 600.0))
+    width = max(w for w, _ in sizes)
+    height = sum(h for _, h in sizes)
+    parts, y = [], 0.0
+    for svg, (w, h) in zip(svgs, sizes, strict=True):
+        opening = re.match(r"\s*(<svg\b[^>]*>)", svg)
+        tag = opening.group(1) if opening else "<svg>"
+        bare = re.sub(r'\s(?:width|height|x|y)="[^"]*"', "", tag)  # set again below
+        placed = bare.replace("<svg", f'<svg x="0" y="{y:g}" width="{w:g}" height="{h:g}"', 1)
+        inner = svg.replace(tag, placed, 1)
+        parts.append(inner)
+        y += h
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" '
+            f'width="{width:g}" height="{height:g}">' + "".join(parts) + "</svg>\n")
 
 
 def write_file(path: Path, content: str) -> None:

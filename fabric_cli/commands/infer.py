@@ -126,7 +126,7 @@ def infer(
         draw_inference(stdout_console(), doc, show_all=all_heads)
     if export is not None:
         export_picture(lambda console: draw_inference(console, doc, show_all=all_heads), export,
-                       f"fabric infer: {sentence.strip()[:60]}", theme)
+                       f"fabric infer: {sentence.strip()[:60]}", theme, arcs_of(doc, theme))
 
 
 # -- drawing -----------------------------------------------------------------------------
@@ -311,6 +311,18 @@ def _ablation_table(doc: dict, tokens: list[str]) -> RenderableType:
         table.add_row("continuation", literal(" ".join(diff["continuation_before"]) or "—"),
                       literal(" ".join(diff["continuation_after"]) or "—"))
     return table
+
+
+def arcs_of(doc: dict, theme: str) -> list[str]:
+    """bertviz-style arcs of every head whose map is drawn, for SVG and HTML exports."""
+    from fabric_cli.views.arcs import attention_arcs_svg
+
+    tokens = [visible(t) for t in doc["tokens"]]
+    marks = [(r["position"], r["antecedent"]["position"]) for r in doc["resolutions"]
+             if r["antecedent"] is not None]
+    return [attention_arcs_svg(tokens, _pattern(doc, h), mark=marks, theme=theme,
+                               title=f"{_name(h)}: each token's lines to what it attends to")
+            for h in _shown_heads(doc)]
 
 
 def _speaker(doc: dict) -> tuple[int, int] | None:
