@@ -254,3 +254,38 @@ def test_prose_keeps_a_readable_measure_at_200_columns(tiny_run_master, command)
         lines = lines[next(i for i, line in enumerate(lines) if " speaks " in line) + 1:]
     prose = [line for line in lines if len(line.split()) > 8 and not set(line) & set("│┃━─╭╰")]
     assert prose and max(len(line.rstrip()) for line in prose) <= 90
+
+
+def test_infer_table_keeps_each_cell_on_one_line_at_80_columns(tiny_run_master) -> None:
+    from cli_helpers import runner
+
+    from fabric_cli.cli import app
+
+    result = runner.invoke(app, ["infer", "The professor finished her lecture.", "--run",
+                                 str(tiny_run_master)], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if "looks at" in line)
+    row = lines[header + 1]
+    assert row.startswith("her") and re.search(r"\S+ \d+%\s*$", row)  # "professor 99%"
+    assert not lines[header + 2].strip()  # nothing of the row spilled onto a second line
+    assert "…" not in row
+
+
+def test_the_training_summary_wraps_between_words_in_a_terminal(monkeypatch) -> None:
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from fabric_cli.commands import train
+
+    out = io.StringIO()
+    monkeypatch.setattr(train, "stdout_console", lambda: Console(
+        file=out, width=80, force_terminal=True, color_system=None))
+    train._print_ending(SimpleNamespace(
+        status="finished", steps=1200, seconds=54.7, run_dir="/tmp/runs/pronouns-entropy",
+        summary={"floor": {"train": 1.182}, "final_val_loss": 1.196, "specialists": []}))
+    words = set(" ".join(out.getvalue().split()).split(" "))
+    assert {"nats,", "entropy", "floor"} <= words  # no word cut in two at the edge
+    assert all(len(line) <= 80 for line in out.getvalue().splitlines())
