@@ -128,3 +128,19 @@ def test_an_svg_export_opens_in_a_browser(tiny_run_master, tmp_path, command) ->
     dom = chromium("--dump-dom", target.as_uri()).stdout
     assert "<svg" in dom
     assert "error on line" not in dom.lower() and "parsererror" not in dom.lower()
+
+
+def test_dark_theme_and_the_default_name(tiny_run_master, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master), "--theme", "dark"])
+    assert result.exit_code == 0, result.output
+    target = tmp_path / f"report-{tiny_run_master.name}.html"
+    assert f"wrote report-{tiny_run_master.name}.html" in result.output
+    assert '<html lang="en" data-theme="dark">' in target.read_text(encoding="utf-8")
+
+
+@needs_chromium
+def test_a_view_shows_one_section_alone(page) -> None:
+    dom = chromium("--dump-dom", f"{page.as_uri()}#view=story").stdout
+    sections = dict(re.findall(r'<section id="(\w+)"( hidden="")?', dom))
+    assert sections["story"] == "" and all(sections[k] for k in sections if k != "story")

@@ -262,8 +262,8 @@
     gradFlow(probe.grad);
     moments(state.index);
     var hash = "#step=" + probe.step + "&head=" + key;
-    var view = /&view=[\w-]+/.exec(location.hash);
-    if (view) hash += view[0];
+    var view = /(?:^#|&)(view=[\w-]+)/.exec(location.hash);
+    if (view) hash += "&" + view[1];
     if (location.hash !== hash) history.replaceState(null, "", hash);
   }
 
@@ -299,8 +299,8 @@
     slider.addEventListener("input", function () { state.index = Number(slider.value); draw(); });
     headSelect.addEventListener("change", function () { state.head = headSelect.value; draw(); });
     window.addEventListener("hashchange", function () { readHash(); draw(); });
-    draw();
     var view = /(?:^#|&)view=([\w-]+)/.exec(location.hash);  // e.g. #step=300&view=timeline
+    draw();
     if (view && document.getElementById(view[1])) {
       document.querySelectorAll("main > section").forEach(function (section) {
         section.hidden = section.id !== view[1];
