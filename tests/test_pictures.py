@@ -289,3 +289,15 @@ def test_the_training_summary_wraps_between_words_in_a_terminal(monkeypatch) -> 
     words = set(" ".join(out.getvalue().split()).split(" "))
     assert {"nats,", "entropy", "floor"} <= words  # no word cut in two at the edge
     assert all(len(line) <= 80 for line in out.getvalue().splitlines())
+
+
+def test_head_map_at_80_columns_keeps_every_fact_on_one_line() -> None:
+    from fabric_cli.views.headmap import head_role_map
+
+    proof = {"loss_before": 0.7, "loss_after": 2.26, "acc_before": 1.0, "acc_after": 0.29}
+    heads = [{"layer": 0, "head": h, "role": "pronoun", "score": 0.8, "heldout_acc": 1.0,
+              "specialist": True, "ablation": proof, "team_ablation": proof} for h in range(4)]
+    out = render(head_role_map(heads, 1, 4), 80)
+    assert_fits(out, 80)
+    assert out.count("loss 0.70→2.26") == 8 and out.count("acc 100%→29%") == 8
+    assert out.count("pronoun ★") == 4  # name and star together, not the star on its own line
