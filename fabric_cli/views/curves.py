@@ -227,8 +227,11 @@ class LossCurve:
                 line.append(floor_label, style=Style(color=FLOOR_COLOR, bold=True))
             lines.append(line)
         lines.extend(self._x_axis(plot_w))
-        legend = self._legend(wide=True)
-        lines.append(legend if legend.cell_len <= inner else self._legend(wide=False))
+        for legend in (self._legend(wide=True), self._legend(wide=False),
+                       self._legend(wide=False, note=False)):
+            if legend.cell_len <= inner:
+                break
+        lines.append(legend)
         return lines
 
     def _canvas(self, plot_w: int) -> tuple[list[Text], int | None]:
@@ -305,17 +308,17 @@ class LossCurve:
             out.append(notes)
         return out
 
-    def _legend(self, *, wide: bool) -> Text:
+    def _legend(self, *, wide: bool, note: bool = True) -> Text:
         legend = Text(" " * (_Y_LABEL + 1))
         legend.append("⠉⠒⠤", style=LINE_COLOR)
         legend.append(" train (smoothed)" if self.gap and wide else " train", style=MUTED)
         if self.val:
             legend.append("  " + VAL_GLYPH, style=Style(color=VAL_COLOR, bold=True))
             legend.append(" validation" if wide else " val", style=MUTED)
-        if self.gap:
+        if self.gap and note:
             legend.append("  height: nats above the entropy floor (log)" if wide
                           else "  above floor (log)", style=MUTED)
-        elif self.floor is not None:
+        elif self.floor is not None and not self.gap:
             legend.append("  " + FLOOR_GLYPH * 2, style=FLOOR_COLOR)
             legend.append(" entropy floor" if wide else " floor", style=MUTED)
         return legend

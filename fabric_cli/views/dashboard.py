@@ -232,12 +232,14 @@ class TrainingDashboard:
         return [self._join(column, head + ticker, left, right)]
 
     def _head_width(self, width: int) -> int:
-        """The attention map's natural width in a compact layout (no right margin)."""
+        """The attention map's natural width in a compact layout (no right margin): as much
+        as it needs for two-character cells and whole words, leaving the curve 35 columns."""
+        most = max(28, width - 1 - 35)
         if self.head is None:
-            return max(28, width * 2 // 5)
+            return min(most, max(28, width * 2 // 5))
         view = AttentionHeatmap(self.head["tokens"], self.head["pattern"], mark=self.head["mark"],
                                 show_strongest=False)
-        return min(width // 2, max(28, view.layout(width // 2).width()))
+        return min(most, max(28, view.layout(most).width()))
 
     def _part(self, console: Console, options: ConsoleOptions, part: str, width: int,
               variant: str) -> Lines:

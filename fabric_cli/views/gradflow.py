@@ -186,7 +186,8 @@ class GradientFlow:
             return [Text("no gradient measured yet", style=MUTED)]
         first = "from the loss ↓"
         if self.compact:
-            first += f"  (log scale 1e{self.lo_exp}…1e{self.hi_exp})"
+            scale = f"  (log scale 1e{self.lo_exp}…1e{self.hi_exp})"
+            first += scale if len(first + scale) <= inner else f" · log 1e{self.lo_exp}…1e{self.hi_exp}"
         lines = [Text(first, style=MUTED)]
         previous_layer = None
         for row in self.rows:
@@ -199,7 +200,8 @@ class GradientFlow:
             lines.append(self._bar_line(f"L{layer} skip", _number(row.get("skip")), bar, "skip"))
             block = self._bar_line("   block", _number(row.get("block")), bar, "block")
             if layer == self.least_layer:
-                block.append(" ◀ least", style=Style(color=BLOCK_COLOR, bold=True))
+                mark = " ◀ least" if block.cell_len + 8 <= inner else " ◀"
+                block.append(mark, style=Style(color=BLOCK_COLOR, bold=True))
             lines.append(block)
             if not self.compact and row.get("leaving") is not None:
                 below = f"L{layer - 1}" if layer > 0 else "embed"
@@ -215,14 +217,18 @@ class GradientFlow:
 
     def _legend(self, inner: int) -> list[Text]:
         if self.compact:  # one line: the roads, and that the two add up to what goes on down
-            line = Text()
-            line.append(GLYPHS["skip"][0], style=SKIP_COLOR)
-            line.append(" skip + ", style=MUTED)
-            line.append(GLYPHS["block"][0], style=BLOCK_COLOR)
-            line.append(" block flow on down", style=MUTED)
-            if self.embed is not None:
-                line.append("  " + GLYPHS["embed"][0], style=EMBED_COLOR)
-                line.append(" embed", style=MUTED)
+            for words, embed in ((" block flow on down", True), (" block flow on down", False),
+                                 (" block flow down", False)):
+                line = Text()
+                line.append(GLYPHS["skip"][0], style=SKIP_COLOR)
+                line.append(" skip + ", style=MUTED)
+                line.append(GLYPHS["block"][0], style=BLOCK_COLOR)
+                line.append(words, style=MUTED)
+                if embed and self.embed is not None:
+                    line.append("  " + GLYPHS["embed"][0], style=EMBED_COLOR)
+                    line.append(" embed", style=MUTED)
+                if line.cell_len <= inner:
+                    break
             return [line]
         roads = [("skip", SKIP_COLOR, "residual skip", "skip"),
                  ("block", BLOCK_COLOR, "attention + MLP block", "block")]
