@@ -58,7 +58,8 @@ def test_the_gap_to_the_floor_is_readable_at_the_last_step(width: int) -> None:
     assert len(labels) >= 2 and labels == sorted(labels, reverse=True)
     assert labels[0] == pytest.approx(max(losses[:5]) - FLOOR, rel=0.3)
     assert labels[-1] < 0.05
-    assert "above" in out
+    if width >= 80:  # narrower, the "+" of every label is what says "above the floor"
+        assert "above the entropy floor" in out or "above floor" in out
 
 
 def test_linear_axis_labels_the_floor_row_with_the_floor() -> None:
