@@ -254,6 +254,11 @@ class LossCurve:
                 dots[yy // 4, x // 2] |= _DOTS[x % 2][yy % 4]
             previous = (x, y)
         floor_row = None if self.floor is None or self.gap else self.pixel_row(self.floor) // 4
+        if floor_row is not None:  # the floor runs on under the curve too: one dot a cell
+            y = self.pixel_row(self.floor)
+            for c in range(plot_w):
+                if dots[floor_row, c]:
+                    dots[floor_row, c] |= _DOTS[c % 2][y % 4]
         val_cells = {}
         for s, v in self.val:
             x = round((s - s0) / (s1 - s0) * (pix_w - 1)) // 2

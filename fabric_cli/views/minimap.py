@@ -21,7 +21,8 @@ from rich.text import Text
 from fabric_cli.errors import FabricError
 from fabric_cli.views.palette import ACCENT, MUTED, SHADES_1, literal, ramp_style, shade_level
 
-_ROW_LABEL = 6  # widest token shown beside a grid row
+_ROW_LABEL = 6  # widest token shown beside a grid row when room is short
+_WHOLE_LABEL = 12  # … and when there is room for whole words
 _GAP = 2  # columns between two mini maps
 
 
@@ -100,7 +101,15 @@ class HeadsGrid:
         n_k = len(self.tokens)
         self._digits = len(str(max(n_k - 1, 0)))
         # a row label is "token index"
-        label_w = min(_ROW_LABEL, max((len(t) for t in self.tokens), default=1)) + 1 + self._digits
+        longest = max((len(t) for t in self.tokens), default=1)
+        heads_per_layer = max(sum(1 for lay, _ in self.maps if lay == layer)
+                              for layer in {lay for lay, _ in self.maps})
+        whole = min(_WHOLE_LABEL, longest) + 1 + self._digits
+        # whole words when a layer's maps still fit on one line beside them, else abbreviated
+        if whole + 1 + heads_per_layer * (max(n_k, 6) + _GAP) <= width:
+            label_w = whole
+        else:
+            label_w = min(_ROW_LABEL, longest) + 1 + self._digits
         caption_w = max((len(c) for c in self.captions.values()), default=0)
         # Crop to the last `keep` tokens if even one map does not fit beside the row labels.
         keep = max(1, min(n_k, width - label_w - 1))
