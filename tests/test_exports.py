@@ -99,7 +99,7 @@ def test_unknown_theme_is_one_line(tiny_run_master, tmp_path) -> None:
 
 
 def test_help_shows_examples_one_per_line_and_a_plain_usage_line() -> None:
-    for command in ("train", "infer", "heads", "narrate"):
+    for command in ("train", "infer", "heads", "narrate", "report", "corpus", "scenarios"):
         out = run([command, "--help"]).output
         assert "Examples:" in out, command
         examples = [ln.strip() for ln in out.split("Examples:")[1].splitlines()

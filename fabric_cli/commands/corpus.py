@@ -138,11 +138,11 @@ def corpus(
     """Show sentences the Fabric will read: parts of speech, each pronoun's antecedent, and
     the entropy floor (the lowest loss any model could reach).
 
+    \b
     Examples:
-
       fabric corpus -n 5
-
       fabric corpus --split heldout --seed 3
+      fabric corpus --scenario tiny -n 3
     """
     if not 1 <= n <= MAX_SENTENCES:
         raise FabricError(f"-n: expected a number of sentences from 1 to {MAX_SENTENCES}, got {n}")
