@@ -302,3 +302,12 @@ def test_head_map_at_80_columns_keeps_every_fact_on_one_line() -> None:
     assert_fits(out, 80)
     assert out.count("loss 0.70→2.26") == 8 and out.count("acc 100%→29%") == 8
     assert out.count("pronoun ★") == 4  # name and star together, not the star on its own line
+
+
+def test_the_dashboard_keeps_one_gradient_axis_from_frame_to_frame() -> None:
+    board = board_after_a_run()
+    lengths = []
+    for rows in ([dict(r, block=0.5) for r in ROWS], ROWS):
+        board.set_grad_flow(rows, embed=0.114)
+        lengths.append(len(bar_of(render(board, 120, height=40), "L1 skip")))
+    assert lengths[0] == lengths[1] > 0  # the same 0.0122, the same bar
