@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from test_views import STORY, assert_fits, lines_of, one_hot_rows, render
+from test_views import STORY, assert_fits, grid_cells, lines_of, one_hot_rows, render
 
 from fabric_cli.commands.live import HeadFollower, LivePicture
 from fabric_cli.views.curves import loss_curve
@@ -311,3 +311,16 @@ def test_the_dashboard_keeps_one_gradient_axis_from_frame_to_frame() -> None:
         board.set_grad_flow(rows, embed=0.114)
         lengths.append(len(bar_of(render(board, 120, height=40), "L1 skip")))
     assert lengths[0] == lengths[1] > 0  # the same 0.0122, the same bar
+
+
+@pytest.mark.parametrize("width", (34, 80))
+def test_a_missed_pronoun_shows_its_pick_beside_the_expected_antecedent(width: int) -> None:
+    out = render(attention_heatmap(SENTENCE, one_hot_rows(len(SENTENCE), (4, 3), 0.6),
+                                   mark=[(4, 2)]), width)
+    row = next(ln for ln in lines_of(out) if " her 4 " in ln)
+    cells, _ = grid_cells(row, "her")
+    assert cells.index("◆") // 2 == 2 and cells.index("×") // 2 == 3  # expected, then chosen
+    assert "→ finished" in out and "✗" in out
+    hit = render(attention_heatmap(SENTENCE, one_hot_rows(len(SENTENCE), (4, 2), 0.6),
+                                   mark=[(4, 2)]), width)
+    assert "×" not in hit

@@ -6,8 +6,8 @@ indices (every key is also a query row, so column 2 is the token on row 2). The 
 triangle is blank: a token cannot see its future. Each cell is a shade glyph (readable without
 colour) in a colour from the perceptual ramp. The right margin names each row's strongest key
 and its weight; a pronoun's row is flagged ▶, its expected antecedent carries a ◆ (and its
-column index is bold), and when the margin does not fit, a line under the grid says what each
-pronoun chose.
+column index is bold), the word it chose instead (if it missed) a ×, and when the margin does
+not fit, a line under the grid says what each pronoun chose.
 
 When the sentence is too wide for the terminal, cells shrink to one character, then the
 leading tokens are elided (the first token, often an attention sink, is kept), and a note
@@ -49,6 +49,7 @@ __all__ = ["AttentionHeatmap", "attention_heatmap", "heads_grid", "mini_heatmap"
 
 MARK_GLYPH = "◆"
 ROW_GLYPH = "▶"  # a pronoun's row
+MISS_GLYPH = "×"  # the word a pronoun chose, when it is not the expected antecedent
 GAP_GLYPH = "┊"
 _ANNOT_TOKEN = 10  # widest token named in the right margin ("scientists")
 
@@ -274,6 +275,9 @@ class AttentionHeatmap:
             if (r, c) in self.marks:
                 line.append(glyph[:-1], style=style)
                 line.append(MARK_GLYPH, style=Style(color=ACCENT, bold=True))
+            elif pronoun and c == strongest:  # the pronoun chose another word than expected
+                line.append(glyph[:-1], style=style)
+                line.append(MISS_GLYPH, style=Style(color="red", bold=True))
             else:
                 line.append(glyph, style=style)
         if fit.annotate:
@@ -294,6 +298,10 @@ class AttentionHeatmap:
             hit = strongest in expected
             out.append(" ✓" if hit else " ✗", style="bold green" if hit else "bold red")
         return out
+
+    def _misses(self) -> bool:
+        return any(int(self.strongest[r]) not in {c for rr, c in self.marks if rr == r}
+                   for r in {rr for rr, _ in self.marks})
 
     def _choices(self, width: int) -> list[Text]:
         """Under the grid, for each pronoun row: whom it looked at most, and whether that is
@@ -326,6 +334,7 @@ class AttentionHeatmap:
         return f"{len(missing)} of {n_k} positions not shown ({', '.join(spans)})"
 
     def _legend(self, width: int) -> Text:
+        """The shade scale and the marks, in the longest wording that fits."""
         full = Text()
         bounds = ["<.05", "<.2", "<.4", "<.6", "≥.6"]
         assert len(bounds) == len(SHADE_EDGES) + 1
@@ -333,17 +342,27 @@ class AttentionHeatmap:
             mid = (0.0, 0.12, 0.3, 0.5, 0.85)[level]
             full.append(SHADES_1[level], style=ramp_style(mid, bold=True))
             full.append(bound + " ", style=MUTED)
-        if self.marks:
-            full.append(" " + ROW_GLYPH, style=Style(color=ACCENT, bold=True))
-            full.append(" pronoun ", style=MUTED)
-            full.append(MARK_GLYPH, style=Style(color=ACCENT, bold=True))
-            full.append(" its antecedent", style=MUTED)
-        if full.cell_len <= width:
-            return full
         short = Text()
         for level in range(len(SHADES_1)):
             short.append(SHADES_1[level], style=ramp_style(level / 4, bold=True))
-        short.append(" 0…1", style=MUTED)
+        short.append(" 0…1 ", style=MUTED)
+        wordings = ((" pronoun ", " its antecedent", " its pick"),
+                    (" pronoun ", " antecedent", " pick"))
+        # the marks are explained before the scale is spelled out: they carry the story
+        tries = [(scale, words) for words in wordings for scale in (full, short)]
+        for scale, words in [*tries, (full, None), (short, None)]:
+            legend = scale.copy()
+            if words and self.marks:
+                legend.append(" " + ROW_GLYPH, style=Style(color=ACCENT, bold=True))
+                legend.append(words[0], style=MUTED)
+                legend.append(MARK_GLYPH, style=Style(color=ACCENT, bold=True))
+                legend.append(words[1], style=MUTED)
+                if self._misses():
+                    legend.append(" " + MISS_GLYPH, style=Style(color="red", bold=True))
+                    legend.append(words[2], style=MUTED)
+            legend.rstrip()
+            if legend.cell_len <= width:
+                return legend
         return short
 
 
