@@ -92,7 +92,7 @@ def build_report(events: Sequence[dict], *, roles: Sequence[Mapping[str, Any]],
     title = f"fabric report · {run['scenario']}"
     intro = ("<p class=\"muted\">Move the slider through the probes; choose any head. Each "
              "story sentence is drawn twice: as a map (rows look back at columns; ▶ a pronoun, "
-             "the outlined cell its antecedent; darker is more attention on paper, brighter in "
+             "the outlined cell its antecedent, × the word it chose instead; darker is more attention on paper, brighter in "
              "the dark) and as lines from each token to the tokens it attends to.</p>")
     sections = [
         ("top", "<button id=\"theme-toggle\" type=\"button\">light / dark</button>"

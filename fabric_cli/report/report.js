@@ -86,7 +86,8 @@
         svg, String(k));
     }
     for (var q = 0; q < n; q++) {
-      var pronoun = rowsOf[q] !== undefined;
+      var pronoun = rowsOf[q] !== undefined, pick = 0;
+      for (var j = 0; j <= q; j++) if (pattern[q][j] > pattern[q][pick]) pick = j;
       el("text", { x: label - 6, y: top + q * cell + 13, "text-anchor": "end",
         "font-weight": pronoun ? 700 : 400, fill: pronoun ? "var(--accent)" : "var(--fg)" },
         svg, (pronoun ? "▶ " : "") + tokens[q].slice(0, 14) + " " + q);
@@ -98,6 +99,10 @@
         if (pronoun && rowsOf[q] === c) {
           el("rect", { x: label + c * cell + 1, y: top + q * cell + 1, width: cell - 3,
             height: cell - 3, fill: "none", stroke: "var(--accent)", "stroke-width": 2.5 }, svg);
+        } else if (pronoun && c === pick) {  // the word it chose instead of its antecedent
+          el("text", { x: label + c * cell + cell / 2, y: top + q * cell + 13,
+            "text-anchor": "middle", "font-weight": 700, fill: "var(--bad)", class: "pick" },
+            svg, "×");
         }
       }
     }
