@@ -97,6 +97,7 @@ def test_the_page_loads_in_a_browser_without_errors(page) -> None:
     assert re.search(r'<pre id="errors"></pre>', dom), dom[:2000]  # no script error trapped
     assert f"step {steps[-1]} of" in dom
     assert dom.count('class="heatmap"') == len(page_data(page)["sentences"])
+    assert dom.count('<line class="marker"') == 2  # the step, marked on both loss charts
 
 
 @needs_chromium

@@ -105,7 +105,7 @@ def loss_charts(loss: Mapping[str, Sequence], val: Sequence[tuple[int, float]],
                     f'y2="{y:.1f}"/><text class="floor-label" x="{CHART_W - PAD_R + 4}" '
                     f'y="{y + 4:.1f}">floor {floor:.3f}</text>')
     charts = [_figure(full, "The loss, step by step (red), validation (dots) and the entropy "
-                      "floor (dashed), the lowest loss any model could reach.")]
+                      "floor (dashed), the lowest loss any model could reach.", (s0, s1))]
     if floor is not None:
         charts.append(_gap_chart(steps, losses, val, floor, s0, s1, sx))
     return "<div class=\"charts\">" + "".join(charts) + "</div>"
@@ -137,11 +137,14 @@ def _gap_chart(steps, losses, val, floor, s0, s1, sx) -> str:
                  f'+{last_v - floor:.3f}</text>')
     return _figure(parts, "Distance to the floor, nats on a log axis: the train loss smoothed "
                    "(an EMA over about 20 steps) and validation (dots). The label is the last "
-                   "validation gap.")
+                   "validation gap.", (s0, s1))
 
 
-def _figure(parts: list[str], caption: str) -> str:
-    return (f'<figure><svg viewBox="0 0 {CHART_W} {CHART_H}" width="100%" role="img">'
+def _figure(parts: list[str], caption: str, span: tuple[float, float] = (0.0, 1.0)) -> str:
+    """A chart; `span` (first and last step) lets the timeline mark its step on it."""
+    return (f'<figure><svg class="loss-chart" viewBox="0 0 {CHART_W} {CHART_H}" width="100%" '
+            f'role="img" data-x0="{PAD_L}" data-x1="{CHART_W - PAD_R}" data-y0="{PAD_T}" '
+            f'data-y1="{CHART_H - PAD_B}" data-s0="{span[0]:g}" data-s1="{span[1]:g}">'
             + "".join(parts) + f"</svg><figcaption>{esc(caption)}</figcaption></figure>")
 
 

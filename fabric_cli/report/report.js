@@ -239,6 +239,17 @@
     });
   }
 
+  // -- the step, marked on the loss charts ---------------------------------------------------
+  function markCharts(step) {
+    document.querySelectorAll("svg.loss-chart").forEach(function (svg) {
+      var old = svg.querySelector(".marker");
+      if (old) old.remove();
+      var d = svg.dataset, s0 = Number(d.s0), s1 = Number(d.s1);
+      var x = Number(d.x0) + (step - s0) / Math.max(s1 - s0, 1) * (Number(d.x1) - Number(d.x0));
+      el("line", { class: "marker", x1: x, x2: x, y1: d.y0, y2: d.y1 }, svg);
+    });
+  }
+
   // -- the whole picture -------------------------------------------------------------------
   function draw() {
     var probe = timeline[state.index], key = state.head;
@@ -266,6 +277,7 @@
     });
     gradFlow(probe.grad);
     moments(state.index);
+    markCharts(probe.step);
     var hash = "#step=" + probe.step + "&head=" + key;
     var view = /(?:^#|&)(view=[\w-]+)/.exec(location.hash);
     if (view) hash += "&" + view[1];
