@@ -145,3 +145,16 @@ def test_a_view_shows_one_section_alone(page) -> None:
     dom = chromium("--dump-dom", f"{page.as_uri()}#view=story").stdout
     sections = dict(re.findall(r'<section id="(\w+)"( hidden="")?', dom))
     assert sections["story"] == "" and all(sections[k] for k in sections if k != "story")
+
+
+def test_the_default_name_never_replaces_a_file_fabric_did_not_write(tiny_run_master, tmp_path,
+                                                                     monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    theirs = tmp_path / f"report-{tiny_run_master.name}.html"
+    theirs.write_text("my own notes", encoding="utf-8")
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master)])
+    assert result.exit_code == 2 and "not written by fabric report" in result.output
+    assert theirs.read_text(encoding="utf-8") == "my own notes"
+    theirs.unlink()
+    for _ in range(2):  # a page fabric wrote is replaced by the next one
+        assert CliRunner().invoke(app, ["report", str(tiny_run_master)]).exit_code == 0

@@ -49,5 +49,21 @@ def report(
     events = list(events)
     page = build_report(events, roles=head_roles(events, _thresholds(events)),
                         colours=palette_pair(), theme=theme)
-    target = output if output is not None else Path(f"report-{chronicle.parent.name}.html")
-    write_file(target, page)
+    if output is None:
+        output = Path(f"report-{chronicle.parent.name}.html")
+        _refuse_foreign(output)  # a name the user did not choose never replaces their file
+    write_file(output, page)
+
+
+def _refuse_foreign(path: Path) -> None:
+    from fabric_cli.report import GENERATOR
+
+    if not path.exists():
+        return
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        head = ""
+    if f'<meta name="generator" content="{GENERATOR}">' not in head:
+        raise FabricError(f"{literal(str(path))} exists and was not written by fabric report; "
+                          "name another file with -o")

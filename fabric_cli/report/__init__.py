@@ -23,7 +23,8 @@ from fabric_cli.errors import FabricError
 from fabric_cli.report import page
 from fabric_cli.report.data import page_data
 
-__all__ = ["build_report"]
+__all__ = ["GENERATOR", "build_report"]
+GENERATOR = "fabric report"  # in every page's <head>: how a later run knows the file is ours
 
 # First in <head>: any script error, even one that stops report.js from parsing, is written
 # into the page (#errors), where a reader and the browser test see it.
@@ -113,6 +114,7 @@ def build_report(events: Sequence[dict], *, roles: Sequence[Mapping[str, Any]],
         "<!DOCTYPE html>\n"
         f"<html lang=\"en\" data-theme=\"{page.esc(theme)}\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<meta name=\"generator\" content=\"{GENERATOR}\">"
         f"<title>{page.esc(title)}</title>{ERROR_TRAP}"
         f"<style>{_asset('report.css')}{_colour_css(colours)}</style></head>"
         "<body><main><pre id=\"errors\"></pre>" + "".join(body) + "</main>"
