@@ -256,7 +256,8 @@
     slider.value = String(state.index);
     headSelect.value = key;
     var row = probe.heads[key] || {}, scores = row.scores || {};
-    document.getElementById("step-label").textContent = "step " + probe.step + " of " + run.steps;
+    document.getElementById("step-label").textContent = "step " + probe.step + " of " +
+      Math.max(run.planned || 0, run.steps);
     var facts = "L" + key.replace(".", "H") + " at step " + probe.step + ": pronoun score " +
       fmt(scores.pronoun, 2) + ", accuracy " + (row.acc === null || row.acc === undefined ? "—" :
       Math.round(row.acc * 100) + "%") + " · validation loss " + fmt(probe.val, 3) +
