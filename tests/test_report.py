@@ -158,3 +158,19 @@ def test_the_default_name_never_replaces_a_file_fabric_did_not_write(tiny_run_ma
     theirs.unlink()
     for _ in range(2):  # a page fabric wrote is replaced by the next one
         assert CliRunner().invoke(app, ["report", str(tiny_run_master)]).exit_code == 0
+
+
+def test_the_page_builder_never_imports_rich_or_typer(tiny_run_master) -> None:
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fabric_cli.chronicle import read_events\n"
+        "from fabric_cli.report import build_report\n"
+        f"events = list(read_events({str(tiny_run_master / 'chronicle.jsonl')!r}))\n"
+        "build_report(events, roles=[], colours={})\n"
+        "print(sorted(m for m in ('rich', 'typer') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
