@@ -116,6 +116,7 @@ class TrainingDashboard:
         self.moments: deque[tuple[int | None, str, str]] = deque(maxlen=TICKER_LINES)
         self._versions = {"curve": 0, "grad": 0, "head": 0, "ticker": 0}
         self._cache: dict[str, tuple[tuple[int, int], Lines]] = {}
+        self._full_fits: dict[tuple, bool] = {}
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -187,8 +188,15 @@ class TrainingDashboard:
         options = options.update(width=width, height=None)
         header = self._render(console, options, "header", -1, width, lambda: self._header(width))
         rows: list[Lines] = []
-        rows = [header, *self._full(console, options, width)]
-        if height and sum(len(r) for r in rows) > height:
+        # Whether the full layout fits changes only when a part's height can: cache the answer
+        # so that a short terminal does not lay out the full picture on every refresh.
+        shape = (width, height, self._versions["head"], self._versions["ticker"],
+                 len(self.grad_rows), self.grad_embed is None)
+        rows = []
+        if self._full_fits.get(shape, True):
+            rows = [header, *self._full(console, options, width)]
+            self._full_fits = {shape: not height or sum(len(r) for r in rows) <= height}
+        if not self._full_fits[shape]:
             rows = [header, *self._compact(console, options, width, height - len(header))]
         lines = [line for part in rows for line in part]
         if height:
