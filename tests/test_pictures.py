@@ -324,3 +324,20 @@ def test_a_missed_pronoun_shows_its_pick_beside_the_expected_antecedent(width: i
     hit = render(attention_heatmap(SENTENCE, one_hot_rows(len(SENTENCE), (4, 2), 0.6),
                                    mark=[(4, 2)]), width)
     assert "×" not in hit
+
+
+def test_the_smoothed_loss_is_the_exponential_moving_average() -> None:
+    from fabric_cli.views.curves import SMOOTHING, _ema
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(2.0, 1.0, 2500)
+    values[[3, 1000, 1999]] = np.nan
+    expected, state = values.copy(), None
+    for i, v in enumerate(values):  # the definition, one step at a time
+        if math.isfinite(v):
+            state = v if state is None else state + SMOOTHING * (v - state)
+            expected[i] = state
+    got = _ema(values, SMOOTHING)
+    finite = np.isfinite(values)
+    assert np.allclose(got[finite], expected[finite], rtol=0, atol=1e-12)
+    assert np.isnan(got[~finite]).all()

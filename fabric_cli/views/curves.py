@@ -329,14 +329,26 @@ class LossCurve:
         return legend
 
 
-def _ema(values: np.ndarray, alpha: float) -> np.ndarray:
-    """Exponential moving average over the finite values; non-finite ones stay as they are."""
-    out = values.copy()
-    state = None
-    for i, v in enumerate(values):
-        if math.isfinite(v):
-            state = v if state is None else state + alpha * (v - state)
-            out[i] = state
+def _ema(values: np.ndarray, alpha: float, block: int = 1000) -> np.ndarray:
+    """Exponential moving average over the finite values (non-finite ones stay as they are,
+    and the average carries over them), in NumPy: within a block of steps,
+    y_k = d^(k+1)·y_prev + alpha·d^k·Σ_{j≤k} d^(-j)·x_j with d = 1 - alpha; blocks of 1000
+    keep d^(-j) far from overflow. The first value starts the average (y_prev = x_0)."""
+    out = values.astype(np.float64, copy=True)
+    keep = np.isfinite(out)
+    x = out[keep]
+    if x.size == 0:
+        return out
+    d = 1.0 - alpha
+    y = np.empty_like(x)
+    previous = x[0]
+    for start in range(0, x.size, block):
+        chunk = x[start : start + block]
+        k = np.arange(chunk.size)
+        sums = np.cumsum(chunk * d ** (-k))
+        y[start : start + chunk.size] = d ** (k + 1) * previous + alpha * d**k * sums
+        previous = y[start + chunk.size - 1]
+    out[keep] = y
     return out
 
 
