@@ -9,5 +9,7 @@ width it is given. Only `commands/` imports this package.
     curves.loss_curve(steps, losses, *, floor, val, width, height, marks, gap) · curves.sparkline
     headmap.head_role_map(heads, n_layers, n_heads, *, max_width=None)
     dashboard.TrainingDashboard · dashboard.plain_progress_line · ticker.moments_panel
-    palette: component colours and names, shade ramps, the colour ramp, literal()
+    arcs.attention_arcs_svg(tokens, pattern, *, mark, title, theme)   (a plain SVG string)
+    palette: component colours and names, shade ramps, the colour ramp (light_ramp for paper),
+             literal()
 """
