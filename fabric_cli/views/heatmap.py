@@ -346,21 +346,25 @@ class AttentionHeatmap:
         for level in range(len(SHADES_1)):
             short.append(SHADES_1[level], style=ramp_style(level / 4, bold=True))
         short.append(" 0…1 ", style=MUTED)
-        wordings = ((" pronoun ", " its antecedent", " its pick"),
-                    (" pronoun ", " antecedent", " pick"))
-        # the marks are explained before the scale is spelled out: they carry the story
+        # (pronoun, antecedent, pick): the marks are explained before the scale is spelled
+        # out, and the antecedent's mark last of all: it carries the story
+        wordings = ((" pronoun", " its antecedent", " its pick"),
+                    (" pronoun", " antecedent", " pick"), (None, " antecedent", " pick"),
+                    (None, " antecedent", None))
         tries = [(scale, words) for words in wordings for scale in (full, short)]
         for scale, words in [*tries, (full, None), (short, None)]:
             legend = scale.copy()
-            if words and self.marks:
-                legend.append(" " + ROW_GLYPH, style=Style(color=ACCENT, bold=True))
-                legend.append(words[0], style=MUTED)
-                legend.append(MARK_GLYPH, style=Style(color=ACCENT, bold=True))
-                legend.append(words[1], style=MUTED)
-                if self._misses():
-                    legend.append(" " + MISS_GLYPH, style=Style(color="red", bold=True))
-                    legend.append(words[2], style=MUTED)
             legend.rstrip()
+            if words and self.marks:
+                row, antecedent, pick = words
+                if row:
+                    legend.append("  " + ROW_GLYPH, style=Style(color=ACCENT, bold=True))
+                    legend.append(row, style=MUTED)
+                legend.append("  " + MARK_GLYPH, style=Style(color=ACCENT, bold=True))
+                legend.append(antecedent, style=MUTED)
+                if pick and self._misses():
+                    legend.append("  " + MISS_GLYPH, style=Style(color="red", bold=True))
+                    legend.append(pick, style=MUTED)
             if legend.cell_len <= width:
                 return legend
         return short
