@@ -341,3 +341,11 @@ def test_the_smoothed_loss_is_the_exponential_moving_average() -> None:
     finite = np.isfinite(values)
     assert np.allclose(got[finite], expected[finite], rtol=0, atol=1e-12)
     assert np.isnan(got[~finite]).all()
+
+
+@pytest.mark.parametrize(("width", "height"), ((40, 60), (80, 24), (120, 40), (200, 50)))
+def test_the_dashboard_fits_and_keeps_the_followed_heads_map(width: int, height: int) -> None:
+    out = render(board_after_a_run(), width, height=height)
+    assert len(lines_of(out)) <= height
+    assert_fits(out, width)
+    assert "L0H0" in out and " her 4 " in out and "◆" in out
