@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from fabric_cli import __version__
-from fabric_cli.commands import bench, check, corpus, heads, infer, narrate, scenarios, train
+from fabric_cli.commands import (
+    bench,
+    check,
+    corpus,
+    export,
+    heads,
+    infer,
+    narrate,
+    scenarios,
+    train,
+)
 from fabric_cli.commands._common import PlainUsage
 from fabric_cli.commands.report import report as report_command
 
@@ -34,6 +44,7 @@ app.command("report", short_help="The whole run as one offline HTML page.  e.g. 
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
 app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
+app.command("export", short_help="Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out")(export.export)
 app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
 
 
