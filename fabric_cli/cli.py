@@ -85,6 +85,7 @@ def main() -> None:
         stderr_console().print(f"fabric: error: {message}; see `{where} --help`",
                                markup=False, highlight=False)
         code = 2
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C before a command's own wrapper ran
+        stderr_console().print("fabric: error: interrupted", markup=False, highlight=False)
         code = 130
     sys.exit(code if isinstance(code, int) else 0)
