@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from fabric_cli import __version__
-from fabric_cli.commands import bench, check, corpus, heads, infer, narrate, scenarios, train
+from fabric_cli.commands import (
+    bench,
+    check,
+    compare,
+    corpus,
+    heads,
+    infer,
+    narrate,
+    scenarios,
+    train,
+)
 
 app = typer.Typer(
     name="fabric",
@@ -30,6 +40,7 @@ app.command("heads", short_help="What every head became, proven by ablation.  e.
 app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
 app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
+app.command("compare", short_help="Two runs side by side, and what differed.  e.g. fabric compare runs/a runs/b")(compare.compare)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
 app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
 

@@ -29,6 +29,8 @@ class ModelShape:
     d_model: int  # residual stream width; n_heads divides it
     d_mlp: int  # feed-forward hidden width
     n_ctx: int  # longest sequence, <bos> included
+    residual: bool = True  # each block adds to the stream (False: each block replaces it)
+    layernorm: str = "pre"  # "pre": LayerNorm before each branch and at the top; "none"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class TrainingConfig:
     dropout: float  # probability a unit of a block's output is dropped in training
     probe_every: int  # steps between probes
     attn_dropout: float = 0.0  # probability an attention weight is dropped (GPT-2 attn_pdrop)
+    optimizer: str = "adamw"  # "adamw", "sgd" (plain steps) or "momentum" (SGD with momentum)
+    momentum: float = 0.9  # the momentum optimizer's running-mean decay
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -188,10 +192,21 @@ def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scena
     )
 
 
+LAYERNORM_KINDS = ("pre", "none")
+OPTIMIZERS = ("adamw", "sgd", "momentum")
+
+
 def _parse_model(table: dict, source: str) -> ModelShape:
     keys = ("n_layers", "n_heads", "d_model", "d_mlp", "n_ctx")
-    schema.check_keys(table, source, "model", keys, keys)
-    values = {k: schema.get_int(table, k, source, "model") for k in keys}
+    schema.check_keys(table, source, "model", (*keys, "residual", "layernorm"), keys)
+    values: dict = {k: schema.get_int(table, k, source, "model") for k in keys}
+    if "residual" in table:
+        if not isinstance(table["residual"], bool):
+            raise schema.schema_error(source, "model.residual", "true or false",
+                                      table["residual"])
+        values["residual"] = table["residual"]
+    if "layernorm" in table:
+        values["layernorm"] = _choice(table, "layernorm", LAYERNORM_KINDS, source, "model")
     if values["d_model"] % values["n_heads"]:
         raise schema.schema_error(
             source,
@@ -204,7 +219,7 @@ def _parse_model(table: dict, source: str) -> ModelShape:
 
 def _parse_training(table: dict, source: str) -> TrainingConfig:
     keys = tuple(TrainingConfig.__dataclass_fields__)
-    optional = ("attn_dropout",)
+    optional = ("attn_dropout", "optimizer", "momentum")
     schema.check_keys(table, source, "training", keys,
                       tuple(k for k in keys if k not in optional))
     t = "training"
@@ -233,7 +248,19 @@ def _parse_training(table: dict, source: str) -> TrainingConfig:
         probe_every=probe_every,
         attn_dropout=schema.get_float(table, "attn_dropout", source, t, low=0.0, high=1.0,
                                       high_open=True) if "attn_dropout" in table else 0.0,
+        optimizer=(_choice(table, "optimizer", OPTIMIZERS, source, t)
+                   if "optimizer" in table else "adamw"),
+        momentum=schema.get_float(table, "momentum", source, t, low=0.0, high=1.0,
+                                  high_open=True) if "momentum" in table else 0.9,
     )
+
+
+def _choice(table: dict, key: str, choices: tuple[str, ...], source: str, prefix: str) -> str:
+    value = table[key]
+    if value not in choices:
+        what = "one of " + ", ".join(f'"{c}"' for c in choices)
+        raise schema.schema_error(source, f"{prefix}.{key}", what, value)
+    return value
 
 
 def _parse_probes(table: dict, source: str) -> ProbeConfig:

@@ -50,6 +50,9 @@ BAD_CASES = {
     "syntax_duplicate_key": ("line 20, column 10", "TOML syntax error"),
     "templates_not_array": ("grammar.templates", "array of tables"),
     "not_utf8": ("not UTF-8", "offset"),
+    "residual_not_bool": ("model.residual", "true or false, got 'off'"),
+    "unknown_layernorm": ("model.layernorm", 'one of "pre", "none", got \'post\''),
+    "unknown_optimizer": ("training.optimizer", '"adamw", "sgd", "momentum", got \'adam\''),
 }
 
 
