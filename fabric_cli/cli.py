@@ -17,6 +17,7 @@ from fabric_cli.commands import (
     narrate,
     scenarios,
     train,
+    why,
 )
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command("narrate", short_help="A component tells the run's story.  e.g. fabr
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
 app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
 app.command("compare", short_help="Two runs side by side, and what differed.  e.g. fabric compare runs/a runs/b")(compare.compare)
+app.command("why", short_help="Why a component exists: train with and without it.  e.g. fabric why residual")(why.why)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
 app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
 

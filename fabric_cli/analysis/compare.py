@@ -99,9 +99,10 @@ def compare_runs(a: dict, b: dict) -> dict:
     """Two run summaries on the same axes, plus what cannot be compared between them."""
     notes = []
     sa, sb = a["switches"], b["switches"]
-    if a.get("scenario") != b.get("scenario"):
-        notes.append(f"different scenarios ({a.get('scenario')} and {b.get('scenario')}): "
-                     "losses are compared as ratios to each run's own entropy floor")
+    fa, fb = a.get("floor"), b.get("floor")
+    if fa and fb and abs(fa - fb) > 1e-6 * max(fa, fb):
+        notes.append(f"different languages (entropy floors {fa:.4g} and {fb:.4g} nats): "
+                     "losses are compared as ratios to each run's own floor")
     if sa["n_layers"] != sb["n_layers"]:
         notes.append(f"{sa['n_layers']} layers against {sb['n_layers']}: per-layer rows align "
                      "from the bottom; layers above the shallower run's top have no partner")

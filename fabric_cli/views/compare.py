@@ -53,13 +53,15 @@ def _when(step: int | None) -> str:
 
 
 def switch_line(s: dict) -> str:
-    parts = [f"{s['n_layers']}×{s['n_heads']} heads, d_model {s['d_model']}",
-             "residual on" if s["residual"] else "residual OFF",
-             "LayerNorm" if s["layernorm"] == "pre" else "no LayerNorm",
-             s["optimizer"] + (f" lr {s['lr']:g}" if s.get("lr") else ""),
-             f"clip {s['grad_clip']:g}" if s.get("grad_clip") else "no clipping",
+    """The settings a reader needs to tell the two runs apart, in a few words."""
+    layers = f"{s['n_layers']} layer{'s' if s['n_layers'] != 1 else ''}"
+    parts = [f"{layers} × {s['n_heads']} heads, d {s['d_model']}",
+             "residual" if s["residual"] else "NO residual",
+             "LN" if s["layernorm"] == "pre" else "NO LN",
+             s["optimizer"] + (f" {s['lr']:g}" if s.get("lr") else ""),
+             f"clip {s['grad_clip']:g}" if s.get("grad_clip") else "NO clip",
              f"dropout {s['dropout']:g}/{s['attn_dropout']:g}"]
-    return ", ".join(parts)
+    return " · ".join(parts)
 
 
 def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
