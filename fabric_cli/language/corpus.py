@@ -150,6 +150,9 @@ class Corpus:
             d_mlp=m.d_mlp,
             n_ctx=m.n_ctx,
             d_vocab=len(self.tokenizer),
+            # the scenario's switches: [model] residual, layernorm = "pre" | "none"
+            residual=m.residual,
+            normalization_type="LN" if m.layernorm == "pre" else None,
         )
 
     # -- the entropy floor ----------------------------------------------------------------

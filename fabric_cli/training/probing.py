@@ -20,6 +20,7 @@ from fabric_cli.analysis.probes import (
     nearest_noun_baseline,
     uniform_shares,
 )
+from fabric_cli.analysis.stream import stream_scale
 from fabric_cli.language.annotate import annotate_words
 from fabric_cli.nn.model import Capture, forward
 
@@ -55,7 +56,7 @@ class Prober:
         `val_loss` is measured here on fresh sentences of the training distribution, and
         `heldout_loss` on sentences whose noun pair never met in training."""
         train = forward(params, self.cfg, self.train_pb.tokens, self.train_pb.targets,
-                        capture=Capture(attention=True))
+                        capture=Capture(attention=True, stream=True))
         held = forward(params, self.cfg, self.heldout_pb.tokens, self.heldout_pb.targets,
                        capture=Capture(attention=True))
         heads = head_table(train.attention, self.train_pb, held.attention, self.heldout_pb)
@@ -67,6 +68,7 @@ class Prober:
             "baseline_acc": dict(self.baseline), "role_shares": dict(self.shares),
             "focus_under_dropout": self._focus_under_dropout(params, step, heads, train),
             "snapshots": self._snapshots(params),
+            "stream_scale": stream_scale(train.stream, self.train_pb.tokens),
         }
 
     def _focus_under_dropout(self, params, step: int, heads: list[dict], clean) -> dict | None:

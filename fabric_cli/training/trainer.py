@@ -26,7 +26,7 @@ from fabric_cli.chronicle import ChronicleWriter, read_events, truncate_after
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
 from fabric_cli.nn.model import Capture, backward, forward, init_params
-from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
+from fabric_cli.nn.optim import clip_grad_norm, lr_at, make_optimizer
 from fabric_cli.training.moments import MomentDetector, MomentThresholds, make_moment
 from fabric_cli.training.probing import Prober
 
@@ -90,10 +90,10 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.step = 0
 
-    def _make_optimizer(self) -> AdamW:
-        t = self.training
-        return AdamW(self.params, lr=t.lr, beta1=t.beta1, beta2=t.beta2,
-                     weight_decay=t.weight_decay)
+    def _make_optimizer(self):
+        t = self.training  # [training] optimizer = "adamw" | "sgd" | "momentum"
+        return make_optimizer(t.optimizer, self.params, lr=t.lr, beta1=t.beta1, beta2=t.beta2,
+                              weight_decay=t.weight_decay, momentum=t.momentum)
 
     def _resume_state(self) -> int:
         ckpt = runs.load_checkpoint(self.run_dir, with_optimizer=True)
