@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fabric_cli.errors import FabricError
 from fabric_cli.language import schema
-from fabric_cli.scenario import Scenario, _parse_toml, _read, parse_scenario, scenarios_dir
+from fabric_cli.scenario import Scenario, load_data, parse_scenario, scenarios_dir
 
 LESSONS = ("residual", "layernorm", "clipping", "adam", "dropout")
 
@@ -33,6 +33,7 @@ class Lesson:
 
 
 def lessons_dir() -> Path:
+    """Lesson files: scenarios/lessons/<name>.toml (each may name a `base` scenario)."""
     return scenarios_dir() / "lessons"
 
 
@@ -42,8 +43,7 @@ def load_lesson(name: str) -> Lesson:
                           f"{', '.join(LESSONS)}")
     path = lessons_dir() / f"{name}.toml"
     source = f"lessons/{path.name}"
-    text = _read(path, source)
-    data = _parse_toml(text, source)
+    data, text = load_data(path, source)
     lesson = schema.get_table(data, "lesson", source)
     schema.check_keys(lesson, source, "lesson", ("component", "without"), ("component", "without"))
     component = schema.get_str(lesson, "component", source, "lesson")

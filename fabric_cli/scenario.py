@@ -153,9 +153,38 @@ def _parse_toml(text: str, source: str) -> dict:
 
 def load_scenario(name_or_path: str) -> Scenario:
     path, source = _resolve(name_or_path)
+    data, text = load_data(path, source)
+    return parse_scenario(data, source, path, text)
+
+
+MERGED_TABLES = ("model", "training", "probes")  # key by key; any other table is replaced
+
+
+def load_data(path: Path, source: str, depth: int = 0) -> tuple[dict, str]:
+    """The file's TOML, over its `base` (a bundled scenario) when it names one: the file's
+    model, training and probes keys replace the base's one by one, its other tables and
+    top-level keys replace the base's whole. Returns the data and the text of every file
+    read (base first), so a change to the base is a change to the scenario."""
     text = _read(path, source)
     data = _parse_toml(text, source)
-    return parse_scenario(data, source, path, text)
+    if "base" not in data:
+        return data, text
+    name = data.pop("base")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise schema.schema_error(source, "base", "the name of a bundled scenario", name)
+    if depth >= 3:
+        raise FabricError(f"{source}: base: scenarios based on scenarios more than 3 deep")
+    base_path = scenarios_dir() / f"{name}.toml"
+    if not base_path.is_file() or base_path.resolve() == path.resolve():
+        raise schema.schema_error(source, "base", "the name of another bundled scenario "
+                                  "(see `fabric scenarios`)", name)
+    merged, base_text = load_data(base_path, base_path.name, depth + 1)
+    for key, value in data.items():
+        if key in MERGED_TABLES and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged, base_text + "\n" + text
 
 
 def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scenario:
