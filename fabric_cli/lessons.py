@@ -4,7 +4,7 @@ A lesson is a scenario file under scenarios/lessons/ with one extra table:
 
     [lesson]
     component = "residual"                       # who speaks of its absence
-    without = { "model.residual" = false }       # what the twin changes ("table.key" = value)
+    without = { "model.residual" = false, description = "..." }   # what the twin changes
 
 The file without its [lesson] table is the run *with* the component; the same file with the
 `without` settings applied is its twin. Both are checked like any scenario.
@@ -29,7 +29,7 @@ class Lesson:
     component: str  # the voice that speaks (clipping -> engineers)
     with_scenario: Scenario
     without_scenario: Scenario
-    changes: dict  # "table.key" -> value, what the twin changes
+    changes: dict  # "table.key" (or "description") -> value, what the twin changes
 
 
 def lessons_dir() -> Path:
@@ -52,10 +52,13 @@ def load_lesson(name: str) -> Lesson:
     twin = copy.deepcopy(base)
     for dotted, value in changes.items():
         table, _, key = dotted.partition(".")
+        if dotted == "description":
+            twin["description"] = value
+            continue
         if table not in ("model", "training", "probes") or not key:
-            raise FabricError(f"{source}: lesson.without.{dotted}: expected a model.*, "
-                              "training.* or probes.* setting")
-        twin[table][key] = value
+            raise FabricError(f"{source}: lesson.without.{dotted}: expected description, a "
+                              "model.*, training.* or probes.* setting")
+        twin.setdefault(table, {})[key] = value
     with_sc = parse_scenario(base, source, path, text)
     without_sc = parse_scenario(twin, f"{source} (lesson.without)", path, text)
     return Lesson(

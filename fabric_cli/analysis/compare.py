@@ -120,7 +120,7 @@ def compare_runs(a: dict, b: dict) -> dict:
             notes.append(f"{run['name']} did not finish ({run['status']}): its figures stop "
                          f"at step {run['steps']}")
     differ = [k for k in sa if sa[k] != sb[k]]
-    if len(differ) > 1:
+    if len({_component_of(k, differ) for k in differ}) > 1:
         notes.append("the runs differ in more than one setting (" + ", ".join(differ) +
                      "): a difference between them is not the work of one alone")
     n = max(sa["n_layers"], sb["n_layers"])
@@ -144,6 +144,18 @@ def compare_dirs(dir_a: Path, dir_b: Path) -> dict:
     a = run_summary(load_run(dir_a), name=str(dir_a))
     b = run_summary(load_run(dir_b), name=str(dir_b))
     return compare_runs(a, b)
+
+
+# Settings that belong to one component: taking Dropout away zeroes both of its rates, and an
+# optimizer comes with its own fair learning rate.
+_SETTING_GROUPS = {"dropout": "dropout", "attn_dropout": "dropout", "n_layers": "shape",
+                   "n_heads": "shape", "d_model": "shape"}
+
+
+def _component_of(setting: str, differ: list[str]) -> str:
+    if setting == "lr" and "optimizer" in differ:
+        return "optimizer"
+    return _SETTING_GROUPS.get(setting, setting)
 
 
 # -- the pieces ----------------------------------------------------------------------------

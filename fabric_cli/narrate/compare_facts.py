@@ -197,7 +197,10 @@ def _dropout_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
     f = w["pronoun"]["focus"]
     if f and f["clean"] is not None and f["dropped"] is not None:
         vals = {**v, "clean": pct(f["clean"]), "dropped": pct(f["dropped"])}
-        key = "mask_costs_with" if f["clean"] - f["dropped"] >= FOCUS_DROP else "mask_harmless"
+        if f["clean"] - f["dropped"] >= FOCUS_DROP:
+            key = "mask_costs_with"
+        else:  # the mask did not hurt: with backups, they held; alone, the tracker did
+            key = "mask_harmless" if hw >= 2 else "mask_harmless_alone"
         facts[key] = vals
 
 

@@ -96,6 +96,8 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                             "{dropped} of the time, against {clean} clean.")),
         ("mask_harmless", ("Under one of my masks the pronouns were still resolved {dropped} "
                           "of the time ({clean} clean): the backups held.")),
+        ("mask_harmless_alone", ("Under one of my masks the pronouns were still resolved "
+                                "{dropped} of the time ({clean} clean).")),
     ],
     # Voices with no absence: each run's journey, A then B.
     "gradient": [
