@@ -51,12 +51,23 @@ def _ratio(run: dict) -> float | None:
 
 
 def _share(x: float | None) -> str:
-    """1/300 for small shares, 0.82 for large; never a bare 0."""
+    """1/300 for small shares, 0.82 for large, 1/(5.15 × 10^11) for vanishing ones."""
     if x is None or not math.isfinite(x):
         return "unknown"
     if x >= 0.1:
         return sig(x)
-    return f"1/{sig(1 / x)}" if x > 0 else "nothing"
+    if x <= 0:
+        return "nothing"
+    inverse = 1 / x
+    if inverse < 1e6:
+        return f"1/{sig(inverse)}"
+    exponent = math.floor(math.log10(inverse))
+    return f"1/({sig(inverse / 10 ** exponent)} × 10^{exponent})"
+
+
+def _share_of_it(x: float) -> str:
+    """The same share, said of "it" (what arrived at the top): "1.58 times as much"."""
+    return f"{sig(x)} times as much" if x >= 1 else f"{_share(x)} of it"
 
 
 def _vof(run: dict) -> float | None:
@@ -93,12 +104,13 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     rw, rwo = _ratio(w), _ratio(wo)
     if rw and rwo is not None and rw > 0:
         v.update(with_share=_share(rw), without_share=_share(rwo),
+                 with_share_of_it=_share_of_it(rw), without_share_of_it=_share_of_it(rwo),
                  bottom=str(0), top=str(w["switches"]["n_layers"] - 1))
         if rwo * FADED <= rw:
             facts["gradient_faded"] = dict(v)
             orders = math.log10(rw / rwo) if rwo > 0 else math.inf
             if rw >= ORDERS_LOST * rwo:
-                facts["gradient_orders"] = {**v, "orders": sig(math.floor(orders))}
+                facts["gradient_orders"] = {**v, "orders": str(math.floor(orders))}
             per = [x["arriving"] for x in wo["gradient"]["per_layer"]]
             if len(per) >= 3 and all(lo < hi for lo, hi in itertools.pairwise(per)):
                 facts["shrank_every_layer"] = {**v, "n_layers": str(len(per))}

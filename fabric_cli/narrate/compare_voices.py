@@ -44,10 +44,11 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                    "In run {without_name} I was cut.")),
         ("gradient_faded", ("Without me, the correction that reached Layer {bottom} was "
                            "{without_share} of what arrived at Layer {top}; with me it was "
-                           "{with_share}.")),
-        ("gradient_orders", "That is {orders} orders of magnitude lost on the way down."),
-        ("shrank_every_layer", ("It shrank at every one of the {n_layers} layers it had to "
-                               "pass through, because no layer could hand it on untouched.")),
+                           "{with_share_of_it}.")),
+        ("gradient_orders", "That is at least {orders} orders of magnitude lost on the way down."),
+        ("shrank_every_layer", ("It shrank at every layer on its way down, from Layer {top} to "
+                               "Layer {bottom}: without me no layer could hand it on "
+                               "untouched.")),
         ("gradient_held", ("Even without me the gradient reaching Layer {bottom} kept "
                           "{without_share} of its strength at the top (with me: "
                           "{with_share}); this Fabric is shallow enough to do without a "

@@ -33,7 +33,7 @@ _MIN_COLUMN = 14
 
 
 def fraction(x: float | None) -> str:
-    """A share as a person says it: 1, 0.82, 1/300, 1/4.1e+04; '—' when unknown."""
+    """A share as a person says it: 1, 0.82, 1/300, 1/5.2e11; '—' when unknown."""
     if x is None or not math.isfinite(x):
         return "—"
     if x <= 0:
@@ -41,7 +41,10 @@ def fraction(x: float | None) -> str:
     if x >= 0.1:
         return f"{x:.2g}"
     inverse = 1.0 / x
-    return f"1/{inverse:.2g}" if inverse < 1e4 else f"1/{inverse:.1e}"
+    if inverse < 1e4:
+        return f"1/{inverse:.2g}" if inverse < 100 else f"1/{inverse:.0f}"
+    mantissa, exponent = f"{inverse:.1e}".split("e")
+    return f"1/{mantissa}e{int(exponent)}"
 
 
 def _pct(x: float | None) -> str:
@@ -116,7 +119,12 @@ def comparison_view(cmp: dict, *, max_width: int | None = None,
         line = Text(f"{key.upper()} ", style=f"bold {color}")
         line.append(literal(run["name"]), style="bold")
         lines.append(line)
-        lines.append(Text("  " + switch_line(run["switches"]), style=MUTED))
+        words = switch_line(run["switches"])
+        while words:  # wrapped at a separator, never cut
+            cut = len(words) if len(words) <= inner - 2 else words.rfind(" · ", 0, inner - 2)
+            cut = cut if cut > 0 else inner - 2
+            lines.append(Text("  " + words[:cut], style=MUTED))
+            words = words[cut:].removeprefix(" · ")
     lines.append(Text(""))
     header = Text(" " * _LABEL)
     header.append("A".ljust(col), style=f"bold {A_COLOR}")
@@ -198,7 +206,7 @@ def layer_lines(cmp: dict, inner: int) -> list[Text]:
         return out + [Text("  no gradient recorded", style=MUTED)]
     lo = math.log10(min(values)) - 0.5
     hi = math.log10(max(values))
-    bar = max(6, inner - 6 - 2 - 20)
+    bar = max(6, inner - 6 - 2 - 24)
     for r in reversed(rows):
         for key, color in (("a", A_COLOR), ("b", B_COLOR)):
             cell = r[key]
