@@ -34,6 +34,7 @@ def compare(
     """Two runs on the same axes: loss over the floor, the gradient at each layer, when each
     specialist emerged, clipping, held-out accuracy; then a component's two voices.
 
+    \b
     Examples:
       fabric compare runs/why-residual/with runs/why-residual/without
       fabric compare runs/pronouns runs/storm --component engineers --json

@@ -31,9 +31,10 @@ def why(
 ) -> None:
     """Why does the Fabric need COMPONENT? Train it with and without, then compare.
 
+    \b
     Examples:
-      fabric why residual          # a deep Fabric with and without its residual thread
-      fabric why clipping --json   # a storm with and without the Engineers' clipping
+      fabric why residual          # 8 layers with and without the residual
+      fabric why clipping --json   # a storm, with and without clipping
     """
     check_export(export)
     from fabric_cli.analysis.compare import compare_dirs
