@@ -47,8 +47,11 @@ def test_why_trains_both_keeps_them_and_reuses_them(tiny_lessons, tmp_path):
     assert "Why clipping? With it (A) and without it (B)" in first.output
     assert "Engineers: We are the Engineers. In run B our hands were tied" in first.output
     stamp = (runs / "why-clipping" / "with" / "chronicle.jsonl").stat().st_mtime_ns
-    again = invoke("why", ["clipping", "--runs-dir", str(runs), "--json"])
+    picture = tmp_path / "why.txt"
+    again = invoke("why", ["clipping", "--runs-dir", str(runs), "--json",
+                           "--export", str(picture)])
     assert again.exit_code == 0, again.output
+    assert "Why clipping? With it (A) and without it (B)" in picture.read_text()
     assert "Reusing the kept run" in again.output
     assert (runs / "why-clipping" / "with" / "chronicle.jsonl").stat().st_mtime_ns == stamp
     doc = json.loads(again.output[again.output.index("{"):])
