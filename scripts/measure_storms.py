@@ -8,8 +8,9 @@ The twin of a scenario is the run *with* the component its lesson (scenarios/les
 teaches: adrift/residual, storm/clipping, no-adam/adam, no-dropout/dropout,
 no-layernorm/layernorm; heavy-dropout's twin is the default scenario; twelve-layers has
 none. Each row: the measured effect (from the two chronicles, analysis/compare.py), the
-scenario's wall time (median of --repeats, seconds inside the trainer), and whether a pronoun
-specialist emerged in each run. Numbers on a busy machine are noisy; medians help.
+scenario's time (median of --repeats: CPU seconds, which with one BLAS thread is the time on
+an idle machine, and wall seconds inside the trainer), and whether a pronoun specialist
+emerged in each run. Numbers on a busy machine are noisy; medians help.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from fabric_cli.analysis.compare import compare_dirs
@@ -32,11 +34,14 @@ SCENARIOS = {  # scenario -> its lesson (the twin is the lesson's "with" run)
 }
 
 
-def train(scenario, run_dir: Path) -> tuple[str, float]:
+def train(scenario, run_dir: Path) -> tuple[str, float, float]:
+    """(status, wall seconds, CPU seconds). With one BLAS thread the CPU seconds are what the
+    run takes on an idle machine; the wall seconds grow with whatever else is running."""
+    cpu = time.process_time()
     trainer = Trainer(scenario, run_dir)
     trainer.prepare(force=True)
     result = trainer.run()
-    return result.status, result.seconds
+    return result.status, result.seconds, time.process_time() - cpu
 
 
 def effect(name: str, cmp: dict | None, run: dict) -> str:
@@ -104,13 +109,15 @@ def main() -> int:
                 twin, twin_name = load_scenario("pronouns"), "pronouns"
             else:
                 twin, twin_name = None, "-"
-            times, status = [], None
+            times, cpus, status = [], [], None
             for i in range(args.repeats):
-                status, seconds = train(scenario, root / name / f"run{i}")
+                status, seconds, cpu = train(scenario, root / name / f"run{i}")
                 times.append(seconds)
+                cpus.append(cpu)
             cmp = None
+            twin_cpu = None
             if twin is not None:
-                train(twin, root / name / "twin")
+                twin_cpu = train(twin, root / name / "twin")[2]
                 cmp = compare_dirs(root / name / "twin", root / name / "run0")
             from fabric_cli.analysis.compare import load_run, run_summary
 
@@ -119,6 +126,7 @@ def main() -> int:
                 "scenario": name, "twin": twin_name, "status": status,
                 "effect": effect(name, cmp, run),
                 "seconds_median": statistics.median(times), "seconds": times,
+                "cpu_seconds_median": statistics.median(cpus), "twin_cpu_seconds": twin_cpu,
                 "specialist": specialist(run),
                 "twin_specialist": specialist(cmp["a"]) if cmp else "-",
             })
@@ -126,12 +134,13 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print("| scenario | twin | measured effect | wall time (s, median) | pronoun specialist "
+        print("| scenario | twin | measured effect | CPU s (wall s), median | pronoun specialist "
               "(scenario / twin) |")
         print("|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['scenario']} | {r['twin']} | {r['effect']} | "
-                  f"{r['seconds_median']:.0f} | {r['specialist']} / {r['twin_specialist']} |")
+                  f"{r['cpu_seconds_median']:.0f} ({r['seconds_median']:.0f}) | "
+                  f"{r['specialist']} / {r['twin_specialist']} |")
     return 0
 
 
