@@ -134,3 +134,17 @@ def test_the_residual_tells_its_absence_only_with_the_measured_fade():
     said = " ".join(s["text"] for s in speak("residual", held))
     assert "orders of magnitude" not in said and "shrank" not in said
     assert "shallow enough" in said
+
+
+def test_runs_of_different_shapes_align_from_the_bottom_and_say_so(pair, tmp_path):
+    deep = train(variant("tiny", "deeper", **{"model.n_layers": 3}), tmp_path / "deeper",
+                 steps=30)
+    result = invoke("compare", [str(pair[0]), str(deep)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "1 layers against 3: per-layer rows align from the bottom" in " ".join(out.split())
+    assert "150 steps against 30" in " ".join(out.split())
+    lines = out.splitlines()
+    l2 = next(i for i, line in enumerate(lines) if "L2" in line and " A " in line)
+    assert "(no such layer)" in lines[l2]  # run A has no Layer 2
+    assert "(no such layer)" not in lines[l2 + 1]  # run B does
