@@ -70,7 +70,8 @@ def _train_with_progress(runs, err) -> None:
                         TimeElapsedColumn(), console=err, transient=False,
                         disable=not err.is_terminal)
     tasks = {r.label: progress.add_task(f"{r.label} {r.trainer.scenario.name}"[:30],
-                                        total=r.trainer.total_steps) for r in pending}
+                                        total=r.trainer.total_steps, start=False)
+             for r in pending}
     for run in pending:
         task = tasks[run.label]
 
@@ -81,6 +82,7 @@ def _train_with_progress(runs, err) -> None:
         run.trainer.subscribers.append(on_event)
 
     def on_start(run):
+        progress.start_task(tasks[run.label])  # its clock starts when its training does
         if not err.is_terminal:
             err.print(f"Training {run.label} the component: {run.trainer.total_steps} steps "
                       f"-> {literal(str(run.run_dir))}", markup=False, highlight=False)
