@@ -83,6 +83,7 @@ def run_summary(events: Sequence[dict], name: str = "") -> dict:
         "floor": floor,
         "final_val_loss": val,
         "val_over_floor": val / floor if val is not None and floor else None,
+        "last_probe_step": last_probe["step"] if last_probe else None,
         "loss_curve": _loss_curve(steps),
         "val_curve": [[p["step"], _num(p.get("val_loss"))] for p in probes],
         "gradient": _gradient(steps),

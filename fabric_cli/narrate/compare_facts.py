@@ -46,6 +46,11 @@ def absence(component: str, cmp: dict) -> tuple[str, str] | None:
     return ("b", "a") if a else ("a", "b")
 
 
+def times(n: int) -> str:
+    """How often, in words a person uses: never, once, twice, 3 times."""
+    return {0: "never", 1: "once", 2: "twice"}.get(n, f"{step(n)} times")
+
+
 def _ratio(run: dict) -> float | None:
     return run["gradient"]["ratio_median"]
 
@@ -117,7 +122,11 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
         elif rwo >= rw / FADED:
             facts["gradient_held"] = dict(v)
     vw, vwo = _vof(w), _vof(wo)
-    if vw is not None and vwo is not None:
+    if vw is not None and vwo is not None and wo["divergence"]:
+        # a torn run did not stall: its last figures are those of its last probe
+        facts["torn_loss_without"] = {**v, "without_vof": sig(vwo),
+                                      "probe_step": step(wo["last_probe_step"] or 0)}
+    elif vw is not None and vwo is not None:
         v.update(with_vof=sig(vw), without_vof=sig(vwo))
         if vwo >= STALLED_RATIO * vw:
             facts["stalled_without"] = dict(v)
@@ -171,7 +180,8 @@ def _storm_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
     if d:
         facts["diverged_without"] = {**v, "torn_step": step(d["step"]),
                                      "good_step": step(d["last_good_step"] or 0),
-                                     "max_norm": sig(wo["clipping"]["max_grad_norm"] or 0)}
+                                     "max_norm": sig(wo["clipping"]["max_grad_norm"] or 0),
+                                     "torn": d.get("non_finite") or "loss"}
     if d and not w["divergence"] and w["status"] == "finished":
         facts["survived_with"] = {**v, "steps": step(w["steps"])}
     c = w["clipping"]
@@ -179,8 +189,8 @@ def _storm_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
         facts["clipped_with"] = {**v, "count": step(c["count"]), "clip": sig(c["clip"]),
                                  "max_clipped": sig(c["max_norm"])}
     if wo["spikes"]["count"] > w["spikes"]["count"]:
-        facts["more_spikes_without"] = {**v, "spikes_without": step(wo["spikes"]["count"]),
-                                        "spikes_with": step(w["spikes"]["count"])}
+        facts["more_spikes_without"] = {**v, "spikes_without": times(wo["spikes"]["count"]),
+                                        "spikes_with": times(w["spikes"]["count"])}
 
 
 def _stream_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:

@@ -15,6 +15,8 @@ SELF = {"engineers": "us"}
 SHARED_OUTCOME = [
     ("stalled_without", ("Without {me} the Fabric stalled at {without_vof}× its entropy floor; "
                         "with {me} it reached {with_vof}×.")),
+    ("torn_loss_without", ("At its last probe before it tore, step {probe_step}, the Fabric "
+                           "without {me} stood at {without_vof}× its entropy floor.")),
     ("better_without", ("I will not claim more than was measured: without {me} the Fabric ended "
                        "at {without_vof}× its floor, with {me} at {with_vof}×.")),
     ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor with {me}, "
@@ -64,21 +66,21 @@ BANKS: dict[str, list[tuple[str, str]]] = {
         ("stream_grew_with", ("The stream's scale grew more with me ({growth_with}×) than "
                              "without ({growth_without}×); I level what each layer reads, "
                              "not the stream itself.")),
-        ("more_spikes_without", ("Without me the gradient spiked {spikes_without} times, with "
-                                "me {spikes_with}.")),
+        ("more_spikes_without", ("Without me the gradient spiked {spikes_without}, with me "
+                                "{spikes_with}.")),
     ],
     "engineers": [
         ("absent", ("We are the Engineers. In run {without_name} our hands were tied: no "
                    "clipping.")),
-        ("diverged_without", ("Without clipping the gradient norm reached {max_norm}, and the "
-                             "update after it tore the Fabric at step {torn_step}; we caught "
-                             "it within that step and kept the last good checkpoint, step "
-                             "{good_step}.")),
+        ("diverged_without", ("Without clipping the gradient norm reached {max_norm}, and at "
+                              "step {torn_step} the Fabric tore: the {torn} turned "
+                              "non-finite. We caught it within that step and kept the last "
+                              "good checkpoint, step {good_step}.")),
         ("clipped_with", ("With clipping we cut the gale on {count} steps, the fiercest from "
                          "{max_clipped} down to {clip}.")),
         ("survived_with", "With our hands free the same storm ran all {steps} steps."),
-        ("more_spikes_without", ("Unclipped, the gradient spiked {spikes_without} times; "
-                                "clipped, {spikes_with}.")),
+        ("more_spikes_without", ("Unclipped, the gradient spiked {spikes_without}; clipped, "
+                                "{spikes_with}.")),
     ],
     "adam": [
         ("absent", ("I am Adam, who remembers the gradient and scales each step to its "
