@@ -47,6 +47,15 @@ def fraction(x: float | None) -> str:
     return f"1/{mantissa}e{int(exponent)}"
 
 
+def times_floor(x: float | None) -> str:
+    """A loss over its floor: 1.012×, 3.26×, 2.9e+13× (never wider than 9 characters)."""
+    if x is None:
+        return "—"
+    if not math.isfinite(x):
+        return "non-finite"
+    return f"{x:.3f}×" if x < 100 else f"{x:.2g}×"
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}%"
 
@@ -75,9 +84,9 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
     def row(label, fn):
         rows.append((label, *(fn(r) for r in runs)))
 
-    row("ended", lambda r: f"{r['status']} at step {r['steps']}")
-    row("validation / floor", lambda r: "—" if r["val_over_floor"] is None
-        else f"{r['val_over_floor']:.3f}×")
+    row("ended", lambda r: f"tore at step {r['divergence']['step']}" if r["divergence"]
+        else f"{r['status']} at step {r['steps']}")
+    row("validation / floor", lambda r: times_floor(r["val_over_floor"]))
     row("held-out pronoun acc.", lambda r: _pct(r["pronoun"]["heldout_acc"]))
     row("nearest-noun baseline", lambda r: _pct(r["pronoun"]["baseline_acc"]))
     row("pronoun bar crossed", lambda r: _when((r["roles"].get("pronoun") or {})
@@ -97,6 +106,8 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
     row("diverged", lambda r: "no" if not r["divergence"] else
         f"step {r['divergence']['step']} (kept {r['divergence']['last_good_step']})")
     row("stream scale top/bottom", lambda r: _growth(r["stream"]))
+    row("stream scale per layer", lambda r: " ".join(
+        f"{x:.2g}" for x in (r["stream"].get("scale") or []) if x is not None) or "—")
     return rows
 
 
@@ -166,7 +177,7 @@ def loss_lines(cmp: dict, inner: int) -> list[Text]:
     lo, hi = math.log(min(finite)), math.log(max(finite))
     for key, color, curve in (("a", A_COLOR, curves[0]), ("b", B_COLOR, curves[1])):
         ys = [v for v in curve if math.isfinite(v)]
-        last = f"{ys[-1]:.2f}×" if ys else "—"
+        last = times_floor(ys[-1]) if ys else "—"
         line = Text(f"{key.upper()}  ends {last}".ljust(_LABEL), style=color)
         line.append(_spark(curve, lo, hi), style=color)
         out.append(line)
