@@ -62,7 +62,7 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                                 "from the bottom of the Fabric to the top; with me "
                                 "{growth_with}×.")),
         ("stream_similar", ("Without me the stream's scale grew {growth_without}× from bottom "
-                           "to top, with me {growth_with}×: no runaway at this depth.")),
+                           "to top, with me {growth_with}×: within a factor of two.")),
         ("stream_grew_with", ("The stream's scale grew more with me ({growth_with}×) than "
                              "without ({growth_without}×); I level what each layer reads, "
                              "not the stream itself.")),
