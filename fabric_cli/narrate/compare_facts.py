@@ -104,7 +104,10 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
             _run_facts(facts, key.upper(), cmp[key])
         return facts
     w, wo = cmp[sides[0]], cmp[sides[1]]
-    v = {"with_name": sides[0].upper(), "without_name": sides[1].upper()}
+    opt = {"sgd": "plain SGD", "momentum": "SGD with momentum", "adamw": "AdamW"}
+    v = {"with_name": sides[0].upper(), "without_name": sides[1].upper(),
+         "without_optimizer": opt.get(wo["switches"]["optimizer"], wo["switches"]["optimizer"]),
+         "without_lr": sig(wo["switches"]["lr"] or 0)}
     facts["absent"] = dict(v)
     rw, rwo = _ratio(w), _ratio(wo)
     if rw and rwo is not None and rw > 0:
@@ -139,9 +142,11 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     sw, swo = _pronoun_step(w), _pronoun_step(wo)
     tw, two = _trackers(w), _trackers(wo)
     if tw:
-        v.update(with_trackers=", ".join(tw), with_n=str(len(tw)))
+        v.update(with_trackers=", ".join(tw), with_n=str(len(tw)),
+                 with_became="the pronoun tracker" if len(tw) == 1 else "pronoun trackers")
     if two:
-        v.update(without_trackers=", ".join(two), without_n=str(len(two)))
+        v.update(without_trackers=", ".join(two), without_n=str(len(two)),
+                 without_became="a pronoun tracker" if len(two) == 1 else "pronoun trackers")
     if sw is not None:
         v.update(with_step=step(sw))
     if swo is not None:

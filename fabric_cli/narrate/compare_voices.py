@@ -21,9 +21,9 @@ SHARED_OUTCOME = [
                        "at {without_vof}× its floor, with {me} at {with_vof}×.")),
     ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor with {me}, "
                   "{without_vof}× without.")),
-    ("tracker_only_with", ("With {me} {with_trackers} became the pronoun tracker; without {me} no "
+    ("tracker_only_with", ("With {me} {with_trackers} became {with_became}; without {me} no "
                           "head proved itself one.")),
-    ("tracker_only_without", ("Without {me} {without_trackers} still became a pronoun tracker, "
+    ("tracker_only_without", ("Without {me} {without_trackers} still became {without_became}, "
                              "and with {me} no head proved itself one.")),
     ("trackers_both", ("A pronoun tracker formed either way: {with_trackers} with {me}, "
                       "{without_trackers} without.")),
@@ -83,8 +83,9 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                                 "{spikes_with}.")),
     ],
     "adam": [
-        ("absent", ("I am Adam, who remembers the gradient and scales each step to its "
-                   "weight. In run {without_name} a plainer optimizer took my place.")),
+        ("absent", ("I am Adam, who remembers the gradient and gives each weight a step "
+                   "sized to its own history. In run {without_name} {without_optimizer} at lr "
+                   "{without_lr} took my place.")),
     ],
     "dropout": [
         ("absent", ("I am Dropout, who cuts threads so that no head may be the only one. In "
