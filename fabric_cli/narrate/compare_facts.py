@@ -34,6 +34,17 @@ LESSON_COMPONENT = {"residual": "residual", "layernorm": "layernorm", "clipping"
                     "adam": "adam", "dropout": "dropout"}
 
 
+def lessened(component: str, cmp: dict) -> tuple[str, str] | None:
+    """For Dropout in both runs at different rates: (heavier run, lighter run), else None."""
+    if component != "dropout" or absence(component, cmp) is not None:
+        return None
+    rates = [(cmp[k]["switches"]["dropout"], cmp[k]["switches"]["attn_dropout"])
+             for k in ("a", "b")]
+    if rates[0] == rates[1] or not any(rates[0]) or not any(rates[1]):
+        return None
+    return ("a", "b") if rates[0] > rates[1] else ("b", "a")
+
+
 def absence(component: str, cmp: dict) -> tuple[str, str] | None:
     """(key of the run with the component, key of the run without it), or None when the
     component is present in both runs or absent from both (or has no absence to speak of)."""
@@ -97,7 +108,7 @@ def _stream_growth(run: dict) -> float | None:
 
 def derive(component: str, cmp: dict) -> dict[str, dict]:
     """The facts that hold for `component` in this comparison, with their values."""
-    sides = absence(component, cmp)
+    sides = absence(component, cmp) or lessened(component, cmp)
     facts: dict[str, dict] = {}
     if sides is None:
         for key in ("a", "b"):
@@ -108,7 +119,12 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     v = {"with_name": sides[0].upper(), "without_name": sides[1].upper(),
          "without_optimizer": opt.get(wo["switches"]["optimizer"], wo["switches"]["optimizer"]),
          "without_lr": sig(wo["switches"]["lr"] or 0)}
-    facts["absent"] = dict(v)
+    if absence(component, cmp) is not None:
+        facts["absent"] = dict(v)
+    else:  # the component is in both runs, more of it in one
+        def rate(run):
+            return f"{pct(run['switches']['dropout'])} / {pct(run['switches']['attn_dropout'])}"
+        facts["lessened"] = {**v, "with_rate": rate(w), "without_rate": rate(wo)}
     rw, rwo = _ratio(w), _ratio(wo)
     if rw and rwo is not None and rw > 0:
         v.update(with_share=_share(rw), without_share=_share(rwo),

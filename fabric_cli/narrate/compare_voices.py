@@ -8,35 +8,39 @@ bank order, at most one per fact. `{run}` facts (ratio_{run}, …) are told once
 
 from __future__ import annotations
 
-from fabric_cli.narrate.compare_facts import absence, derive
+from fabric_cli.narrate.compare_facts import absence, derive, lessened
 
-# Phrases every absent component may use, after its own; {me} is how it names itself.
+# Phrases every absent (or lessened) component may use, after its own. {With_me} and
+# {without_me} are how it names its presence and absence: "with me" / "without me", "with
+# us" for the Engineers, "with more of me" / "with less of me" when only its rate differs.
 SELF = {"engineers": "us"}
 SHARED_OUTCOME = [
-    ("stalled_without", ("Without {me} the Fabric stalled at {without_vof}× its entropy floor; "
-                        "with {me} it reached {with_vof}×.")),
+    ("stalled_without", ("{Without_me} the Fabric stalled at {without_vof}× its entropy floor; "
+                        "{with_me} it reached {with_vof}×.")),
     ("torn_loss_without", ("At its last probe before it tore, step {probe_step}, the Fabric "
-                           "without {me} stood at {without_vof}× its entropy floor.")),
-    ("better_without", ("I will not claim more than was measured: without {me} the Fabric ended "
-                       "at {without_vof}× its floor, with {me} at {with_vof}×.")),
-    ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor with {me}, "
-                  "{without_vof}× without.")),
-    ("tracker_only_with", ("With {me} {with_trackers} became {with_became}; without {me} no "
+                           "{without_me} stood at {without_vof}× its entropy floor.")),
+    ("better_without", ("I will not claim more than was measured: {without_me} the Fabric ended "
+                       "at {without_vof}× its floor, {with_me} at {with_vof}×.")),
+    ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor {with_me}, "
+                  "{without_vof}× {without_me}.")),
+    ("lessened", ("In run {with_name} I cut {with_rate} of the threads, in run {without_name} "
+                 "{without_rate}.")),
+    ("tracker_only_with", ("{With_me} {with_trackers} became {with_became}; {without_me} no "
                           "head proved itself one.")),
-    ("tracker_only_without", ("Without {me} {without_trackers} still became {without_became}, "
-                             "and with {me} no head proved itself one.")),
-    ("trackers_both", ("A pronoun tracker formed either way: {with_trackers} with {me}, "
-                      "{without_trackers} without.")),
-    ("bar_never_without", ("With {me} a head crossed the pronoun bar at step {with_step}; without "
+    ("tracker_only_without", ("{Without_me} {without_trackers} still became {without_became}, "
+                             "and {with_me} no head proved itself one.")),
+    ("trackers_both", ("A pronoun tracker formed either way: {with_trackers} {with_me}, "
+                      "{without_trackers} {without_me}.")),
+    ("bar_never_without", ("{With_me} a head crossed the pronoun bar at step {with_step}; without "
                           "{me} none ever did.")),
-    ("bar_later_without", ("Without {me} the pronoun bar was crossed at step {without_step}, "
-                          "{delay} steps later than with {me} (step {with_step}).")),
-    ("bar_sooner_without", ("Without {me} the pronoun bar was crossed sooner, at step "
+    ("bar_later_without", ("{Without_me} the pronoun bar was crossed at step {without_step}, "
+                          "{delay} steps later than {with_me} (step {with_step}).")),
+    ("bar_sooner_without", ("{Without_me} the pronoun bar was crossed sooner, at step "
                            "{without_step} against {with_step}.")),
     ("acc_lower_without", ("On sentences whose nouns never met in training, the best head "
-                          "found the antecedent {without_acc} of the time without {me} and "
-                          "{with_acc} with {me} (guessing the nearest noun: {baseline}).")),
-    ("acc_higher_without", ("On held-out sentences the best head did better without {me}: "
+                          "found the antecedent {without_acc} of the time {without_me} and "
+                          "{with_acc} {with_me} (guessing the nearest noun: {baseline}).")),
+    ("acc_higher_without", ("On held-out sentences the best head did better {without_me}: "
                            "{without_acc} against {with_acc}.")),
 ]
 
@@ -90,12 +94,12 @@ BANKS: dict[str, list[tuple[str, str]]] = {
     "dropout": [
         ("absent", ("I am Dropout, who cuts threads so that no head may be the only one. In "
                    "run {without_name} I was switched off.")),
-        ("more_heads_with", ("With me {backups_with} heads learned the pronoun paths (score "
-                            "at least {bar}); without me {backups_without}.")),
-        ("more_heads_without", ("Without me more heads held the pronoun paths: "
-                               "{backups_without}, against {backups_with} with me.")),
-        ("same_heads", ("{backups_with} heads held the pronoun paths with me, and as many "
-                       "without.")),
+        ("more_heads_with", ("{With_me} {backups_with} heads learned the pronoun paths (score "
+                            "at least {bar}); {without_me} {backups_without}.")),
+        ("more_heads_without", ("{Without_me} more heads held the pronoun paths: "
+                               "{backups_without}, against {backups_with} {with_me}.")),
+        ("same_heads", ("{backups_with} heads held the pronoun paths {with_me}, and as many "
+                       "{without_me}.")),
         ("mask_costs_with", ("Under one of my masks the pronouns were still resolved "
                             "{dropped} of the time, against {clean} clean.")),
         ("mask_harmless", ("Under one of my masks the pronouns were still resolved {dropped} "
@@ -126,16 +130,23 @@ def speak(component: str, cmp: dict) -> list[dict]:
     """[{"fact", "text"}, …]: what `component` says of the two runs, in bank order."""
     facts = derive(component, cmp)
     bank = list(BANKS.get(component, []))
-    if component in ABSENCE_VOICES and absence(component, cmp) is not None:
-        bank += SHARED_OUTCOME
+    if component in ABSENCE_VOICES and (absence(component, cmp) or lessened(component, cmp)):
+        bank = bank[:1] + [p for p in SHARED_OUTCOME if p[0] == "lessened"] + bank[1:] + [
+            p for p in SHARED_OUTCOME if p[0] != "lessened"]
+    me = SELF.get(component, "me")
+    selves = {"With_me": f"With {me}", "with_me": f"with {me}",
+             "Without_me": f"Without {me}", "without_me": f"without {me}"}
+    if "lessened" in facts:
+        selves = {"With_me": f"With more of {me}", "with_me": f"with more of {me}",
+                 "Without_me": f"With less of {me}", "without_me": f"with less of {me}"}
     said = []
     for fact, text in bank:
         names = [fact.format(run=r) for r in ("A", "B")] if "{run}" in fact else [fact]
         for name in dict.fromkeys(names):
             if name in facts:
-                values = {"me": SELF.get(component, "me"), **facts[name]}
+                values = {"me": me, **selves, **facts[name]}
                 said.append({"fact": name, "text": text.format(**values)})
-    if component in ABSENCE_VOICES and absence(component, cmp) is None:
+    if component in ABSENCE_VOICES and absence(component, cmp) is None and not said:
         said.insert(0, {"fact": "no_absence", "text": _no_absence(component, cmp)})
     return said
 
