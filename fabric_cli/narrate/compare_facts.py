@@ -122,9 +122,10 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     if absence(component, cmp) is not None:
         facts["absent"] = dict(v)
     else:  # the component is in both runs, more of it in one
-        def rate(run):
-            return f"{pct(run['switches']['dropout'])} / {pct(run['switches']['attn_dropout'])}"
-        facts["lessened"] = {**v, "with_rate": rate(w), "without_rate": rate(wo)}
+        facts["lessened"] = {**v, "with_rate": pct(w["switches"]["dropout"]),
+                             "with_attn": pct(w["switches"]["attn_dropout"]),
+                             "without_rate": pct(wo["switches"]["dropout"]),
+                             "without_attn": pct(wo["switches"]["attn_dropout"])}
     rw, rwo = _ratio(w), _ratio(wo)
     if rw and rwo is not None and rw > 0:
         v.update(with_share=_share(rw), without_share=_share(rwo),

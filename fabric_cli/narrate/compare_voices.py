@@ -23,8 +23,9 @@ SHARED_OUTCOME = [
                        "at {without_vof}× its floor, {with_me} at {with_vof}×.")),
     ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor {with_me}, "
                   "{without_vof}× {without_me}.")),
-    ("lessened", ("In run {with_name} I cut {with_rate} of the threads, in run {without_name} "
-                 "{without_rate}.")),
+    ("lessened", ("In run {with_name} I cut {with_rate} of the block outputs and {with_attn} "
+                  "of the attention weights; in run {without_name} {without_rate} and "
+                  "{without_attn}.")),
     ("tracker_only_with", ("{With_me} {with_trackers} became {with_became}; {without_me} no "
                           "head proved itself one.")),
     ("tracker_only_without", ("{Without_me} {without_trackers} still became {without_became}, "
