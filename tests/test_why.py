@@ -56,6 +56,8 @@ def test_why_trains_both_keeps_them_and_reuses_them(tiny_lessons, tmp_path):
     assert (runs / "why-clipping" / "with" / "chronicle.jsonl").stat().st_mtime_ns == stamp
     doc = json.loads(again.output[again.output.index("{"):])
     assert doc["component"] == "engineers"
+    assert [(r["label"], r["reused"]) for r in doc["lesson"]["runs"]] == [
+        ("with", True), ("without", True)]
     assert doc["differences"] == {"grad_clip": [1.0, 0.0]}
     clipped = doc["a"]["clipping"]["count"]
     said = " ".join(s["text"] for s in doc["said"])

@@ -53,6 +53,9 @@ def why(
                       "--retrain trains it again.", markup=False, highlight=False)
     _train_with_progress(runs, err)
     cmp = compare_dirs(runs[0].run_dir, runs[1].run_dir)
+    cmp["lesson"] = {"name": lesson.name, "changes": lesson.changes,
+                     "runs": [{"label": r.label, "run_dir": str(r.run_dir), "reused": r.reused,
+                               "status": r.status} for r in runs]}
     show_comparison(cmp, lesson.component, as_json=as_json, export=export,
                     command=f"fabric why {component}",
                     title=f"Why {component}? With it (A) and without it (B)")
