@@ -106,9 +106,17 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
     row("diverged", lambda r: "no" if not r["divergence"] else
         f"step {r['divergence']['step']} (kept {r['divergence']['last_good_step']})")
     row("stream scale top/bottom", lambda r: _growth(r["stream"]))
-    row("stream scale per layer", lambda r: " ".join(
-        f"{x:.2g}" for x in (r["stream"].get("scale") or []) if x is not None) or "—")
+    row("stream scale per layer", lambda r: _per_layer(r["stream"].get("scale") or []))
     return rows
+
+
+def _per_layer(scale: list) -> str:
+    """Every point of the stream when it fits a column, else the bottom and the top."""
+    values = [f"{x:.2g}" for x in scale if x is not None]
+    text = " ".join(values)
+    if len(text) > _MIN_COLUMN - 1 and len(values) > 2:
+        return f"{values[0]} … {values[-1]}"
+    return text or "—"
 
 
 def _growth(stream: dict) -> str:
