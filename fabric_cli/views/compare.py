@@ -95,6 +95,9 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
         f"L{s['layer']}H{s['head']}" for s in (r["roles"].get("pronoun") or {})
         .get("specialists", [])) or "none")
     row("heads over pronoun bar", lambda r: str(r["pronoun"]["heads_over_bar"]))
+    others = sorted({role for run in runs for role in run["roles"] if role != "pronoun"})
+    for role in others:
+        row(f"{role} specialists", lambda r, role=role: _specialists(r["roles"].get(role)))
     row("focus under a mask", lambda r: "—" if not r["pronoun"]["focus"] else
         f"{_pct(r['pronoun']['focus']['clean'])} → {_pct(r['pronoun']['focus']['dropped'])}")
     row("gradient bottom/top", lambda r: fraction(r["gradient"]["ratio_median"]))
@@ -117,6 +120,16 @@ def _per_layer(scale: list) -> str:
     if len(text) > _MIN_COLUMN - 1 and len(values) > 2:
         return f"{values[0]} … {values[-1]}"
     return text or "—"
+
+
+def _specialists(entry: dict | None) -> str:
+    """Who the ablation named for a role, and when the first of them crossed its bar."""
+    if not entry or not entry.get("specialists"):
+        bar = (entry or {}).get("threshold_step")
+        return "none" if bar is None else f"none (bar crossed at {bar})"
+    heads = ", ".join(f"L{s['layer']}H{s['head']}" for s in entry["specialists"])
+    when = entry.get("emerged_step")
+    return heads + (f" @{when}" if when is not None else "")
 
 
 def _growth(stream: dict) -> str:
@@ -156,6 +169,7 @@ def comparison_view(cmp: dict, *, max_width: int | None = None,
         lines.append(line)
     lines.append(Text(""))
     lines += loss_lines(cmp, inner)
+    lines += ratio_lines(cmp, inner)
     lines.append(Text(""))
     lines += layer_lines(cmp, inner)
     return framed_lines(title, lines, inner, framed)
@@ -189,6 +203,29 @@ def loss_lines(cmp: dict, inner: int) -> list[Text]:
         line = Text(f"{key.upper()}  ends {last}".ljust(_LABEL), style=color)
         line.append(_spark(curve, lo, hi), style=color)
         out.append(line)
+    return out
+
+
+def ratio_lines(cmp: dict, inner: int) -> list[Text]:
+    """The bottom/top arriving ratio over each run, on one shared log scale (none for a
+    one-layer run)."""
+    width = max(10, inner - _LABEL)
+    curves = {k: _bin([y for _, y in cmp[k]["gradient"]["ratio_curve"]], width)
+              for k in ("a", "b")}
+    finite = [v for c in curves.values() for v in c if math.isfinite(v) and v > 0]
+    if not finite:
+        return []
+    lo, hi = math.log(min(finite)), math.log(max(finite))
+    out = [Text(""), Text("gradient bottom/top over the run, shared log scale",
+                          style=f"bold {AXIS}")]
+    for key, color in (("a", A_COLOR), ("b", B_COLOR)):
+        median = fraction(cmp[key]["gradient"]["ratio_median"])
+        label = Text(f"{key.upper()}  median {median}".ljust(_LABEL), style=color)
+        if curves[key]:
+            label.append(_spark(curves[key], lo, hi), style=color)
+        else:
+            label.append("one layer: no ratio", style=MUTED)
+        out.append(label)
     return out
 
 
