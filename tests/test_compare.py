@@ -133,7 +133,7 @@ def test_the_residual_tells_its_absence_only_with_the_measured_fade():
     held = compare_runs(_summary(0.8), _summary(0.5, residual=False))
     said = " ".join(s["text"] for s in speak("residual", held))
     assert "orders of magnitude" not in said and "shrank" not in said
-    assert "shallow enough" in said
+    assert "kept 0.5 of its strength at Layer 7 (with me: 0.8)" in said
 
 
 def test_runs_of_different_shapes_align_from_the_bottom_and_say_so(pair, tmp_path):

@@ -57,9 +57,9 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                                "Layer {bottom}: without me no layer could hand it on "
                                "untouched.")),
         ("gradient_held", ("Even without me the gradient reaching Layer {bottom} kept "
-                          "{without_share} of its strength at the top (with me: "
-                          "{with_share}); this Fabric is shallow enough to do without a "
-                          "thread.")),
+                          "{without_share} of its strength at Layer {top} (with me: "
+                          "{with_share}): at this depth it did not need my thread to reach "
+                          "the bottom.")),
     ],
     "layernorm": [
         ("absent", "I am LayerNorm, the leveller. In run {without_name} I was taken away."),
