@@ -210,11 +210,18 @@ def _gradient(steps: list[dict]) -> dict:
                           "share_of_top": med / median_top if median_top > 0 else None})
     tail = ratio[-max(1, len(ratio) // 10):]
     return {
-        "ratio_median": float(np.nanmedian(ratio)) if deep else None,
-        "ratio_last": float(np.nanmedian(tail)) if deep else None,  # last tenth of the run
+        "ratio_median": _nanmedian(ratio) if deep else None,
+        "ratio_last": _nanmedian(tail) if deep else None,  # last tenth of the run
         "ratio_curve": _downsample([s for s, _ in rows], ratio.tolist()) if deep else [],
         "per_layer": per_layer,
     }
+
+
+def _nanmedian(values: np.ndarray) -> float | None:
+    """The median of the defined values (a ratio is undefined where nothing reached the
+    top), or None when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else None
 
 
 def _clipping(steps: list[dict], training: dict) -> dict:
