@@ -57,6 +57,14 @@ def absence(component: str, cmp: dict) -> tuple[str, str] | None:
     return ("b", "a") if a else ("a", "b")
 
 
+def big(x: float) -> str:
+    """A number a person can read at any size: 3.26, 1,230, 6.25 × 10^19."""
+    if not math.isfinite(x) or abs(x) < 1e6:
+        return sig(x)
+    exponent = math.floor(math.log10(abs(x)))
+    return f"{sig(x / 10 ** exponent)} × 10^{exponent}"
+
+
 def times(n: int) -> str:
     """How often, in words a person uses: never, once, twice, 3 times."""
     return {0: "never", 1: "once", 2: "twice"}.get(n, f"{step(n)} times")
@@ -144,7 +152,7 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     vw, vwo = _vof(w), _vof(wo)
     if vw is not None and vwo is not None and wo["divergence"]:
         # a torn run did not stall: its last figures are those of its last probe
-        facts["torn_loss_without"] = {**v, "without_vof": sig(vwo),
+        facts["torn_loss_without"] = {**v, "without_vof": big(vwo),
                                       "probe_step": step(wo["last_probe_step"] or 0)}
     elif vw is not None and vwo is not None:
         v.update(with_vof=sig(vw), without_vof=sig(vwo))
@@ -202,7 +210,7 @@ def _storm_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
     if d:
         facts["diverged_without"] = {**v, "torn_step": step(d["step"]),
                                      "good_step": step(d["last_good_step"] or 0),
-                                     "max_norm": sig(wo["clipping"]["max_grad_norm"] or 0),
+                                     "max_norm": big(wo["clipping"]["max_grad_norm"] or 0),
                                      "torn": d.get("non_finite") or "loss"}
     if d and not w["divergence"] and w["status"] == "finished":
         facts["survived_with"] = {**v, "steps": step(w["steps"])}
