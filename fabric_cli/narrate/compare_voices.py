@@ -18,7 +18,7 @@ SHARED_OUTCOME = [
     ("stalled_without", ("{Without_me} the Fabric stalled at {without_vof}× its entropy floor; "
                         "{with_me} it reached {with_vof}×.")),
     ("torn_loss_without", ("At its last probe before it tore, step {probe_step}, the Fabric "
-                           "{without_me} stood at {without_vof}× its entropy floor.")),
+                           "{without_me} stood at {without_vof} times its entropy floor.")),
     ("better_without", ("I will not claim more than was measured: {without_me} the Fabric ended "
                        "at {without_vof}× its floor, {with_me} at {with_vof}×.")),
     ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor {with_me}, "
