@@ -12,6 +12,7 @@ from fabric_cli.commands import (
     check,
     compare,
     corpus,
+    export,
     heads,
     infer,
     narrate,
@@ -44,6 +45,7 @@ app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fab
 app.command("compare", short_help="Two runs side by side, and what differed.  e.g. fabric compare runs/a runs/b")(compare.compare)
 app.command("why", short_help="Why a component exists: train with and without it.  e.g. fabric why residual")(why.why)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
+app.command("export", short_help="Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out")(export.export)
 app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
 
 
