@@ -3,7 +3,6 @@ journeys differed. Everything is read from the two chronicles."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fabric_cli.commands._common import cli_errors, literal, paragraph_text, stdout_console
-from fabric_cli.commands.infer import check_export, save_export
+from fabric_cli.commands.infer import check_export
 from fabric_cli.errors import FabricError
 
 
@@ -29,7 +28,11 @@ def compare(
         "gradient, loss, head (default: the switch that differs, else gradient).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
+        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
+    )] = None,
+    theme: Annotated[str, typer.Option(
+        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
+    )] = "light",
 ) -> None:
     """Two runs on the same axes: loss over the floor, the gradient at each layer, when each
     specialist emerged, clipping, held-out accuracy; then a component's two voices.
@@ -40,6 +43,9 @@ def compare(
       fabric compare runs/pronouns runs/storm --component engineers --json
     """
     check_export(export)
+    from fabric_cli.commands._export import check_theme
+
+    check_theme(theme)
     from fabric_cli.analysis.compare import compare_dirs
     from fabric_cli.narrate.compare_voices import COMPONENTS
 
@@ -48,12 +54,14 @@ def compare(
                           f"{', '.join(COMPONENTS)}")
     cmp = compare_dirs(run_a, run_b)
     show_comparison(cmp, component, as_json=as_json, export=export,
-                    command=f"fabric compare {run_a} {run_b}")
+                    command=f"fabric compare {run_a} {run_b}", theme=theme)
 
 
 def show_comparison(cmp: dict, component: str | None, *, as_json: bool, export: Path | None,
-                    command: str, title: str = "Two runs side by side") -> None:
+                    command: str, title: str = "Two runs side by side",
+                    theme: str = "light") -> None:
     """Draw (or print as JSON) a comparison and the chosen voice; shared with `fabric why`."""
+    from fabric_cli.commands._export import export_picture
     from fabric_cli.narrate.compare_voices import default_component, speak
     from fabric_cli.views.compare import comparison_view, notes_text
     from fabric_cli.views.palette import component_label
@@ -63,26 +71,24 @@ def show_comparison(cmp: dict, component: str | None, *, as_json: bool, export: 
     if as_json:
         doc = {**cmp, "component": voice, "said": said}
         sys.stdout.write(json.dumps(_finite(doc), ensure_ascii=False, allow_nan=False) + "\n")
-    if as_json and export is None:
-        return
-    if as_json:
-        console = Console(file=io.StringIO(), record=True, width=100)
-    else:
-        console = Console(highlight=False, record=True) if export else stdout_console()
-    console.print(comparison_view(cmp, max_width=console.width, title=title))
-    notes = notes_text(cmp)
-    if notes is not None:
-        console.print(notes)
-    console.print()
-    speaker = component_label(voice)
-    for line in said:
-        text = Text()
-        text.append_text(speaker)
-        text.append(": ")
-        text.append_text(paragraph_text(line["text"]))
-        console.print(text, soft_wrap=False)
+
+    def draw(console: Console) -> None:
+        console.print(comparison_view(cmp, max_width=console.width, title=title))
+        notes = notes_text(cmp)
+        if notes is not None:
+            console.print(notes)
+        console.print()
+        for line in said:
+            text = Text()
+            text.append_text(component_label(voice))
+            text.append(": ")
+            text.append_text(paragraph_text(line["text"]))
+            console.print(text, soft_wrap=False)
+
+    if not as_json:
+        draw(stdout_console())
     if export is not None:
-        save_export(console, export, command)
+        export_picture(draw, export, command, theme)
 
 
 def _finite(value):

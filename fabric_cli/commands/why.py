@@ -27,7 +27,11 @@ def why(
         "--retrain", help="Train both runs again even if a matching pair is kept.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
+        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
+    )] = None,
+    theme: Annotated[str, typer.Option(
+        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
+    )] = "light",
 ) -> None:
     """Why does the Fabric need COMPONENT? Train it with and without, then compare.
 
@@ -37,6 +41,9 @@ def why(
       fabric why clipping --json   # a storm, with and without clipping
     """
     check_export(export)
+    from fabric_cli.commands._export import check_theme
+
+    check_theme(theme)
     from fabric_cli.analysis.compare import compare_dirs
     from fabric_cli.lessons import load_lesson
     from fabric_cli.training.lesson import lesson_runs
@@ -58,7 +65,7 @@ def why(
                                "status": r.status} for r in runs]}
     show_comparison(cmp, lesson.component, as_json=as_json, export=export,
                     command=f"fabric why {component}",
-                    title=f"Why {component}? With it (A) and without it (B)")
+                    title=f"Why {component}? With it (A) and without it (B)", theme=theme)
     if as_json:
         sys.stdout.flush()
 
