@@ -7,10 +7,16 @@ A template is a line of slots, e.g.
 - a lower-case word ("the", ".") is written as is; its part of speech comes from grammar.words
 - an UPPER-CASE name (ADJ, MEET) is one word drawn uniformly from that grammar.classes entry
 - {a} and {b} are the sentence's two candidate nouns (always of different agreement, in the
-  order the noun pair was drawn); {p} refers to one of them, chosen 50/50 per sentence: the
-  antecedent the pronouns must track
+  order the noun pair was drawn; of the kinds the template's `a` and `b` keys name, "person"
+  unless told); {p} refers to one of them, chosen 50/50 per sentence: the antecedent the
+  pronouns must track; {q} is the other one
 - {x.subj} / {x.poss} is x's subject / possessive pronoun, {x.verb} one of x's own verbs,
-  {x.attr} one of x's own attributes (x in a, b, p)
+  {x.attr} one of x's own attributes (x in a, b, p, q); {x.RUN} a word of the numbered class
+  RUN in x's number (see parts.py)
+- {o.subj} / {o.poss}: a pronoun pointing outside the sentence, of an agreement neither
+  candidate noun has (drawn uniformly among those)
+- TAKE draws a verb of the frame class TAKE, TAKE.obj (later in the template) one of the
+  objects that verb takes
 - [ ... ] marks an optional part, present with probability grammar.optional_probability
 - "." ends every template and appears nowhere else, so a sentence's end is unambiguous.
 """
@@ -18,11 +24,21 @@ A template is a line of slots, e.g.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fabric_cli.errors import FabricError
 from fabric_cli.language import schema
-from fabric_cli.language.tokenizer import split_words
+from fabric_cli.language.parts import (
+    Frame,
+    NumberedClass,
+    check_parts_of_speech,
+    check_word,
+    parse_frames,
+    parse_kind,
+    parse_number,
+    parse_numbered,
+    word_list,
+)
 
 POS_TAGS = (
     "DET",
@@ -39,7 +55,7 @@ POS_TAGS = (
     "NUM",
     "INTJ",
 )
-REFS = ("a", "b", "p")
+REFS = ("a", "b", "p", "q", "o")
 FIELDS = ("subj", "poss", "verb", "attr")
 END = "."
 MAX_OPTIONAL_GROUPS = 4
@@ -49,9 +65,10 @@ _PIECE = re.compile(r"\[|\]|\{[^{}\s]*\}|[{}]|[^\s\[\]{}]+")
 
 @dataclass(frozen=True)
 class Slot:
-    kind: str  # "word", "class", "noun", "subj", "poss", "verb" or "attr"
-    name: str = ""  # the literal word, or the class name
-    ref: str = ""  # "a", "b" or "p" for the slots bound to a candidate noun
+    kind: str  # "word", "class", "noun", "subj", "poss", "verb", "attr", "numbered",
+    #            "frame" (a frame's verb) or "object" (that verb's object)
+    name: str = ""  # the literal word, or the class / frame name
+    ref: str = ""  # "a", "b", "p", "q" or "o" for the slots bound to a noun
     group: int = -1  # which optional [ ] part it belongs to; -1 = always present
 
 
@@ -61,6 +78,7 @@ class Template:
     weight: float
     slots: tuple[Slot, ...]
     n_groups: int
+    kinds: tuple[str, str] = ("person", "person")  # kinds of {a} and {b}
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,7 @@ class Noun:
     agreement: str  # a key of grammar.pronouns: which pronouns refer to it
     verbs: tuple[str, ...]  # what it does after its subject pronoun ("she finished")
     attributes: tuple[str, ...]  # what it owns, after its possessive ("her lecture")
+    kind: str = "person"  # "person" or "thing"
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,9 @@ class Grammar:
     templates: tuple[Template, ...]
     words: dict[str, str]  # other known words -> part of speech
     optional_probability: float
+    numbers: dict[str, str] = field(default_factory=dict)  # agreement -> singular / plural
+    frames: dict[str, Frame] = field(default_factory=dict)
+    numbered: dict[str, NumberedClass] = field(default_factory=dict)
 
     def lexicon(self) -> dict[str, str]:
         """Every word the language knows, with its part of speech."""
@@ -98,7 +120,15 @@ class Grammar:
             lexicon[noun.word] = "NOUN"
             lexicon.update({w: "VERB" for w in noun.verbs})
             lexicon.update({w: "NOUN" for w in noun.attributes})
+        for frame in self.frames.values():
+            lexicon.update({w: "VERB" for w in frame.verbs})
+            lexicon.update({w: "NOUN" for objects in frame.objects for w in objects})
+        for cls in self.numbered.values():
+            lexicon.update({w: cls.pos for forms in cls.forms.values() for w in forms})
         return lexicon
+
+    def number_of(self, agreement: str) -> str:
+        return self.numbers.get(agreement, "singular")
 
     def max_length(self) -> int:
         """Tokens in the longest sentence (every optional part present), "." included."""
@@ -115,27 +145,13 @@ class Grammar:
         return None
 
 
-def _check_word(word: str, source: str, key: str) -> str:
-    if split_words(word) != [word]:
-        raise schema.schema_error(
-            source, key, "a lower-case word the Tokenizer keeps as one token", word
-        )
-    return word
+_check_word = check_word
+_word_list = word_list
 
 
-def _word_list(table: dict, key: str, source: str, prefix: str) -> tuple[str, ...]:
-    words = schema.get_str_list(table, key, source, prefix)
-    where = schema.key_path(prefix, key)
-    for i, word in enumerate(words):
-        _check_word(word, source, f"{where}[{i}]")
-    if len(set(words)) != len(words):
-        duplicate = next(w for w in words if words.count(w) > 1)
-        raise FabricError(f"{source}: {where}: {duplicate!r} is listed twice; list each word once")
-    return tuple(words)
-
-
-def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
+def _parse_pronouns(table: dict, source: str) -> tuple[dict, dict[str, str]]:
     pronouns: dict[str, tuple[str, str]] = {}
+    numbers: dict[str, str] = {}
     seen: dict[str, str] = {}
     for agreement, forms in table.items():
         key = f"grammar.pronouns.{agreement}"
@@ -143,7 +159,10 @@ def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
             raise schema.schema_error(
                 source, key, 'a table like { subject = "she", possessive = "her" }', forms
             )
-        schema.check_keys(forms, source, key, ("subject", "possessive"), ("subject", "possessive"))
+        schema.check_keys(forms, source, key, ("subject", "possessive", "number"),
+                          ("subject", "possessive"))
+        numbers[agreement] = parse_number(forms.get("number", "singular"), source,
+                                          key + ".number")
         subject = _check_word(
             schema.get_str(forms, "subject", source, key), source, key + ".subject"
         )
@@ -162,7 +181,7 @@ def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
         raise schema.schema_error(
             source, "grammar.pronouns", "at least two agreement classes (e.g. feminine, plural)"
         )
-    return pronouns
+    return pronouns, numbers
 
 
 def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
@@ -178,7 +197,7 @@ def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
             spec,
             source,
             key,
-            ("agreement", "verbs", "attributes"),
+            ("agreement", "verbs", "attributes", "kind"),
             ("agreement", "verbs", "attributes"),
         )
         agreement = schema.get_str(spec, "agreement", source, key)
@@ -191,7 +210,8 @@ def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
             )
         verbs = _word_list(spec, "verbs", source, key)
         attributes = _word_list(spec, "attributes", source, key)
-        nouns.append(Noun(word, agreement, verbs, attributes))
+        kind = parse_kind(spec.get("kind", "person"), source, key + ".kind")
+        nouns.append(Noun(word, agreement, verbs, attributes, kind))
     agreements = {n.agreement for n in nouns}
     if len(agreements) < 2:
         only = f" (all are {next(iter(agreements))!r})" if agreements else ""
@@ -235,27 +255,39 @@ def _parse_words(table: dict, source: str) -> dict[str, str]:
     return words
 
 
-def _parse_slot(piece: str, group: int, classes: dict, words: dict, where: str) -> Slot:
+def _parse_slot(piece: str, group: int, parts: dict, words: dict, where: str) -> Slot:
+    classes, frames, numbered = parts["classes"], parts["frames"], parts["numbered"]
     if piece in ("{", "}"):
         raise FabricError(
             f"{where}: stray {piece!r}; references are written {{a}}, {{p.subj}}, ..."
         )
     if piece.startswith("{"):
         inner = piece[1:-1]
-        ref, _, field = inner.partition(".")
-        if ref not in REFS or (field and field not in FIELDS) or (_ and not field):
+        ref, dot, field_name = inner.partition(".")
+        known_field = field_name in FIELDS or field_name in numbered
+        if ref not in REFS or (field_name and not known_field) or (dot and not field_name) \
+                or (ref == "o" and field_name not in ("subj", "poss")):
             raise FabricError(
-                f"{where}: unknown reference {piece}; expected {{a}}, {{b}}, {{p}} or "
-                "{x.subj}, {x.poss}, {x.verb}, {x.attr} with x in a, b, p"
+                f"{where}: unknown reference {piece}; expected {{a}}, {{b}}, {{p}}, {{q}} or "
+                "{x.subj}, {x.poss}, {x.verb}, {x.attr}, {x.CLASS} with x in a, b, p, q, "
+                "or {o.subj}, {o.poss}"
             )
-        if not field:
+        if not field_name:
             return Slot("noun", ref=ref, group=group)
-        return Slot(field, ref=ref, group=group)
+        if field_name in numbered:
+            return Slot("numbered", name=field_name, ref=ref, group=group)
+        return Slot(field_name, ref=ref, group=group)
+    name, dot, tail = piece.partition(".")
+    if dot and name in frames and tail == "obj":
+        return Slot("object", name=name, group=group)
+    if piece in frames:
+        return Slot("frame", name=piece, group=group)
     if piece.isupper():
         if piece not in classes:
-            known = ", ".join(classes) or "none defined"
+            known = ", ".join([*classes, *frames]) or "none defined"
             raise FabricError(
-                f"{where}: names undefined class {piece!r}; grammar.classes has {known}"
+                f"{where}: names undefined class {piece!r}; grammar.classes and "
+                f"grammar.frames have {known}"
             )
         return Slot("class", name=piece, group=group)
     if piece not in words:
@@ -266,7 +298,8 @@ def _parse_slot(piece: str, group: int, classes: dict, words: dict, where: str) 
     return Slot("word", name=piece, group=group)
 
 
-def parse_template(pattern: str, weight: float, classes: dict, words: dict, where: str) -> Template:
+def parse_template(pattern: str, weight: float, parts: dict, words: dict, where: str,
+                   kinds: tuple[str, str] = ("person", "person")) -> Template:
     pieces = _PIECE.findall(pattern)
     slots: list[Slot] = []
     group = -1
@@ -284,10 +317,11 @@ def parse_template(pattern: str, weight: float, classes: dict, words: dict, wher
                 raise FabricError(f"{where}: empty optional part []")
             group = -1
             continue
-        slot = _parse_slot(piece, group, classes, words, where)
-        if slot.kind == "noun" and group >= 0:
+        slot = _parse_slot(piece, group, parts, words, where)
+        if slot.kind in ("noun", "frame") and group >= 0:
             raise FabricError(
-                f"{where}: {piece} cannot be optional; the candidate nouns are always present"
+                f"{where}: {piece} cannot be optional; candidate nouns and frame verbs are "
+                "always present"
             )
         slots.append(slot)
     if group >= 0:
@@ -301,7 +335,20 @@ def parse_template(pattern: str, weight: float, classes: dict, words: dict, wher
     if any(s.kind == "word" and s.name == END for s in slots[:-1]):
         raise FabricError(f"{where}: {END!r} may only end the template, not appear inside it")
     _check_references(slots, where)
-    return Template(pattern, weight, tuple(slots), n_groups)
+    _check_frames(slots, where)
+    return Template(pattern, weight, tuple(slots), n_groups, kinds)
+
+
+def _check_frames(slots: list[Slot], where: str) -> None:
+    """A frame's verb appears once, before any of its objects."""
+    seen: set[str] = set()
+    for slot in slots:
+        if slot.kind == "frame":
+            if slot.name in seen:
+                raise FabricError(f"{where}: frame {slot.name} is used twice; use it once")
+            seen.add(slot.name)
+        if slot.kind == "object" and slot.name not in seen:
+            raise FabricError(f"{where}: {slot.name}.obj comes before its verb {slot.name}")
 
 
 def _check_references(slots: list[Slot], where: str) -> None:
@@ -317,15 +364,15 @@ def _check_references(slots: list[Slot], where: str) -> None:
             )
     for i, slot in enumerate(slots):
         if (
-            slot.kind not in ("subj", "poss", "noun")
-            or slot.ref == ""
-            or (slot.kind == "noun" and slot.ref != "p")
+            slot.kind not in ("subj", "poss", "noun", "numbered")
+            or slot.ref in ("", "o")
+            or (slot.kind == "noun" and slot.ref not in ("p", "q"))
         ):
             continue
-        needed = ("a", "b") if slot.ref == "p" else (slot.ref,)
+        needed = ("a", "b") if slot.ref in ("p", "q") else (slot.ref,)
         for ref in needed:
             if first[ref] > i:
-                name = f"{{{slot.ref}.{slot.kind}}}" if slot.kind != "noun" else "{p}"
+                name = f"{{{slot.ref}.{slot.kind}}}" if slot.kind != "noun" else f"{{{slot.ref}}}"
                 raise FabricError(
                     f"{where}: {name} comes before its possible antecedent {{{ref}}}; a pronoun "
                     "must follow the noun it refers to"
@@ -337,10 +384,12 @@ def parse_grammar(table: dict, source: str) -> Grammar:
         table,
         source,
         "grammar",
-        ("pronouns", "classes", "nouns", "templates", "words", "optional_probability"),
+        ("pronouns", "classes", "nouns", "templates", "words", "optional_probability",
+         "frames", "numbered"),
         ("pronouns", "nouns", "templates"),
     )
-    pronouns = _parse_pronouns(schema.get_table(table, "pronouns", source, "grammar"), source)
+    pronouns, numbers = _parse_pronouns(
+        schema.get_table(table, "pronouns", source, "grammar"), source)
     nouns = _parse_nouns(schema.get_table(table, "nouns", source, "grammar"), pronouns, source)
     classes_table = table.get("classes", {})
     if not isinstance(classes_table, dict):
@@ -348,6 +397,12 @@ def parse_grammar(table: dict, source: str) -> Grammar:
             source, "grammar.classes", "a table of word classes", classes_table
         )
     classes = _parse_classes(classes_table, source)
+    parts = {"classes": classes, "frames": parse_frames(table.get("frames", {}), source),
+             "numbered": parse_numbered(table.get("numbered", {}), source, POS_TAGS)}
+    for name in parts["frames"]:
+        if name in classes or name in parts["numbered"]:
+            raise FabricError(f"{source}: grammar.frames.{name}: the name is also a class; "
+                              "give each class its own name")
     words_table = table.get("words", {})
     if not isinstance(words_table, dict):
         raise schema.schema_error(
@@ -378,56 +433,20 @@ def parse_grammar(table: dict, source: str) -> Grammar:
         key = f"grammar.templates[{i}]"
         if not isinstance(raw, dict):
             raise schema.schema_error(source, key, "a table with pattern and weight", raw)
-        schema.check_keys(raw, source, key, ("pattern", "weight"), ("pattern",))
+        schema.check_keys(raw, source, key, ("pattern", "weight", "a", "b"), ("pattern",))
         pattern = schema.get_str(raw, "pattern", source, key)
         weight = schema.get_float(
             raw, "weight", source, key, low=0.0, high=float("inf"), low_open=True, default=1.0
         )
+        kinds = (parse_kind(raw.get("a", "person"), source, key + ".a"),
+                 parse_kind(raw.get("b", "person"), source, key + ".b"))
+        for ref, kind in zip("ab", kinds, strict=True):
+            if not any(n.kind == kind for n in nouns):
+                raise FabricError(f"{source}: {key}.{ref}: no noun is of kind {kind!r}")
         templates.append(
-            parse_template(pattern, weight, classes, words, f"{source}: {key}.pattern")
+            parse_template(pattern, weight, parts, words, f"{source}: {key}.pattern", kinds)
         )
-    grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability)
-    _check_parts_of_speech(grammar, source)
+    grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability,
+                      numbers, parts["frames"], parts["numbered"])
+    check_parts_of_speech(grammar, source)
     return grammar
-
-
-def _check_parts_of_speech(grammar: Grammar, source: str) -> None:
-    """A word has one part of speech wherever it appears, so annotations never disagree."""
-    owners: dict[str, tuple[str, str]] = {}
-
-    def claim(word: str, pos: str, key: str) -> None:
-        if word in owners and owners[word][0] != pos:
-            other_pos, other_key = owners[word]
-            raise FabricError(
-                f"{source}: {key}: {word!r} is {pos} here but {other_pos} in {other_key}; "
-                "give each word one part of speech"
-            )
-        owners.setdefault(word, (pos, key))
-
-    for word, pos in grammar.words.items():
-        claim(word, pos, f"grammar.words.{word}")
-    for cls in grammar.classes.values():
-        for word in cls.words:
-            claim(word, cls.pos, f"grammar.classes.{cls.name}")
-    for agreement, forms in grammar.pronouns.items():
-        for word in forms:
-            claim(word, "PRON", f"grammar.pronouns.{agreement}")
-    seen_nouns: set[str] = set()
-    for noun in grammar.nouns:
-        seen_nouns.add(noun.word)
-        claim(noun.word, "NOUN", f"grammar.nouns.{noun.word}")
-        for word in noun.verbs:
-            claim(word, "VERB", f"grammar.nouns.{noun.word}.verbs")
-        for word in noun.attributes:
-            claim(word, "NOUN", f"grammar.nouns.{noun.word}.attributes")
-    for cls in grammar.classes.values():
-        if END in cls.words:
-            raise FabricError(
-                f"{source}: grammar.classes.{cls.name}: {END!r} may only end a template"
-            )
-    for noun in grammar.nouns:
-        if noun.word in {a for n in grammar.nouns for a in n.attributes}:
-            raise FabricError(
-                f"{source}: grammar.nouns.{noun.word}: is also listed as an attribute; a candidate "
-                "noun cannot be something another noun owns"
-            )
