@@ -34,12 +34,12 @@ def test_first_words_have_the_template_weights(corpus):
     exact = corpus.exact_model("train")
     ids = corpus.tokenizer.ids
     first = exact.next_word_probs([])
-    # templates weigh 3, 3, 2, 1 (start with "the") and 2 (start with CONJ, 5 words)
-    assert first[ids["the"]] == pytest.approx(9 / 11)
-    assert first[ids["because"]] == pytest.approx(2 / 11 / 5)
+    assert first[ids["the"]] == pytest.approx(1.0)  # every template starts with "the"
     after_the = exact.next_word_probs([ids["the"]])
-    # only the two weight-3 templates have [ADJ] there, present half the time, 5 adjectives
-    assert after_the[ids["old"]] == pytest.approx(6 / 9 * 0.5 / 5)
+    # templates weigh 3, 3, 2, 2, 1, 2, 2 (15); [ADJ] follows the first "the" in those of
+    # weight 3, 3, 2 (a person sees a thing) and 2 (the relative clause): 10 of 15, present
+    # half the time, one of 5 adjectives
+    assert after_the[ids["old"]] == pytest.approx(10 / 15 * 0.5 / 5)
     assert first.sum() == pytest.approx(1.0) and after_the.sum() == pytest.approx(1.0)
 
 

@@ -31,6 +31,8 @@ def _summary_json(result) -> dict:
                 "score": sp.get("score"), "heldout_acc": sp.get("heldout_acc"),
                 "baseline_acc": sp.get("baseline_acc"), "ablation": sp.get("ablation"),
                 "redundant_with": sp.get("redundant_with"),
+                "alone_hurts": sp.get("alone_hurts"), "backup_effect": sp.get("backup_effect"),
+                "best": sp.get("best"),
             }
             for sp in s.get("specialists", [])
         ],

@@ -23,11 +23,9 @@ if TYPE_CHECKING:
     from fabric_cli.language.corpus import Corpus, Sentence
 
 
-def annotate_words(corpus: Corpus, words: Sequence[str]) -> Sentence:
-    """A Sentence for already-split, lower-case words (Tokenizer.split)."""
-    from fabric_cli.language.corpus import Sentence
-
-    grammar = corpus.grammar
+def antecedents(grammar, words: Sequence[str]) -> list[int]:
+    """For each word, the index of its antecedent if it is a pronoun the grammar can
+    resolve, else -1 (see the module docstring for the rule)."""
     words = list(words)
     candidates = {n.word for n in grammar.nouns}
     owns = {n.word: set(n.verbs) | set(n.attributes) for n in grammar.nouns}
@@ -44,6 +42,18 @@ def annotate_words(corpus: Corpus, words: Sequence[str]) -> Sentence:
         if len(agreeing) > 1 and i + 1 < len(words):
             agreeing = {w: k for w, k in agreeing.items() if words[i + 1] in owns[w]}
         antecedent.append(next(iter(agreeing.values())) if len(agreeing) == 1 else -1)
+    return antecedent
+
+
+def annotate_words(corpus: Corpus, words: Sequence[str]) -> Sentence:
+    """A Sentence for already-split, lower-case words (Tokenizer.split)."""
+    from fabric_cli.language.corpus import Sentence
+
+    grammar = corpus.grammar
+    words = list(words)
+    candidates = {n.word for n in grammar.nouns}
+    agreement = [grammar.agreement_of(w) for w in words]
+    antecedent = antecedents(grammar, words)
     mentioned: dict[str, int] = {}
     for k, word in enumerate(words):
         if word in candidates:
