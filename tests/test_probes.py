@@ -117,7 +117,7 @@ WAITS = R(
 def test_a_verb_head_looks_from_before_the_object_back_to_its_verb():
     pb = build_probe_batch([COOKED], encode)
     assert pb.n_sites("verb") == 1 and pb.n_sites("noun") == 0
-    b, q, k = pb.sites["verb"]
+    _, q, k = pb.sites["verb"]
     assert (q[0], k[0]) == (5, 3)  # "red" (position 5) predicts "soup"; "cooked" is at 3
     T = pb.tokens.shape[1]
     pattern = np.zeros((1, 2, T, T))
@@ -135,7 +135,7 @@ def test_a_verb_head_looks_from_before_the_object_back_to_its_verb():
 
 def test_a_noun_head_looks_past_the_nearest_noun_to_the_subject():
     pb = build_probe_batch([WAITS], encode)
-    b, q, k = pb.sites["noun"]
+    _, q, k = pb.sites["noun"]
     assert (q[0], k[0]) == (6, 2)  # "met" (position 6) predicts "waits"; "dog" is at 2
     T = pb.tokens.shape[1]
     pattern = causal_uniform(1, 2, T)
