@@ -93,7 +93,11 @@ def infer(
     export: Annotated[Path | None, typer.Option(
         "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
 ) -> None:
-    """Send a sentence through the trained Fabric and watch its pronoun head resolve it."""
+    """Send a sentence through the trained Fabric and watch its pronoun head resolve it.
+
+    Give the pronoun two nouns of different agreement to choose between, e.g.
+    fabric infer "The king thanked the professor after she finished her lecture."
+    """
     check_export(export)
     if (layer is None) != (head is None):
         raise FabricError("give --layer and --head together (e.g. --layer 0 --head 2)")

@@ -5,7 +5,8 @@ A sentence is drawn by these latent choices, in this order:
      frame class it uses, the frame's verb (uniform): the verb is part of the shape, so its
      object slot is a plain uniform draw from that verb's objects,
   2. an ordered noun pair (a, b), uniform over the split's pairs of the kinds the template
-     names (two nouns of different agreement; held-out pairs never co-occur in training),
+     names (two nouns of different agreement, and of different number when the template
+     says contrast = "number"; held-out pairs never co-occur in training),
   3. the antecedent of {p}: a or b, 50/50 ({q} is the other; only when the shape uses them),
   4. independently per slot, a word: uniform over the class, the noun's verbs or attributes,
      the numbered class's forms of the noun's number, or (for {o.*}) the pronouns of the
@@ -160,7 +161,8 @@ class CompiledGrammar:
                         prob *= q if present else 1 - q
                     for f in frames:
                         prob /= len(grammar.frames[f].verbs)
-                    rows.append((slots, prob, dict(zip(frames, verbs, strict=True)), t.kinds))
+                    rows.append((slots, prob, dict(zip(frames, verbs, strict=True)),
+                                 (*t.kinds, t.contrast_number)))
         S, L = len(rows), max(len(slots) for slots, *_ in rows)
         self.kind = np.full((S, L), WORD)
         self.word_param = np.full((S, L), PAD)
@@ -224,10 +226,12 @@ class CompiledGrammar:
         self.shape_prob_of: dict[str, np.ndarray] = {}
         for split in SPLITS:
             lists = []
-            for *_, (ka, kb) in rows:
+            for *_, (ka, kb, contrast) in rows:
                 pairs = self.pairs[split]
+                number = self.agreement_number[self.noun_agreement]
                 keep = [k for k, (i, j) in enumerate(pairs.tolist())
-                        if self.noun_kind[i] == ka and self.noun_kind[j] == kb]
+                        if self.noun_kind[i] == ka and self.noun_kind[j] == kb
+                        and (not contrast or number[i] != number[j])]
                 lists.append(keep)
             width = max(1, max(len(k) for k in lists))
             table = np.zeros((S, width), dtype=np.int64)

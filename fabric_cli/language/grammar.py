@@ -8,7 +8,8 @@ A template is a line of slots, e.g.
 - an UPPER-CASE name (ADJ, MEET) is one word drawn uniformly from that grammar.classes entry
 - {a} and {b} are the sentence's two candidate nouns (always of different agreement, in the
   order the noun pair was drawn; of the kinds the template's `a` and `b` keys name, "person"
-  unless told); {p} refers to one of them, chosen 50/50 per sentence: the antecedent the
+  unless told; of different number too when the template says contrast = "number");
+  {p} refers to one of them, chosen 50/50 per sentence: the antecedent the
   pronouns must track; {q} is the other one
 - {x.subj} / {x.poss} is x's subject / possessive pronoun, {x.verb} one of x's own verbs,
   {x.attr} one of x's own attributes (x in a, b, p, q); {x.RUN} a word of the numbered class
@@ -24,7 +25,7 @@ A template is a line of slots, e.g.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fabric_cli.errors import FabricError
 from fabric_cli.language import schema
@@ -79,6 +80,7 @@ class Template:
     slots: tuple[Slot, ...]
     n_groups: int
     kinds: tuple[str, str] = ("person", "person")  # kinds of {a} and {b}
+    contrast_number: bool = False  # {a} and {b} always of different number
 
 
 @dataclass(frozen=True)
@@ -433,7 +435,8 @@ def parse_grammar(table: dict, source: str) -> Grammar:
         key = f"grammar.templates[{i}]"
         if not isinstance(raw, dict):
             raise schema.schema_error(source, key, "a table with pattern and weight", raw)
-        schema.check_keys(raw, source, key, ("pattern", "weight", "a", "b"), ("pattern",))
+        schema.check_keys(raw, source, key, ("pattern", "weight", "a", "b", "contrast"),
+                          ("pattern",))
         pattern = schema.get_str(raw, "pattern", source, key)
         weight = schema.get_float(
             raw, "weight", source, key, low=0.0, high=float("inf"), low_open=True, default=1.0
@@ -443,9 +446,12 @@ def parse_grammar(table: dict, source: str) -> Grammar:
         for ref, kind in zip("ab", kinds, strict=True):
             if not any(n.kind == kind for n in nouns):
                 raise FabricError(f"{source}: {key}.{ref}: no noun is of kind {kind!r}")
-        templates.append(
-            parse_template(pattern, weight, parts, words, f"{source}: {key}.pattern", kinds)
-        )
+        contrast = raw.get("contrast", "agreement")
+        if contrast not in ("agreement", "number"):
+            raise schema.schema_error(source, key + ".contrast", "agreement or number", contrast)
+        template = parse_template(pattern, weight, parts, words, f"{source}: {key}.pattern",
+                                  kinds)
+        templates.append(replace(template, contrast_number=contrast == "number"))
     grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability,
                       numbers, parts["frames"], parts["numbered"])
     check_parts_of_speech(grammar, source)
