@@ -13,8 +13,8 @@ app = typer.Typer(
     name="fabric",
     help=(
         "Watch a small transformer learn to track pronouns, and hear it tell you how.\n\n"
-        "Start with `fabric train` (about a minute), then `fabric infer \"The king thanked "
-        "the professor after she finished her lecture.\"` and `fabric narrate`."
+        "Start with `fabric train` (about a minute), then `fabric infer \"The professor "
+        "thanked the king after she finished her lecture.\"` and `fabric narrate`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -25,7 +25,7 @@ app = typer.Typer(
 
 # short_help is what `fabric --help` lists: what the command does and one example.
 app.command("train", short_help="Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3")(train.train)
-app.command("infer", short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The king thanked the professor after she finished her lecture.\"")(infer.infer)
+app.command("infer", short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor thanked the king after she finished her lecture.\"")(infer.infer)
 app.command("heads", short_help="What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2")(heads.heads)
 app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)

@@ -215,6 +215,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed")
     parser.add_argument("--steps", type=int, help="override the scenario's steps")
     parser.add_argument("--no-picture", action="store_true", help="skip the live-picture cost")
+    parser.add_argument("--keep", type=Path, help="train into DIR/seedN and keep the runs "
+                        "(for `fabric heads --run DIR/seed0`)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds trained at once (wall times then include the contention)")
     parser.add_argument("--cast-only", action="store_true",
                         help="only the per-role table (no time split, no live picture)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
@@ -230,9 +234,15 @@ def main() -> None:
         sys.exit("bench_train: need at least one run")
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        where = Path(tmp)
+        where = args.keep if args.keep is not None else Path(tmp)
         rows = []
-        for seed in seeds:
+        if args.jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(args.jobs) as pool:
+                rows = list(pool.map(lambda seed: train_child(
+                    args.scenario, seed, where / f"seed{seed}", args.steps), seeds))
+        for seed in seeds if args.jobs <= 1 else ():
             rows.append(train_child(args.scenario, seed, where / f"seed{seed}", args.steps))
             if not args.json:
                 print(f"  seed {seed}: {rows[-1]['wall']:.1f} s", file=sys.stderr)

@@ -238,7 +238,7 @@ def encode_sentence(run: LoadedRun, text: str) -> tuple[list[int], list[str], li
     """(ids, tokens, unknown words); a one-line FabricError when it cannot be run."""
     if not text.strip():
         raise FabricError("the sentence is empty; give one, e.g. "
-                          "fabric infer \"The king thanked the professor after she finished her lecture.\"")
+                          "fabric infer \"The professor thanked the king after she finished her lecture.\"")
     encoded = run.tokenizer.encode(text)
     words = len(encoded.ids) - 1
     if words == 0:

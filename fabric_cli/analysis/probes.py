@@ -195,18 +195,24 @@ def site_baselines(pb: ProbeBatch, sentences: Sequence) -> dict[str, float]:
 
 
 def misled_noun_sites(pb: ProbeBatch, sentences: Sequence, grammar) -> ProbeBatch:
-    """The same batch with only the noun sites whose nearest noun before the query has a
-    number other than the subject's: where a noun head is needed, not merely used."""
+    """The same batch with only the noun sites whose nearest noun before the query would call
+    for another word than the subject does (another number for "waits", another agreement for
+    "herself"): where a noun head is needed, not merely used."""
     if not pb.n_sites("noun"):
         return pb
     b, q, k = pb.sites["noun"]
+    reflexives = set(getattr(grammar, "reflexives", {}).values())
     keep = []
     for bb, qq, kk in zip(b.tolist(), q.tolist(), k.tolist(), strict=True):
         sent = sentences[bb]
         nouns = [i for i in range(qq) if i < len(sent.pos) and sent.pos[i] == "NOUN"]
-        number = [grammar.number_of(sent.agreement[i]) if sent.agreement[i] else None
-                  for i in (kk - 1, nouns[-1] if nouns else kk - 1)]
-        keep.append(number[0] != number[1])
+        pair = (kk - 1, nouns[-1] if nouns else kk - 1)
+        if qq < len(sent.words) and sent.words[qq] in reflexives:
+            told = [sent.agreement[i] for i in pair]
+        else:
+            told = [grammar.number_of(sent.agreement[i]) if sent.agreement[i] else None
+                    for i in pair]
+        keep.append(told[0] != told[1])
     keep = np.asarray(keep, dtype=bool)
     sites = dict(pb.sites)
     sites["noun"] = (b[keep], q[keep], k[keep])

@@ -96,7 +96,7 @@ def infer(
     """Send a sentence through the trained Fabric and watch its pronoun head resolve it.
 
     Give the pronoun two nouns of different agreement to choose between, e.g.
-    fabric infer "The king thanked the professor after she finished her lecture."
+    fabric infer "The professor thanked the king after she finished her lecture."
     """
     check_export(export)
     if (layer is None) != (head is None):

@@ -11,7 +11,8 @@ because it WAS fast": both own "was" as little), the antecedent is -1: the gramm
 cannot say.
 
 Frame objects point back to the latest verb before them that takes them; a numbered word
-("waits" / "wait") to the earliest candidate noun before it of its number.
+("waits" / "wait") to the earliest candidate noun before it of its number, a reflexive
+("herself") to the earliest of its agreement.
 """
 
 from __future__ import annotations
@@ -87,10 +88,15 @@ def _subject_nouns(grammar, words: list[str], candidates: set[str]) -> list[int]
     number_of_form = {w: n for cls in grammar.numbered.values()
                       for n, forms in cls.forms.items() for w in forms}
     number_of_noun = {n.word: grammar.number_of(n.agreement) for n in grammar.nouns}
+    agreement_of_reflexive = {w: a for a, w in grammar.reflexives.items()}
+    agreement_of_noun = {n.word: n.agreement for n in grammar.nouns}
     out = []
     for i, word in enumerate(words):
         number = number_of_form.get(word)
+        agreement = agreement_of_reflexive.get(word)
         nouns = [k for k in range(i) if words[k] in candidates
-                 and number_of_noun[words[k]] == number] if number else []
+                 and (number_of_noun[words[k]] == number if number
+                      else agreement_of_noun[words[k]] == agreement)] \
+            if number or agreement else []
         out.append(nouns[0] if nouns else -1)
     return out

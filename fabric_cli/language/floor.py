@@ -27,6 +27,7 @@ from fabric_cli.language.generator import (
     OPOSS,
     OSUBJ,
     POSS,
+    REFL,
     SUBJ,
     VERB,
     WORD,
@@ -126,6 +127,7 @@ class ExactModel:
             (NOUN, g.noun_word[noun]),
             (SUBJ, g.subj_word[g.noun_agreement[noun]]),
             (POSS, g.poss_word[g.noun_agreement[noun]]),
+            (REFL, g.refl_word[g.noun_agreement[noun]]),
         ):
             sel = (kind == code) & inside
             out[rows[sel], word[sel]] = 1.0

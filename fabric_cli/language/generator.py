@@ -29,7 +29,7 @@ import numpy as np
 from fabric_cli.language.grammar import Grammar
 from fabric_cli.language.tokenizer import PAD
 
-WORD, CLASS, NOUN, SUBJ, POSS, VERB, ATTR, NUMBERED, OSUBJ, OPOSS = range(10)
+WORD, CLASS, NOUN, SUBJ, POSS, VERB, ATTR, NUMBERED, OSUBJ, OPOSS, REFL = range(11)
 KIND_CODES = {
     "word": WORD,
     "class": CLASS,
@@ -39,6 +39,7 @@ KIND_CODES = {
     "verb": VERB,
     "attr": ATTR,
     "numbered": NUMBERED,
+    "refl": REFL,
 }
 REF_A, REF_B, REF_P, REF_Q = 0, 1, 2, 3
 REF_CODES = {"a": REF_A, "b": REF_B, "p": REF_P, "q": REF_Q, "o": REF_A, "": REF_A}
@@ -114,6 +115,8 @@ class CompiledGrammar:
         self.noun_agreement = np.array([agreements.index(n.agreement) for n in nouns])
         self.subj_word = np.array([word_id[grammar.pronouns[a][0]] for a in agreements])
         self.poss_word = np.array([word_id[grammar.pronouns[a][1]] for a in agreements])
+        self.refl_word = np.array([word_id[grammar.reflexives[a]] if a in grammar.reflexives
+                                   else PAD for a in agreements])
         # {x.RUN}: row class * 2 + number (0 singular, 1 plural) of the numbered table
         self.agreement_number = np.array(
             [int(grammar.number_of(a) == "plural") for a in agreements])
@@ -210,6 +213,7 @@ class CompiledGrammar:
                         "noun": "NOUN",
                         "subj": "PRON",
                         "poss": "PRON",
+                        "refl": "PRON",
                         "verb": "VERB",
                         "attr": "NOUN",
                     }[kind]
@@ -289,6 +293,7 @@ class CompiledGrammar:
                 kind == NUMBERED,
                 kind == OSUBJ,
                 kind == OPOSS,
+                kind == REFL,
             ],
             [
                 self.word_param[shape],
@@ -301,6 +306,7 @@ class CompiledGrammar:
                 pick(self.numbered_table, self.numbered_count, number_row),
                 pick(self.osubj_table, self.osubj_count, outside_row),
                 pick(self.oposs_table, self.oposs_count, outside_row),
+                self.refl_word[agreement],
             ],
         )
         length = self.length[shape]
@@ -312,7 +318,8 @@ class CompiledGrammar:
         antecedent_slot = np.where(refers_to_b, noun_slots[:, 1:2], noun_slots[:, 0:1])
         is_pronoun = ((kind == SUBJ) | (kind == POSS)) & inside
         antecedent = np.where(is_pronoun, antecedent_slot, -1)
-        subject_noun = np.where((kind == NUMBERED) & inside, antecedent_slot, -1)
+        subject_noun = np.where(((kind == NUMBERED) | (kind == REFL)) & inside,
+                                antecedent_slot, -1)
         object_verb = np.where(inside, self.governor[shape], -1)
         return SampleArrays(ids, self.pos[shape], antecedent, length, a, b, noun_slots,
                             object_verb, subject_noun)
@@ -355,8 +362,8 @@ class CompiledGrammar:
             return np.array([self.word_param[s, j]]), np.ones(1)
         if kind == NOUN:
             return np.array([self.noun_word[noun]]), np.ones(1)
-        if kind in (SUBJ, POSS):
-            table = self.subj_word if kind == SUBJ else self.poss_word
+        if kind in (SUBJ, POSS, REFL):
+            table = {SUBJ: self.subj_word, POSS: self.poss_word, REFL: self.refl_word}[kind]
             return np.array([table[self.noun_agreement[noun]]]), np.ones(1)
         if kind == CLASS:
             c = self.class_param[s, j]

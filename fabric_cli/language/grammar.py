@@ -11,7 +11,8 @@ A template is a line of slots, e.g.
   unless told; of different number too when the template says contrast = "number");
   {p} refers to one of them, chosen 50/50 per sentence: the antecedent the
   pronouns must track; {q} is the other one
-- {x.subj} / {x.poss} is x's subject / possessive pronoun, {x.verb} one of x's own verbs,
+- {x.subj} / {x.poss} / {x.refl} is x's subject / possessive / reflexive pronoun (a
+  reflexive is told as agreeing with x, like a numbered word, for the noun role), {x.verb} one of x's own verbs,
   {x.attr} one of x's own attributes (x in a, b, p, q); {x.RUN} a word of the numbered class
   RUN in x's number (see parts.py)
 - {o.subj} / {o.poss}: a pronoun pointing outside the sentence, of an agreement neither
@@ -57,7 +58,7 @@ POS_TAGS = (
     "INTJ",
 )
 REFS = ("a", "b", "p", "q", "o")
-FIELDS = ("subj", "poss", "verb", "attr")
+FIELDS = ("subj", "poss", "refl", "verb", "attr")
 END = "."
 MAX_OPTIONAL_GROUPS = 4
 _CLASS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -108,6 +109,7 @@ class Grammar:
     words: dict[str, str]  # other known words -> part of speech
     optional_probability: float
     numbers: dict[str, str] = field(default_factory=dict)  # agreement -> singular / plural
+    reflexives: dict[str, str] = field(default_factory=dict)  # agreement -> "herself", ...
     frames: dict[str, Frame] = field(default_factory=dict)
     numbered: dict[str, NumberedClass] = field(default_factory=dict)
 
@@ -118,6 +120,8 @@ class Grammar:
             lexicon.update({w: cls.pos for w in cls.words})
         for subject, possessive in self.pronouns.values():
             lexicon[subject] = lexicon[possessive] = "PRON"
+        for reflexive in self.reflexives.values():
+            lexicon[reflexive] = "PRON"
         for noun in self.nouns:
             lexicon[noun.word] = "NOUN"
             lexicon.update({w: "VERB" for w in noun.verbs})
@@ -154,6 +158,7 @@ _word_list = word_list
 def _parse_pronouns(table: dict, source: str) -> tuple[dict, dict[str, str]]:
     pronouns: dict[str, tuple[str, str]] = {}
     numbers: dict[str, str] = {}
+    reflexives: dict[str, str] = {}
     seen: dict[str, str] = {}
     for agreement, forms in table.items():
         key = f"grammar.pronouns.{agreement}"
@@ -161,8 +166,11 @@ def _parse_pronouns(table: dict, source: str) -> tuple[dict, dict[str, str]]:
             raise schema.schema_error(
                 source, key, 'a table like { subject = "she", possessive = "her" }', forms
             )
-        schema.check_keys(forms, source, key, ("subject", "possessive", "number"),
+        schema.check_keys(forms, source, key, ("subject", "possessive", "number", "reflexive"),
                           ("subject", "possessive"))
+        if "reflexive" in forms:
+            reflexives[agreement] = _check_word(
+                schema.get_str(forms, "reflexive", source, key), source, key + ".reflexive")
         numbers[agreement] = parse_number(forms.get("number", "singular"), source,
                                           key + ".number")
         subject = _check_word(
@@ -183,7 +191,7 @@ def _parse_pronouns(table: dict, source: str) -> tuple[dict, dict[str, str]]:
         raise schema.schema_error(
             source, "grammar.pronouns", "at least two agreement classes (e.g. feminine, plural)"
         )
-    return pronouns, numbers
+    return pronouns, numbers, reflexives
 
 
 def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
@@ -366,7 +374,7 @@ def _check_references(slots: list[Slot], where: str) -> None:
             )
     for i, slot in enumerate(slots):
         if (
-            slot.kind not in ("subj", "poss", "noun", "numbered")
+            slot.kind not in ("subj", "poss", "refl", "noun", "numbered")
             or slot.ref in ("", "o")
             or (slot.kind == "noun" and slot.ref not in ("p", "q"))
         ):
@@ -390,7 +398,7 @@ def parse_grammar(table: dict, source: str) -> Grammar:
          "frames", "numbered"),
         ("pronouns", "nouns", "templates"),
     )
-    pronouns, numbers = _parse_pronouns(
+    pronouns, numbers, reflexives = _parse_pronouns(
         schema.get_table(table, "pronouns", source, "grammar"), source)
     nouns = _parse_nouns(schema.get_table(table, "nouns", source, "grammar"), pronouns, source)
     classes_table = table.get("classes", {})
@@ -453,6 +461,10 @@ def parse_grammar(table: dict, source: str) -> Grammar:
                                   kinds)
         templates.append(replace(template, contrast_number=contrast == "number"))
     grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability,
-                      numbers, parts["frames"], parts["numbered"])
+                      numbers, reflexives, parts["frames"], parts["numbered"])
+    if any(s.kind == "refl" for t in templates for s in t.slots) and \
+            set(reflexives) != set(pronouns):
+        raise FabricError(f"{source}: grammar.pronouns: a template uses {{x.refl}}, so every "
+                          "agreement needs its reflexive (e.g. reflexive = \"herself\")")
     check_parts_of_speech(grammar, source)
     return grammar

@@ -137,7 +137,8 @@ def check_parts_of_speech(grammar, source: str) -> None:
         for word in cls.words:
             claim(word, cls.pos, f"grammar.classes.{cls.name}")
     for agreement, forms in grammar.pronouns.items():
-        for word in forms:
+        for word in (*forms, *([grammar.reflexives[agreement]]
+                               if agreement in grammar.reflexives else [])):
             claim(word, "PRON", f"grammar.pronouns.{agreement}")
     seen_nouns: set[str] = set()
     for noun in grammar.nouns:
