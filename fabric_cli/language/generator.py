@@ -256,14 +256,24 @@ class CompiledGrammar:
 
     def sample(self, rng: np.random.Generator, n: int, split: str) -> SampleArrays:
         """n independent sentences of the split, all latent choices drawn from `rng`."""
+        # Drawn in the order the first version drew them (pair, shape, antecedent, slots), so
+        # a language whose templates all take every pair samples exactly as it did; a shape
+        # restricted to some pairs (by kind or number) redraws among its own with one more
+        # uniform, drawn last.
+        pairs = self.pairs[split]
+        k_any = rng.integers(len(pairs), size=n)
         shape_prob = self.shape_prob_of[split]
         shape = rng.choice(len(shape_prob), size=n, p=shape_prob)
-        count = self.pair_count[split][shape]
-        k = np.minimum((rng.random(n) * count).astype(np.int64), count - 1)
-        pair = self.pairs[split][self.shape_pairs[split][shape, k]]
-        a, b = pair[:, 0], pair[:, 1]
         to_b = rng.integers(2, size=n).astype(bool) & self.uses_p[shape]
         u = rng.random((n, self.n_slots))  # one uniform per slot, used by whichever kind it is
+        count = self.pair_count[split][shape]
+        restricted = count < len(pairs)
+        if restricted.any():
+            v = rng.random(n)
+            k_own = np.minimum((v * count).astype(np.int64), count - 1)
+            k_any = np.where(restricted, self.shape_pairs[split][shape, k_own], k_any)
+        pair = pairs[k_any]
+        a, b = pair[:, 0], pair[:, 1]
 
         kind, ref = self.kind[shape], self.ref[shape]  # (N, L)
         p_noun, q_noun = np.where(to_b, b, a), np.where(to_b, a, b)
