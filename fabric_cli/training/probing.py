@@ -44,10 +44,15 @@ class Prober:
                          "heldout": nearest_noun_baseline(self.heldout_pb)}
         # verb: the previous token; noun: the nearest noun (held-out sites)
         self.role_baselines = site_baselines(self.heldout_pb, self.heldout_sentences)
-        # Ablation reads the noun role where it matters: the sites whose nearest noun has
-        # another number than the subject (elsewhere the nearest noun answers as well).
-        self.ablation_pb = misled_noun_sites(self.heldout_pb, self.heldout_sentences,
-                                             corpus.grammar)
+        # Ablation, done once at the end, reads three times as many held-out sentences as a
+        # probe (verb and noun sites are a few per hundred sentences), and the noun role where
+        # it matters: the sites whose nearest noun calls for another word than the subject.
+        self.ablation_sentences = corpus.sample(
+            np.random.default_rng([corpus.scenario.seed, 11]), 3 * len(self.heldout_sentences),
+            "heldout")
+        self.ablation_pb = misled_noun_sites(
+            build_probe_batch(self.ablation_sentences, corpus.batch), self.ablation_sentences,
+            corpus.grammar)
         tok = corpus.tokenizer
         self.story = [annotate_words(corpus, tok.split(text))
                       for text in corpus.scenario.probes.story_sentences]
@@ -59,7 +64,8 @@ class Prober:
             if not owned or not self.heldout_pb.n_sites(role):
                 continue
             self.heldout_targets[role] = pronoun_targets(
-                self.heldout_sentences, self.ablation_pb, owned, tok.token_id, cfg.d_vocab, role)
+                self.ablation_sentences, self.ablation_pb, owned, tok.token_id, cfg.d_vocab,
+                role)
             self.train_targets[role] = pronoun_targets(
                 self.train_sentences, self.train_pb, owned, tok.token_id, cfg.d_vocab, role)
 
