@@ -40,12 +40,18 @@ def train_child(scenario: str, seed: int, run_dir: Path, steps: int | None) -> d
     if steps is not None:
         argv += ["--steps", str(steps)]
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=os.environ)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"bench_train: {' '.join(argv)} failed ({done.returncode}): "
-                 f"{done.stderr.strip()[-400:]}")
-    summary = json.loads(done.stdout)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=os.environ)
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own CPU time, not its siblings'
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        sys.exit(f"bench_train: {' '.join(argv)} failed ({child.returncode}): "
+                 f"{stderr.strip()[-400:]}")
+    summary = json.loads(stdout)
     cast = cast_of(summary["specialists"])
     pronoun = [sp for sp in summary["specialists"] if sp["role"] == "pronoun"]
     best = max(pronoun, key=lambda sp: sp["heldout_acc"] or 0.0) if pronoun else None
@@ -54,6 +60,7 @@ def train_child(scenario: str, seed: int, run_dir: Path, steps: int | None) -> d
     return {
         "seed": seed,
         "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,  # user + system seconds of the child
         "seconds": summary["seconds"],
         "steps": summary["steps"],
         "time_split": summary["time_split"],
@@ -128,7 +135,8 @@ def print_cast(rows: list[dict]) -> None:
     print("\nthe cast: each role's best proven head, held-out accuracy (or score) vs baseline, "
           "and what silencing it did")
     for r in rows:
-        print(f"seed {r['seed']}: {r['wall']:.1f} s wall, val/floor {fmt(r['val_over_floor'])}, "
+        print(f"seed {r['seed']}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU, val/floor "
+              f"{fmt(r['val_over_floor'])}, "
               f"distinct roles {', '.join(r['distinct_roles']) or '-'}"
               f"{'  [meets the bar]' if accepted(r) else ''}")
         for role, c in r["cast"].items():
