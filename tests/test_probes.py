@@ -165,3 +165,30 @@ def test_head_table_lists_every_head_with_held_out_accuracy():
     assert all(set(r["scores"]) == {"pronoun", "verb", "noun", "prev", "self", "first"}
                for r in rows)
     assert all(r["pronoun_acc_heldout"] is not None for r in rows)
+
+
+def test_the_verb_roles_ablation_measure_reads_its_objects_only():
+    """Loss and behavioural accuracy at the verb's sites, by an independent calculation."""
+    from types import SimpleNamespace
+
+    from fabric_cli.analysis.ablation import owned_words, pronoun_targets, role_measure
+
+    pb = build_probe_batch([COOKED], encode)
+    vocab = {w: 3 + i for i, w in enumerate(COOKED.words)}
+    other = dict(COOKED.__dict__, words=[*COOKED.words[:2], "read", "the", "red", "book",
+                                         *COOKED.words[6:]])
+    vocab.update({"read": 20, "book": 21})
+    owned = owned_words([COOKED, R(**other)], "verb")
+    assert owned == {"cooked": {"soup"}, "read": {"book"}}
+    pt = pronoun_targets([COOKED], pb, owned, vocab.__getitem__, 24, "verb")
+    B, T = pb.tokens.shape
+    logits = np.zeros((B, T, 24))
+    logits[0, 5, vocab["soup"]] = 2.0  # from "red": more on cooked's object than read's
+    logits[0, 5, vocab["book"]] = 1.0
+    token_losses = np.full((B, T), 9.0)  # every other position: a loss the measure must skip
+    token_losses[0, 5] = 0.25
+    result = SimpleNamespace(logits=logits, token_losses=token_losses)
+    m = role_measure(result, pb, "verb", {"verb": pt})
+    assert m == {"loss": 0.25, "acc": 1.0}
+    logits[0, 5, vocab["book"]] = 3.0  # now read's object wins: the verb was not heard
+    assert role_measure(result, pb, "verb", {"verb": pt})["acc"] == 0.0
