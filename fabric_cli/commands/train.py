@@ -190,3 +190,14 @@ def _print_ending(result) -> None:
     if not pronoun:
         out.print("No head proved itself a pronoun specialist in this run (see `fabric heads`).",
                   markup=False, highlight=False, soft_wrap=True)
+    # the best proven head of each other role with sites, against what a head without it gets
+    for role, baseline in (("verb", "previous-token"), ("noun", "nearest-noun")):
+        best = next((sp for sp in s.get("specialists", [])
+                     if sp["role"] == role and sp.get("best")), None)
+        if best is not None and best.get("heldout_acc") is not None:
+            out.print(
+                f"{role.capitalize()} specialist: L{best['layer']}H{best['head']}, held-out "
+                f"accuracy {best['heldout_acc']:.3f} ({baseline} baseline "
+                f"{best['baseline_acc']:.3f}).",
+                markup=False, highlight=False, soft_wrap=True,
+            )
