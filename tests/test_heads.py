@@ -130,3 +130,14 @@ def test_a_head_proven_in_two_roles_is_shown_in_the_one_it_is_best_at():
     # each head is the best of one role: two distinct roles in two distinct heads
     assert [(r["head"], r["role"]) for r in rows] == [(0, "pronoun"), (1, "verb")]
     assert all(r["specialist"] for r in rows)
+
+
+def test_each_proven_role_names_one_best_head(events):
+    end = [e for e in events if e["type"] == "run_end"][-1]
+    roles = {sp["role"] for sp in end["specialists"]}
+    assert "pronoun" in roles
+    for role in roles:
+        mine = [sp for sp in end["specialists"] if sp["role"] == role]
+        (best,) = [sp for sp in mine if sp["best"]]
+        if role == "pronoun":  # the most accurate on held-out pairs
+            assert best["heldout_acc"] == max(sp["heldout_acc"] for sp in mine)
