@@ -10,6 +10,7 @@ from fabric_cli import __version__
 from fabric_cli.commands import (
     bench,
     check,
+    compare,
     corpus,
     export,
     heads,
@@ -17,6 +18,7 @@ from fabric_cli.commands import (
     narrate,
     scenarios,
     train,
+    why,
 )
 from fabric_cli.commands._common import PlainUsage
 from fabric_cli.commands.report import report as report_command
@@ -26,7 +28,7 @@ app = typer.Typer(
     help=(
         "Watch a small transformer learn to track pronouns, and hear it tell you how.\n\n"
         "Start with `fabric train` (about a minute), then `fabric infer \"The professor "
-        "finished her lecture.\"` and `fabric narrate`."
+        "thanked the king after she finished her lecture.\"` and `fabric narrate`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -37,12 +39,14 @@ app = typer.Typer(
 
 # short_help is what `fabric --help` lists: what the command does and one example.
 app.command("train", short_help="Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3")(train.train)
-app.command("infer", cls=PlainUsage, short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor finished her lecture.\"")(infer.infer)
+app.command("infer", cls=PlainUsage, short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor thanked the king after she finished her lecture.\"")(infer.infer)
 app.command("heads", short_help="What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2")(heads.heads)
 app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
 app.command("report", short_help="The whole run as one offline HTML page.  e.g. fabric report -o run.html")(report_command)
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
 app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
+app.command("compare", short_help="Two runs side by side, and what differed.  e.g. fabric compare runs/a runs/b")(compare.compare)
+app.command("why", short_help="Why a component exists: train with and without it.  e.g. fabric why residual")(why.why)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
 app.command("export", short_help="Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out")(export.export)
 app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
@@ -66,6 +70,7 @@ def _root(
 
 def main() -> None:
     """Run the app; any mistake on the command line is one line on stderr, exit 2."""
+    import os
     import sys
 
     # typer vendors click (typer._click); its exceptions are the ones raised here.
@@ -85,7 +90,7 @@ def main() -> None:
         stderr_console().print(f"fabric: error: {message}; see `{where} --help`",
                                markup=False, highlight=False)
         code = 2
-    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C before a command's own wrapper ran
-        stderr_console().print("fabric: error: interrupted", markup=False, highlight=False)
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C before a command's own handler
+        os.write(2, b"fabric: error: interrupted\n")
         code = 130
     sys.exit(code if isinstance(code, int) else 0)

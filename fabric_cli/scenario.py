@@ -29,6 +29,8 @@ class ModelShape:
     d_model: int  # residual stream width; n_heads divides it
     d_mlp: int  # feed-forward hidden width
     n_ctx: int  # longest sequence, <bos> included
+    residual: bool = True  # each block adds to the stream (False: each block replaces it)
+    layernorm: str = "pre"  # "pre": LayerNorm before each branch and at the top; "none"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class TrainingConfig:
     dropout: float  # probability a unit of a block's output is dropped in training
     probe_every: int  # steps between probes
     attn_dropout: float = 0.0  # probability an attention weight is dropped (GPT-2 attn_pdrop)
+    optimizer: str = "adamw"  # "adamw", "sgd" (plain steps) or "momentum" (SGD with momentum)
+    momentum: float = 0.9  # the momentum optimizer's running-mean decay
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,9 +155,38 @@ def _parse_toml(text: str, source: str) -> dict:
 
 def load_scenario(name_or_path: str) -> Scenario:
     path, source = _resolve(name_or_path)
+    data, text = load_data(path, source)
+    return parse_scenario(data, source, path, text)
+
+
+MERGED_TABLES = ("model", "training", "probes")  # key by key; any other table is replaced
+
+
+def load_data(path: Path, source: str, depth: int = 0) -> tuple[dict, str]:
+    """The file's TOML, over its `base` (a bundled scenario) when it names one: the file's
+    model, training and probes keys replace the base's one by one, its other tables and
+    top-level keys replace the base's whole. Returns the data and the text of every file
+    read (base first), so a change to the base is a change to the scenario."""
     text = _read(path, source)
     data = _parse_toml(text, source)
-    return parse_scenario(data, source, path, text)
+    if "base" not in data:
+        return data, text
+    name = data.pop("base")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise schema.schema_error(source, "base", "the name of a bundled scenario", name)
+    if depth >= 3:
+        raise FabricError(f"{source}: base: scenarios based on scenarios more than 3 deep")
+    base_path = scenarios_dir() / f"{name}.toml"
+    if not base_path.is_file() or base_path.resolve() == path.resolve():
+        raise schema.schema_error(source, "base", "the name of another bundled scenario "
+                                  "(see `fabric scenarios`)", name)
+    merged, base_text = load_data(base_path, base_path.name, depth + 1)
+    for key, value in data.items():
+        if key in MERGED_TABLES and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged, base_text + "\n" + text
 
 
 def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scenario:
@@ -192,10 +225,21 @@ def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scena
     )
 
 
+LAYERNORM_KINDS = ("pre", "none")
+OPTIMIZERS = ("adamw", "sgd", "momentum")
+
+
 def _parse_model(table: dict, source: str) -> ModelShape:
     keys = ("n_layers", "n_heads", "d_model", "d_mlp", "n_ctx")
-    schema.check_keys(table, source, "model", keys, keys)
-    values = {k: schema.get_int(table, k, source, "model") for k in keys}
+    schema.check_keys(table, source, "model", (*keys, "residual", "layernorm"), keys)
+    values: dict = {k: schema.get_int(table, k, source, "model") for k in keys}
+    if "residual" in table:
+        if not isinstance(table["residual"], bool):
+            raise schema.schema_error(source, "model.residual", "true or false",
+                                      table["residual"])
+        values["residual"] = table["residual"]
+    if "layernorm" in table:
+        values["layernorm"] = _choice(table, "layernorm", LAYERNORM_KINDS, source, "model")
     if values["d_model"] % values["n_heads"]:
         raise schema.schema_error(
             source,
@@ -208,7 +252,7 @@ def _parse_model(table: dict, source: str) -> ModelShape:
 
 def _parse_training(table: dict, source: str) -> TrainingConfig:
     keys = tuple(TrainingConfig.__dataclass_fields__)
-    optional = ("attn_dropout",)
+    optional = ("attn_dropout", "optimizer", "momentum")
     schema.check_keys(table, source, "training", keys,
                       tuple(k for k in keys if k not in optional))
     t = "training"
@@ -237,7 +281,19 @@ def _parse_training(table: dict, source: str) -> TrainingConfig:
         probe_every=probe_every,
         attn_dropout=schema.get_float(table, "attn_dropout", source, t, low=0.0, high=1.0,
                                       high_open=True) if "attn_dropout" in table else 0.0,
+        optimizer=(_choice(table, "optimizer", OPTIMIZERS, source, t)
+                   if "optimizer" in table else "adamw"),
+        momentum=schema.get_float(table, "momentum", source, t, low=0.0, high=1.0,
+                                  high_open=True) if "momentum" in table else 0.9,
     )
+
+
+def _choice(table: dict, key: str, choices: tuple[str, ...], source: str, prefix: str) -> str:
+    value = table[key]
+    if value not in choices:
+        what = "one of " + ", ".join(f'"{c}"' for c in choices)
+        raise schema.schema_error(source, f"{prefix}.{key}", what, value)
+    return value
 
 
 def _parse_probes(table: dict, source: str) -> ProbeConfig:

@@ -7,7 +7,10 @@
 For each run (a child process, as a user starts it): wall seconds from process start to exit,
 the run_end time split (forward, backward, optimizer, probes, checkpoints, drawing), the named
 pronoun specialist, its held-out accuracy against the nearest-noun baseline, and the final
-validation loss over the entropy floor. Then the cost of the live picture: the first seed once
+validation loss over the entropy floor. Then the cast, per seed: each role's best proven head
+(pronoun, verb, noun, prev, ...), its held-out accuracy (or score) against its baseline and
+what silencing it did (alone, or on top of its role's other heads), and how many roles are
+held by distinct proven heads (`--cast-only` skips the time table and the live picture). Then the cost of the live picture: the first seed once
 more in this process with the LivePicture drawing into a terminal-like console (width 120, to
 /dev/null) and once with no subscriber at all.
 
@@ -37,12 +40,19 @@ def train_child(scenario: str, seed: int, run_dir: Path, steps: int | None) -> d
     if steps is not None:
         argv += ["--steps", str(steps)]
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=os.environ)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"bench_train: {' '.join(argv)} failed ({done.returncode}): "
-                 f"{done.stderr.strip()[-400:]}")
-    summary = json.loads(done.stdout)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=os.environ)
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own CPU time, not its siblings'
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        sys.exit(f"bench_train: {' '.join(argv)} failed ({child.returncode}): "
+                 f"{stderr.strip()[-400:]}")
+    summary = json.loads(stdout)
+    cast = cast_of(summary["specialists"])
     pronoun = [sp for sp in summary["specialists"] if sp["role"] == "pronoun"]
     best = max(pronoun, key=lambda sp: sp["heldout_acc"] or 0.0) if pronoun else None
     floor = (summary.get("entropy_floor") or {}).get("train")
@@ -50,6 +60,7 @@ def train_child(scenario: str, seed: int, run_dir: Path, steps: int | None) -> d
     return {
         "seed": seed,
         "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,  # user + system seconds of the child
         "seconds": summary["seconds"],
         "steps": summary["steps"],
         "time_split": summary["time_split"],
@@ -59,7 +70,83 @@ def train_child(scenario: str, seed: int, run_dir: Path, steps: int | None) -> d
         "final_val_loss": val,
         "floor": floor,
         "val_over_floor": val / floor if val is not None and floor else None,
+        "cast": cast,
+        "distinct_roles": distinct_roles(summary["specialists"]),
     }
+
+
+CAST_ROLES = ("pronoun", "verb", "noun", "prev", "self", "first")
+
+
+def effect(sp: dict) -> dict:
+    """What silencing the head did to its role: alone if that hurt, else on top of its team."""
+    alone = sp.get("alone_hurts") is not False
+    row = sp["ablation"] if alone or not sp.get("backup_effect") else sp["backup_effect"]
+    return {"how": "alone" if alone else "on top of its team",
+            "loss": [row["loss_before"], row["loss_after"]],
+            "acc": [row["acc_before"], row["acc_after"]]}
+
+
+def cast_of(specialists: list[dict]) -> dict:
+    """Each role's best proven head: the one run_end marks best, else the best held-out
+    accuracy (or score)."""
+    out = {}
+    for role in CAST_ROLES:
+        mine = [sp for sp in specialists if sp["role"] == role]
+        if not mine:
+            continue
+        best = next((sp for sp in mine if sp.get("best")), None) or max(
+            mine, key=lambda sp: sp["heldout_acc"] if sp.get("heldout_acc") is not None
+            else sp["score"])
+        out[role] = {"head": [best["layer"], best["head"]], "score": best["score"],
+                     "heldout_acc": best.get("heldout_acc"),
+                     "baseline_acc": best.get("baseline_acc"),
+                     "effect": effect(best), "proven_heads": len(mine)}
+    return out
+
+
+def distinct_roles(specialists: list[dict]) -> list[str]:
+    """The largest set of roles among pronoun, verb, noun, prev that distinct proven heads can
+    hold, one role per head (an exhaustive matching: there are at most four roles)."""
+    import itertools
+
+    heads = {role: {(sp["layer"], sp["head"]) for sp in specialists if sp["role"] == role}
+             for role in ("pronoun", "verb", "noun", "prev")}
+    roles = [r for r, hs in heads.items() if hs]
+    for size in range(len(roles), 0, -1):
+        for subset in itertools.combinations(roles, size):
+            for pick in itertools.product(*(sorted(heads[r]) for r in subset)):
+                if len(set(pick)) == size:
+                    return list(subset)
+    return []
+
+
+def accepted(row: dict) -> bool:
+    """Issue 10's bar: pronoun and two of verb / noun / prev held by distinct proven heads,
+    the pronoun head's held-out accuracy >= 0.95, validation loss <= 1.03 x floor."""
+    roles = row["distinct_roles"]
+    pronoun = row["cast"].get("pronoun")
+    return ("pronoun" in roles and len([r for r in roles if r != "pronoun"]) >= 2
+            and pronoun is not None and (pronoun["heldout_acc"] or 0) >= 0.95
+            and row["val_over_floor"] is not None and row["val_over_floor"] <= 1.03)
+
+
+def print_cast(rows: list[dict]) -> None:
+    print("\nthe cast: each role's best proven head, held-out accuracy (or score) vs baseline, "
+          "and what silencing it did")
+    for r in rows:
+        print(f"seed {r['seed']}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU, val/floor "
+              f"{fmt(r['val_over_floor'])}, "
+              f"distinct roles {', '.join(r['distinct_roles']) or '-'}"
+              f"{'  [meets the bar]' if accepted(r) else ''}")
+        for role, c in r["cast"].items():
+            measure = (f"held-out {fmt(c['heldout_acc'])} vs {fmt(c['baseline_acc'])}"
+                       if c["heldout_acc"] is not None else f"score {fmt(c['score'])}")
+            e = c["effect"]
+            print(f"  {role:8} L{c['head'][0]}H{c['head'][1]}  {measure:26}  silenced "
+                  f"{e['how']}: loss {e['loss'][0]:.3f}->{e['loss'][1]:.3f}, acc "
+                  f"{e['acc'][0]:.2f}->{e['acc'][1]:.2f}  ({c['proven_heads']} proven)")
+    print(f"{sum(accepted(r) for r in rows)} of {len(rows)} seeds meet the bar")
 
 
 def picture_cost(scenario: str, seed: int, steps: int | None, where: Path) -> dict:
@@ -136,6 +223,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed")
     parser.add_argument("--steps", type=int, help="override the scenario's steps")
     parser.add_argument("--no-picture", action="store_true", help="skip the live-picture cost")
+    parser.add_argument("--keep", type=Path, help="train into DIR/seedN and keep the runs "
+                        "(for `fabric heads --run DIR/seed0`)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds trained at once (wall times then include the contention)")
+    parser.add_argument("--cast-only", action="store_true",
+                        help="only the per-role table (no time split, no live picture)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.add_argument("--blas-threads", type=int,
                         help="OPENBLAS/OMP/MKL thread count for every run (default: as set)")
@@ -149,13 +242,19 @@ def main() -> None:
         sys.exit("bench_train: need at least one run")
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        where = Path(tmp)
+        where = args.keep if args.keep is not None else Path(tmp)
         rows = []
-        for seed in seeds:
+        if args.jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(args.jobs) as pool:
+                rows = list(pool.map(lambda seed: train_child(
+                    args.scenario, seed, where / f"seed{seed}", args.steps), seeds))
+        for seed in seeds if args.jobs <= 1 else ():
             rows.append(train_child(args.scenario, seed, where / f"seed{seed}", args.steps))
             if not args.json:
                 print(f"  seed {seed}: {rows[-1]['wall']:.1f} s", file=sys.stderr)
-        cost = None if args.no_picture else picture_cost(args.scenario, seeds[0], args.steps,
+        cost = None if args.no_picture or args.cast_only else picture_cost(args.scenario, seeds[0], args.steps,
                                                           where)
     medians = {key: median_of(rows, key) for key in
                ("wall", "seconds", "heldout_acc", "baseline_acc", "final_val_loss",
@@ -168,7 +267,9 @@ def main() -> None:
                           "runs": rows, "median": medians,
                           "live_picture": cost}, indent=2))
     else:
-        print_table(args.scenario, rows, medians, cost)
+        if not args.cast_only:
+            print_table(args.scenario, rows, medians, cost)
+        print_cast(rows)
 
 
 if __name__ == "__main__":

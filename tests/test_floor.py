@@ -34,12 +34,12 @@ def test_first_words_have_the_template_weights(corpus):
     exact = corpus.exact_model("train")
     ids = corpus.tokenizer.ids
     first = exact.next_word_probs([])
-    # templates weigh 3, 3, 2, 1 (start with "the") and 2 (start with CONJ, 5 words)
-    assert first[ids["the"]] == pytest.approx(9 / 11)
-    assert first[ids["because"]] == pytest.approx(2 / 11 / 5)
+    # templates weigh 3, 3, 2, 2, 1, 1, 2, 2, 2 (18); all but one of weight 1 start with "the"
+    assert first[ids["the"]] == pytest.approx(17 / 18)
     after_the = exact.next_word_probs([ids["the"]])
-    # only the two weight-3 templates have [ADJ] there, present half the time, 5 adjectives
-    assert after_the[ids["old"]] == pytest.approx(6 / 9 * 0.5 / 5)
+    # [ADJ] follows the first "the" in those of weight 3, 3, 2 (a person sees a thing), 2 and
+    # 2 (the relative clauses): 12 of 17, present half the time, one of 5 adjectives
+    assert after_the[ids["old"]] == pytest.approx(12 / 17 * 0.5 / 5)
     assert first.sum() == pytest.approx(1.0) and after_the.sum() == pytest.approx(1.0)
 
 

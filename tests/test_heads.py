@@ -108,3 +108,36 @@ def test_latest_run_dir_picks_the_newest_and_names_the_fix(tmp_path):
         stamp = time.time() - 100 + 50 * i
         os.utime(path, (stamp, stamp))
     assert latest_run_dir(tmp_path / "runs").name == "new"
+
+
+def test_a_head_proven_in_two_roles_is_shown_in_the_one_it_is_best_at():
+    scores = {"pronoun": 0.9, "verb": 0.95, "noun": 0.1, "prev": 0.1, "self": 0.1, "first": 0.1}
+    heads = [{"layer": 0, "head": h, "scores": dict(scores)} for h in range(2)]
+    effect = {"loss_before": 1.0, "loss_after": 1.5, "acc_before": 1.0, "acc_after": 0.5}
+
+    def proven(head, role, best):
+        return {"layer": 0, "head": head, "role": role, "score": scores[role], "best": best,
+                "ablation": effect}
+
+    events = [
+        {"type": "run_start", "step": 0, "model": {"n_layers": 1, "n_heads": 2}},
+        {"type": "probe", "step": 10, "heads": heads, "role_shares": {"verb": 0.2}},
+        {"type": "run_end", "step": 10, "specialists": [
+            proven(0, "pronoun", True), proven(0, "verb", False),
+            proven(1, "pronoun", False), proven(1, "verb", True)]},
+    ]
+    rows = head_roles(events, MomentThresholds().role_threshold)
+    # each head is the best of one role: two distinct roles in two distinct heads
+    assert [(r["head"], r["role"]) for r in rows] == [(0, "pronoun"), (1, "verb")]
+    assert all(r["specialist"] for r in rows)
+
+
+def test_each_proven_role_names_one_best_head(events):
+    end = [e for e in events if e["type"] == "run_end"][-1]
+    roles = {sp["role"] for sp in end["specialists"]}
+    assert "pronoun" in roles
+    for role in roles:
+        mine = [sp for sp in end["specialists"] if sp["role"] == role]
+        (best,) = [sp for sp in mine if sp["best"]]
+        if role == "pronoun":  # the most accurate on held-out pairs
+            assert best["heldout_acc"] == max(sp["heldout_acc"] for sp in mine)

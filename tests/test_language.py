@@ -60,10 +60,11 @@ def test_what_follows_a_pronoun_belongs_to_its_antecedent(corpus, train_sentence
 
 def test_heldout_pairs_never_meet_in_training(corpus, train_sentences):
     heldout = {frozenset(p) for p in corpus.heldout_pairs()}
-    assert len(heldout) == round(0.15 * 73)  # 73 pairs of nouns of different agreement
+    # 73 pairs of persons of different agreement, 55 of a person and a thing
+    assert len(heldout) == round(0.15 * (73 + 55))
     seen_train = {frozenset(s.nouns) for s in train_sentences}
     assert not seen_train & heldout
-    assert len(seen_train) == 73 - len(heldout)  # every training pair shows up
+    assert len(seen_train) == 73 + 55 - len(heldout)  # every training pair shows up
     held = corpus.sample(np.random.default_rng(12), 500, "heldout")
     assert {frozenset(s.nouns) for s in held} == heldout
     every_noun = {n.word for n in corpus.grammar.nouns}
@@ -81,7 +82,7 @@ def test_sentences_are_short_and_the_vocabulary_small(corpus, train_sentences):
     lengths = [len(s) for s in train_sentences]
     assert max(lengths) <= 16 and min(lengths) >= 6
     assert max(lengths) + 1 <= corpus.n_ctx
-    assert 60 <= len(corpus.tokenizer) <= 120
+    assert 60 <= len(corpus.tokenizer) <= 200
 
 
 def test_batch_alignment(corpus, train_sentences):
@@ -148,10 +149,8 @@ def test_nearest_noun_baseline_is_wrong_when_the_antecedent_is_first(corpus, tra
 
 def test_story_sentences_are_annotated_from_the_lexicon(corpus):
     professor, scientists, cat, she_left = corpus.story_set()
-    assert professor.antecedent[professor.words.index("her")] == professor.words.index("professor")
-    assert professor.pos == ["DET", "NOUN", "VERB", "PRON", "NOUN", "PUNCT"]
-    they = scientists.words.index("they")
-    assert scientists.antecedent[they] == 1 and scientists.antecedent[3] == 1
-    assert cat.antecedent[cat.words.index("it")] == -1  # cat or dog: the grammar cannot say
-    assert she_left.pronoun_positions() == []
-    assert "UNK" not in she_left.pos
+    assert professor.pos == ["DET", "NOUN", "VERB", "DET", "NOUN", "CONJ", "PRON", "VERB",
+                             "PRON", "NOUN", "PUNCT"]
+    assert scientists.antecedent[3] == 1  # their -> scientists
+    assert "UNK" not in she_left.pos and "UNK" not in cat.pos
+    # how each pronoun resolves is told in test_cast_language.py

@@ -218,12 +218,13 @@ def test_a_rising_pronoun_score_crosses_its_threshold_exactly_once():
 
 def test_noun_heads_are_measured_against_spreading_attention_evenly():
     th = MomentThresholds()
-    assert th.role_threshold("noun", {"noun": 0.3}) == pytest.approx(0.58)
+    assert th.role_threshold("noun", {"noun": 0.5}) == pytest.approx(0.65)
     assert th.role_threshold("noun") == 0.5  # without shares, the fixed bar
     detector = MomentDetector(th, 2, 2)
     probe = probe_event(10)
-    probe["heads"][0]["scores"]["noun"] = 0.55  # above 0.5 but under the 0.58 the share sets
-    probe["heads"][1]["scores"]["noun"] = 0.6
+    probe["role_shares"] = {"verb": 0.5, "noun": 0.5}
+    probe["heads"][0]["scores"]["noun"] = 0.6  # above 0.5 but under the 0.65 the share sets
+    probe["heads"][1]["scores"]["noun"] = 0.7
     (m,) = detector.on_probe(probe)
     assert (m["layer"], m["head"], m["data"]["role"]) == (0, 1, "noun")
 

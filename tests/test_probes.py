@@ -10,6 +10,8 @@ from fabric_cli.analysis.probes import (
     layer_role_scores,
     nearest_noun_baseline,
     pronoun_argmax_accuracy,
+    role_argmax_accuracy,
+    site_baselines,
     uniform_shares,
 )
 
@@ -85,20 +87,68 @@ def test_previous_self_and_first_heads_score_one_on_their_own_cells():
     assert np.allclose(s["first"], [0, 0, 1])
 
 
-def test_verb_score_counts_mass_on_earlier_verbs_only():
-    pb = build_probe_batch([KING], encode)
+@dataclass
+class R:
+    words: list
+    pos: list
+    antecedent: list
+    object_verb: list
+    subject_noun: list
+
+
+# "the boy cooked the red soup with the king ." : soup (word 5) is cooked's (word 2)
+COOKED = R(
+    ["the", "boy", "cooked", "the", "red", "soup", "with", "the", "king", "."],
+    ["DET", "NOUN", "VERB", "DET", "ADJ", "NOUN", "PREP", "DET", "NOUN", "PUNCT"],
+    [-1] * 10,
+    [-1, -1, -1, -1, -1, 2, -1, -1, -1, -1],
+    [-1] * 10,
+)
+# "the dog the old kings met waits ." : waits (word 6) agrees with dog (word 1), not kings
+WAITS = R(
+    ["the", "dog", "the", "old", "kings", "met", "waits", "."],
+    ["DET", "NOUN", "DET", "ADJ", "NOUN", "VERB", "VERB", "PUNCT"],
+    [-1] * 8,
+    [-1] * 8,
+    [-1, -1, -1, -1, -1, -1, 1, -1],
+)
+
+
+def test_a_verb_head_looks_from_before_the_object_back_to_its_verb():
+    pb = build_probe_batch([COOKED], encode)
+    assert pb.n_sites("verb") == 1 and pb.n_sites("noun") == 0
+    _, q, k = pb.sites["verb"]
+    assert (q[0], k[0]) == (5, 3)  # "red" (position 5) predicts "soup"; "cooked" is at 3
     T = pb.tokens.shape[1]
-    pattern = np.zeros((1, 1, T, T))
-    # every query attends fully to the verb "lost" (position 3) once it is visible (q > 3),
-    # and to itself before that
-    for q in range(T):
-        pattern[0, 0, q, min(q, 3)] = 1.0
+    pattern = np.zeros((1, 2, T, T))
+    pattern[0, 0, np.arange(T), 0] = 1.0  # head 0 rests on <bos> ...
+    pattern[0, 0, 5, :] = 0.0
+    pattern[0, 0, 5, 3] = 1.0  # ... except from "red", all on "cooked"
+    q_all = np.arange(T)
+    pattern[0, 1, q_all, np.maximum(q_all - 1, 0)] = 1.0  # head 1: the previous token
     s = layer_role_scores(pattern, pb)
-    # queries with an earlier verb: positions 4..9 (valid tokens end at 9)
-    # position 9 ('.') can also see 'slept' (8): all mass on 'lost' still counts as verb mass
-    assert s["verb"][0] == 1.0
-    shares = uniform_shares(pb)
-    assert 0 < shares["verb"] < 0.5
+    assert s["verb"][0] == 1.0 and s["verb"][1] == 0.0  # "red" is not the verb
+    assert role_argmax_accuracy(pattern, pb, "verb").tolist() == [1.0, 0.0]
+    assert uniform_shares(pb)["verb"] == 1 / 6  # six keys visible from position 5
+    assert site_baselines(pb, [COOKED])["verb"] == 0.0  # two words between
+
+
+def test_a_noun_head_looks_past_the_nearest_noun_to_the_subject():
+    pb = build_probe_batch([WAITS], encode)
+    _, q, k = pb.sites["noun"]
+    assert (q[0], k[0]) == (6, 2)  # "met" (position 6) predicts "waits"; "dog" is at 2
+    T = pb.tokens.shape[1]
+    pattern = causal_uniform(1, 2, T)
+    pattern[0, 0, 6, :] = 0.0
+    pattern[0, 0, 6, 2] = 0.75  # head 0: three quarters on "dog"
+    pattern[0, 0, 6, 5] = 0.25  # and a quarter on "kings"
+    pattern[0, 1, 6, :] = 0.0
+    pattern[0, 1, 6, 5] = 1.0  # head 1: the nearest noun
+    s = layer_role_scores(pattern, pb)
+    assert np.allclose(s["noun"], [0.75, 0.0])
+    assert role_argmax_accuracy(pattern, pb, "noun").tolist() == [1.0, 0.0]
+    assert site_baselines(pb, [WAITS])["noun"] == 0.0  # the nearest noun is "kings"
+    assert s["verb"].tolist() == [0.0, 0.0]  # no verb sites in this sentence
 
 
 def test_right_padding_is_trimmed_to_the_longest_sentence():
@@ -115,3 +165,30 @@ def test_head_table_lists_every_head_with_held_out_accuracy():
     assert all(set(r["scores"]) == {"pronoun", "verb", "noun", "prev", "self", "first"}
                for r in rows)
     assert all(r["pronoun_acc_heldout"] is not None for r in rows)
+
+
+def test_the_verb_roles_ablation_measure_reads_its_objects_only():
+    """Loss and behavioural accuracy at the verb's sites, by an independent calculation."""
+    from types import SimpleNamespace
+
+    from fabric_cli.analysis.ablation import owned_words, pronoun_targets, role_measure
+
+    pb = build_probe_batch([COOKED], encode)
+    vocab = {w: 3 + i for i, w in enumerate(COOKED.words)}
+    other = dict(COOKED.__dict__, words=[*COOKED.words[:2], "read", "the", "red", "book",
+                                         *COOKED.words[6:]])
+    vocab.update({"read": 20, "book": 21})
+    owned = owned_words([COOKED, R(**other)], "verb")
+    assert owned == {"cooked": {"soup"}, "read": {"book"}}
+    pt = pronoun_targets([COOKED], pb, owned, vocab.__getitem__, 24, "verb")
+    B, T = pb.tokens.shape
+    logits = np.zeros((B, T, 24))
+    logits[0, 5, vocab["soup"]] = 2.0  # from "red": more on cooked's object than read's
+    logits[0, 5, vocab["book"]] = 1.0
+    token_losses = np.full((B, T), 9.0)  # every other position: a loss the measure must skip
+    token_losses[0, 5] = 0.25
+    result = SimpleNamespace(logits=logits, token_losses=token_losses)
+    m = role_measure(result, pb, "verb", {"verb": pt})
+    assert m == {"loss": 0.25, "acc": 1.0}
+    logits[0, 5, vocab["book"]] = 3.0  # now read's object wins: the verb was not heard
+    assert role_measure(result, pb, "verb", {"verb": pt})["acc"] == 0.0

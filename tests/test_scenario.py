@@ -50,6 +50,9 @@ BAD_CASES = {
     "syntax_duplicate_key": ("line 20, column 10", "TOML syntax error"),
     "templates_not_array": ("grammar.templates", "array of tables"),
     "not_utf8": ("not UTF-8", "offset"),
+    "residual_not_bool": ("model.residual", "true or false, got 'off'"),
+    "unknown_layernorm": ("model.layernorm", 'one of "pre", "none", got \'post\''),
+    "unknown_optimizer": ("training.optimizer", '"adamw", "sgd", "momentum", got \'adam\''),
 }
 
 
@@ -80,12 +83,13 @@ def test_bundled_scenarios_load_with_their_settings(name):
     assert s.model.n_ctx >= s.grammar.max_length() + 1
     assert 0 < s.heldout_fraction <= 0.5
     assert s.training.warmup_steps < s.training.steps
-    assert "The professor finished her lecture." in s.probes.story_sentences
+    assert any("professor" in text and "her lecture" in text
+               for text in s.probes.story_sentences)
 
 
 def test_default_scenario_is_sized_for_a_quick_run():
     s = load_scenario("pronouns")
-    assert s.model.n_layers <= 2 and s.model.d_model == 64
+    assert s.model.n_layers <= 3 and s.model.d_model == 64  # deep enough for a cast
     assert s.training.steps <= 1500 and s.training.batch_size == 32
     assert s.grammar.max_length() <= 16
 

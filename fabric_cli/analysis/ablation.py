@@ -5,12 +5,17 @@ that share its role, measurably hurts the role's own loss or accuracy:
 
     pronoun  loss and accuracy on the word right after each pronoun. Accuracy is
              behavioural: of all the nouns it knows, the Fabric puts the most probability
-             on the words its antecedent owns (the scientists' findings, not the nurse's
+             on the words its antecedent owns (the scientists' data, not the nurse's
              chart), which the pronoun's form alone cannot tell it.
+    verb     loss and accuracy on each frame verb's object: of all the verbs, the most
+             probability goes to the objects of the verb two to four words back.
+    noun     loss and accuracy on each number-agreeing word: the most probability goes to the
+             forms of its subject's number, not the nearest noun's.
     others   loss and top-1 accuracy over every token of the probe set.
 
 Ownership is learned from the corpus itself: the words that follow pronouns referring to a
-noun are that noun's own words.
+noun are that noun's own words; the objects that follow a verb are that verb's; the words
+agreeing with a noun are its number's (nouns of one number share one row).
 """
 
 from __future__ import annotations
@@ -29,13 +34,20 @@ HURT_LOSS_NATS = 0.05
 HURT_ACCURACY = 0.05
 
 
-def owned_words(sentences: Iterable) -> dict[str, set[str]]:
-    """noun -> the words that followed a pronoun whose antecedent was that noun."""
+def owned_words(sentences: Iterable, role: str = "pronoun") -> dict[str, set[str]]:
+    """pronoun: noun -> the words that followed a pronoun whose antecedent was that noun;
+    verb: verb -> its objects; noun: noun -> the words agreeing with it."""
     owned: dict[str, set[str]] = {}
     for sent in sentences:
-        for i, ante in enumerate(sent.antecedent):
-            if ante is not None and ante >= 0 and i + 1 < len(sent.words):
-                owned.setdefault(sent.words[ante], set()).add(sent.words[i + 1])
+        if role == "pronoun":
+            for i, ante in enumerate(sent.antecedent):
+                if ante is not None and ante >= 0 and i + 1 < len(sent.words):
+                    owned.setdefault(sent.words[ante], set()).add(sent.words[i + 1])
+            continue
+        cues = getattr(sent, "object_verb" if role == "verb" else "subject_noun", ())
+        for i, k in enumerate(cues):
+            if k >= 0:
+                owned.setdefault(sent.words[k], set()).add(sent.words[i])
     return owned
 
 
@@ -50,17 +62,24 @@ class PronounTargets:
 
 
 def pronoun_targets(
-    sentences: Sequence, pb: ProbeBatch, owned: dict[str, set[str]], token_id, d_vocab: int
+    sentences: Sequence, pb: ProbeBatch, owned: dict[str, set[str]], token_id, d_vocab: int,
+    role: str = "pronoun",
 ) -> PronounTargets:
-    nouns = sorted(owned)
-    matrix = np.zeros((len(nouns), d_vocab), dtype=bool)
-    for row, noun in enumerate(nouns):
-        for word in owned[noun]:
+    """The ownership rows, one per distinct set of owned words (nouns of one number share
+    the noun role's row), and each of the role's sites' row."""
+    sets = sorted({frozenset(words) for words in owned.values()}, key=sorted)
+    matrix = np.zeros((len(sets), d_vocab), dtype=bool)
+    for row, words in enumerate(sets):
+        for word in words:
             matrix[row, token_id(word)] = True
-    row_of = {noun: row for row, noun in enumerate(nouns)}
-    rows = [row_of.get(sentences[int(b)].words[int(k) - 1], -1)
-            for b, k in zip(pb.pron_b, pb.pron_k)]
+    row_of = {who: sets.index(frozenset(words)) for who, words in owned.items()}
+    b, _, k = pb.sites[role]
+    rows = [row_of.get(sentences[int(bb)].words[int(kk) - 1], -1)
+            for bb, kk in zip(b, k, strict=True)]
     return PronounTargets(matrix, np.asarray(rows, dtype=np.int64))
+
+
+RoleTargets = PronounTargets  # the same structure serves every role with sites
 
 
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
@@ -69,11 +88,15 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def role_measure(result, pb: ProbeBatch, role: str, pt: PronounTargets | None) -> dict:
-    """The role's loss and accuracy from one forward pass."""
-    if role == "pronoun" and pb.n_pronouns and pt is not None:
-        losses = result.token_losses[pb.pron_b, pb.pron_q]
-        probs = softmax_rows(result.logits[pb.pron_b, pb.pron_q].astype(np.float64))
+def role_measure(result, pb: ProbeBatch, role: str, pt) -> dict:
+    """The role's loss and accuracy from one forward pass. `pt`: the role's targets, or a
+    dict of them by role."""
+    if isinstance(pt, dict):
+        pt = pt.get(role)
+    if role in pb.sites and pb.n_sites(role) and pt is not None:
+        b, q, _ = pb.sites[role]
+        losses = result.token_losses[b, q]
+        probs = softmax_rows(result.logits[b, q].astype(np.float64))
         mass = probs @ pt.owned.T  # (P, N): probability on each noun's own words
         chosen = mass.argmax(axis=-1)
         return {"loss": float(losses.mean()),
@@ -87,7 +110,7 @@ def role_measure(result, pb: ProbeBatch, role: str, pt: PronounTargets | None) -
 
 
 def ablate(params, cfg, pb: ProbeBatch, role: str, heads: list[tuple[int, int]],
-           pt: PronounTargets | None, baseline: dict | None = None) -> dict:
+           pt, baseline: dict | None = None) -> dict:
     """One ablation row: the role's loss and accuracy before and after silencing `heads`."""
     if baseline is None:
         baseline = role_measure(forward(params, cfg, pb.tokens, pb.targets), pb, role, pt)
@@ -113,7 +136,7 @@ EFFECT_KEYS = ("loss_before", "loss_after", "acc_before", "acc_after")
 
 
 def name_specialists(params, cfg, pb: ProbeBatch, candidates: dict[str, list[tuple[int, int]]],
-                     pt: PronounTargets | None) -> tuple[list[dict], list[dict]]:
+                     pt) -> tuple[list[dict], list[dict]]:
     """Ablate each candidate alone, each role's candidates together, and each candidate on
     top of the others.
 

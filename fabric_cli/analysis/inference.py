@@ -27,6 +27,7 @@ import numpy as np
 
 from fabric_cli.analysis.runs import TRAINER_STATE, checkpoint_dir, load_checkpoint
 from fabric_cli.errors import FabricError
+from fabric_cli.language.annotate import antecedents
 from fabric_cli.language.grammar import Grammar
 from fabric_cli.language.tokenizer import BOS, PAD, SPECIALS, UNK, Tokenizer
 from fabric_cli.nn.config import ModelConfig
@@ -238,7 +239,7 @@ def encode_sentence(run: LoadedRun, text: str) -> tuple[list[int], list[str], li
     """(ids, tokens, unknown words); a one-line FabricError when it cannot be run."""
     if not text.strip():
         raise FabricError("the sentence is empty; give one, e.g. "
-                          "fabric infer \"The professor finished her lecture.\"")
+                          "fabric infer \"The professor thanked the king after she finished her lecture.\"")
     encoded = run.tokenizer.encode(text)
     words = len(encoded.ids) - 1
     if words == 0:
@@ -335,6 +336,7 @@ def _resolve(run: LoadedRun, tokens: list[str], probs: np.ndarray, attention: li
     forms = {f: agreement for agreement, pair in grammar.pronouns.items() for f in pair}
     nouns = {n.word: n for n in grammar.nouns}
     vocab_ids = run.tokenizer.ids
+    told = antecedents(grammar, tokens[1:])  # the grammar's own reading (language/annotate)
     resolutions = []
     for q, word in enumerate(tokens):
         if q == 0 or word not in forms:
@@ -350,6 +352,8 @@ def _resolve(run: LoadedRun, tokens: list[str], probs: np.ndarray, attention: li
             latest[tokens[k]] = k
         agreeing = [k for w, k in latest.items() if nouns[w].agreement == forms[word]]
         agreeing.sort()
+        if len(agreeing) > 1 and told[q - 1] >= 0:  # the next word is one noun's own
+            agreeing = [told[q - 1] + 1]
         attended = int(order[0])
         if not agreeing:
             verdict = "no_agreeing_noun"

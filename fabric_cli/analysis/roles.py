@@ -55,11 +55,16 @@ def head_roles(events: Sequence[dict], threshold: Threshold) -> list[dict]:
     probe = probes[-1]
     shares = probe.get("role_shares") if isinstance(probe.get("role_shares"), dict) else None
     ends = _of_type(events, "run_end")
-    specialists = {}
-    for sp in (ends[-1].get("specialists") or []) if ends else []:
-        if isinstance(sp, dict):
-            specialists.setdefault((sp.get("layer"), sp.get("head")), sp)
     bars = {role: threshold(role, shares) for role in ROLES}
+    # A head proven in two roles is shown in the one it is its role's best head for, else the
+    # one whose bar its score clears by the most: distinct roles stay in distinct heads.
+    specialists: dict[tuple, dict] = {}
+    for sp in (ends[-1].get("specialists") or []) if ends else []:
+        if not isinstance(sp, dict):
+            continue
+        key = (sp.get("layer"), sp.get("head"))
+        if key not in specialists or _rank(sp, bars) > _rank(specialists[key], bars):
+            specialists[key] = sp
     rows = []
     for h in probe.get("heads") or []:
         scores = {r: _number((h.get("scores") or {}).get(r)) for r in ROLES}
@@ -86,6 +91,12 @@ def head_roles(events: Sequence[dict], threshold: Threshold) -> list[dict]:
         }
         rows.append(row)
     return rows
+
+
+def _rank(sp: dict, bars: dict) -> tuple[bool, float]:
+    score = _number(sp.get("score"))
+    bar = bars.get(sp.get("role"), math.inf)
+    return (sp.get("best") is True, (score - bar) if score is not None else -math.inf)
 
 
 def head_timeline(events: Sequence[dict], layer: int, head: int,

@@ -93,9 +93,9 @@ def infer(
 
     \b
     Examples:
-      fabric infer "The professor finished her lecture."
+      fabric infer "The professor met the king after she finished her notes."
       fabric infer "The cat chased the dog because it was fast." --all
-      fabric infer "The professor finished her lecture." --ablate 0.0 --ablate 0.2
+      fabric infer "The queen saw the farmer with his tractor." --ablate 0.2
       fabric infer "She left the room." --layer 0 --head 2 --export her.svg
       fabric infer "The king wore his crown." --json
     """

@@ -31,6 +31,8 @@ def _summary_json(result) -> dict:
                 "score": sp.get("score"), "heldout_acc": sp.get("heldout_acc"),
                 "baseline_acc": sp.get("baseline_acc"), "ablation": sp.get("ablation"),
                 "redundant_with": sp.get("redundant_with"),
+                "alone_hurts": sp.get("alone_hurts"), "backup_effect": sp.get("backup_effect"),
+                "best": sp.get("best"),
             }
             for sp in s.get("specialists", [])
         ],
@@ -166,7 +168,7 @@ def _scenario_of_run(run_dir: Path):
 
 
 def _print_ending(result) -> None:
-    """Two or three plain lines a person reads after the picture has gone."""
+    """A few plain lines a person reads after the picture has gone."""
     if result.status != "finished":
         return
     s = result.summary
@@ -192,3 +194,14 @@ def _print_ending(result) -> None:
     if not pronoun:
         out.print("No head proved itself a pronoun specialist in this run (see `fabric heads`).",
                   markup=False, highlight=False, soft_wrap=wrap)
+    # the best proven head of each other role with sites, against what a head without it gets
+    for role, baseline in (("verb", "previous-token"), ("noun", "nearest-noun")):
+        best = next((sp for sp in s.get("specialists", [])
+                     if sp["role"] == role and sp.get("best")), None)
+        if best is not None and best.get("heldout_acc") is not None:
+            out.print(
+                f"{role.capitalize()} specialist: L{best['layer']}H{best['head']}, held-out "
+                f"accuracy {best['heldout_acc']:.3f} ({baseline} baseline "
+                f"{best['baseline_acc']:.3f}).",
+                markup=False, highlight=False, soft_wrap=wrap,
+            )

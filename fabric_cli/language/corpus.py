@@ -38,6 +38,11 @@ class Sentence:
     noun_positions: tuple[int, ...]  # index in words of each candidate noun's first mention
     split: str = "train"  # "train", "heldout", or "story" for annotated free text
     agreement: list[str | None] = field(default_factory=list)  # pronouns' and nouns' agreement
+    # for a frame verb's object, the index of its verb (what a verb head looks back to)
+    object_verb: list[int] = field(default_factory=list)
+    # for a word agreeing in number with its noun ("the dog near the kings WAITS"), the index
+    # of that noun (what a noun head looks back to)
+    subject_noun: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -51,6 +56,14 @@ class Sentence:
     def pronoun_positions(self) -> list[int]:
         """Indices of the pronouns whose antecedent is known."""
         return [i for i, a in enumerate(self.antecedent) if a >= 0]
+
+    def object_positions(self) -> list[int]:
+        """Indices of the objects whose verb chose them."""
+        return [i for i, v in enumerate(self.object_verb) if v >= 0]
+
+    def agreeing_positions(self) -> list[int]:
+        """Indices of the words that agree in number with a noun further back."""
+        return [i for i, n in enumerate(self.subject_noun) if n >= 0]
 
     def verb_positions(self) -> list[int]:
         return [i for i, tag in enumerate(self.pos) if tag == "VERB"]
@@ -125,6 +138,8 @@ class Corpus:
                     noun_positions=tuple(drawn.noun_slots[i].tolist()),
                     split=split,
                     agreement=[self.grammar.agreement_of(w) for w in words],
+                    object_verb=drawn.object_verb[i, :length].tolist(),
+                    subject_noun=drawn.subject_noun[i, :length].tolist(),
                 )
             )
         return sentences
@@ -150,6 +165,9 @@ class Corpus:
             d_mlp=m.d_mlp,
             n_ctx=m.n_ctx,
             d_vocab=len(self.tokenizer),
+            # the scenario's switches: [model] residual, layernorm = "pre" | "none"
+            residual=m.residual,
+            normalization_type="LN" if m.layernorm == "pre" else None,
         )
 
     # -- the entropy floor ----------------------------------------------------------------

@@ -23,7 +23,11 @@ from fabric_cli.language.generator import (
     ATTR,
     CLASS,
     NOUN,
+    NUMBERED,
+    OPOSS,
+    OSUBJ,
     POSS,
+    REFL,
     SUBJ,
     VERB,
     WORD,
@@ -46,7 +50,10 @@ def entropy_floor(compiled: CompiledGrammar, split: str) -> Floor:
 
     def distribution(c: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         s = int(shape[c])
-        key = (s, j, int(x[c, compiled.ref[s, j]]))
+        if compiled.kind[s, j] in (OSUBJ, OPOSS):  # depends on both candidates' agreement
+            key = (s, j, -1, int(compiled.outside_row(x[c])))
+        else:
+            key = (s, j, int(x[c, compiled.ref[s, j]]))
         if key not in cache:
             cache[key] = compiled.slot_distribution(s, j, x[c])
         return cache[key]
@@ -102,6 +109,10 @@ class ExactModel:
         self.class_p = membership(g.class_table, g.class_count)
         self.verb_p = membership(g.verb_table, g.verb_count)
         self.attr_p = membership(g.attr_table, g.attr_count)
+        self.numbered_p = membership(g.numbered_table, g.numbered_count)
+        self.osubj_p = membership(g.osubj_table, g.osubj_count)
+        self.oposs_p = membership(g.oposs_table, g.oposs_count)
+        self.outside = g.outside_row(self.x)  # (K,)
 
     def slot_probs(self, j: int) -> np.ndarray:
         """(K, V): every component's distribution over the word at slot j (0 past its end)."""
@@ -116,16 +127,22 @@ class ExactModel:
             (NOUN, g.noun_word[noun]),
             (SUBJ, g.subj_word[g.noun_agreement[noun]]),
             (POSS, g.poss_word[g.noun_agreement[noun]]),
+            (REFL, g.refl_word[g.noun_agreement[noun]]),
         ):
             sel = (kind == code) & inside
             out[rows[sel], word[sel]] = 1.0
-        for code, table in (
-            (CLASS, self.class_p[g.class_param[s, j]]),
-            (VERB, self.verb_p[noun]),
-            (ATTR, self.attr_p[noun]),
+        number_row = g.class_param[s, j] * 2 + g.agreement_number[g.noun_agreement[noun]]
+        for code, table, row in (  # each kind's membership table, and its row per component
+            (CLASS, self.class_p, g.class_param[s, j]),
+            (VERB, self.verb_p, noun),
+            (ATTR, self.attr_p, noun),
+            (NUMBERED, self.numbered_p, number_row),
+            (OSUBJ, self.osubj_p, self.outside),
+            (OPOSS, self.oposs_p, self.outside),
         ):
             sel = (kind == code) & inside
-            out[sel] = table[sel]
+            if sel.any():
+                out[sel] = table[row[sel]]
         return out
 
     def posterior(self, prefix: list[int]) -> np.ndarray:

@@ -7,10 +7,18 @@ A template is a line of slots, e.g.
 - a lower-case word ("the", ".") is written as is; its part of speech comes from grammar.words
 - an UPPER-CASE name (ADJ, MEET) is one word drawn uniformly from that grammar.classes entry
 - {a} and {b} are the sentence's two candidate nouns (always of different agreement, in the
-  order the noun pair was drawn); {p} refers to one of them, chosen 50/50 per sentence: the
-  antecedent the pronouns must track
-- {x.subj} / {x.poss} is x's subject / possessive pronoun, {x.verb} one of x's own verbs,
-  {x.attr} one of x's own attributes (x in a, b, p)
+  order the noun pair was drawn; of the kinds the template's `a` and `b` keys name, "person"
+  unless told; of different number too when the template says contrast = "number");
+  {p} refers to one of them, chosen 50/50 per sentence: the antecedent the
+  pronouns must track; {q} is the other one
+- {x.subj} / {x.poss} / {x.refl} is x's subject / possessive / reflexive pronoun (a
+  reflexive is told as agreeing with x, like a numbered word, for the noun role), {x.verb} one of x's own verbs,
+  {x.attr} one of x's own attributes (x in a, b, p, q); {x.RUN} a word of the numbered class
+  RUN in x's number (see parts.py)
+- {o.subj} / {o.poss}: a pronoun pointing outside the sentence, of an agreement neither
+  candidate noun has (drawn uniformly among those)
+- TAKE draws a verb of the frame class TAKE, TAKE.obj (later in the template) one of the
+  objects that verb takes
 - [ ... ] marks an optional part, present with probability grammar.optional_probability
 - "." ends every template and appears nowhere else, so a sentence's end is unambiguous.
 """
@@ -18,12 +26,32 @@ A template is a line of slots, e.g.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from fabric_cli.errors import FabricError
 from fabric_cli.language import schema
-from fabric_cli.language.tokenizer import split_words
+from fabric_cli.language.parts import (
+    Frame,
+    NumberedClass,
+    check_parts_of_speech,
+    check_word,
+    parse_frames,
+    parse_kind,
+    parse_number,
+    parse_numbered,
+    word_list,
+)
+from fabric_cli.language.templates import (  # noqa: F401  (re-exported)
+    END,
+    FIELDS,
+    MAX_OPTIONAL_GROUPS,
+    REFS,
+    Slot,
+    Template,
+    parse_template,
+)
 
+_CLASS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 POS_TAGS = (
     "DET",
     "NOUN",
@@ -39,36 +67,13 @@ POS_TAGS = (
     "NUM",
     "INTJ",
 )
-REFS = ("a", "b", "p")
-FIELDS = ("subj", "poss", "verb", "attr")
-END = "."
-MAX_OPTIONAL_GROUPS = 4
-_CLASS_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_PIECE = re.compile(r"\[|\]|\{[^{}\s]*\}|[{}]|[^\s\[\]{}]+")
-
-
-@dataclass(frozen=True)
-class Slot:
-    kind: str  # "word", "class", "noun", "subj", "poss", "verb" or "attr"
-    name: str = ""  # the literal word, or the class name
-    ref: str = ""  # "a", "b" or "p" for the slots bound to a candidate noun
-    group: int = -1  # which optional [ ] part it belongs to; -1 = always present
-
-
-@dataclass(frozen=True)
-class Template:
-    pattern: str
-    weight: float
-    slots: tuple[Slot, ...]
-    n_groups: int
-
-
 @dataclass(frozen=True)
 class Noun:
     word: str
     agreement: str  # a key of grammar.pronouns: which pronouns refer to it
     verbs: tuple[str, ...]  # what it does after its subject pronoun ("she finished")
     attributes: tuple[str, ...]  # what it owns, after its possessive ("her lecture")
+    kind: str = "person"  # "person" or "thing"
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ class Grammar:
     templates: tuple[Template, ...]
     words: dict[str, str]  # other known words -> part of speech
     optional_probability: float
+    numbers: dict[str, str] = field(default_factory=dict)  # agreement -> singular / plural
+    reflexives: dict[str, str] = field(default_factory=dict)  # agreement -> "herself", ...
+    frames: dict[str, Frame] = field(default_factory=dict)
+    numbered: dict[str, NumberedClass] = field(default_factory=dict)
 
     def lexicon(self) -> dict[str, str]:
         """Every word the language knows, with its part of speech."""
@@ -94,11 +103,21 @@ class Grammar:
             lexicon.update({w: cls.pos for w in cls.words})
         for subject, possessive in self.pronouns.values():
             lexicon[subject] = lexicon[possessive] = "PRON"
+        for reflexive in self.reflexives.values():
+            lexicon[reflexive] = "PRON"
         for noun in self.nouns:
             lexicon[noun.word] = "NOUN"
             lexicon.update({w: "VERB" for w in noun.verbs})
             lexicon.update({w: "NOUN" for w in noun.attributes})
+        for frame in self.frames.values():
+            lexicon.update({w: "VERB" for w in frame.verbs})
+            lexicon.update({w: "NOUN" for objects in frame.objects for w in objects})
+        for cls in self.numbered.values():
+            lexicon.update({w: cls.pos for forms in cls.forms.values() for w in forms})
         return lexicon
+
+    def number_of(self, agreement: str) -> str:
+        return self.numbers.get(agreement, "singular")
 
     def max_length(self) -> int:
         """Tokens in the longest sentence (every optional part present), "." included."""
@@ -115,27 +134,14 @@ class Grammar:
         return None
 
 
-def _check_word(word: str, source: str, key: str) -> str:
-    if split_words(word) != [word]:
-        raise schema.schema_error(
-            source, key, "a lower-case word the Tokenizer keeps as one token", word
-        )
-    return word
+_check_word = check_word
+_word_list = word_list
 
 
-def _word_list(table: dict, key: str, source: str, prefix: str) -> tuple[str, ...]:
-    words = schema.get_str_list(table, key, source, prefix)
-    where = schema.key_path(prefix, key)
-    for i, word in enumerate(words):
-        _check_word(word, source, f"{where}[{i}]")
-    if len(set(words)) != len(words):
-        duplicate = next(w for w in words if words.count(w) > 1)
-        raise FabricError(f"{source}: {where}: {duplicate!r} is listed twice; list each word once")
-    return tuple(words)
-
-
-def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
+def _parse_pronouns(table: dict, source: str) -> tuple[dict, dict[str, str]]:
     pronouns: dict[str, tuple[str, str]] = {}
+    numbers: dict[str, str] = {}
+    reflexives: dict[str, str] = {}
     seen: dict[str, str] = {}
     for agreement, forms in table.items():
         key = f"grammar.pronouns.{agreement}"
@@ -143,7 +149,13 @@ def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
             raise schema.schema_error(
                 source, key, 'a table like { subject = "she", possessive = "her" }', forms
             )
-        schema.check_keys(forms, source, key, ("subject", "possessive"), ("subject", "possessive"))
+        schema.check_keys(forms, source, key, ("subject", "possessive", "number", "reflexive"),
+                          ("subject", "possessive"))
+        if "reflexive" in forms:
+            reflexives[agreement] = _check_word(
+                schema.get_str(forms, "reflexive", source, key), source, key + ".reflexive")
+        numbers[agreement] = parse_number(forms.get("number", "singular"), source,
+                                          key + ".number")
         subject = _check_word(
             schema.get_str(forms, "subject", source, key), source, key + ".subject"
         )
@@ -162,7 +174,7 @@ def _parse_pronouns(table: dict, source: str) -> dict[str, tuple[str, str]]:
         raise schema.schema_error(
             source, "grammar.pronouns", "at least two agreement classes (e.g. feminine, plural)"
         )
-    return pronouns
+    return pronouns, numbers, reflexives
 
 
 def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
@@ -178,7 +190,7 @@ def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
             spec,
             source,
             key,
-            ("agreement", "verbs", "attributes"),
+            ("agreement", "verbs", "attributes", "kind"),
             ("agreement", "verbs", "attributes"),
         )
         agreement = schema.get_str(spec, "agreement", source, key)
@@ -191,7 +203,8 @@ def _parse_nouns(table: dict, pronouns: dict, source: str) -> tuple[Noun, ...]:
             )
         verbs = _word_list(spec, "verbs", source, key)
         attributes = _word_list(spec, "attributes", source, key)
-        nouns.append(Noun(word, agreement, verbs, attributes))
+        kind = parse_kind(spec.get("kind", "person"), source, key + ".kind")
+        nouns.append(Noun(word, agreement, verbs, attributes, kind))
     agreements = {n.agreement for n in nouns}
     if len(agreements) < 2:
         only = f" (all are {next(iter(agreements))!r})" if agreements else ""
@@ -235,112 +248,17 @@ def _parse_words(table: dict, source: str) -> dict[str, str]:
     return words
 
 
-def _parse_slot(piece: str, group: int, classes: dict, words: dict, where: str) -> Slot:
-    if piece in ("{", "}"):
-        raise FabricError(
-            f"{where}: stray {piece!r}; references are written {{a}}, {{p.subj}}, ..."
-        )
-    if piece.startswith("{"):
-        inner = piece[1:-1]
-        ref, _, field = inner.partition(".")
-        if ref not in REFS or (field and field not in FIELDS) or (_ and not field):
-            raise FabricError(
-                f"{where}: unknown reference {piece}; expected {{a}}, {{b}}, {{p}} or "
-                "{x.subj}, {x.poss}, {x.verb}, {x.attr} with x in a, b, p"
-            )
-        if not field:
-            return Slot("noun", ref=ref, group=group)
-        return Slot(field, ref=ref, group=group)
-    if piece.isupper():
-        if piece not in classes:
-            known = ", ".join(classes) or "none defined"
-            raise FabricError(
-                f"{where}: names undefined class {piece!r}; grammar.classes has {known}"
-            )
-        return Slot("class", name=piece, group=group)
-    if piece not in words:
-        raise FabricError(
-            f"{where}: word {piece!r} has no part of speech; add it to grammar.words "
-            f'(e.g. {piece} = "DET")'
-        )
-    return Slot("word", name=piece, group=group)
-
-
-def parse_template(pattern: str, weight: float, classes: dict, words: dict, where: str) -> Template:
-    pieces = _PIECE.findall(pattern)
-    slots: list[Slot] = []
-    group = -1
-    n_groups = 0
-    for piece in pieces:
-        if piece == "[":
-            if group >= 0:
-                raise FabricError(f"{where}: optional parts [ ] cannot be nested")
-            group, n_groups = n_groups, n_groups + 1
-            continue
-        if piece == "]":
-            if group < 0:
-                raise FabricError(f"{where}: ']' without a matching '['")
-            if not slots or slots[-1].group != group:
-                raise FabricError(f"{where}: empty optional part []")
-            group = -1
-            continue
-        slot = _parse_slot(piece, group, classes, words, where)
-        if slot.kind == "noun" and group >= 0:
-            raise FabricError(
-                f"{where}: {piece} cannot be optional; the candidate nouns are always present"
-            )
-        slots.append(slot)
-    if group >= 0:
-        raise FabricError(f"{where}: '[' without a matching ']'")
-    if n_groups > MAX_OPTIONAL_GROUPS:
-        raise FabricError(
-            f"{where}: at most {MAX_OPTIONAL_GROUPS} optional parts [ ], got {n_groups}"
-        )
-    if not slots or slots[-1] != Slot("word", name=END):
-        raise FabricError(f"{where}: every template must end with {END!r}")
-    if any(s.kind == "word" and s.name == END for s in slots[:-1]):
-        raise FabricError(f"{where}: {END!r} may only end the template, not appear inside it")
-    _check_references(slots, where)
-    return Template(pattern, weight, tuple(slots), n_groups)
-
-
-def _check_references(slots: list[Slot], where: str) -> None:
-    """Both candidate nouns appear, and every pronoun comes after the noun(s) it may refer to."""
-    first: dict[str, int] = {}
-    for i, slot in enumerate(slots):
-        if slot.kind == "noun" and slot.ref in ("a", "b"):
-            first.setdefault(slot.ref, i)
-    for ref in ("a", "b"):
-        if ref not in first:
-            raise FabricError(
-                f"{where}: must name both candidate nouns {{a}} and {{b}} (missing {{{ref}}})"
-            )
-    for i, slot in enumerate(slots):
-        if (
-            slot.kind not in ("subj", "poss", "noun")
-            or slot.ref == ""
-            or (slot.kind == "noun" and slot.ref != "p")
-        ):
-            continue
-        needed = ("a", "b") if slot.ref == "p" else (slot.ref,)
-        for ref in needed:
-            if first[ref] > i:
-                name = f"{{{slot.ref}.{slot.kind}}}" if slot.kind != "noun" else "{p}"
-                raise FabricError(
-                    f"{where}: {name} comes before its possible antecedent {{{ref}}}; a pronoun "
-                    "must follow the noun it refers to"
-                )
-
-
 def parse_grammar(table: dict, source: str) -> Grammar:
     schema.check_keys(
         table,
         source,
         "grammar",
-        ("pronouns", "classes", "nouns", "templates", "words", "optional_probability"),
+        ("pronouns", "classes", "nouns", "templates", "words", "optional_probability",
+         "frames", "numbered"),
         ("pronouns", "nouns", "templates"),
     )
-    pronouns = _parse_pronouns(schema.get_table(table, "pronouns", source, "grammar"), source)
+    pronouns, numbers, reflexives = _parse_pronouns(
+        schema.get_table(table, "pronouns", source, "grammar"), source)
     nouns = _parse_nouns(schema.get_table(table, "nouns", source, "grammar"), pronouns, source)
     classes_table = table.get("classes", {})
     if not isinstance(classes_table, dict):
@@ -348,6 +266,12 @@ def parse_grammar(table: dict, source: str) -> Grammar:
             source, "grammar.classes", "a table of word classes", classes_table
         )
     classes = _parse_classes(classes_table, source)
+    parts = {"classes": classes, "frames": parse_frames(table.get("frames", {}), source),
+             "numbered": parse_numbered(table.get("numbered", {}), source, POS_TAGS)}
+    for name in parts["frames"]:
+        if name in classes or name in parts["numbered"]:
+            raise FabricError(f"{source}: grammar.frames.{name}: the name is also a class; "
+                              "give each class its own name")
     words_table = table.get("words", {})
     if not isinstance(words_table, dict):
         raise schema.schema_error(
@@ -378,56 +302,28 @@ def parse_grammar(table: dict, source: str) -> Grammar:
         key = f"grammar.templates[{i}]"
         if not isinstance(raw, dict):
             raise schema.schema_error(source, key, "a table with pattern and weight", raw)
-        schema.check_keys(raw, source, key, ("pattern", "weight"), ("pattern",))
+        schema.check_keys(raw, source, key, ("pattern", "weight", "a", "b", "contrast"),
+                          ("pattern",))
         pattern = schema.get_str(raw, "pattern", source, key)
         weight = schema.get_float(
             raw, "weight", source, key, low=0.0, high=float("inf"), low_open=True, default=1.0
         )
-        templates.append(
-            parse_template(pattern, weight, classes, words, f"{source}: {key}.pattern")
-        )
-    grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability)
-    _check_parts_of_speech(grammar, source)
+        kinds = (parse_kind(raw.get("a", "person"), source, key + ".a"),
+                 parse_kind(raw.get("b", "person"), source, key + ".b"))
+        for ref, kind in zip("ab", kinds, strict=True):
+            if not any(n.kind == kind for n in nouns):
+                raise FabricError(f"{source}: {key}.{ref}: no noun is of kind {kind!r}")
+        contrast = raw.get("contrast", "agreement")
+        if contrast not in ("agreement", "number"):
+            raise schema.schema_error(source, key + ".contrast", "agreement or number", contrast)
+        template = parse_template(pattern, weight, parts, words, f"{source}: {key}.pattern",
+                                  kinds)
+        templates.append(replace(template, contrast_number=contrast == "number"))
+    grammar = Grammar(pronouns, classes, nouns, tuple(templates), words, optional_probability,
+                      numbers, reflexives, parts["frames"], parts["numbered"])
+    if any(s.kind == "refl" for t in templates for s in t.slots) and \
+            set(reflexives) != set(pronouns):
+        raise FabricError(f"{source}: grammar.pronouns: a template uses {{x.refl}}, so every "
+                          "agreement needs its reflexive (e.g. reflexive = \"herself\")")
+    check_parts_of_speech(grammar, source)
     return grammar
-
-
-def _check_parts_of_speech(grammar: Grammar, source: str) -> None:
-    """A word has one part of speech wherever it appears, so annotations never disagree."""
-    owners: dict[str, tuple[str, str]] = {}
-
-    def claim(word: str, pos: str, key: str) -> None:
-        if word in owners and owners[word][0] != pos:
-            other_pos, other_key = owners[word]
-            raise FabricError(
-                f"{source}: {key}: {word!r} is {pos} here but {other_pos} in {other_key}; "
-                "give each word one part of speech"
-            )
-        owners.setdefault(word, (pos, key))
-
-    for word, pos in grammar.words.items():
-        claim(word, pos, f"grammar.words.{word}")
-    for cls in grammar.classes.values():
-        for word in cls.words:
-            claim(word, cls.pos, f"grammar.classes.{cls.name}")
-    for agreement, forms in grammar.pronouns.items():
-        for word in forms:
-            claim(word, "PRON", f"grammar.pronouns.{agreement}")
-    seen_nouns: set[str] = set()
-    for noun in grammar.nouns:
-        seen_nouns.add(noun.word)
-        claim(noun.word, "NOUN", f"grammar.nouns.{noun.word}")
-        for word in noun.verbs:
-            claim(word, "VERB", f"grammar.nouns.{noun.word}.verbs")
-        for word in noun.attributes:
-            claim(word, "NOUN", f"grammar.nouns.{noun.word}.attributes")
-    for cls in grammar.classes.values():
-        if END in cls.words:
-            raise FabricError(
-                f"{source}: grammar.classes.{cls.name}: {END!r} may only end a template"
-            )
-    for noun in grammar.nouns:
-        if noun.word in {a for n in grammar.nouns for a in n.attributes}:
-            raise FabricError(
-                f"{source}: grammar.nouns.{noun.word}: is also listed as an attribute; a candidate "
-                "noun cannot be something another noun owns"
-            )

@@ -100,6 +100,7 @@ class Capture:
     attention: bool = False  # every head's pattern, (B,NH,T,T) per layer
     layernorm: bool = False  # mean/std in and out of every LayerNorm
     dropout: bool = False  # fraction of units Dropout kept
+    stream: bool = False  # each token's std across channels of the residual stream, per layer
 
 
 @dataclass
@@ -110,6 +111,7 @@ class ForwardResult:
     attention: list[np.ndarray] | None = None  # per layer (B,NH,T,T)
     layernorm: list[dict] | None = None  # {"name","in_mean","in_std","out_mean","out_std"}
     dropout_keep: float | None = None
+    stream: list[np.ndarray] | None = None  # (B,T) entering each layer, then at the top
     cache: Any = field(default=None, repr=False)  # for backward only
 
 
@@ -150,6 +152,7 @@ def forward(
         ablate_by_layer.setdefault(int(layer), set()).add(int(head))
     attention = [] if capture.attention else None
     ln_stats = [] if capture.layernorm else None
+    stream = [] if capture.stream else None
     kept = [0, 0]  # units kept, units seen by Dropout
 
     def drop(x: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -170,6 +173,8 @@ def forward(
     blocks = []
     for layer in range(cfg.n_layers):
         p = f"blocks.{layer}."
+        if stream is not None:
+            stream.append(resid.std(axis=-1))  # resid_pre_l
         ln1_out, ln1_c = norm(resid, p + "ln1")
         pattern_mask = None
         if attn_dropout > 0:
@@ -194,6 +199,8 @@ def forward(
         mlp_out, drop2_c = drop(mlp_out)
         resid = resid + mlp_out if cfg.residual else mlp_out  # resid_post
         blocks.append((ln1_c, attn_c, drop1_c, ln2_c, mlp_c, drop2_c))
+    if stream is not None:
+        stream.append(resid.std(axis=-1))  # what the top of the Fabric hands to ln_final
     final, lnf_c = norm(resid, "ln_final")
     logits, unembed_c = unembed_forward(final, params["unembed.W_U"], params["unembed.b_U"])
 
@@ -208,6 +215,7 @@ def forward(
         attention=attention,
         layernorm=ln_stats,
         dropout_keep=(kept[0] / kept[1] if kept[1] else 1.0) if capture.dropout else None,
+        stream=stream,
         cache=(cfg, emb_cache, blocks, lnf_c, unembed_c, loss_c),
     )
 

@@ -34,8 +34,10 @@ class MomentThresholds:
     role_thresholds: dict[str, float] = field(
         default_factory=lambda: dict(_DEFAULT_ROLE_THRESHOLDS))
     # ... except verb and noun, measured against spreading attention evenly: the bar is this
-    # far from the even share towards 1 (share 0.3 -> 0.58), when the probe gives the shares.
-    relative_lift: float = 0.4
+    # far from the even share towards 1 (share 0.3 -> 0.51), when the probe gives the shares.
+    # Several heads often share the noun role at three times the even share each; the bar
+    # only picks which heads ablation tests, and ablation names them.
+    relative_lift: float = 0.3
     relative_roles: tuple[str, ...] = ("verb", "noun")
     # loss_plateau / loss_drop, on an exponential moving average of the train loss.
     loss_ema: float = 0.05  # weight of the newest step (a memory of about 20 steps)

@@ -17,9 +17,12 @@ from fabric_cli.analysis.probes import (
     best_head,
     build_probe_batch,
     head_table,
+    misled_noun_sites,
     nearest_noun_baseline,
+    site_baselines,
     uniform_shares,
 )
+from fabric_cli.analysis.stream import stream_scale
 from fabric_cli.language.annotate import annotate_words
 from fabric_cli.nn.model import Capture, ForwardResult, forward
 
@@ -51,7 +54,8 @@ class JointBatch:
             parts.append(ForwardResult(
                 loss=float(losses.sum(dtype=np.float64)) / max(n_valid, 1),
                 logits=joint.logits[rows, :T], token_losses=losses,
-                attention=[a[rows, :, :T, :T] for a in joint.attention]))
+                attention=[a[rows, :, :T, :T] for a in joint.attention],
+                stream=None if joint.stream is None else [x[rows, :T] for x in joint.stream]))
         return parts
 
 
@@ -69,15 +73,32 @@ class Prober:
         self.shares = uniform_shares(self.train_pb)
         self.baseline = {"train": nearest_noun_baseline(self.train_pb),
                          "heldout": nearest_noun_baseline(self.heldout_pb)}
+        # verb: the previous token; noun: the nearest noun (held-out sites)
+        self.role_baselines = site_baselines(self.heldout_pb, self.heldout_sentences)
+        # Ablation, done once at the end, reads three times as many held-out sentences as a
+        # probe (verb and noun sites are a few per hundred sentences), and the noun role where
+        # it matters: the sites whose nearest noun calls for another word than the subject.
+        self.ablation_sentences = corpus.sample(
+            np.random.default_rng([corpus.scenario.seed, 11]), 3 * len(self.heldout_sentences),
+            "heldout")
+        self.ablation_pb = misled_noun_sites(
+            build_probe_batch(self.ablation_sentences, corpus.batch), self.ablation_sentences,
+            corpus.grammar)
         tok = corpus.tokenizer
         self.story = [annotate_words(corpus, tok.split(text))
                       for text in corpus.scenario.probes.story_sentences]
         self.story_pb = build_probe_batch(self.story, corpus.batch) if self.story else None
-        owned = owned_words(corpus.sample(np.random.default_rng([seed, 7]), 4000, "train"))
-        self.heldout_targets = pronoun_targets(self.heldout_sentences, self.heldout_pb, owned,
-                                               tok.token_id, cfg.d_vocab)
-        self.train_targets = pronoun_targets(self.train_sentences, self.train_pb, owned,
-                                             tok.token_id, cfg.d_vocab)
+        drawn = corpus.sample(np.random.default_rng([seed, 7]), 4000, "train")
+        self.heldout_targets, self.train_targets = {}, {}
+        for role in ("pronoun", "verb", "noun"):
+            owned = owned_words(drawn, role)
+            if not owned or not self.heldout_pb.n_sites(role):
+                continue
+            self.heldout_targets[role] = pronoun_targets(
+                self.ablation_sentences, self.ablation_pb, owned, tok.token_id, cfg.d_vocab,
+                role)
+            self.train_targets[role] = pronoun_targets(
+                self.train_sentences, self.train_pb, owned, tok.token_id, cfg.d_vocab, role)
         self.joint = JointBatch([self.train_pb, self.heldout_pb]
                                 + ([self.story_pb] if self.story_pb is not None else []))
 
@@ -86,7 +107,7 @@ class Prober:
         split back into one result per batch as if each had gone through alone."""
         j = self.joint
         return j.split(forward(params, self.cfg, j.tokens, j.targets,
-                               capture=Capture(attention=True)))
+                               capture=Capture(attention=True, stream=True)))
 
     def probe(self, params, step: int, train_loss: float | None) -> dict:
         """`train_loss` is the mean training-batch loss since the last probe (with dropout);
@@ -102,6 +123,7 @@ class Prober:
             "baseline_acc": dict(self.baseline), "role_shares": dict(self.shares),
             "focus_under_dropout": self._focus_under_dropout(params, step, heads, train),
             "snapshots": self._snapshots(params, story[0] if story else None),
+            "stream_scale": stream_scale(train.stream, self.train_pb.tokens),
         }
 
     def _focus_under_dropout(self, params, step: int, heads: list[dict], clean) -> dict | None:
@@ -115,7 +137,7 @@ class Prober:
         if self.dropout <= 0 and self.attn_dropout <= 0:
             return None
         best = best_head(heads, "pronoun")
-        pb, pt = self.train_pb, self.train_targets
+        pb, pt = self.train_pb, {"pronoun": self.train_targets.get("pronoun")}
         rng = np.random.default_rng([self.seed, 1000003, step])
         dropped = forward(params, self.cfg, pb.tokens, pb.targets, dropout=self.dropout,
                           attn_dropout=self.attn_dropout, rng=rng)
@@ -159,7 +181,7 @@ class Prober:
 
     def name_specialists(self, params, probe: dict, thresholds) -> tuple[list[dict], list[dict]]:
         candidates = self.role_candidates(probe, thresholds)
-        rows, specialists = name_specialists(params, self.cfg, self.heldout_pb, candidates,
+        rows, specialists = name_specialists(params, self.cfg, self.ablation_pb, candidates,
                                              self.heldout_targets)
         by_head = {(r["layer"], r["head"]): r for r in probe["heads"]}
         trackers = [(sp["layer"], sp["head"]) for sp in specialists if sp["role"] == "pronoun"]
@@ -172,9 +194,22 @@ class Prober:
                 sp["baseline_acc"] = self.baseline["heldout"]
                 sp["by_pronoun"] = division["by_head"][f"{sp['layer']}.{sp['head']}"]
                 sp["team_heldout_acc"] = division["team"]
+            elif sp["role"] in self.role_baselines:
+                # attention argmax on the held-out sites, against a head without the role
+                sp["heldout_acc"] = (row.get("role_acc_heldout") or {}).get(sp["role"])
+                sp["baseline_acc"] = self.role_baselines[sp["role"]]
             else:
                 sp["heldout_acc"] = None
                 sp["baseline_acc"] = None
+        # the best proven head of each role: highest held-out accuracy (pronoun, verb, noun)
+        # or score, then the largest loss its silencing costs; the one the pictures follow
+        for role in {sp["role"] for sp in specialists}:
+            mine = [sp for sp in specialists if sp["role"] == role]
+            top = max(mine, key=lambda sp: (
+                sp["heldout_acc"] if sp["heldout_acc"] is not None else sp["score"],
+                sp["ablation"]["loss_after"] - sp["ablation"]["loss_before"]))
+            for sp in mine:
+                sp["best"] = sp is top
         return rows, specialists
 
     def pronoun_division(self, params, heads: list[tuple[int, int]]) -> dict:

@@ -28,7 +28,7 @@ from fabric_cli.limits import MAX_SEED, MAX_STEPS
 from fabric_cli.nn.bench import step_flops
 from fabric_cli.nn.blas import ThreadTuner
 from fabric_cli.nn.model import Capture, backward, forward, init_params
-from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
+from fabric_cli.nn.optim import clip_grad_norm, lr_at, make_optimizer
 from fabric_cli.training.moments import make_moment
 
 Subscriber = Callable[[dict], None]
@@ -102,10 +102,10 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.step = 0
 
-    def _make_optimizer(self) -> AdamW:
-        t = self.training
-        return AdamW(self.params, lr=t.lr, beta1=t.beta1, beta2=t.beta2,
-                     weight_decay=t.weight_decay)
+    def _make_optimizer(self):
+        t = self.training  # [training] optimizer = "adamw" | "sgd" | "momentum"
+        return make_optimizer(t.optimizer, self.params, lr=t.lr, beta1=t.beta1, beta2=t.beta2,
+                              weight_decay=t.weight_decay, momentum=t.momentum)
 
     def _resume_state(self) -> int:
         ckpt = runs.load_checkpoint(self.run_dir, with_optimizer=True)

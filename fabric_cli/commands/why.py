@@ -1,0 +1,106 @@
+"""`fabric why COMPONENT`: the one-command lesson. Train a short scenario with and without the
+component (or reuse the pair kept from last time), show them side by side, and let the
+component speak of its absence. Every figure is measured in those two runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fabric_cli.commands._common import cli_errors, literal, stderr_console
+from fabric_cli.commands.compare import show_comparison
+from fabric_cli.commands.infer import check_export
+
+
+@cli_errors
+def why(
+    component: Annotated[str, typer.Argument(
+        help="residual, layernorm, clipping, adam or dropout.")],
+    runs_dir: Annotated[Path, typer.Option(
+        "--runs-dir", help="Where the pair is kept: DIR/why-COMPONENT/with and …/without.",
+    )] = Path("runs"),
+    retrain: Annotated[bool, typer.Option(
+        "--retrain", help="Train both runs again even if a matching pair is kept.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
+    )] = None,
+    theme: Annotated[str, typer.Option(
+        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
+    )] = "light",
+) -> None:
+    """Why does the Fabric need COMPONENT? Train it with and without, then compare.
+
+    \b
+    Examples:
+      fabric why residual          # 8 layers with and without the residual
+      fabric why clipping --json   # a storm, with and without clipping
+    """
+    check_export(export)
+    from fabric_cli.commands._export import check_theme
+
+    check_theme(theme)
+    from fabric_cli.analysis.compare import compare_dirs
+    from fabric_cli.lessons import load_lesson
+    from fabric_cli.training.lesson import lesson_runs
+
+    lesson = load_lesson(component)
+    runs = lesson_runs(lesson, runs_dir)
+    if retrain:
+        for run in runs:
+            run.reused = False
+    err = stderr_console()
+    for run in runs:
+        if run.reused:
+            err.print(f"Reusing the kept run {literal(str(run.run_dir))} ({run.status}); "
+                      "--retrain trains it again.", markup=False, highlight=False)
+    _train_with_progress(runs, err)
+    cmp = compare_dirs(runs[0].run_dir, runs[1].run_dir)
+    cmp["lesson"] = {"name": lesson.name, "changes": lesson.changes,
+                     "runs": [{"label": r.label, "run_dir": str(r.run_dir), "reused": r.reused,
+                               "status": r.status} for r in runs]}
+    show_comparison(cmp, lesson.component, as_json=as_json, export=export,
+                    command=f"fabric why {component}",
+                    title=f"Why {component}? With it (A) and without it (B)", theme=theme)
+    if as_json:
+        sys.stdout.flush()
+
+
+def _train_with_progress(runs, err) -> None:
+    from fabric_cli.training.lesson import train_lesson
+
+    pending = [r for r in runs if not r.reused]
+    if not pending:
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=False,
+                        disable=not err.is_terminal)
+    tasks = {r.label: progress.add_task(f"{r.label} {r.trainer.scenario.name}"[:30],
+                                        total=r.trainer.total_steps, start=False)
+             for r in pending}
+    for run in pending:
+        task = tasks[run.label]
+
+        def on_event(event, task=task):
+            if event.get("type") == "step":
+                progress.update(task, completed=event["step"])
+
+        run.trainer.subscribers.append(on_event)
+
+    def on_start(run):
+        progress.start_task(tasks[run.label])  # its clock starts when its training does
+        if not err.is_terminal:
+            err.print(f"Training {run.label} the component: {run.trainer.total_steps} steps "
+                      f"-> {literal(str(run.run_dir))}", markup=False, highlight=False)
+
+    with progress:
+        train_lesson(pending, on_start=on_start)
+    for run in pending:
+        if not err.is_terminal:
+            err.print(f"  {run.label}: {run.status} in {run.seconds:.1f} s",
+                      markup=False, highlight=False)
+

@@ -1,0 +1,278 @@
+"""What the compare voices may claim: facts derived from two runs' summaries by thresholds.
+
+Input is the plain dict of analysis.compare.compare_runs (built from the two chronicles).
+`absence(component, cmp)` says which run lacks the component; `derive(component, cmp)`
+returns the facts that hold, each with the measured values (already formatted) its phrases
+may use. A fact that does not hold is simply absent, so no phrase can claim it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from fabric_cli.narrate.format import pct, sig, step
+
+# Thresholds: every comparative word is chosen by one of these.
+ORDERS_LOST = 100.0  # "orders of magnitude": the absent run's bottom/top ratio ≥ 100× smaller
+FADED = 10.0  # "faded": ≥ 10× smaller
+STALLED_RATIO = 1.1  # "stalled above the floor": val/floor ≥ 1.1× the present run's
+NEAR_FLOOR = 1.05  # "reached the floor": val/floor ≤ 1.05
+ACC_DIFF = 0.05  # held-out accuracy differences of 5 points or more are told
+STREAM_GREW = 2.0  # the stream's top/bottom growth ≥ 2× the present run's
+FOCUS_DROP = 0.05  # a mask costs the tracker ≥ 5 points of accuracy
+
+# Who is absent in which run, from the switches each run was trained with.
+ABSENT = {
+    "residual": lambda s: not s["residual"],
+    "layernorm": lambda s: s["layernorm"] == "none",
+    "engineers": lambda s: not s.get("grad_clip"),
+    "adam": lambda s: s["optimizer"] != "adamw",
+    "dropout": lambda s: not s.get("dropout") and not s.get("attn_dropout"),
+}
+LESSON_COMPONENT = {"residual": "residual", "layernorm": "layernorm", "clipping": "engineers",
+                    "adam": "adam", "dropout": "dropout"}
+
+
+def lessened(component: str, cmp: dict) -> tuple[str, str] | None:
+    """For Dropout in both runs at different rates: (heavier run, lighter run), else None."""
+    if component != "dropout" or absence(component, cmp) is not None:
+        return None
+    rates = [(cmp[k]["switches"]["dropout"], cmp[k]["switches"]["attn_dropout"])
+             for k in ("a", "b")]
+    if rates[0] == rates[1] or not any(rates[0]) or not any(rates[1]):
+        return None
+    return ("a", "b") if rates[0] > rates[1] else ("b", "a")
+
+
+def absence(component: str, cmp: dict) -> tuple[str, str] | None:
+    """(key of the run with the component, key of the run without it), or None when the
+    component is present in both runs or absent from both (or has no absence to speak of)."""
+    rule = ABSENT.get(component)
+    if rule is None:
+        return None
+    a, b = rule(cmp["a"]["switches"]), rule(cmp["b"]["switches"])
+    if a == b:
+        return None
+    return ("b", "a") if a else ("a", "b")
+
+
+def big(x: float) -> str:
+    """A number a person can read at any size: 3.26, 1,230, 6.25 × 10^19."""
+    if not math.isfinite(x) or abs(x) < 1e6:
+        return sig(x)
+    exponent = math.floor(math.log10(abs(x)))
+    return f"{sig(x / 10 ** exponent)} × 10^{exponent}"
+
+
+def times(n: int) -> str:
+    """How often, in words a person uses: never, once, twice, 3 times."""
+    return {0: "never", 1: "once", 2: "twice"}.get(n, f"{step(n)} times")
+
+
+def _ratio(run: dict) -> float | None:
+    return run["gradient"]["ratio_median"]
+
+
+def _share(x: float | None) -> str:
+    """1/300 for small shares, 0.82 for large, 1/(5.15 × 10^11) for vanishing ones."""
+    if x is None or not math.isfinite(x):
+        return "unknown"
+    if x >= 0.1:
+        return sig(x)
+    if x <= 0:
+        return "nothing"
+    inverse = 1 / x
+    if inverse < 1e6:
+        return f"1/{sig(inverse)}"
+    exponent = math.floor(math.log10(inverse))
+    return f"1/({sig(inverse / 10 ** exponent)} × 10^{exponent})"
+
+
+def _share_of_it(x: float) -> str:
+    """The same share, said of "it" (what arrived at the top): "1.58 times as much"."""
+    return f"{sig(x)} times as much" if x >= 1 else f"{_share(x)} of it"
+
+
+def _vof(run: dict) -> float | None:
+    return run["val_over_floor"]
+
+
+def _pronoun_step(run: dict) -> int | None:
+    return (run["roles"].get("pronoun") or {}).get("threshold_step")
+
+
+def _trackers(run: dict) -> list[str]:
+    sps = (run["roles"].get("pronoun") or {}).get("specialists") or []
+    return [f"L{s['layer']}H{s['head']}" for s in sps]
+
+
+def _stream_growth(run: dict) -> float | None:
+    scale = [x for x in run["stream"].get("scale") or [] if x is not None]
+    if len(scale) < 2 or not scale[0]:
+        return None
+    return scale[-1] / scale[0]
+
+
+def derive(component: str, cmp: dict) -> dict[str, dict]:
+    """The facts that hold for `component` in this comparison, with their values."""
+    sides = absence(component, cmp) or lessened(component, cmp)
+    facts: dict[str, dict] = {}
+    if sides is None:
+        for key in ("a", "b"):
+            _run_facts(facts, key.upper(), cmp[key])
+        return facts
+    w, wo = cmp[sides[0]], cmp[sides[1]]
+    opt = {"sgd": "plain SGD", "momentum": "SGD with momentum", "adamw": "AdamW"}
+    v = {"with_name": sides[0].upper(), "without_name": sides[1].upper(),
+         "without_optimizer": opt.get(wo["switches"]["optimizer"], wo["switches"]["optimizer"]),
+         "without_lr": sig(wo["switches"]["lr"] or 0)}
+    if absence(component, cmp) is not None:
+        facts["absent"] = dict(v)
+    else:  # the component is in both runs, more of it in one
+        facts["lessened"] = {**v, "with_rate": pct(w["switches"]["dropout"]),
+                             "with_attn": pct(w["switches"]["attn_dropout"]),
+                             "without_rate": pct(wo["switches"]["dropout"]),
+                             "without_attn": pct(wo["switches"]["attn_dropout"])}
+    rw, rwo = _ratio(w), _ratio(wo)
+    if rw and rwo is not None and rw > 0:
+        v.update(with_share=_share(rw), without_share=_share(rwo),
+                 with_share_of_it=_share_of_it(rw), without_share_of_it=_share_of_it(rwo),
+                 bottom=str(0), top=str(w["switches"]["n_layers"] - 1))
+        if rwo * FADED <= rw:
+            facts["gradient_faded"] = dict(v)
+            orders = math.log10(rw / rwo) if rwo > 0 else math.inf
+            if rw >= ORDERS_LOST * rwo:
+                facts["gradient_orders"] = {**v, "orders": str(math.floor(orders))}
+            per = [x["arriving"] for x in wo["gradient"]["per_layer"]]
+            if len(per) >= 3 and all(lo < hi for lo, hi in itertools.pairwise(per)):
+                facts["shrank_every_layer"] = {**v, "n_layers": str(len(per))}
+        elif rwo >= rw / FADED:
+            facts["gradient_held"] = dict(v)
+    vw, vwo = _vof(w), _vof(wo)
+    if vw is not None and vwo is not None and wo["divergence"]:
+        # a torn run did not stall: its last figures are those of its last probe
+        facts["torn_loss_without"] = {**v, "without_vof": big(vwo),
+                                      "probe_step": step(wo["last_probe_step"] or 0)}
+    elif vw is not None and vwo is not None:
+        v.update(with_vof=sig(vw), without_vof=sig(vwo))
+        if vwo >= STALLED_RATIO * vw:
+            facts["stalled_without"] = dict(v)
+        elif vw >= STALLED_RATIO * vwo:
+            facts["better_without"] = dict(v)
+        else:
+            facts["same_loss"] = dict(v)
+        if vw <= NEAR_FLOOR:
+            facts["with_near_floor"] = dict(v)
+    sw, swo = _pronoun_step(w), _pronoun_step(wo)
+    tw, two = _trackers(w), _trackers(wo)
+    if tw:
+        v.update(with_trackers=", ".join(tw), with_n=str(len(tw)),
+                 with_became="the pronoun tracker" if len(tw) == 1 else "pronoun trackers")
+    if two:
+        v.update(without_trackers=", ".join(two), without_n=str(len(two)),
+                 without_became="a pronoun tracker" if len(two) == 1 else "pronoun trackers")
+    if sw is not None:
+        v.update(with_step=step(sw))
+    if swo is not None:
+        v.update(without_step=step(swo))
+    if tw and not two:
+        facts["tracker_only_with"] = dict(v)
+    if two and not tw:
+        facts["tracker_only_without"] = dict(v)
+    if tw and two:
+        facts["trackers_both"] = dict(v)
+    if sw is not None and swo is None:
+        facts["bar_never_without"] = dict(v)
+    elif sw is not None and swo is not None:
+        if swo > sw:
+            facts["bar_later_without"] = {**v, "delay": step(swo - sw)}
+        elif swo < sw:
+            facts["bar_sooner_without"] = {**v, "lead": step(sw - swo)}
+        else:
+            facts["bar_same_step"] = dict(v)
+    aw, awo = w["pronoun"]["heldout_acc"], wo["pronoun"]["heldout_acc"]
+    if aw is not None and awo is not None:
+        v.update(with_acc=pct(aw), without_acc=pct(awo),
+                 baseline=pct(w["pronoun"]["baseline_acc"] or 0))
+        if aw - awo >= ACC_DIFF:
+            facts["acc_lower_without"] = dict(v)
+        elif awo - aw >= ACC_DIFF:
+            facts["acc_higher_without"] = dict(v)
+    _storm_facts(facts, v, w, wo)
+    _stream_facts(facts, v, w, wo)
+    _dropout_facts(facts, v, w, wo)
+    return facts
+
+
+def _storm_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
+    d = wo["divergence"]
+    if d:
+        facts["diverged_without"] = {**v, "torn_step": step(d["step"]),
+                                     "good_step": step(d["last_good_step"] or 0),
+                                     "max_norm": big(wo["clipping"]["max_grad_norm"] or 0),
+                                     "torn": d.get("non_finite") or "loss"}
+    if d and not w["divergence"] and w["status"] == "finished":
+        facts["survived_with"] = {**v, "steps": step(w["steps"])}
+    c = w["clipping"]
+    if c["enabled"] and c["count"]:
+        facts["clipped_with"] = {**v, "count": step(c["count"]), "clip": sig(c["clip"]),
+                                 "max_clipped": sig(c["max_norm"])}
+    if wo["spikes"]["count"] > w["spikes"]["count"]:
+        facts["more_spikes_without"] = {**v, "spikes_without": times(wo["spikes"]["count"]),
+                                        "spikes_with": times(w["spikes"]["count"])}
+
+
+def _stream_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
+    gw, gwo = _stream_growth(w), _stream_growth(wo)
+    if gw is None or gwo is None:
+        return
+    vals = {**v, "growth_with": sig(gw), "growth_without": sig(gwo)}
+    if gwo >= STREAM_GREW * gw:
+        facts["stream_grew_without"] = vals
+    elif gw >= STREAM_GREW * gwo:
+        facts["stream_grew_with"] = vals
+    else:
+        facts["stream_similar"] = vals
+
+
+def _dropout_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
+    hw, hwo = w["pronoun"]["heads_over_bar"], wo["pronoun"]["heads_over_bar"]
+    vals = {**v, "backups_with": step(hw), "backups_without": step(hwo),
+            "bar": sig(w["pronoun"]["bar"])}
+    if hw > hwo:
+        facts["more_heads_with"] = vals
+    elif hwo > hw:
+        facts["more_heads_without"] = vals
+    else:
+        facts["same_heads"] = vals
+    f = w["pronoun"]["focus"]
+    if f and f["clean"] is not None and f["dropped"] is not None:
+        vals = {**v, "clean": pct(f["clean"]), "dropped": pct(f["dropped"])}
+        if f["clean"] - f["dropped"] >= FOCUS_DROP:
+            key = "mask_costs_with"
+        else:  # the mask did not hurt: with backups, they held; alone, the tracker did
+            key = "mask_harmless" if hw >= 2 else "mask_harmless_alone"
+        facts[key] = vals
+
+
+def _run_facts(facts: dict, name: str, run: dict) -> None:
+    """Facts about one run, for voices with no absence (gradient, loss, head)."""
+    v = {"run": name}
+    r = _ratio(run)
+    if r is not None:
+        facts[f"ratio_{name}"] = {**v, "share": _share(r), "bottom": "0",
+                                  "top": str(run["switches"]["n_layers"] - 1)}
+    vof = _vof(run)
+    if vof is not None:
+        facts[f"loss_{name}"] = {**v, "vof": sig(vof)}
+    s = _pronoun_step(run)
+    if s is not None:
+        facts[f"bar_{name}"] = {**v, "step": step(s)}
+    else:
+        facts[f"no_bar_{name}"] = dict(v)
+    if run["divergence"]:
+        facts[f"diverged_{name}"] = {**v, "torn_step": step(run["divergence"]["step"])}
+    c = run["clipping"]
+    if c["enabled"] and c["count"]:
+        facts[f"clipped_{name}"] = {**v, "count": step(c["count"]), "clip": sig(c["clip"])}

@@ -1,0 +1,150 @@
+"""`fabric compare`: two real tiny runs side by side, the voices' claims, and clean errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from cli_helpers import invoke, one_line_error
+
+from fabric_cli.analysis.compare import compare_dirs, compare_runs, run_summary
+from fabric_cli.narrate.compare_facts import derive
+from fabric_cli.narrate.compare_voices import COMPONENTS, speak
+from fabric_cli.scenario import parse_scenario, scenarios_dir
+from fabric_cli.training.trainer import Trainer
+
+
+def variant(base: str, name: str, **changes) -> object:
+    """A bundled scenario with some settings changed ("training.lr" = 0.03, …)."""
+    path = scenarios_dir() / f"{base}.toml"
+    data = tomllib.loads(path.read_text())
+    for dotted, value in changes.items():
+        table, key = dotted.split(".")
+        data[table][key] = value
+    return parse_scenario(data, name, Path(f"{name}.toml"))
+
+
+def train(scenario, run_dir: Path, steps: int | None = None) -> Path:
+    trainer = Trainer(scenario, run_dir, steps=steps)
+    trainer.prepare()
+    trainer.run()
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny run with clipping and its twin without (same language, same lr)."""
+    root = tmp_path_factory.mktemp("compare")
+    a = train(variant("tiny", "clipped"), root / "clipped", steps=150)
+    b = train(variant("tiny", "unclipped", **{"training.grad_clip": 0}), root / "unclipped",
+              steps=150)
+    return a, b
+
+
+def test_compare_shows_both_runs_on_the_same_rows(pair):
+    a, b = pair
+    result = invoke("compare", [str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "clipped" in out and "unclipped" in out
+    row = next(line for line in out.splitlines() if "clipped steps" in line)
+    cmp = compare_dirs(a, b)
+    count = cmp["a"]["clipping"]["count"]
+    assert count > 0  # tiny's gradient passes 1 early on
+    assert f"{count} (to 1)" in row and "clipping off" in row
+    # the voice by default is the switch that differs: the Engineers, tied in run B
+    assert "Engineers: We are the Engineers. In run B our hands were tied" in out
+    assert f"we cut the gale on {count} steps" in out
+
+
+def test_every_sentence_stands_on_a_fact_that_holds(pair):
+    cmp = compare_dirs(*pair)
+    for component in COMPONENTS:
+        facts = derive(component, cmp)
+        for line in speak(component, cmp):
+            if line["fact"] == "no_absence":
+                continue
+            assert line["fact"] in facts, (component, line)
+            # every number in the sentence is one of the fact's measured values
+            values = " ".join(str(v) for v in facts[line["fact"]].values())
+            for figure in re.findall(r"\d[\d,.]*", line["text"]):
+                assert figure.rstrip(".,") in values, (component, figure, line["text"])
+
+
+def test_json_holds_both_summaries_and_what_was_said(pair):
+    a, b = pair
+    result = invoke("compare", [str(a), str(b), "--json", "--component", "gradient"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["component"] == "gradient"
+    assert doc["a"]["switches"]["grad_clip"] == 1.0 and doc["b"]["switches"]["grad_clip"] == 0
+    assert doc["differences"] == {"grad_clip": [1.0, 0.0]}
+    assert doc["a"]["clipping"]["count"] > 0 and doc["b"]["clipping"]["count"] == 0
+    assert all(s["text"].startswith("In run ") for s in doc["said"])
+
+
+def test_export_writes_the_picture(pair, tmp_path):
+    a, b = pair
+    target = tmp_path / "cmp.txt"
+    result = invoke("compare", [str(a), str(b), "--export", str(target)])
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    assert "Two runs side by side" in text and "clipped steps" in text
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["{a}", "{missing}"], "no run at"),
+    (["{a}", "{empty}"], "holds no chronicle.jsonl"),
+    (["{a}", "{a}", "--component", "wizard"], "unknown component 'wizard'"),
+    (["{a}", "{a}", "--export", "x.png"], "must end in"),
+])
+def test_wrong_input_is_one_clean_line(pair, tmp_path, args, fragment):
+    (tmp_path / "empty").mkdir()
+    paths = {"a": pair[0], "missing": tmp_path / "nope", "empty": tmp_path / "empty"}
+    result = invoke("compare", [a.format(**paths) for a in args])
+    assert fragment in one_line_error(result)
+
+
+def _summary(ratio: float, n_layers: int = 8, **switches) -> dict:
+    """A run summary with a chosen bottom/top gradient ratio (the rest unremarkable)."""
+    per = [{"arriving": ratio ** (1 - i / (n_layers - 1)), "share_of_top": None}
+           for i in range(n_layers)]
+    events = [{"type": "run_start", "step": 0, "scenario": "s",
+               "model": {"n_layers": n_layers, "n_heads": 2, "d_model": 32, **switches},
+               "training": {"steps": 10, "grad_clip": 1.0, "optimizer": "adamw"},
+               "floor": {"train": 1.0}}]
+    summary = run_summary(events, "r")
+    summary["gradient"] = {"ratio_median": ratio, "ratio_last": ratio, "ratio_curve": [],
+                           "per_layer": per}
+    return summary
+
+
+def test_the_residual_tells_its_absence_only_with_the_measured_fade():
+    faded = compare_runs(_summary(0.8), _summary(0.8 / 300, residual=False))
+    said = " ".join(s["text"] for s in speak("residual", faded))
+    assert "Without me, the correction that reached Layer 0 was 1/375 of what arrived at " \
+           "Layer 7; with me it was 0.8 of it." in said
+    assert "at least 2 orders of magnitude" in said
+    assert "shrank at every layer on its way down, from Layer 7 to Layer 0" in said
+    # the same depth, but the twin's gradient barely faded: no word of orders or shrinking
+    held = compare_runs(_summary(0.8), _summary(0.5, residual=False))
+    said = " ".join(s["text"] for s in speak("residual", held))
+    assert "orders of magnitude" not in said and "shrank" not in said
+    assert "kept 0.5 of its strength at Layer 7 (with me: 0.8)" in said
+
+
+def test_runs_of_different_shapes_align_from_the_bottom_and_say_so(pair, tmp_path):
+    deep = train(variant("tiny", "deeper", **{"model.n_layers": 3}), tmp_path / "deeper",
+                 steps=30)
+    result = invoke("compare", [str(pair[0]), str(deep)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "1 layers against 3: per-layer rows align from the bottom" in " ".join(out.split())
+    assert "150 steps against 30" in " ".join(out.split())
+    lines = out.splitlines()
+    l2 = next(i for i, line in enumerate(lines) if "L2" in line and " A " in line)
+    assert "(no such layer)" in lines[l2]  # run A has no Layer 2
+    assert "(no such layer)" not in lines[l2 + 1]  # run B does

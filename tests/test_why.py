@@ -1,0 +1,122 @@
+"""`fabric why`: a lesson trains its pair once, reuses it, compares, and speaks; bad input is
+one clean line. A tiny lesson stands in for the bundled ones (which take a minute or more)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import invoke, one_line_error
+
+from fabric_cli import lessons
+from fabric_cli.lessons import LESSONS, load_lesson
+from fabric_cli.scenario import load_scenario
+
+TINY_LESSON = """\
+base = "tiny"
+description = "A tiny storm: clipping on, and its twin without."
+
+[training]
+steps = 60
+warmup_steps = 5
+probe_every = 20
+
+[lesson]
+component = "engineers"
+without = { "training.grad_clip" = 0 }
+"""
+
+
+@pytest.fixture
+def tiny_lessons(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    (folder / "clipping.toml").write_text(TINY_LESSON)
+    monkeypatch.setattr(lessons, "lessons_dir", lambda: folder)
+    return folder
+
+
+def test_why_trains_both_keeps_them_and_reuses_them(tiny_lessons, tmp_path):
+    runs = tmp_path / "runs"
+    first = invoke("why", ["clipping", "--runs-dir", str(runs)])
+    assert first.exit_code == 0, first.output
+    for label in ("with", "without"):
+        assert (runs / "why-clipping" / label / "chronicle.jsonl").is_file()
+    assert "Training with the component: 60 steps" in first.output
+    assert "Why clipping? With it (A) and without it (B)" in first.output
+    assert "Engineers: We are the Engineers. In run B our hands were tied" in first.output
+    stamp = (runs / "why-clipping" / "with" / "chronicle.jsonl").stat().st_mtime_ns
+    picture = tmp_path / "why.txt"
+    again = invoke("why", ["clipping", "--runs-dir", str(runs), "--json",
+                           "--export", str(picture)])
+    assert again.exit_code == 0, again.output
+    assert "Why clipping? With it (A) and without it (B)" in picture.read_text()
+    assert "Reusing the kept run" in again.output
+    assert (runs / "why-clipping" / "with" / "chronicle.jsonl").stat().st_mtime_ns == stamp
+    doc = json.loads(again.output[again.output.index("{"):])
+    assert doc["component"] == "engineers"
+    assert [(r["label"], r["reused"]) for r in doc["lesson"]["runs"]] == [
+        ("with", True), ("without", True)]
+    assert doc["differences"] == {"grad_clip": [1.0, 0.0]}
+    clipped = doc["a"]["clipping"]["count"]
+    said = " ".join(s["text"] for s in doc["said"])
+    if clipped:
+        assert f"we cut the gale on {clipped} steps" in said
+    else:
+        assert "cut the gale" not in said
+
+
+def test_a_changed_lesson_trains_again(tiny_lessons, tmp_path):
+    runs = tmp_path / "runs"
+    assert invoke("why", ["clipping", "--runs-dir", str(runs)]).exit_code == 0
+    (tiny_lessons / "clipping.toml").write_text(TINY_LESSON.replace("steps = 60", "steps = 40"))
+    again = invoke("why", ["clipping", "--runs-dir", str(runs)])
+    assert again.exit_code == 0, again.output
+    assert "Reusing" not in again.output and "40 steps" in again.output
+
+
+def test_why_unknown_component_is_one_clean_line():
+    line = one_line_error(invoke("why", ["wizardry"]))
+    assert "unknown component 'wizardry'" in line and "residual" in line
+
+
+def test_why_rejects_a_bad_export_name_before_training(tmp_path):
+    line = one_line_error(invoke("why", ["clipping", "--runs-dir", str(tmp_path),
+                                         "--export", "x.png"]))
+    assert "must end in" in line
+    assert not (tmp_path / "why-clipping").exists()
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_bundled_lesson_differs_from_its_twin_in_its_component_only(name):
+    lesson = load_lesson(name)
+    w, wo = lesson.with_scenario, lesson.without_scenario
+    assert w.grammar == wo.grammar and w.seed == wo.seed
+    changed = {f"model.{k}" for k in vars(w.model) if getattr(w.model, k) != getattr(wo.model, k)}
+    changed |= {f"training.{k}" for k in vars(w.training)
+                if getattr(w.training, k) != getattr(wo.training, k)}
+    assert changed == set(lesson.changes) - {"description"}
+    # the run without the component is the bundled hardship scenario itself
+    hardship = {"residual": "adrift", "clipping": "storm", "adam": "no-adam",
+                "dropout": "no-dropout", "layernorm": "no-layernorm"}[name]
+    bundled = load_scenario(hardship)
+    assert (wo.model, wo.training) == (bundled.model, bundled.training)
+
+
+def test_a_scenario_on_a_base_replaces_keys_one_by_one(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('base = "tiny"\ndescription = "Mine."\n[training]\nsteps = 77\n'
+                    '[model]\nresidual = false\n')
+    s, tiny = load_scenario(str(mine)), load_scenario("tiny")
+    assert s.description == "Mine." and s.training.steps == 77 and not s.model.residual
+    assert s.training.lr == tiny.training.lr and s.model.d_model == tiny.model.d_model
+    assert s.grammar == tiny.grammar
+
+
+def test_a_base_that_is_not_bundled_is_one_line(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('base = "nowhere"\n')
+    with pytest.raises(Exception) as caught:
+        load_scenario(str(mine))
+    assert "base: expected the name of another bundled scenario" in str(caught.value)
