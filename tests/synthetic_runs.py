@@ -307,3 +307,15 @@ def write_chronicle(run_dir: Path, events: list[dict]) -> Path:
     path = run_dir / "chronicle.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     return path
+
+
+# Every synthetic chronicle the narrators are tested over, by name (each call builds afresh).
+CHRONICLES = {
+    "healthy0": lambda: build_run(0),
+    "healthy1": lambda: build_run(1),
+    "healthy2": lambda: build_run(2),
+    "no_specialist": lambda: build_run(2, specialist=False),
+    "no_clipping": lambda: build_run(3, clipping=False),
+    "diverged": lambda: build_run(4, diverge_at=120),
+    "no_dropout": lambda: build_run(5, dropout=0.0),
+}

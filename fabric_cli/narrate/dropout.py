@@ -8,6 +8,7 @@ moments, and the pronoun trackers' group ablation (how many backups the cuts wov
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, head_name, pct, step
@@ -58,16 +59,23 @@ FOCUS = [
     ("Step {at}, a test in the dark, {who} the best tracker: {clean} of pronouns resolved "
     "clean, {dropped} under my mask. {italic}"),
 ]
-HELD = ["*It held most of its grip.*", "*It bent, but it held.*"]
-SHAKEN = ["*It lost more than half its grip.*", "*I shook it badly.*"]
+GRIP = {
+    "held": Bank("held", ["*The grip held.*", "*It held under my dark.*",
+                          "*It held, every thread I cut.*", "*My cuts found spare paths: it held.*"]),
+    "bent": Bank("bent", ["*It bent under my dark, and kept some of its grip.*",
+                          "*Bent, not broken.*", "*It bent.*", "*I bent it, not broke it.*"]),
+    "shaken": Bank("shaken", ["*It lost more than half its grip. I shook it badly.*",
+                              "*I shook it badly.*", "*Shaken: half its grip gone.*",
+                              "*In my dark it shook.*"]),
+}
 KNOCK = [
     ("At step {step} I knocked {who} hard: {clean} clean, {dropped} under a mask of "
     "{rate_pct}. *What if this thread snaps?*"),
     "Step {step}: {who} stumbled in my dark, its focus falling from {clean} to {dropped}.",
 ]
 RECOVERED = [
-    ("By step {step} {who} had learned: {dropped} under my mask against {clean} clean, the knock "
-    "of step {knock_step} mended with spare paths."),
+    ("By step {step} {who} had mended the knock of step {knock_step}: {dropped} under my mask "
+    "against {clean} clean."),
     ("At step {step} {who} held at {dropped} under the same mask ({clean} clean). *It no "
     "longer needs any one thread.*"),
 ]
@@ -102,11 +110,16 @@ def _focus_para(voice: Voice, slot: str, probe: dict) -> str | None:
     focus = probe.get("focus_under_dropout")
     if not focus:
         return None
-    held = as_float(focus.get("dropped")) >= 0.5 * as_float(focus.get("clean"))
+    italic = ""
+    for name in ("held", "bent", "shaken"):
+        grip = voice.claim(name, clean=focus.get("clean"), dropped=focus.get("dropped"))
+        if grip:
+            italic = voice.pick(slot + ":i", GRIP[name], claim=grip)
+            break
     return voice.say(slot, FOCUS, at=step(probe["step"]),
                      who=head_name(focus.get("layer"), focus.get("head")),
                      clean=pct(focus.get("clean")), dropped=pct(focus.get("dropped")),
-                     italic=voice.pick(slot + ":i", HELD if held else SHAKEN))
+                     italic=italic).rstrip()
 
 
 COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}

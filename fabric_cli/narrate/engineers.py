@@ -6,9 +6,10 @@ norm, warmup steps, peak and final learning rate, min_lr_ratio, the run's second
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import count, sig, step
+from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Engineers"
@@ -30,23 +31,52 @@ LAST_LR = [
     "At step {at}, the last step of the run, the rate stood at {lr}.",
     "By step {at}, where the chronicle's last sound step stands, the rate read {lr}.",
 ]
-CLIP = [
+CLIP = Bank("clipped", [
     ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
     "and we cut it back; the wildest reading was {max} at step {max_at}. *Steady. Steady.*"),
     ("Our line was {clip}. {n} steps crossed it, and every one was scaled back to the line "
     "before Adam could act. The highest norm we ever saw: {max}, at step {max_at}."),
-]
-BURST = [
+    ("The clip stood at {clip}; {n} steps crossed it and were cut back. The wildest gale read "
+     "{max}, at step {max_at}."),
+    ("{n} times we reined the Gradient in to {clip}. At its worst, step {max_at}, it read "
+     "{max}."),
+])
+BURST = Bank("clipped", [
     ("The worst stretch ran from step {start_step} to step {end_step}: {count} clipped steps, "
     "the Gradient peaking at {max_norm} against our clip of {clip}."),
     "Steps {start_step} to {end_step} were a gale: {count} clips, a peak of {max_norm}.",
-]
-NO_CLIP = [
+    "From step {start_step} to {end_step}: {count} clipped steps, the worst at {max_norm}.",
+    "A gale from step {start_step} to {end_step}: {count} cuts, up to {max_norm}.",
+])
+NO_CLIP = Bank("never_clipped", [
     ("We set the clip at {clip} and never had to use it: the Gradient's highest reading was "
     "{max}, at step {max_at}, and not one step was trimmed. *We kept our hands off the "
     "rigging.*"),
     ("Not once did we rein the Gradient in. The clip stood at {clip}; the largest norm was "
     "{max} (step {max_at})."),
+    "The clip of {clip} was never reached; the Gradient peaked at {max}, step {max_at}.",
+    "Our line at {clip} stayed untouched. Highest norm: {max}, at step {max_at}.",
+])
+FORBIDDEN = [
+    ("In this run we were not allowed to clip: grad_clip was 0, and whatever the Gradient "
+     "measured went straight to the optimiser. Its highest reading was {max}, at step "
+     "{max_at}."),
+    ("Our hands were tied for this run: no clip. The Gradient ran as it pleased, up to {max} "
+     "at step {max_at}."),
+    ("No clipping, by order of the scenario. We could only watch: the Gradient reached {max} "
+     "at step {max_at}."),
+    ("The scenario forbade the clip. We watched the Gradient climb to {max}, at step {max_at}, "
+     "and touched nothing."),
+]
+FORBIDDEN_SPIKES = [
+    ("{n} times it spiked unchecked, the worst at step {at}: {grad_norm}, {factor} times the "
+     "median of the steps before. A clip would have cut each one."),
+    ("Unclipped, it spiked {n} times; at step {at} it read {grad_norm}, {factor} times its "
+     "recent median of {median}."),
+    ("We counted {n} spikes we could not cut. The largest, step {at}: {grad_norm} against a "
+     "median of {median}."),
+    ("{n} squalls went through untouched; at step {at} the Gradient was {factor} times its "
+     "median, {grad_norm}."),
 ]
 END = [
     "The run took {seconds} seconds for {steps} steps. {italic}",
@@ -55,6 +85,17 @@ END = [
 END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*"]
 END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*"]
 INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}."]
+STORM_UNCLIPPED = [
+    ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
+     "the learning rate at {lr}, and we had not been allowed to clip. We stopped at once and "
+     "kept the checkpoint of step {last_good_step}, the last sound one."),
+    ("Step {step}: divergence, with no clip to catch it. Loss {loss}, gradient {grad_norm}, "
+     "learning rate {lr}. The checkpoint of step {last_good_step} is kept."),
+    ("Unclipped, the Gradient broke the Fabric at step {step}: loss {loss}, norm {grad_norm}, "
+     "learning rate {lr}. We caught it within the step and kept step {last_good_step}."),
+    ("At step {step} the loss read {loss}. Nothing had reined the Gradient ({grad_norm}); we "
+     "stopped and kept the last good checkpoint, step {last_good_step}."),
+]
 STORM = [
     ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
     "the learning rate at {lr}. The checkpoint from step {last_good_step} is the last sound "
@@ -91,19 +132,36 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     paras = []
     peak = run.max_grad_step()
     clip = sig(tr.get("grad_clip"))
-    if peak is not None and run.clipped_steps:
-        paras.append(voice.say("clip", CLIP, clip=clip, n=count(len(run.clipped_steps)),
+    clipped = voice.claim("clipped", n=len(run.clipped_steps))
+    if peak is not None and not as_float(tr.get("grad_clip")) > 0:
+        text = voice.say("forbidden", FORBIDDEN, max=sig(peak["grad_norm"]),
+                         max_at=step(peak["step"]))
+        spikes = run.moments_of("gradient_spike")
+        if spikes:
+            worst = max(spikes, key=lambda m: as_float((m.get("data") or {}).get("factor")))
+            v = moment_values(worst)
+            text += " " + voice.say("forbidden-spikes", FORBIDDEN_SPIKES, n=count(len(spikes)),
+                                    at=v["step"], grad_norm=v.get("grad_norm", "?"),
+                                    factor=v.get("factor", "?"), median=v.get("median", "?"))
+        paras.append(text)
+    elif peak is not None and clipped:
+        paras.append(voice.say("clip", CLIP, claim=clipped, clip=clip,
+                               n=count(len(run.clipped_steps)),
                                max=sig(peak["grad_norm"]), max_at=step(peak["step"])))
         for m in run.moments_of("clipping_burst")[:2]:
-            paras.append(voice.say(f"burst:{m['step']}", BURST, **moment_values(m)))
+            paras.append(voice.say(f"burst:{m['step']}", BURST, claim=clipped,
+                                   **moment_values(m)))
     elif peak is not None:
-        paras.append(voice.say("no-clip", NO_CLIP, clip=clip, max=sig(peak["grad_norm"]),
+        never = voice.claim("never_clipped", n=len(run.clipped_steps))
+        paras.append(voice.say("no-clip", NO_CLIP, claim=never, clip=clip,
+                               max=sig(peak["grad_norm"]),
                                max_at=step(peak["step"])))
     chapters.append(Chapter("The Clip", paras))
     paras = []
     diverged = run.first_moment("diverged")
     if diverged is not None:
-        paras.append(voice.say("storm", STORM, **moment_values(diverged)))
+        bank = STORM if as_float(tr.get("grad_clip")) > 0 else STORM_UNCLIPPED
+        paras.append(voice.say("storm", bank, **moment_values(diverged)))
     if run.interrupted is not None:
         paras.append(voice.say("interrupted", INTERRUPTED,
                                reason=str(run.interrupted.get("reason", "a stop")),

@@ -7,9 +7,10 @@ The chronicle does not separate the MLP's gradient from attention's, so neither 
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank, trend
 from fabric_cli.narrate.common import heads_list, moment_values
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, pct, sig, step
+from fabric_cli.narrate.format import pct, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Feed-Forward Network"
@@ -28,10 +29,12 @@ ROOM = [
     "{n_layers} times in all. Attention brings me pointers; I turn them into what comes next."),
 ]
 EARLY = [
-    ("At the first probe, step {at}, I could not yet say much: the probe sentences cost "
-    "{train} nats per token, the held-out ones {val}."),
-    ("Step {at}, the first probe: {train} nats per token on training sentences, {val} on "
-    "held-out ones. My filters were blank."),
+    ("At the first probe, step {at}, I could not yet say much: the training batches cost "
+     "{train} nats per token, fresh sentences {val}."),
+    ("Step {at}, the first probe: {train} nats per token on training batches, {val} on fresh "
+     "sentences. My filters were unformed."),
+    "At step {at} the Fabric paid {train} nats per token in training and {val} on fresh sentences.",
+    "My first reading, step {at}: {train} nats in training, {val} on sentences I had not seen.",
 ]
 DROP = [
     ("Between steps {start_step} and {end_step} the loss fell from {from_loss} to {to_loss}. "
@@ -45,23 +48,61 @@ CAUSE_HEAD = [("At the same time the best pronoun head reached a score of {score
 CAUSE_NONE = [("The chronicle does not tie this drop to a pronoun head; whatever I learned, I "
               "learned it from other threads.")]
 AFTER_ROLE = [
-    ("The word after each {role} is where I earn my keep. With the heads intact it cost "
-    "{before} nats and I named it right {acc_before} of the time; with {heads} silenced, "
-    "{after} nats and {acc_after}. *Take away the pointer and I guess blind.*"),
+    ("The word after each {role} is where I earn my keep. With every head working it cost "
+     "{before} nats and I named it right {acc_before} of the time; with {heads} silenced, "
+     "{after} nats and {acc_after}."),
     ("On the word after each {role}: {before} nats and {acc_before} accuracy with {heads} "
-    "working, {after} and {acc_after} with them zeroed."),
+     "working, {after} and {acc_after} with them zeroed."),
+    ("After a {role} comes my hardest word. Intact: {before} nats, {acc_before} right. With "
+     "{heads} silent: {after} nats, {acc_after} right."),
+    ("They zeroed {heads} and watched me on the word after each {role}: {before} nats became "
+     "{after}, {acc_before} right became {acc_after}."),
 ]
+# What the silence did to me, judged on those numbers (the nearest-noun guess is the bar).
+AFTER_BLIND = Bank("blind", [
+    "*Take away the pointer and I guess blind.*",
+    "*Without the pointer I do no better than the nearest noun.*",
+    "*Blind: the nearest noun would have served as well.*",
+    "*No pointer, no meaning; I guess blind.*",
+])
+AFTER_HURT = Bank("hurt", [
+    "*Without the pointer I guess worse.*",
+    "*The pointer matters: I stumble without it.*",
+    "*I lose my footing when the pointer goes.*",
+    "*Less sure without it, not lost.*",
+])
+AFTER_HARMLESS = Bank("harmless", [
+    "*I barely noticed: other threads still point the way.*",
+    "*Almost nothing changed; another thread carries the pointer.*",
+    "*Their silence barely reached me.*",
+    "*Other heads still brought me what I needed.*",
+])
 LATE = [
-    ("At the last probe, step {at}, the probe sentences cost {train} nats per token and the "
-    "held-out ones {val}. {italic}"),
-    "By step {at}: {train} on training sentences, {val} on held-out ones. {italic}",
+    ("At the last probe, step {at}, the training batches cost {train} nats per token and "
+     "fresh sentences {val}, where at first they cost {val0}. {italic}"),
+    "By step {at}: {train} in training, {val} on fresh sentences (it was {val0}). {italic}",
+    "At step {at}, {val} nats on fresh sentences against {val0} at the first probe. {italic}",
+    "The last probe, step {at}: fresh sentences at {val}, once {val0}; training at {train}. {italic}",
 ]
-BETTER = ["*The room is furnished now.*", "*What was blank is written.*"]
-WORSE = ["*No better than I began. The room stayed bare.*"]
+BETTER = Bank("shrank", ["*The room is furnished now.*", "*What was empty is written.*",
+                         "*The filters have found their shapes.*", "*A furnished room.*"])
+WORSE = Bank("grew", ["*Worse than I began. The room stayed bare.*",
+                      "*Emptier than at the start.*"])
+SAME = Bank("steady", ["*Much as I began.*", "*The room is as it was.*"])
 NO_ABLATION = [("The run never reached the ablation at its end, so nothing measured what I "
                "lose without the heads.")]
 
 MOMENT_LINES: dict[str, list[str]] = {}
+
+
+def _widest_per_role(rows: list[dict]) -> list[dict]:
+    """Per role, the row silencing the most heads (the whole team), told once."""
+    best: dict[str, dict] = {}
+    for row in rows:
+        role = str(row.get("role"))
+        if role not in best or len(row.get("heads") or []) > len(best[role].get("heads") or []):
+            best[role] = row
+    return list(best.values())
 
 
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
@@ -81,22 +122,34 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                  else voice.pick("cause-none", CAUSE_NONE))
         paras.append(voice.say(f"drop:{d['step']}", DROP, **moment_values(d), cause=cause))
     rows = (run.ablation or {}).get("rows") or []
-    for row in rows[:2]:
+    baseline = ((run.last_probe or {}).get("baseline_acc") or {}).get("train")
+    for row in _widest_per_role(rows)[:2]:
         heads = [(int(h[0]), int(h[1])) for h in row.get("heads") or []]
-        paras.append(voice.say(f"role:{row.get('role')}", AFTER_ROLE, role=row.get("role"),
-                               before=sig(row.get("loss_before")),
-                               after=sig(row.get("loss_after")),
-                               acc_before=pct(row.get("acc_before")),
-                               acc_after=pct(row.get("acc_after")), heads=heads_list(heads)))
+        text = voice.say(f"role:{row.get('role')}", AFTER_ROLE, role=row.get("role"),
+                         before=sig(row.get("loss_before")), after=sig(row.get("loss_after")),
+                         acc_before=pct(row.get("acc_before")),
+                         acc_after=pct(row.get("acc_after")), heads=heads_list(heads))
+        nums = {k: row.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
+        blind = voice.claim("blind", acc=row.get("acc_after"), baseline=baseline)
+        hurt, harmless = voice.claim("hurt", **nums), voice.claim("harmless", **nums)
+        if hurt and blind:
+            text += " " + voice.pick(f"blind:{row.get('role')}", AFTER_BLIND, claim=blind)
+        elif hurt:
+            text += " " + voice.pick(f"hurt:{row.get('role')}", AFTER_HURT, claim=hurt)
+        elif harmless:
+            text += " " + voice.pick(f"calm:{row.get('role')}", AFTER_HARMLESS, claim=harmless)
+        paras.append(text)
     if not rows:
         paras.append(voice.pick("no-ablation", NO_ABLATION))
     chapters.append(Chapter("Pointers into Words", paras))
     last = run.last_probe
     if last is not None and last is not first and first is not None:
-        better = as_float(last.get("val_loss")) < as_float(first.get("val_loss"))
+        moved = trend(first.get("val_loss"), last.get("val_loss"))
+        bank = {"shrank": BETTER, "grew": WORSE, "steady": SAME}[moved.name]
+        italic = voice.pick("late-i", bank, claim=moved) if moved else ""
         chapters.append(Chapter("The Furnished Room", [voice.say(
             "late", LATE, at=step(last["step"]), train=sig(last.get("train_loss")),
-            val=sig(last.get("val_loss")), italic=voice.pick("late-i", BETTER if better
-                                                             else WORSE))]))
+            val=sig(last.get("val_loss")), val0=sig(first.get("val_loss")),
+            italic=italic).rstrip()]))
     return Story(voice.pick("title", TITLES), "ffn", [c for c in chapters if c.paragraphs],
                  voice.pick("epigraph", EPIGRAPH))

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import zlib
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.format import head_name, pct, sig
-from fabric_cli.narrate.story import Voice
+from fabric_cli.narrate.story import Told, Voice
+from fabric_cli.typeset import as_typed
 
 COMPONENT = "head"
-# A drop in the antecedent's share of the next-token guess smaller than this is noise-level:
-# the head says nothing was lost.
-LOSS_MARGIN = 0.05
 
 OPENING = [
     "I am Head {head} of Layer {layer}. You handed me *{sentence}*",
@@ -40,9 +39,9 @@ CORRECT = [
     "there; the runner-up, \"{runner}\", got {runner_weight}. The agreement is on my side: "
     "\"{target}\" is the only noun here that takes \"{pronoun}\"."),
     ("\"{pronoun}\" pulled my query back to \"{target}\" with weight {weight} (next came "
-    "\"{runner}\" at {runner_weight}). *A thread snapped taut.* No other noun before it "
-    "agrees with \"{pronoun}\"."),
+    "\"{runner}\" at {runner_weight}). No other noun before it agrees with \"{pronoun}\"."),
 ]
+TAUT = Bank("clear_margin", ["*A thread snapped taut.*", "*A knot tied fast.*"])
 CORRECT_OTHER = [
     ("For \"{pronoun}\" it was {who}, not I, who answered: its gaze fell on \"{target}\" with "
     "weight {weight}, and the agreement names \"{target}\" too."),
@@ -53,12 +52,12 @@ NEAREST = [
     "The lazy guess, the nearest noun, would have said \"{nearest}\".",
     "Picking the closest noun would have chosen \"{nearest}\", and been wrong.",
 ]
-WRONG = [
+WRONG = Bank("wrong", [
     ("From \"{pronoun}\" my strongest weight, {weight}, fell on \"{target}\". The agreement "
     "points to \"{antecedent}\" instead. *I missed.*"),
     ("\"{pronoun}\" should have bound to \"{antecedent}\"; my heaviest pull, {weight}, went "
     "to \"{target}\". *A dropped stitch.*"),
-]
+])
 NO_NOUN = [
     ("From \"{pronoun}\" I looked hardest at \"{target}\" ({weight}), but no noun before it "
     "in this sentence takes \"{pronoun}\". There is nothing here to bind it to, and I will "
@@ -96,17 +95,17 @@ NO_PRONOUN = [
     ("No pronoun, so no work of mine. From \"{query}\" I drifted to \"{target}\" with "
     "{weight}, out of habit."),
 ]
-WITHOUT_ME = [
+WITHOUT_ME = Bank("share_fell", [
     ("Without me, the thread frays: for \"{pronoun}\" the {noun}'s own words fell from {before} "
     "of the guess to {after}."),
     ("Silence me and watch: after \"{pronoun}\" the share of the {noun}'s own words dropped "
     "from {before} to {after}."),
-]
-CHOICE_CHANGED = [
+])
+CHOICE_CHANGED = Bank("share_fell", [
     ("The Fabric's first choice after \"{after}\" turned from \"{top_before}\" to "
     "\"{top_after}\"."),
     "After \"{after}\" it now says \"{top_after}\" where it said \"{top_before}\".",
-]
+])
 OWNER_CHANGED = [
     ("It now expects the {owner_after}'s words, not the {owner_before}'s: *the wrong noun's "
     "belongings.*"),
@@ -116,12 +115,12 @@ STILL_LOOK = [
     "I still look from \"{pronoun}\" to \"{target}\" ({weight}); silenced, no one hears it.",
     "My gaze has not moved, \"{pronoun}\" to \"{target}\" at {weight}, but my voice is cut.",
 ]
-NOTHING_LOST = [
+NOTHING_LOST = Bank("share_kept", [
     ("They silenced {heads}, and the numbers barely moved: for \"{pronoun}\" the {noun}'s own "
     "words went from {before} to {after}. Another thread carries this."),
     ("Zeroing {heads} cost little here: \"{pronoun}\" kept {after} on the {noun}'s words "
     "(it was {before})."),
-]
+])
 OTHERS_SILENCED = [
     ("They silenced {heads}, not me. For \"{pronoun}\" the {noun}'s own words went from "
     "{before} to {after}."),
@@ -148,8 +147,17 @@ def _name(head: list[int] | tuple[int, int]) -> str:
 
 def tell_inference(doc: dict) -> list[str]:
     """Paragraphs in the tracker's voice; *inner lines* in asterisks (shown in italics)."""
+    return inference_account(doc)[0]
+
+
+def inference_account(doc: dict) -> tuple[list[str], list[Told]]:
+    """The paragraphs and every phrase told in them, with the claim each stood on."""
     sentence = str(doc.get("sentence", ""))
     voice = Voice(zlib.crc32(sentence.encode("utf-8", "replace")), "head-infer")
+    return _tell(doc, voice, sentence), voice.told
+
+
+def _tell(doc: dict, voice: Voice, sentence: str) -> list[str]:
     trackers = [tuple(h) for h in doc.get("trackers", {}).get("heads", [])]
     if not trackers:
         return [voice.say("none", NO_TRACKER)]
@@ -193,11 +201,17 @@ def _pronoun(voice: Voice, i: int, r: dict, me: tuple, prediction: dict | None) 
     if verdict == "correct":
         bank = CORRECT if tuple(r["head"]) == me else CORRECT_OTHER
         parts.append(voice.say(f"correct{i}", bank, **values))
+        taut = voice.claim("clear_margin", weight=r["attended"]["weight"],
+                           runner_up=r["runner_up"]["weight"])
+        if taut and bank is CORRECT:
+            parts.append(voice.pick(f"taut{i}", TAUT, claim=taut))
         nearest = (r.get("nearest_noun") or {}).get("token")
         if nearest and nearest != ante:
             parts.append(voice.say(f"nearest{i}", NEAREST, nearest=nearest))
     elif verdict == "wrong":
-        parts.append(voice.say(f"wrong{i}", WRONG, antecedent=ante, **values))
+        missed = voice.claim("wrong", target=values["target"], antecedent=ante)
+        if missed:
+            parts.append(voice.say(f"wrong{i}", WRONG, claim=missed, antecedent=ante, **values))
     elif verdict == "ambiguous":
         nouns = _quote_list([n["token"] for n in r["agreeing_nouns"]])
         parts.append(voice.say(f"ambiguous{i}", AMBIGUOUS, nouns=nouns, **values))
@@ -236,7 +250,7 @@ def _ending(voice: Voice, doc: dict) -> str:
     if continuation.get("stopped") == "ended":
         parts.append(voice.say("ended", ENDED))
     elif continuation.get("tokens"):
-        parts.append(voice.say("cont", CONTINUES, words=" ".join(continuation["tokens"])))
+        parts.append(voice.say("cont", CONTINUES, words=as_typed(continuation["tokens"])))
     return " ".join(parts)
 
 
@@ -254,26 +268,30 @@ def _ablation(voice: Voice, doc: dict, me: tuple) -> str:
             continue
         values = {"pronoun": a["pronoun"], "noun": noun, "before": pct(before_m),
                   "after": pct(after_m), "heads": heads}
-        lost = before_m - after_m >= LOSS_MARGIN or b["expects_owner"] != a["expects_owner"]
-        if me in silenced and lost:
-            parts.append(voice.say(f"without{i}", WITHOUT_ME, **values))
-            if b["expects_owner"] != a["expects_owner"] and b["expects_owner"]:
+        fell = voice.claim("share_fell", before=before_m, after=after_m)
+        kept = voice.claim("share_kept", before=before_m, after=after_m)
+        moved = b["expects_owner"] != a["expects_owner"]
+        if me in silenced and (fell or moved):
+            if fell:
+                parts.append(voice.say(f"without{i}", WITHOUT_ME, claim=fell, **values))
+            if moved and b["expects_owner"]:
                 parts.append(voice.say(f"owner{i}", OWNER_CHANGED, owner_before=a["expects_owner"],
                                        owner_after=b["expects_owner"]))
             if not b["heard"] and tuple(b["head"]) == me:
                 parts.append(voice.say(f"still{i}", STILL_LOOK, pronoun=a["pronoun"],
                                        target=b["attended"]["token"],
                                        weight=sig(b["attended"]["weight"])))
-        elif me in silenced:
-            parts.append(voice.say(f"nothing{i}", NOTHING_LOST, **values))
+        elif me in silenced and kept:
+            parts.append(voice.say(f"nothing{i}", NOTHING_LOST, claim=kept, **values))
         else:
             parts.append(voice.say(f"others{i}", OTHERS_SILENCED, **values))
     for i, (a, b) in enumerate(zip(doc["predictions"], after["predictions"], strict=False)):
         old = a["top"][0]
         kept = next((t["prob"] for t in b["top"] if t["token"] == old["token"]), 0.0)
         # A swap between two near-equal guesses is not a loss; say it only when it cost.
-        if old["token"] != b["top"][0]["token"] and old["prob"] - kept >= LOSS_MARGIN:
-            parts.append(voice.say(f"choice{i}", CHOICE_CHANGED, after=a["after"],
+        cost = voice.claim("share_fell", before=old["prob"], after=kept)
+        if old["token"] != b["top"][0]["token"] and cost:
+            parts.append(voice.say(f"choice{i}", CHOICE_CHANGED, claim=cost, after=a["after"],
                                    top_before=a["top"][0]["token"],
                                    top_after=b["top"][0]["token"]))
     return " ".join(parts)

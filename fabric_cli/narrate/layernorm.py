@@ -6,8 +6,9 @@ good step, for the first block's ln1 and the final LN.
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank, trend
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, sig, step
+from fabric_cli.narrate.format import sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "LayerNorm"
@@ -26,14 +27,23 @@ FIRST = [
     "mean of {in_mean}; it left with {out_std}."),
 ]
 LATE = [
-    ("By step {at} the same place, {name}, brought me a stream {word}: a spread of {in_std}. "
-    "I still sent it on at {out_std}. {italic}"),
-    ("At step {at} {name} fed me a spread of {in_std}, {word} than at the start, and I "
-    "answered with {out_std}, as I always do. {italic}"),
+    ("By step {at} the same place, {name}, brought me a stream with a spread of {in_std} "
+     "(it was {in_std0}). I still sent it on at {out_std}. {italic}"),
+    ("At step {at} {name} fed me a spread of {in_std}, against {in_std0} at the start, and I "
+     "answered with {out_std}, as I always do. {italic}"),
+    ("Step {at}, {name}: {in_std} in (at first {in_std0}), {out_std} out. {italic}"),
+    ("Late in the run, step {at}, {name} carried a spread of {in_std}; at step one it was "
+     "{in_std0}. Out of me: {out_std}. {italic}"),
 ]
-GREW = ["*The blocks have been writing into the stream; someone must keep the tension true.*",
-        "*Louder voices, same even cloth.*"]
-SHRANK = ["*Quieter than it began. I lift it to the same pull.*"]
+SPREAD_TREND = {
+    "grew": Bank("grew", [
+        "*The blocks have been writing into the stream; someone must keep the tension true.*",
+        "*Louder voices, same even cloth.*", "*The stream swelled; I evened it.*",
+        "*Wider than it began, and evened all the same.*"]),
+    "shrank": Bank("shrank", ["*Quieter than it began. I lift it to the same pull.*",
+                              "*A narrower stream, lifted to the same tension.*"]),
+    "steady": Bank("steady", ["*Much as it began.*", "*The same tension in, the same out.*"]),
+}
 FINAL = [
     ("The last of us, {name}, stands before the unembedding. At step {at} it took a spread "
     "of {in_std} and gave {out_std}, so the words are chosen from an even weave."),
@@ -66,8 +76,24 @@ def _names(step_event: dict | None) -> list[str]:
     return [str(r.get("name")) for r in (step_event or {}).get("layernorm") or []]
 
 
+ABSENT = [
+    ("In this run I was not there: no LayerNorm before attention, none before the MLP, none "
+     "at the top. Whatever scale the blocks wrote into the stream, the next block read as it "
+     "was."),
+    ("The Engineers wove this Fabric without me. Nothing trued the stream's tension between "
+     "blocks; each read whatever spread the one below had left."),
+    ("No LayerNorm anywhere in this Fabric: the stream reached every block and the "
+     "unembedding at whatever scale it had."),
+    "I was switched off for this run. No row was evened; every block took the stream as it came.",
+]
+
+
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     first, last = run.first_step, run.last_step
+    if "normalization_type" in run.model and run.model.get("normalization_type") is None:
+        return Story(voice.pick("title", TITLES), "layernorm",
+                     [Chapter("Not Woven In", [voice.say("absent", ABSENT)])],
+                     voice.pick("epigraph", EPIGRAPH))
     names = _names(first)
     chapters = []
     if names:
@@ -81,11 +107,12 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         chapters.append(Chapter("Even Tension", paras))
         b = _ln(last, inner)
         if last is not first and b is not None:
-            grew = as_float(b["in_std"]) > as_float(a["in_std"])
-            chapters.append(Chapter("As the Stream Grew", [voice.say(
+            moved = trend(a["in_std"], b["in_std"])
+            italic = voice.pick("late-i", SPREAD_TREND[moved.name], claim=moved) if moved else ""
+            chapters.append(Chapter("As the Stream Changed", [voice.say(
                 "late", LATE, at=step(last["step"]), name=inner, in_std=sig(b["in_std"]),
-                out_std=sig(b["out_std"]), word="wider" if grew else "narrower",
-                italic=voice.pick("late-i", GREW if grew else SHRANK))]))
+                in_std0=sig(a["in_std"]), out_std=sig(b["out_std"]),
+                italic=italic).rstrip()]))
         c = _ln(last, outer)
         if c is not None and outer != inner:
             chapters.append(Chapter("Before the Words", [voice.say(

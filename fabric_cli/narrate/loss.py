@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, sig, step
+from fabric_cli.narrate.format import as_float, pct, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Loss"
@@ -28,15 +29,36 @@ FIRST = [
     ("My first verdict, step {at}: {loss} nats. Pure ignorance over {v} tokens is {uniform}. "
     "{italic}"),
 ]
-NEAR_UNIFORM = ["*It knew nothing, and it was honest about it.*",
-                "*A blank loom, exactly as blank as it should be.*"]
-FAR_UNIFORM = ["*Worse than knowing nothing: confident, and wrong.*"]
-PLATEAU = [
+NEAR_UNIFORM = Bank("near_uniform", [
+    "*It knew nothing, and it was honest about it.*",
+    "*A blank loom, exactly as blank as it should be.*",
+    "*It knew nothing, and guessed like it.*",
+    "*Ignorance, evenly spread: the right place to begin.*",
+])
+FAR_UNIFORM = Bank("far_from_uniform", ["*Worse than knowing nothing: confident, and wrong.*",
+                                        "*Far from an even guess already.*"])
+PLATEAU_LOST = Bank("not_learned", [
     ("From step {start_step} to step {end_step} I held still at about {mean_loss}, wavering "
-    "by no more than {spread}. *Becalmed.* The easy words were learned; the pronouns were not."),
+     "by no more than {spread}. *Becalmed.* At step {probe_at} the best head found the right "
+     "noun for only {acc} of pronouns: the pronouns were not yet learned."),
     ("Then a long flat sea: steps {start_step} to {end_step}, mean {mean_loss}, spread "
-    "{spread}."),
-]
+     "{spread}, and the best pronoun head right on {acc} at step {probe_at}. *Becalmed.*"),
+    ("Steps {start_step} to {end_step}: flat at {mean_loss}. The pronouns were not yet "
+     "learned ({acc} resolved at step {probe_at}). *Becalmed.*"),
+    ("I lay flat near {mean_loss} from step {start_step} to {end_step}; at step {probe_at} "
+     "only {acc} of pronouns were resolved. *Becalmed, waiting for a head to wake.*"),
+])
+PLATEAU_WORKING = Bank("learned", [
+    ("From step {start_step} to step {end_step} I lay nearly flat at about {mean_loss}, "
+     "while the pronoun heads already resolved {acc} at step "
+     "{probe_at}. *Not a stall: the last slow mile.*"),
+    ("Steps {start_step} to {end_step}: slow, around {mean_loss}; "
+     "by step {probe_at} the best head resolved {acc} of pronouns."),
+    ("A slow stretch, steps {start_step} to {end_step}, at {mean_loss}. The heads were already "
+     "at work ({acc} of pronouns right at step {probe_at}); the rest was small words."),
+    ("I flattened from step {start_step} to {end_step} near {mean_loss}, "
+     "with {acc} of pronouns resolved by step {probe_at}."),
+])
 DROP = [
     ("Between step {start_step} and step {end_step} I fell from {from_loss} to {to_loss}. "
     "*Something inside has understood something.*"),
@@ -46,8 +68,7 @@ DROP = [
 NEAR = [
     ("At step {step} the loss on fresh sentences, {val_loss}, was within reach of the floor, {floor}: a "
     "ratio of {ratio}."),
-    ("Step {step}: {val_loss} on fresh sentences against a floor of {floor}, ratio {ratio}. "
-    "*Close to the bottom of the sea.*"),
+    "Step {step}: {val_loss} on fresh sentences against a floor of {floor}, ratio {ratio}.",
 ]
 FINAL = [
     ("I end at {train} on the training distribution and {val} on fresh sentences. The "
@@ -61,14 +82,22 @@ BELOW = [  # a finite validation sample can land under the floor, which is an ex
     "below the floor of {floor}. The floor is an average over the whole language; this small "
     "validation sample happened to be kinder. *No model beats the floor for long.*"),
 ]
-CLOSE = ["*Close. What remains is mostly the language's own uncertainty.*",
-         "*Almost all the error left is the kind no model can remove.*"]
-FAR = ["*Still a distance to go; the Fabric has not learned all it could.*",
-       "*A gap worth another run.*"]
-STORM = [
+CLOSE = Bank("close_to_floor", [
+    "*Close. What remains is mostly the language's own uncertainty.*",
+    "*Almost all the error left is the kind no model can remove.*",
+    "*Close to the bottom of the sea.*",
+    "*Nearly all that is left is the language's own doubt.*",
+])
+FAR = Bank("far_from_floor", [
+    "*Still a distance to go; the Fabric has not learned all it could.*",
+    "*A gap worth another run.*", "*Still a distance to go.*",
+    "*The floor is further down than I reached.*",
+])
+STORM = Bank("diverged", [
     ("At step {step} I stopped being a number: {loss}. The last step I could still judge was "
     "{last_good_step}. *There is no floor beneath a storm like this.*"),
-]
+    "At step {step} my verdict was {loss}; step {last_good_step} was the last I could give.",
+])
 UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
               "gave was {loss}.")]
 
@@ -94,13 +123,14 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     if first is not None:
         v = len(run.vocab) or int(run.model.get("d_vocab", 0))
         uniform = math.log(v) if v > 0 else math.nan
-        near = abs(as_float(first["loss"]) - uniform) < 0.5
+        near = voice.claim("near_uniform", loss=first["loss"], uniform=uniform)
+        far = voice.claim("far_from_uniform", loss=first["loss"], uniform=uniform)
+        italic = (voice.pick("first-i", NEAR_UNIFORM if near else FAR_UNIFORM,
+                             claim=near if near else far) if near or far else "")
         chapters.append(Chapter("The First Verdict", [voice.say(
             "first", FIRST, at=step(first["step"]), loss=sig(first["loss"]), v=str(v),
-            uniform=sig(uniform), italic=voice.pick("first-i", NEAR_UNIFORM if near
-                                                    else FAR_UNIFORM))]))
-    paras = [voice.say(f"plateau:{m['step']}", PLATEAU, **moment_values(m))
-             for m in run.moments_of("loss_plateau")[:2]]
+            uniform=sig(uniform), italic=italic).rstrip()]))
+    paras = [p for m in run.moments_of("loss_plateau")[:2] if (p := _plateau(run, voice, m))]
     paras += [voice.say(f"drop:{m['step']}", DROP, **moment_values(m))
               for m in run.moments_of("loss_drop")[:2]]
     chapters.append(Chapter("Calms and Falls", paras))
@@ -108,17 +138,20 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     diverged = run.first_moment("diverged")
     end = run.end
     if diverged is not None:
-        chapters.append(Chapter("The Storm", [voice.say("storm", STORM,
+        broke = voice.claim("diverged", loss=(diverged.get("data") or {}).get("loss"))
+        chapters.append(Chapter("The Storm", [voice.say("storm", STORM, claim=broke,
                                                         **moment_values(diverged))]))
     elif end is not None and finite_all(end):
         floor = as_float((end.get("floor") or {}).get("train"))
         gap = as_float(end["final_val_loss"]) - floor
-        close = gap < 0.1 * floor
+        close = voice.claim("close_to_floor", val=end["final_val_loss"], floor=floor)
+        far = voice.claim("far_from_floor", val=end["final_val_loss"], floor=floor)
         paras.append(voice.say("final", FINAL if gap >= 0 else BELOW,
                                train=sig(end["final_train_loss"]),
                                val=sig(end["final_val_loss"]), floor=sig(floor),
                                gap=sig(abs(gap)),
-                               italic=voice.pick("final-i", CLOSE if close else FAR)))
+                               italic=voice.pick("final-i", CLOSE if close else FAR,
+                                                 claim=close if close else far)))
         chapters.append(Chapter("The Floor", paras))
     elif run.last_step is not None:
         paras.append(voice.say("unfinished", UNFINISHED, at=step(run.last_step["step"]),
@@ -126,6 +159,25 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         chapters.append(Chapter("No Verdict", paras))
     return Story(voice.pick("title", TITLES), "loss", [c for c in chapters if c.paragraphs],
                  voice.pick("epigraph", EPIGRAPH))
+
+
+def _plateau(run: RunFacts, voice: Voice, m: dict) -> str | None:
+    """A flat stretch, told as a stall only if the heads had not yet learned the pronouns."""
+    d = m.get("data") or {}
+    end = int(d.get("end_step", m.get("step", 0)))
+    probes = [p for p in run.probes if int(p.get("step", 0)) <= end]
+    if not probes:
+        return None
+    probe = probes[-1]
+    accs = [as_float(r.get("pronoun_acc")) for r in probe.get("heads") or []]
+    accs = [a for a in accs if math.isfinite(a)]
+    if not accs:
+        return None
+    acc = max(accs)
+    learned, lost = voice.claim("learned", acc=acc), voice.claim("not_learned", acc=acc)
+    return voice.say(f"plateau:{m['step']}", PLATEAU_WORKING if learned else PLATEAU_LOST,
+                     claim=learned if learned else lost, **moment_values(m), acc=pct(acc),
+                     probe_at=step(probe["step"]))
 
 
 def finite_all(end: dict) -> bool:

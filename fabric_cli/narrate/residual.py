@@ -6,6 +6,7 @@ and MLP branches added, `leaving`) at the first and last good step; vanishing mo
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import flow_row, moment_values, top_layer
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, sig, step
@@ -40,10 +41,18 @@ LATE = [
     ("At the last step, {at}, Layer {layer} saw {skip} along my thread and {block} through "
     "the block. {italic}"),
 ]
-BRANCH_LESS = ["*I was the larger share: the blocks were still finding their voice.*",
-               "*The straight thread carried more than the weave around it.*"]
-BRANCH_MORE = ["*The blocks added more than I carried: they had become worth listening to.*",
-               "*Now the weave speaks louder than the thread beneath it.*"]
+BRANCH_LESS = Bank("branch_less", [
+    "*My share was the bigger one: the blocks were still finding their voice.*",
+    "*The straight thread carried more than the weave around it.*",
+    "*More came along me than through the blocks.*",
+    "*I carried the most of it; the branches added less.*",
+])
+BRANCH_MORE = Bank("branch_more", [
+    "*The blocks added more than I carried: they had become worth listening to.*",
+    "*Now the weave speaks above the thread beneath it.*",
+    "*The branches outweighed me here.*",
+    "*More came through the blocks than along me.*",
+])
 BOTTOM = [
     ("All the way down, at Layer 0, I delivered {arriving} and the last block lifted it to "
     "{leaving} before it reached the embeddings, at step {at}."),
@@ -52,25 +61,82 @@ BOTTOM = [
 ]
 VANISH = [
     ("At step {step} the Gradient was failing, {bottom} at the bottom against {top} at the top. "
-    "Whatever reached the bottom reached it along me. *Hold this.*"),
+     "Whatever reached the bottom reached it along me. *Hold this.*"),
+    ("Step {step}: {bottom} of the Gradient reached the bottom, {top} the top. I held the thread "
+     "it clung to."),
 ]
-STEADY = [
-    ("The chronicle marks no step where the Gradient vanished on its way down; the bottom layer "
-    "always heard it."),
+STEADY = Bank("reached", [
+    ("The chronicle marks no step where the Gradient vanished on its way down; at the last step "
+     "the bottom layer heard {bottom} where the top heard {top}."),
+    "No vanishing: at the end {bottom} reached the bottom along me, {top} the top.",
+    "The bottom layer always heard the Gradient; at step {at}, {bottom} against {top} on top.",
+    "I carried the Gradient whole enough: {bottom} at the bottom, {top} at the top, step {at}.",
+])
+ABSENT = [
+    ("In this run I was not there. The Engineers took me out: each of the {n_layers} blocks "
+     "replaced the stream instead of adding to it, and the Gradient had to pass through every "
+     "block to go down. At step {at}, of {top} arriving at the top, {bottom} reached the "
+     "bottom."),
+    ("This Fabric was woven without me: no block could add to a stream that remembered; each "
+     "overwrote it. At step {at} the Gradient reached the top layer at {top} and the bottom at "
+     "{bottom}."),
+    ("I was switched off for this run. Without my straight thread, what arrived at Layer 0 at "
+     "step {at} was {bottom}, against {top} at Layer {top_layer}."),
+    ("No Residual here: {n_layers} blocks, each replacing what came before. At step {at}, "
+     "{top} at the top and {bottom} at the bottom."),
 ]
+ABSENT_RATIO = Bank("faded", [
+    "*Without me, the correction that reached Layer 0 was {ratio} of what reached the top.*",
+    "*{ratio} of it survived the descent. That is what I am for.*",
+    "*Only {ratio} of the top's share reached the bottom. I would have carried it.*",
+    "*A ratio of {ratio}, bottom to top. With me, it would not fade so.*",
+])
+
+VANISH_ABSENT = [
+    ("From step {start_step} the detector marked it: {bottom} at the bottom against {top} at "
+     "the top, a ratio of {ratio}, under its line of {threshold}."),
+    "At step {step} the fading was marked: bottom {bottom}, top {top}, ratio {ratio}.",
+]
+TITLES_ABSENT = ["The Residual: The Thread That Was Not There",
+                 "The Residual: What My Absence Cost"]
 
 MOMENT_LINES: dict[str, list[str]] = {}
 
 
 def _flow_paragraph(voice: Voice, slot: str, bank: list[str], at: int, row: dict) -> str:
-    block_more = as_float(row["block"]) > as_float(row["skip"])
-    italic = voice.pick(slot + ":i", BRANCH_MORE if block_more else BRANCH_LESS)
+    more = voice.claim("branch_more", skip=row["skip"], block=row["block"])
+    less = voice.claim("branch_less", skip=row["skip"], block=row["block"])
+    italic = voice.pick(slot + ":i", BRANCH_MORE if more else BRANCH_LESS,
+                        claim=more if more else less) if (more or less) else ""
     return voice.say(slot, bank, at=step(at), layer=row["layer"], skip=sig(row["skip"]),
                      block=sig(row["block"]), leaving=sig(row["leaving"]), italic=italic)
 
 
+def _absent(run: RunFacts, voice: Voice, top: int) -> Story:
+    paras = []
+    at = run.last_step
+    t_row, b_row = flow_row(at, top), flow_row(at, 0)
+    if t_row and b_row:
+        text = voice.say("absent", ABSENT, n_layers=run.model.get("n_layers", "?"),
+                         at=step(at["step"]), top=sig(t_row["arriving"]),
+                         bottom=sig(b_row["arriving"]), top_layer=top)
+        faded = voice.claim("faded", bottom=b_row["arriving"], top=t_row["arriving"])
+        top_value = as_float(t_row["arriving"])
+        if faded and top_value > 0:
+            ratio = as_float(b_row["arriving"]) / top_value
+            text += " " + voice.say("absent-ratio", ABSENT_RATIO, claim=faded, ratio=sig(ratio))
+        paras.append(text)
+    for m in run.moments_of("vanishing_gradient")[:1]:
+        paras.append(voice.say("vanish", VANISH_ABSENT, **moment_values(m)))
+    return Story(voice.pick("title", TITLES_ABSENT), "residual",
+                 [Chapter("Not Woven In", paras)] if paras else [],
+                 voice.pick("epigraph", EPIGRAPH))
+
+
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     first, last, top = run.first_step, run.last_step, top_layer(run)
+    if run.model.get("residual") is False:
+        return _absent(run, voice, top)
     chapters = [Chapter("The Warp Thread", [voice.say(
         "intro", INTRO, n_layers=run.model.get("n_layers", "?"),
         d_model=run.model.get("d_model", "?"))])]
@@ -89,8 +155,12 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     vanishing = run.moments_of("vanishing_gradient")
     for m in vanishing[:1]:
         paras.append(voice.say("vanish", VANISH, **moment_values(m)))
-    if not vanishing and run.steps:
-        paras.append(voice.say("steady", STEADY))
+    t_row = flow_row(bottom_step, top)
+    if not vanishing and row is not None and t_row is not None:
+        reached = voice.claim("reached", bottom=row["arriving"], top=t_row["arriving"])
+        if reached:
+            paras.append(voice.say("steady", STEADY, claim=reached, bottom=sig(row["arriving"]),
+                                   top=sig(t_row["arriving"]), at=step(bottom_step["step"])))
     chapters.append(Chapter("Down to the Embeddings", paras))
     return Story(voice.pick("title", TITLES), "residual", [c for c in chapters if c.paragraphs],
                  voice.pick("epigraph", EPIGRAPH))

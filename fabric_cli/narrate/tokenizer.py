@@ -9,6 +9,7 @@ from __future__ import annotations
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import count, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
+from fabric_cli.typeset import as_typed
 
 SPEAKER = "the Tokenizer"
 COLOUR = "bright_cyan"
@@ -28,6 +29,8 @@ VOCAB = [
 STORY = [
     "The story sentence *{sentence}* becomes {n} tokens in my hands: {tokens}.",
     "I cut *{sentence}* into {n} pieces: {tokens}.",
+    "*{sentence}* In my hands: {n} tokens, {tokens}.",
+    "From *{sentence}* I made {n} threads: {tokens}.",
 ]
 UNKNOWN = ["In it, {n} word(s) were strangers to me and became <unk>."]
 BATCH = [
@@ -42,8 +45,8 @@ LAST_BATCH = [
     ("My last batch went out at step {at}, {tokens} targets in it. I never change; that is why "
     "the Fabric can learn from me."),
 ]
-STORM = [("Even at step {at}, when the Fabric tore, my pieces were whole; the storm was not "
-         "mine.")]
+STORM = [("Even at step {at}, when the Fabric tore, my pieces were whole; the tearing was not "
+         "mine."), "At step {at} the Fabric tore. My cuts were the same as ever."]
 
 MOMENT_LINES: dict[str, list[str]] = {}
 
@@ -63,7 +66,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         tokens = [str(t) for t in snap.get("tokens") or []]
         if not tokens:
             continue
-        paras.append(voice.say(f"story:{i}", STORY, sentence=snap.get("sentence", ""),
+        paras.append(voice.say(f"story:{i}", STORY, sentence=as_typed(snap.get("sentence", "")),
                                n=count(len(tokens)), tokens=", ".join(f'"{t}"' for t in tokens)))
         unknown = tokens.count("<unk>")
         if unknown:
