@@ -9,6 +9,8 @@ on demand: no specialist, no clipping, divergence.
     events = build_run(seed=3, specialist=False)     # the pronoun head never emerges
     events = build_run(seed=3, clipping=False)       # the gradient never exceeds the clip
     events = build_run(seed=3, diverge_at=120)       # the loss turns nan at step 120
+    events = adrift_run(seed=3)                      # 8 layers, no residual: the gradient fades
+    events = storm_run(seed=3)                       # no clipping, spikes, then divergence
     write_chronicle(tmp_path / "runs" / "demo", events)
 """
 
@@ -92,17 +94,24 @@ def build_run(
     probe_every: int = 50,
     n_layers: int = 2,
     n_heads: int = 4,
+    residual: bool = True,
+    grad_clip: float = 1.0,
+    fade: float = 1.0,
+    spikes: tuple[int, ...] = (),
 ) -> list[dict]:
+    """`fade` < 1 multiplies the gradient by that factor at every layer on its way down (no
+    residual to carry it); `spikes` are steps where the norm jumps tenfold."""
     rng = random.Random(seed)
-    d_model, grad_clip, lr, warmup = 64, 1.0, 3e-3, steps // 10
+    d_model, lr, warmup = 64, 3e-3, steps // 10
     floor = {"train": r6(1.1 + rng.random() * 0.05), "heldout": r6(1.15 + rng.random() * 0.05)}
     model = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model,
              "d_head": d_model // n_heads, "d_mlp": 4 * d_model, "n_ctx": 24,
              "d_vocab": len(VOCAB), "act_fn": "gelu_new", "normalization_type": "LN",
-             "init_range": 0.02}
+             "init_range": 0.02, "residual": residual}
     training = {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": warmup,
                 "min_lr_ratio": 0.1, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
-                "grad_clip": grad_clip, "dropout": dropout, "probe_every": probe_every}
+                "grad_clip": grad_clip, "dropout": dropout, "probe_every": probe_every,
+                "optimizer": "adamw"}
     events: list[dict] = [{
         "v": 1, "type": "run_start", "step": 0, "scenario": "pronouns",
         "scenario_path": "scenarios/pronouns.toml", "description": "who does 'her' mean?",
@@ -170,11 +179,13 @@ def build_run(
         lr_t = lr * t / warmup if t <= warmup else lr * (0.1 + 0.9 * 0.5 * (
             1 + math.cos(math.pi * (t - warmup) / max(1, steps - warmup))))
         norm = median_norm * (1.4 if t < steps * 0.1 else 0.8) * (0.8 + 0.4 * rng.random())
-        if clipping and steps * 0.03 <= t < steps * 0.06:
+        if clipping and grad_clip > 0 and steps * 0.03 <= t < steps * 0.06:
             norm = grad_clip * (1.5 + rng.random())
+        if t in spikes:
+            norm *= 10
         if diverged:
             norm = math.inf
-        clipped = norm > grad_clip
+        clipped = grad_clip > 0 and norm > grad_clip
         clipped_count += clipped
         if clipped and not diverged:
             burst.append((t, norm))
@@ -183,7 +194,10 @@ def build_run(
         for layer in reversed(range(n_layers)):
             block = arriving * (0.3 + 0.3 * rng.random()) * (1.5 if t < steps * 0.1 else 1)
             leaving = math.sqrt(arriving**2 + block**2)
-            flow.append({"layer": layer, "arriving": r6(arriving), "skip": r6(arriving),
+            if fade < 1:  # no skip path: all that leaves went through the block, and fades
+                block, leaving = arriving * fade, arriving * fade
+            flow.append({"layer": layer, "arriving": r6(arriving),
+                         "skip": r6(arriving if fade >= 1 else 0.0),
                          "block": r6(block), "leaving": r6(leaving)})
             arriving = leaving
         flow.reverse()
@@ -215,7 +229,11 @@ def build_run(
             moment("diverged", "engineers", t, loss="nan", last_good_step=t - 1, lr=r6(lr_t),
                    grad_norm="inf")
             break
-        _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng)
+        if t in spikes:
+            moment("gradient_spike", "gradient", t, grad_norm=r6(norm), median=r6(norm / 10),
+                   factor=r6(10.0), threshold=4.0, window=50)
+        _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng,
+                          vanishing=fade >= 1, flow=flow)
         if t % probe_every == 0 or t == steps:
             events.append(probe_event(t, strength_at(t)))
     if diverge_at is None:
@@ -245,7 +263,8 @@ def _moment_maker(events: list[dict]):
     return moment
 
 
-def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng) -> None:
+def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng, *,
+                      vanishing=True, flow=None) -> None:
     plateau_end = int(steps * 0.27)
     if t == plateau_end:
         moment("loss_plateau", "loss", t, start_step=int(steps * 0.07), end_step=t,
@@ -259,9 +278,14 @@ def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, 
             moment("role_threshold", "head", t, layer, head, role=role,
                    score=r6(0.5 + rng.random() * 0.1), threshold=0.4,
                    previous_score=r6(0.3 + rng.random() * 0.05), previous_step=t - 50)
-    if t == int(steps * 0.2):
+    if t == int(steps * 0.2) and vanishing:
         moment("vanishing_gradient", "gradient", t, bottom=r6(0.01), top=r6(0.4),
                ratio=r6(0.025), threshold=0.05)
+    if t == 40 and not vanishing:  # the fade measured in this very step's grad_flow
+        bottom, top = flow[0]["arriving"], flow[-1]["arriving"]
+        moment("vanishing_gradient", "gradient", t, bottom=bottom, top=top,
+               ratio=r6(bottom / top), threshold=0.1, start_step=21, bottom_layer=0,
+               top_layer=len(flow) - 1)
     if t == int(steps * 0.45):
         moment("gradient_spike", "gradient", t, grad_norm=r6(0.9 + rng.random() * 0.05),
                median=r6(0.45), factor=r6(2.0 + rng.random() * 0.1))
@@ -309,6 +333,17 @@ def write_chronicle(run_dir: Path, events: list[dict]) -> Path:
     return path
 
 
+def adrift_run(seed: int = 0) -> list[dict]:
+    """An adrift-like run: 8 layers, residual off, the gradient losing 40% at every layer on
+    the way down; no pronoun head forms."""
+    return build_run(seed, n_layers=8, residual=False, fade=0.4, specialist=False)
+
+
+def storm_run(seed: int = 0) -> list[dict]:
+    """A storm-like run: clipping off (grad_clip 0), spikes, then the loss turns nan."""
+    return build_run(seed, grad_clip=0.0, spikes=(40, 70), diverge_at=100, specialist=False)
+
+
 # Every synthetic chronicle the narrators are tested over, by name (each call builds afresh).
 CHRONICLES = {
     "healthy0": lambda: build_run(0),
@@ -318,4 +353,6 @@ CHRONICLES = {
     "no_clipping": lambda: build_run(3, clipping=False),
     "diverged": lambda: build_run(4, diverge_at=120),
     "no_dropout": lambda: build_run(5, dropout=0.0),
+    "adrift": lambda: adrift_run(6),
+    "storm": lambda: storm_run(7),
 }

@@ -58,7 +58,7 @@ SMALLER = Bank("all_shrank", [
     "*Smaller steps, surer steps.*",
 ])
 LARGER = Bank("all_grew", [
-    "*Larger, not smaller: the run ended before I could settle.*",
+    "*Larger steps at the end: the run ended before I could settle.*",
     "*My steps grew; there was still ground to cover.*",
     "*Longer strides at the end than at the start. No harbour yet.*",
     "*I grew bolder, not calmer.*",

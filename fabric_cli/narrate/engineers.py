@@ -93,7 +93,7 @@ STORM_UNCLIPPED = [
      "learning rate {lr}. The checkpoint of step {last_good_step} is kept."),
     ("Unclipped, the Gradient broke the Fabric at step {step}: loss {loss}, norm {grad_norm}, "
      "learning rate {lr}. We caught it within the step and kept step {last_good_step}."),
-    ("At step {step} the loss read {loss}. Nothing had reined the Gradient ({grad_norm}); we "
+    ("At step {step} the loss read {loss}. Nothing had held the Gradient back ({grad_norm}); we "
      "stopped and kept the last good checkpoint, step {last_good_step}."),
 ]
 STORM = [

@@ -117,17 +117,17 @@ def _absent(run: RunFacts, voice: Voice, top: int) -> Story:
     at = run.last_step
     t_row, b_row = flow_row(at, top), flow_row(at, 0)
     if t_row and b_row:
-        text = voice.say("absent", ABSENT, n_layers=run.model.get("n_layers", "?"),
-                         at=step(at["step"]), top=sig(t_row["arriving"]),
-                         bottom=sig(b_row["arriving"]), top_layer=top)
-        faded = voice.claim("faded", bottom=b_row["arriving"], top=t_row["arriving"])
-        top_value = as_float(t_row["arriving"])
-        if faded and top_value > 0:
-            ratio = as_float(b_row["arriving"]) / top_value
-            text += " " + voice.say("absent-ratio", ABSENT_RATIO, claim=faded, ratio=sig(ratio))
-        paras.append(text)
+        paras.append(voice.say("absent", ABSENT, n_layers=run.model.get("n_layers", "?"),
+                               at=step(at["step"]), top=sig(t_row["arriving"]),
+                               bottom=sig(b_row["arriving"]), top_layer=top))
     for m in run.moments_of("vanishing_gradient")[:1]:
-        paras.append(voice.say("vanish", VANISH_ABSENT, **moment_values(m)))
+        d = m.get("data") or {}
+        text = voice.say("vanish", VANISH_ABSENT, **moment_values(m))
+        faded = voice.claim("faded", bottom=d.get("bottom"), top=d.get("top"))
+        if faded:  # the ratio the detector measured, bottom over top, at that step
+            text += " " + voice.say("absent-ratio", ABSENT_RATIO, claim=faded,
+                                    ratio=sig(d.get("ratio")))
+        paras.append(text)
     return Story(voice.pick("title", TITLES_ABSENT), "residual",
                  [Chapter("Not Woven In", paras)] if paras else [],
                  voice.pick("epigraph", EPIGRAPH))
