@@ -9,7 +9,7 @@ from __future__ import annotations
 from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import flow_row, moment_values, top_layer
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, sig, step
+from fabric_cli.narrate.format import sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Residual"
