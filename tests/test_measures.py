@@ -1,0 +1,86 @@
+"""The probe-time measurements, each against an independent computation with the model's own
+forward pass (float64 parameters, so agreement is tight)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fabric_cli.analysis.measures import head_share, logit_lens, qk_alignment, stream_forward
+from fabric_cli.analysis.probes import build_probe_batch
+from fabric_cli.language.corpus import Corpus
+from fabric_cli.nn.model import Capture, forward, init_params
+from fabric_cli.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def setup():
+    corpus = Corpus(load_scenario("tiny"))
+    cfg = corpus.model_config()
+    params = init_params(cfg, np.random.default_rng(3), dtype=np.float64)
+    rng = np.random.default_rng(5)  # bigger weights than at birth, so the stages differ
+    params = {k: v + rng.normal(0, 0.3, v.shape) for k, v in params.items()}
+    pb = build_probe_batch(corpus.probe_set("train")[:16], corpus.batch)
+    return cfg, params, pb
+
+
+def test_the_recomputed_stream_ends_in_the_models_own_logits(setup):
+    cfg, params, pb = setup
+    streams = stream_forward(params, cfg, pb.tokens)
+    model = forward(params, cfg, pb.tokens)
+    assert np.allclose(streams.logits, model.logits, atol=1e-9)
+    assert len(streams.pre) == len(streams.mid) == len(streams.post) == cfg.n_layers
+
+
+def test_the_logit_lens_after_the_last_block_is_the_models_probability_of_the_true_word(setup):
+    cfg, params, pb = setup
+    lens = logit_lens(params, stream_forward(params, cfg, pb.tokens), pb)
+    model = forward(params, cfg, pb.tokens)
+    logits = model.logits[pb.pron_b, pb.pron_q]
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    target = pb.targets[pb.pron_b, pb.pron_q]
+    keep = target >= 0
+    expected = probs[np.arange(len(target)), target][keep].mean()
+    assert lens["final"] == pytest.approx(expected, rel=1e-9)
+    for row in lens["layers"]:  # each branch's gain is the difference of its two readings
+        assert row["attn_gain"] == pytest.approx(row["after_attn"] - row["before"])
+        assert row["mlp_gain"] == pytest.approx(row["after_mlp"] - row["after_attn"])
+    layers = lens["layers"]
+    assert all(a["after_mlp"] == b["before"] for a, b in itertools.pairwise(layers))
+
+
+def test_query_key_alignment_is_what_the_attention_pattern_implies(setup):
+    """softmax is shift-invariant in log space: log p(antecedent) − mean log p(other words)
+    is the score gap, so the model's own attention pattern gives the gap independently."""
+    cfg, params, pb = setup
+    streams = stream_forward(params, cfg, pb.tokens)
+    model = forward(params, cfg, pb.tokens, capture=Capture(attention=True))
+    for layer in range(cfg.n_layers):
+        for head in range(cfg.n_heads):
+            found = qk_alignment(streams, pb, layer, head)
+            with np.errstate(divide="ignore"):  # the masked future is 0; never read below
+                logp = np.log(model.attention[layer][pb.pron_b, head, pb.pron_q])
+            gaps = []
+            for i, (q, k) in enumerate(zip(pb.pron_q, pb.pron_k)):
+                rest = [j for j in range(1, int(q)) if j != int(k)]
+                assert rest  # every tiny-language pronoun has other words before it
+                gaps.append(logp[i, k] - logp[i, rest].mean())
+            assert found["gap"] == pytest.approx(np.mean(gaps), rel=1e-6, abs=1e-9)
+            assert found["gap"] == pytest.approx(found["antecedent"] - found["others"])
+
+
+def test_head_share_is_the_norm_of_the_heads_own_write(setup):
+    cfg, params, pb = setup
+    streams = stream_forward(params, cfg, pb.tokens)
+    # the heads' own writes, summed with the bias, are exactly what attention added
+    added = streams.mid[0] - streams.pre[0]
+    assert np.allclose(streams.head_out[0].sum(1) + params["blocks.0.attn.b_O"], added)
+    share = head_share(streams, pb, 0, 1)
+    mine = streams.head_out[0][pb.pron_b, 1, pb.pron_q]
+    stream = streams.pre[0][pb.pron_b, pb.pron_q]
+    assert share["head_norm"] == pytest.approx(np.linalg.norm(mine, axis=-1).mean())
+    assert share["resid_norm"] == pytest.approx(np.linalg.norm(stream, axis=-1).mean())
+    assert share["ratio"] == pytest.approx(share["head_norm"] / share["resid_norm"])
