@@ -159,7 +159,27 @@ def build_run(
             focus = {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1], "clean": clean,
                      "dropped": r6(clean * (0.8 + 0.15 * strength)), "rate": dropout}
         loss = _loss_curve(t, steps, start_loss, floor["train"])
-        return {"v": 1, "type": "probe", "step": t, "train_loss": r6(loss),
+        lens, p = [], 0.03 + 0.01 * rng.random()
+        for layer in range(n_layers):  # attention points, the MLP names the word
+            attn, mlp = p * strength * 0.3, p * strength * (0.8 + rng.random())
+            lens.append({"layer": layer, "before": r6(p), "after_attn": r6(p + attn),
+                         "after_mlp": r6(p + attn + mlp), "attn_gain": r6(attn),
+                         "mlp_gain": r6(mlp)})
+            p = p + attn + mlp
+        ante = 0.2 + 3.0 * strength + rng.random() * 0.1
+        others = 0.1 - 0.5 * strength + rng.random() * 0.1
+        measures = {
+            "logit_lens": {"where": "the word after each pronoun",
+                           "measure": "probability of the true word", "n": 56, "layers": lens,
+                           "final": lens[-1]["after_mlp"]},
+            "qk_alignment": {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1],
+                             "antecedent": r6(ante), "others": r6(others),
+                             "gap": r6(ante - others), "cosine": r6(0.1 + 0.6 * strength)},
+            "head_share": {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1],
+                           "head_norm": r6(0.2 + strength), "resid_norm": r6(2.5 + t / steps),
+                           "ratio": r6((0.2 + strength) / (2.5 + t / steps))},
+        }
+        return {"v": 1, "type": "probe", "step": t, "train_loss": r6(loss), **measures,
                 "val_loss": r6(loss + 0.08), "floor": floor, "heads": heads,
                 "baseline_acc": {"train": 0.5, "heldout": 0.5},
                 "focus_under_dropout": focus, "snapshots": snapshots}

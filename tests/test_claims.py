@@ -82,6 +82,10 @@ INDEPENDENT = {
     "share_fell": lambda v: _f(v["before"]) - _f(v["after"]) >= C.SHARE_DROP,
     "share_kept": lambda v: _f(v["before"]) - _f(v["after"]) < C.SHARE_DROP,
     "narrow_margin": lambda v: _f(v["weight"]) < C.MARGIN * _f(v["runner_up"]),
+    "opened": lambda v: _f(v["after"]) > 0
+    and _f(v["after"]) - _f(v["before"]) > C.CHANGE * abs(_f(v["before"])),
+    "exceeds": lambda v: _f(v["a"]) > _f(v["b"]),
+    "not_exceeds": lambda v: _f(v["a"]) <= _f(v["b"]),
     "clipped": lambda v: _f(v["n"]) > 0,
     "never_clipped": lambda v: _f(v["n"]) == 0,
     "diverged": lambda v: not _fin(v["loss"]),

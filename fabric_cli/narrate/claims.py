@@ -136,6 +136,11 @@ FACTS: dict[str, Fact] = {
     "share_kept": Fact(lambda before, after: _finite(before, after)
                        and _f(before) - _f(after) < SHARE_DROP,
                        f"before − after < {SHARE_DROP}"),
+    "opened": Fact(lambda before, after: _finite(before, after) and _f(after) > 0
+                   and _f(after) > _f(before) + CHANGE * abs(_f(before)),
+                   "a gap that is positive and widened by more than 10%"),
+    "exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b), "a > b"),
+    "not_exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) <= _f(b), "a ≤ b"),
     "clipped": Fact(lambda n: _f(n) > 0, "clipped steps > 0"),
     "never_clipped": Fact(lambda n: _f(n) == 0, "clipped steps = 0"),
     "diverged": Fact(lambda loss: not _finite(loss), "the loss is not a finite number"),
@@ -171,10 +176,10 @@ def trend_all(pairs: list[tuple[object, object]]) -> Claim:
 # one of these words must name one of its facts (case-insensitive, whole words).
 LEXICON: dict[str, tuple[str, ...]] = {
     "grew": ("grew", "all_grew"), "grown": ("grew", "all_grew"),
-    "larger": ("grew", "all_grew"), "louder": ("grew",), "wider": ("grew",),
+    "larger": ("grew", "all_grew", "exceeds"), "louder": ("grew",), "wider": ("grew",),
     "swelled": ("grew",), "climbed": ("grew", "sharper"), "louder voices": ("grew",),
     "shrank": ("shrank", "all_shrank"), "shrunk": ("shrank", "all_shrank"),
-    "smaller": ("shrank", "all_shrank"), "quieter": ("shrank",), "narrower": ("shrank",),
+    "smaller": ("shrank", "all_shrank", "not_exceeds"), "quieter": ("shrank",), "narrower": ("shrank",),
     "nearly there": ("shrank", "all_shrank"), "small steps": ("shrank", "all_shrank"),
     "ripples": ("shrank",), "whisper where": ("shrank",),
     "knew nothing": ("near_uniform",), "blank loom": ("near_uniform",),
@@ -196,6 +201,10 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "near second": ("narrow_margin",), "not yet a knot": ("narrow_margin",),
     "frays": ("share_fell",),
     "cost little": ("share_kept",), "barely moved": ("share_kept",),
+    "echo": ("exceeds", "not_exceeds"), "my share was the larger": ("exceeds",), "more than attention": ("exceeds",),
+    "attention did more": ("not_exceeds",),
+    "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
+    "gap widened": ("opened",),
 }
 
 

@@ -92,6 +92,37 @@ SAME = Bank("steady", ["*Much as I began.*", "*The room is as it was.*"])
 NO_ABLATION = [("The run never reached the ablation at its end, so nothing measured what I "
                "lose without the heads.")]
 
+LENS = [
+    ("Read the stream at the word after each pronoun, at step {at}: before block {layer} it "
+     "gave the true word {before}; attention raised that to {after_attn}; I took it to "
+     "{after_mlp}."),
+    ("At step {at}, block {layer}, the word that really follows a pronoun: {before} in the "
+     "stream as it arrived, {after_attn} once attention had added its pointer, {after_mlp} "
+     "after me."),
+    ("Step {at}, block {layer}: the true next word held {before} of the guess before the "
+     "block, {after_attn} after attention, {after_mlp} after my filters."),
+    ("In block {layer} at step {at}, after each pronoun: {before} coming in, {after_attn} with "
+     "attention's work, {after_mlp} with mine."),
+]
+LENS_MINE = Bank("exceeds", [
+    "*My share was the larger: {mlp_gain} to attention's {attn_gain}.*",
+    "*I added {mlp_gain}, more than attention's {attn_gain}: attention pointed, I named the word.*",
+    "*The pointer was attention's; the word was mine: {mlp_gain} of it, more than attention's {attn_gain}.*",
+    "*{mlp_gain} from me, {attn_gain} from attention: my share was the larger.*",
+])
+LENS_THEIRS = Bank("not_exceeds", [
+    "*Attention did more here ({attn_gain}); I added {mlp_gain}.*",
+    "*Attention did more of it: {attn_gain} to my {mlp_gain}.*",
+    "*Here attention did more, {attn_gain}; my part was {mlp_gain}.*",
+    "*{attn_gain} from attention, {mlp_gain} from me: attention did more.*",
+])
+LENS_EARLY = [
+    "At the first probe, step {at}, the Fabric gave the true word after a pronoun {final}.",
+    "When training began (step {at}) the word after a pronoun got {final} of the guess.",
+    "Step {at}: {final} of the guess on the word that truly follows a pronoun.",
+    "At step {at} the true word after a pronoun was given {final}.",
+]
+
 MOMENT_LINES: dict[str, list[str]] = {}
 
 
@@ -103,6 +134,31 @@ def _widest_per_role(rows: list[dict]) -> list[dict]:
         if role not in best or len(row.get("heads") or []) > len(best[role].get("heads") or []):
             best[role] = row
     return list(best.values())
+
+
+def _lens(run: RunFacts, voice: Voice) -> list[str]:
+    """The logit lens (analysis/measures.py): what each block's attention and MLP added to the
+    true word's probability at the word after each pronoun, at the first and last probe."""
+    probes = [p for p in run.probes if p.get("logit_lens")]
+    if not probes:
+        return []
+    paras = []
+    first, last = probes[0], probes[-1]
+    if first is not last:
+        paras.append(voice.say("lens-early", LENS_EARLY, at=step(first["step"]),
+                               final=sig(first["logit_lens"].get("final"))))
+    for row in (last["logit_lens"].get("layers") or [])[:4]:
+        values = {k: sig(row.get(k)) for k in ("before", "after_attn", "after_mlp",
+                                                "attn_gain", "mlp_gain")}
+        text = voice.say(f"lens:{row.get('layer')}", LENS, at=step(last["step"]),
+                         layer=row.get("layer"), **values)
+        mine = voice.claim("exceeds", a=row.get("mlp_gain"), b=row.get("attn_gain"))
+        theirs = voice.claim("not_exceeds", a=row.get("mlp_gain"), b=row.get("attn_gain"))
+        if mine or theirs:
+            text += " " + voice.say(f"lens-i:{row.get('layer')}", LENS_MINE if mine
+                                    else LENS_THEIRS, claim=mine if mine else theirs, **values)
+        paras.append(text)
+    return paras
 
 
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
@@ -142,6 +198,9 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     if not rows:
         paras.append(voice.pick("no-ablation", NO_ABLATION))
     chapters.append(Chapter("Pointers into Words", paras))
+    lens = _lens(run, voice)
+    if lens:
+        chapters.append(Chapter("My Own Share", lens))
     last = run.last_probe
     if last is not None and last is not first and first is not None:
         moved = trend(first.get("val_loss"), last.get("val_loss"))

@@ -156,9 +156,46 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
                                threshold=v.get("threshold", "?"),
                                prev_at=v.get("previous_step", "?"),
                                previous=v.get("previous_score", "?")))
+    paras += _echo(run, voice, layer, head)
+    paras += _alignment(run, voice, layer, head)
     paras += _hard_passages(run, voice, layer, head)
     title = "Finding My Focus" if snap is not None or mine else "Searching"
     return Chapter(title, paras)
+
+
+def _echo(run: RunFacts, voice: Voice, layer: int, head: int) -> list[str]:
+    """Previous-token score early against pronoun score: an echo first, a binder later?"""
+    first, last = run.first_probe, run.last_probe
+    a, b = run.head_row(first, layer, head), run.head_row(last, layer, head)
+    if a is None or b is None or first is last:
+        return []
+    early = voice.claim("exceeds", a=run.score(a, "prev"), b=run.score(a, "pronoun"))
+    if not early:
+        return []
+    text = voice.say("echo", ECHO, claim=early, at=step(first["step"]),
+                     prev=sig(run.score(a, "prev")), pron=sig(run.score(a, "pronoun")))
+    late = voice.claim("exceeds", a=run.score(b, "pronoun"), b=run.score(b, "prev"))
+    if late:
+        text += " " + voice.say("not-echo", NOT_ECHO, claim=late, at=step(last["step"]),
+                                prev=sig(run.score(b, "prev")), pron=sig(run.score(b, "pronoun")))
+    return [text]
+
+
+def _alignment(run: RunFacts, voice: Voice, layer: int, head: int) -> list[str]:
+    """The pronoun's query against its antecedent's key and the others, first and last time
+    the probes measured this head (analysis/measures.py)."""
+    mine = [p for p in run.probes if (p.get("qk_alignment") or {}).get("layer") == layer
+            and (p.get("qk_alignment") or {}).get("head") == head]
+    if len(mine) < 2:
+        return []
+    a, b = mine[0]["qk_alignment"], mine[-1]["qk_alignment"]
+    text = voice.say("align", ALIGN, at0=step(mine[0]["step"]), at=step(mine[-1]["step"]),
+                     ante0=sig(a.get("antecedent")), others0=sig(a.get("others")),
+                     ante=sig(b.get("antecedent")), others=sig(b.get("others")))
+    opened = voice.claim("opened", before=a.get("gap"), after=b.get("gap"))
+    if opened:
+        text += " " + voice.pick("align-apart", ALIGN_APART, claim=opened)
+    return [text]
 
 
 def _hard_passages(run: RunFacts, voice: Voice, layer: int, head: int) -> list[str]:
@@ -329,7 +366,8 @@ def _perspective(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter 
     if fate.role is not None:
         role = str(fate.role)
         same = [s for s in specs if s.get("role") == role]
-        text = voice.say("perspective", PERSPECTIVE_SPECIALIST, n=count(n),
+        bank = PERSPECTIVE_ONLY if len(same) == 1 else PERSPECTIVE_SPECIALIST
+        text = voice.say("perspective", bank, n=count(n),
                          n_spec_mine=count(len(same)), role=role,
                          heads_word="head" if len(same) == 1 else "heads",
                          words=ROLE_WORDS.get(role, role))

@@ -56,7 +56,7 @@ BEGIN_ASTRAY = Bank("wrong", [
      "a little, none pulls hard.*"),
     ("*{sentence}* From \"{pronoun}\" I reached for \"{top}\" ({weight}) and gave "
      "\"{antecedent}\" only {on_antecedent}. *Which of these is mine to bind?*"),
-    ("The Tokenizer handed me *{sentence}*. My gaze from \"{pronoun}\" rested on \"{top}\", "
+    ("The Tokenizer handed me *{sentence}* My gaze from \"{pronoun}\" rested on \"{top}\", "
      "{weight}; the noun it meant, \"{antecedent}\", had {on_antecedent}."),
 ])
 FIRST_TOUCH = [
@@ -92,7 +92,7 @@ SNAP_CLEAR = Bank("clear_margin", [
      "*There. That is what \"{pronoun}\" means.*"),
     ("It happened at step {at}. Reading *{sentence}*, I looked from \"{pronoun}\" and found "
      "\"{antecedent}\" waiting, weight {weight}; the runner-up, \"{runner_up}\", held only "
-     "{runner_weight}. *Not an echo of the last word: a knot tied to the right one.*"),
+     "{runner_weight}. *A knot tied to the right one.*"),
     ("Step {at}, *{sentence}*: from \"{pronoun}\", {weight} on \"{antecedent}\" and "
      "{runner_weight} on the next best, \"{runner_up}\". A thread snapped taut."),
     ("At step {at} the spark came. \"{pronoun}\" in *{sentence}* put {weight} of my attention "
@@ -136,7 +136,7 @@ THRESHOLD = Bank("grew", [
     ("Step {at}: {score} on the {role} score, where the line stood at {threshold} and I had "
      "stood at {previous} (step {prev_at})."),
     ("By step {at} my {role} score read {score}, over {threshold}; one probe earlier, "
-     "{previous}. *Not an echo: a binder.*"),
+     "{previous}. *A binder.*"),
 ])
 THRESHOLD_PLAIN = [
     ("At step {at} my {role} score stood at {score}, over the line of {threshold} (at step "
@@ -178,6 +178,41 @@ CLIPPED = Bank("clipped", [
      "{max_norm}, and the Engineers reined it in before it reached me."),
     "On {n} steps the Engineers trimmed the gale to {clip} before it touched me; its peak was {max_norm}.",
     "{n} steps came in above the clip of {clip} (the worst at {max_norm}) and were cut down.",
+])
+
+ECHO = Bank("exceeds", [
+    ("At the first probe, step {at}, I leaned on the word just before each word more than on any "
+     "antecedent: a previous-token score of {prev}, a pronoun score of {pron}. *Am I merely an "
+     "echo of what came before?*"),
+    ("When the probes first read me, step {at}, my previous-token score, {prev}, stood above my "
+     "pronoun score, {pron}. *An echo of the last word, nothing more?*"),
+    ("Step {at}: {prev} of my attention on the word just before, {pron} on antecedents. *Am I "
+     "only an echo?*"),
+    ("At first (step {at}) I was a follower of neighbours: previous-token {prev}, pronoun "
+     "{pron}. *An echo, for now.*"),
+])
+NOT_ECHO = Bank("exceeds", [
+    "By step {at} my pronoun score, {pron}, stood above my previous-token score, {prev}. *Not an echo: a binder.*",
+    "At step {at}: pronoun {pron}, previous-token {prev}. *Not an echo any more.*",
+    "Step {at} settled it: {pron} for pronouns against {prev} for the word before. *No echo.*",
+    "By step {at}, {pron} on antecedents and {prev} on neighbours. *A binder, not an echo.*",
+])
+ALIGN = [
+    ("In my own space, at step {at0}, a pronoun's query met its antecedent's key with a score of "
+     "{ante0} and the other words' keys with {others0} on average; by step {at}, {ante} against "
+     "{others}."),
+    ("Query against key: at step {at0} the antecedent scored {ante0} and the rest {others0}; at "
+     "step {at}, {ante} and {others}."),
+    ("My queries for pronouns, read against the keys: {ante0} for the antecedent and {others0} "
+     "for the others at step {at0}; {ante} and {others} at step {at}."),
+    ("At step {at0} the antecedent's key answered my pronoun query with {ante0}, the other words "
+     "with {others0}; at step {at}, {ante} and {others}."),
+]
+ALIGN_APART = Bank("opened", [
+    "*Pronouns and their referents lined up, drifting apart from irrelevant words.*",
+    "*The right key drew away from the rest, drifting apart from irrelevant words.*",
+    "*The gap widened: the noun it means, drifting apart from everything else.*",
+    "*Drifting apart from the irrelevant words, toward the one that matters.*",
 ])
 
 # --- Specialisation -------------------------------------------------------------------------
@@ -343,6 +378,15 @@ PERSPECTIVE_SPECIALIST = [
      "{role}. *The Fabric hums, and I listen.*"),
     ("{n} heads in this Fabric; {n_spec_mine} of them {role} heads, and I among them. *Without "
      "us, meaning would fray.*"),
+]
+PERSPECTIVE_ONLY = [
+    ("In a Fabric of {n} heads I am the only one the probes could prove for {role}, {words}. "
+     "*I listen for the threads only I can bind.*"),
+    ("One head among {n}, and the only {role} head. *Small, but without me, meaning would "
+     "fray.*"),
+    ("I am small: one of {n} heads, the one that carries {role}. *The Fabric hums, and I "
+     "listen.*"),
+    ("{n} heads in this Fabric, and {role} rests on me alone. *A quiet stitch, measured.*"),
 ]
 PERSPECTIVE_DIFFUSE = [
     ("In a Fabric of {n} heads, {n_spec} earned a role, and I was not one of them. *Perhaps "

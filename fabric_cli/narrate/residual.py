@@ -9,7 +9,7 @@ from __future__ import annotations
 from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import flow_row, moment_values, top_layer
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import sig, step
+from fabric_cli.narrate.format import head_name, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Residual"
@@ -92,6 +92,27 @@ ABSENT_RATIO = Bank("faded", [
     "*A ratio of {ratio}, bottom to top. With me, it would not fade so.*",
 ])
 
+BLEND = [
+    ("At step {at}, at the pronouns, {who} wrote a signal of norm {head_norm} into me, where I "
+     "already carried {resid_norm} at Layer {layer}: its refined thread, blended with the raw "
+     "sequence."),
+    ("{who}'s output at the pronouns measured {head_norm} at step {at}; the stream it joined "
+     "at Layer {layer} measured {resid_norm}."),
+    ("Step {at}: {who} added {head_norm} to a stream of {resid_norm} at Layer {layer}, at every "
+     "pronoun. I blended it in."),
+    ("I hummed beneath {who}: at step {at} it wrote {head_norm} at each pronoun into my "
+     "{resid_norm}, at Layer {layer}."),
+]
+BLEND_SMALL = Bank("not_exceeds", [
+    "*A small voice in a wide stream, and still it steered the next word.*",
+    "*Smaller than what I carried: a small voice, added, never replacing.*",
+    "*A small voice beside me; I keep the roots while it stretches.*",
+    "*Stay anchored, I told it: a small voice on a long thread.*",
+])
+BLEND_LARGE = Bank("exceeds", [
+    "*Louder than the stream it joined: it had become the main thread here.*",
+    "*It outweighed what I carried at that place.*",
+])
 VANISH_ABSENT = [
     ("From step {start_step} the detector marked it: {bottom} at the bottom against {top} at "
      "the top, a ratio of {ratio}, under its line of {threshold}."),
@@ -110,6 +131,25 @@ def _flow_paragraph(voice: Voice, slot: str, bank: list[str], at: int, row: dict
                         claim=more if more else less) if (more or less) else ""
     return voice.say(slot, bank, at=step(at), layer=row["layer"], skip=sig(row["skip"]),
                      block=sig(row["block"]), leaving=sig(row["leaving"]), italic=italic)
+
+
+def _blend(run: RunFacts, voice: Voice) -> str | None:
+    """The pronoun head's own output against the stream it writes into (analysis/measures.py),
+    at the last probe that measured it."""
+    measured = [p for p in run.probes if p.get("head_share")]
+    if not measured:
+        return None
+    probe = measured[-1]
+    share = probe["head_share"]
+    text = voice.say("blend", BLEND, at=step(probe["step"]),
+                     who=head_name(share["layer"], share["head"]), layer=share["layer"],
+                     head_norm=sig(share.get("head_norm")), resid_norm=sig(share.get("resid_norm")))
+    small = voice.claim("not_exceeds", a=share.get("head_norm"), b=share.get("resid_norm"))
+    large = voice.claim("exceeds", a=share.get("head_norm"), b=share.get("resid_norm"))
+    if small or large:
+        text += " " + voice.pick("blend-i", BLEND_SMALL if small else BLEND_LARGE,
+                                 claim=small if small else large)
+    return text
 
 
 def _absent(run: RunFacts, voice: Voice, top: int) -> Story:
@@ -162,5 +202,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
             paras.append(voice.say("steady", STEADY, claim=reached, bottom=sig(row["arriving"]),
                                    top=sig(t_row["arriving"]), at=step(bottom_step["step"])))
     chapters.append(Chapter("Down to the Embeddings", paras))
+    blend = _blend(run, voice)
+    if blend:
+        chapters.insert(2, Chapter("Blending", [blend]))
     return Story(voice.pick("title", TITLES), "residual", [c for c in chapters if c.paragraphs],
                  voice.pick("epigraph", EPIGRAPH))
