@@ -7,10 +7,14 @@ only when its moments happened; no sentence is told twice."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from fabric_cli.errors import FabricError
 from fabric_cli.narrate import ensemble_lines as L
+from fabric_cli.narrate import ffn as F
+from fabric_cli.narrate import head_lines as H
+from fabric_cli.narrate import residual as R
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, head_name, pct, step
@@ -151,6 +155,30 @@ def _sequence(run: RunFacts) -> list[tuple[str, list[dict]]]:
     return out
 
 
+def _paragraph_of(story: Story | None, bank: Sequence[str]) -> str | None:
+    """The paragraph of `story` in which a phrase of `bank` was told (None if none was)."""
+    if story is None:
+        return None
+    texts = [t.text for t in story.told if t.template in bank]
+    for chapter in story.chapters:
+        for paragraph in chapter.paragraphs:
+            if any(text and text in paragraph for text in texts):
+                return paragraph
+    return None
+
+
+def _strongest_block(run: RunFacts, ffn: Story | None) -> str | None:
+    """The FFN's logit-lens paragraph for the block where its own gain was largest."""
+    lens = (run.last_probe or {}).get("logit_lens") or {}
+    rows = [r for r in lens.get("layers") or [] if math.isfinite(as_float(r.get("mlp_gain")))]
+    if not rows:
+        return None
+    layer = max(rows, key=lambda r: as_float(r["mlp_gain"]))["layer"]
+    found = [p for p in _first_paragraphs(ffn, "My Own Share", 16)
+             if re.search(rf"\bblock {layer}\b", p)]
+    return found[0] if found else None
+
+
 def _first_paragraphs(story: Story | None, title: str | None = None, n: int = 1) -> list[str]:
     if story is None:
         return []
@@ -204,7 +232,11 @@ def tell(run: RunFacts, stories: Mapping[str, Story], moment_line: MomentTeller,
         if kind == "diverged":
             target = page.chapter("The Storm")
         page.add(target, line, _voice(moments[0]))
+    # the head's inner voice: an echo at first? its query finding the antecedent's key
+    page.add(focus, _paragraph_of(head, H.ECHO), tracker)
+    page.add(focus, _paragraph_of(head, H.ALIGN), tracker)
     if not stormy:
+        page.add(special, _paragraph_of(stories.get("residual"), R.BLEND), "residual")
         dropout = stories.get("dropout")
         backups = [p for p in _first_paragraphs(dropout, "The Mask", 4) if "backups" in p
                    or "learned the same" in p]
@@ -213,8 +245,11 @@ def tell(run: RunFacts, stories: Mapping[str, Story], moment_line: MomentTeller,
         dance = page.chapter("The Inference Dance")
         for p in _first_paragraphs(head, "The Inference Dance", 4)[1:]:
             page.add(dance, p, tracker)
-        for p in _first_paragraphs(stories.get("ffn"), "Pointers into Words", 1):
-            page.add(dance, p, "ffn")
+        ffn = stories.get("ffn")
+        page.add(dance, _strongest_block(run, ffn), "ffn")
+        for p in _first_paragraphs(ffn, "Pointers into Words", 4):
+            if p == _paragraph_of(ffn, F.AFTER_ROLE):
+                page.add(dance, p, "ffn")
     last = page.chapter("The Storm" if stormy else "Each Voice's Last Word")
     for name in CLOSING:
         story = stories.get(name)

@@ -98,7 +98,8 @@ def _speaker_label(moment: dict) -> str:
         return head_name(moment["layer"], moment["head"])
     narrator = NARRATORS.get(component)
     speaker = narrator.speaker if narrator else component
-    return speaker.removeprefix("the ").capitalize() if speaker.startswith("the ") else speaker
+    name = speaker.removeprefix("the ")
+    return name[:1].upper() + name[1:]
 
 
 def _moment_text(moment: dict, seed: int) -> str | None:
