@@ -19,6 +19,8 @@ TITLES = ["Adam: The Helmsman's Log", "Adam: How Far, Each Time", "Adam: Two Mem
 EPIGRAPH = [
     "I am Adam. The Gradient tells me where; I decide how far.",
     "I am Adam, keeper of two memories: where the tide has been pushing, and how hard.",
+    'I am Adam: a memory of where the Gradient pushed, and of how hard.',
+    'I am Adam. I cannot choose the direction; I choose the stride.',
 ]
 HELM = [
     ("I keep a running memory of the Gradient's direction, forgetting it at a rate set by a "
@@ -28,12 +30,16 @@ HELM = [
     ("My two memories: the direction of the tide, averaged with a beta of {beta1}; its "
     "strength, with {beta2}. A learning rate of {lr} at most, and {wd} of decay to keep the "
     "weights from swelling."),
+    'I remember the Gradient twice over: its direction, forgotten at a beta of {beta1}, and its strength, at {beta2}. My ceiling was a learning rate of {lr}; my weight decay, {wd}.',
+    'Two running averages are all I am: {beta1} for the direction, {beta2} for the size. A peak rate of {lr}, a decay of {wd}. *Momentum for the calm, caution for the steep.*',
 ]
 FIRST = [
     ("At step {at}, with the learning rate at only {lr}, my first steps were already bold "
     "ones: the unembedding moved by {unembed} of its length, the embeddings by {embed}."),
     ("My first step, step {at}, learning rate {lr}: the unembedding shifted {unembed} of its "
     "size, the embedding table {embed}. Bias correction makes a newborn optimiser brave."),
+    "Step {at}, my first: the rate was {lr}, yet the unembedding moved {unembed} of its length and the embeddings {embed}. A new optimiser's memory is short, and its steps are bold.",
+    "I began at step {at} with a rate of {lr}: {unembed} of the unembedding's size, {embed} of the embeddings'.",
 ]
 BLOCKS_EARLY = [
     "Inside the stack the early steps were {blocks}.",
@@ -88,6 +94,8 @@ NO_CLIPS = Bank("never_clipped", [
     ("The Engineers never had to trim the Gradient before it reached me; every step I took was "
     "on its own raw word."),
     "No step reached me cut down; I steered by the Gradient's own word every time.",
+    'The Gradient reached me whole on every step; the Engineers never cut it.',
+    "Not one step came to me cut: every correction I steered by was the Gradient's own.",
 ])
 ABSENT = [
     ("In this run I was not at the helm. The scenario chose {optimizer}: every step was the "
@@ -101,6 +109,9 @@ ABSENT = [
 STORM = [
     ("At step {at} the Gradient came to me as {grad}; no memory can average that away. Step "
     "{last_good} was the last step I took on solid ground, with a learning rate of {lr}."),
+    'At step {at} the Gradient arrived as {grad}, and my memories filled with it. Step {last_good} was my last sound step, at a rate of {lr}.',
+    'Step {at}: {grad}. Nothing I remember can steady that. The last good step was {last_good}, the rate {lr}.',
+    'The Gradient came as {grad} at step {at}. I had steered well until step {last_good}, at {lr}; no further.',
 ]
 
 MOMENT_LINES: dict[str, list[str]] = {}

@@ -15,10 +15,15 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "the Engineers"
 COLOUR = "grey70"
 
-TITLES = ["The Engineers: Hands on the Rigging", "The Engineers: Clip, Warm, Anneal"]
+TITLES = ["The Engineers: Hands on the Rigging", "The Engineers: Clip, Warm, Anneal",
+    'The Engineers: The Hands Outside the Loom',
+    'The Engineers: Schedule and Clip',
+]
 EPIGRAPH = [
     "We are the Engineers. We do not learn; we set the sails and cut the lines.",
     "We are the Engineers: the clip that reins the Gradient, the schedule that calms the sea.",
+    'We are the Engineers. We set the schedule and hold the clip; the learning is not ours.',
+    'We are the Engineers: warmup, cosine, clip. We watch, and cut when we must.',
 ]
 SCHEDULE = [
     ("We warmed the Fabric up for {warmup} steps, the learning rate climbing from {lr1} at step "
@@ -26,10 +31,14 @@ SCHEDULE = [
     "peak. *Gently at first. Gently at the end.*"),
     ("The plan: {warmup} steps of warmup (the rate was {lr1} at step {at1}), a peak of {peak}, "
     "then a slow cosine descent to a floor of {ratio} times the peak."),
+    'For {warmup} steps we raised the rate gently (it was {lr1} at step {at1}) toward {peak}, then let it fall along a cosine toward {ratio} of the peak.',
+    'Warmup first: {warmup} steps, starting at {lr1} on step {at1}. Then the peak, {peak}, and a cosine glide to {ratio} of it.',
 ]
 LAST_LR = [
     "At step {at}, the last step of the run, the rate stood at {lr}.",
     "By step {at}, where the chronicle's last sound step stands, the rate read {lr}.",
+    'At step {at} the rate read {lr}.',
+    'The last step, {at}, ran at a rate of {lr}.',
 ]
 CLIP = Bank("clipped", [
     ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
@@ -81,8 +90,13 @@ FORBIDDEN_SPIKES = [
 END = [
     "The run took {seconds} seconds for {steps} steps. {italic}",
     "{steps} steps, {seconds} seconds on the clock. {italic}",
+    '{steps} steps took {seconds} seconds. {italic}',
+    'In {seconds} seconds the Fabric took {steps} steps. {italic}',
 ]
-END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*"]
+END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*",
+    '*Done. The lines are coiled.*',
+    '*The voyage is logged.*',
+]
 END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*"]
 INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}."]
 STORM_UNCLIPPED = [
@@ -104,6 +118,8 @@ STORM = [
     ("Step {step}: divergence. Loss {loss}, gradient {grad_norm}, learning rate {lr}. We stop "
     "here, keeping the checkpoint of step {last_good_step}, the last good weave. *Lower the "
     "rate and sail again.*"),
+    "At step {step} the loss turned {loss}, the Gradient {grad_norm}, at a rate of {lr}. We stopped and kept step {last_good_step}'s checkpoint. *A lower rate next time.*",
+    'Divergence, step {step}: loss {loss}, gradient {grad_norm}, rate {lr}. Even our clip could not save the step; the checkpoint of step {last_good_step} waits.',
 ]
 
 MOMENT_LINES = {

@@ -15,10 +15,15 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "the Gradient"
 COLOUR = "bright_red"
 
-TITLES = ["The Gradient: A Tide Running Backward", "The Gradient: Downhill, Against the Current"]
+TITLES = ["The Gradient: A Tide Running Backward", "The Gradient: Downhill, Against the Current",
+    'The Gradient: The Long Way Down',
+    'The Gradient: A Voyage Backward',
+]
 EPIGRAPH = [
     "I am the Gradient, the tide that runs backward from every mistake.",
     "I am the Gradient: born where the Fabric is wrong, dead by the time it is mended.",
+    'I am the Gradient: a correction, carried backward from the Loss to every weight.',
+    'I am the Gradient. I begin where the Fabric is wrong and end where the words are kept.',
 ]
 BIRTH = [
     ("At step {at} the Fabric guessed its next words and the Loss judged them at {loss}. "
@@ -26,6 +31,8 @@ BIRTH = [
     "*Find where the weave went wrong.*"),
     ("I was born at step {at} out of a loss of {loss}: {norm} of pure correction, summed over "
     "every weight, looking for somewhere to go."),
+    "Step {at}: the Loss judged the Fabric's guesses at {loss}, and I was born from it, {norm} of correction across every weight. *This was wrong. Find where.*",
+    'Out of a loss of {loss} at step {at} I rose, {norm} strong, and turned to run back through the weave.',
 ]
 DESCENT = [
     ("I reached the top of the stack, Layer {top}, with a norm of {top_in}, and left the "
@@ -33,6 +40,8 @@ DESCENT = [
     "embeddings, where the words themselves are kept."),
     ("Down I went: {top_in} arriving at Layer {top}, {bottom_out} leaving Layer 0, and {embed} "
     "washing into the embedding table at the very end of my run."),
+    'My first voyage: {top_in} reached Layer {top}; {bottom_out} left Layer 0; {embed} reached the embeddings at the end.',
+    'At the top, Layer {top}, I arrived at {top_in}; I left the bottom at {bottom_out}, and {embed} of me soaked into the embedding table.',
 ]
 DESCENT_LATE = [
     ("By step {at} I arrived at Layer {top} at {top_in} and left Layer 0 at {bottom_out}; at "
@@ -53,7 +62,10 @@ ARRIVAL_TREND = {
                           "*My voice grew as the weave tightened.*",
                           "*Stronger at the end than at the start.*"]),
     "steady": Bank("steady", ["*Much the same voyage as the first.*",
-                              "*The same tide, the same shore.*"]),
+                              "*The same tide, the same shore.*",
+    '*Neither louder nor quieter than my first descent.*',
+    '*A steady tide, start to end.*',
+]),
 }
 VANISHING = Bank("faded", [
     ("At step {step} I nearly died on the way down: at the bottom I was {bottom}, against {top} "
@@ -92,6 +104,8 @@ SPIKE = [
     ("At step {step} I surged to {grad_norm}, {factor} times the median of {median}. *A squall "
     "out of a clear sky.*"),
     "Step {step}: a spike. {grad_norm} where {median} was usual, a factor of {factor}.",
+    'Step {step}, a squall: {grad_norm}, {factor} times the median {median}.',
+    'At step {step} I rose to {grad_norm}; {median} had been my usual, a factor of {factor}.',
 ]
 CLIPPED = Bank("clipped", [
     ("On {n} steps I arrived above the clip of {clip}, and the Engineers cut me down to size "
@@ -119,19 +133,29 @@ FADE = [
     "By step {at} I was {last}, where at step {first_at} I had been {first}. {italic}",
     ("At the end, step {at}, my whole strength was {last}; at the start it had been {first}. "
     "{italic}"),
+    'My last step, {at}: {last}. My first, step {first_at}: {first}. {italic}',
+    'Step {at} measured me at {last}; step {first_at} had measured {first}. {italic}',
 ]
 FADE_TREND = {
     "grew": Bank("grew", ["*I grew: the Fabric was still learning hard.*",
-                          "*Larger at the end than at the start.*"]),
+                          "*Larger at the end than at the start.*",
+    '*Stronger at the end: there was still much to mend.*',
+    '*The tide rose, not fell.*',
+]),
     "shrank": Bank("shrank", ["*Ripples now, not waves.*", "*I whisper where I used to roar.*",
                               "*Smaller tides for a finer weave.*", "*The sea is quieter.*"]),
-    "steady": Bank("steady", ["*About as strong as I began.*", "*The same tide, start to end.*"]),
+    "steady": Bank("steady", ["*About as strong as I began.*", "*The same tide, start to end.*",
+    '*My strength held level from first to last.*',
+    '*Neither more nor less than I began.*',
+]),
 }
 STORM = [
     ("Then I broke the Fabric. At step {step} I measured {grad_norm} and the loss became "
     "{loss}; step {last_good_step} was the last whole weave. *No shore after this.*"),
     ("Step {step}: I became {grad_norm}. The Loss turned {loss}; after step {last_good_step} "
     "nothing I carried meant anything."),
+    'At step {step} I measured {grad_norm} and the Loss read {loss}. Step {last_good_step} was the last weave I could mend.',
+    'Step {step}: {grad_norm}, and a loss of {loss}. After step {last_good_step}, nothing I carried could be trusted.',
 ]
 
 MOMENT_LINES = {

@@ -18,16 +18,23 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "the Loss"
 COLOUR = "red"
 
-TITLES = ["The Fabric's Judgment", "The Loss: How Wrong, and How Far from the Floor"]
+TITLES = ["The Fabric's Judgment", "The Loss: How Wrong, and How Far from the Floor",
+    'The Loss: One Number for Every Word',
+    "The Fabric's Judgment, Step by Step",
+]
 EPIGRAPH = [
     "I am the Loss, the Fabric's judgment: one number for every word it should have known.",
     "I am the Fabric's judgment. I do not teach; I only say how far.",
+    'I am the Loss. For every word the Fabric should have known, I say how surprised it was.',
+    "I am the Fabric's judgment, counted in nats, measured against a floor no model can pass.",
 ]
 FIRST = [
     ("At step {at} I judged the Fabric's first guesses at {loss} nats per token. A guess spread "
     "evenly over all {v} tokens would cost {uniform}. {italic}"),
     ("My first verdict, step {at}: {loss} nats. Pure ignorance over {v} tokens is {uniform}. "
     "{italic}"),
+    'Step {at}: {loss} nats per token, my first judgment. An even guess over {v} tokens costs {uniform}. {italic}',
+    'At step {at} the Fabric cost {loss} nats a token; guessing evenly among {v} tokens would cost {uniform}. {italic}',
 ]
 NEAR_UNIFORM = Bank("near_uniform", [
     "*It knew nothing, and it was honest about it.*",
@@ -36,7 +43,10 @@ NEAR_UNIFORM = Bank("near_uniform", [
     "*Ignorance, evenly spread: the right place to begin.*",
 ])
 FAR_UNIFORM = Bank("far_from_uniform", ["*Worse than knowing nothing: confident, and wrong.*",
-                                        "*Far from an even guess already.*"])
+                                        "*Far from an even guess already.*",
+    '*Already far from an even guess, before learning anything.*',
+    '*Not even honestly ignorant.*',
+])
 PLATEAU_LOST = Bank("not_learned", [
     ("From step {start_step} to step {end_step} I held still at about {mean_loss}, wavering "
      "by no more than {spread}. *Becalmed.* At step {probe_at} the best head found the right "
@@ -64,11 +74,15 @@ DROP = [
     "*Something inside has understood something.*"),
     ("Steps {start_step} to {end_step}: down from {from_loss} to {to_loss}, a tide going out "
     "fast."),
+    'From step {start_step} to {end_step} I went from {from_loss} to {to_loss}. *A knot somewhere pulled tight.*',
+    'By step {end_step} I had fallen from {from_loss} to {to_loss}, starting at step {start_step}.',
 ]
 NEAR = [
     ("At step {step} the loss on fresh sentences, {val_loss}, was within reach of the floor, {floor}: a "
     "ratio of {ratio}."),
     "Step {step}: {val_loss} on fresh sentences against a floor of {floor}, ratio {ratio}.",
+    'By step {step} fresh sentences cost {val_loss}, {ratio} times the floor of {floor}.',
+    'Step {step}: fresh sentences at {val_loss}, the floor at {floor}, a ratio of {ratio}.',
 ]
 FINAL = [
     ("I end at {train} on the training distribution and {val} on fresh sentences. The "
@@ -76,6 +90,8 @@ FINAL = [
     "so the Fabric stands {gap} nats above the floor. {italic}"),
     ("Final judgment: {train} (train), {val} (fresh sentences). The floor, the entropy of the "
     "language itself, is {floor}; the gap left is {gap}. {italic}"),
+    'My last verdict: {train} on training batches, {val} on fresh sentences, against a floor of {floor}: {gap} nats above it. {italic}',
+    "At the end: {train} in training, {val} fresh. The floor, the language's own entropy, is {floor}; {gap} nats remain. {italic}",
 ]
 BELOW = [  # a finite validation sample can land under the floor, which is an expectation
     ("I end at {train} on the training distribution and {val} on fresh sentences, {gap} "
@@ -97,6 +113,8 @@ STORM = Bank("diverged", [
     ("At step {step} I stopped being a number: {loss}. The last step I could still judge was "
     "{last_good_step}. *There is no floor beneath a storm like this.*"),
     "At step {step} my verdict was {loss}; step {last_good_step} was the last I could give.",
+    'Step {step}: {loss}. There is no judgment in that. Step {last_good_step} was my last real number.',
+    'My verdict at step {step} was {loss}; the last I could give was at step {last_good_step}.',
 ])
 UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
               "gave was {loss}.")]
