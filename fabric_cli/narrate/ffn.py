@@ -17,16 +17,23 @@ SPEAKER = "the Feed-Forward Network"
 COLOUR = "bright_magenta"
 
 TITLES = ["The Feed-Forward Network: The Wide Room", ("The Feed-Forward Network: From Pointer "
-          "to Word")]
+          "to Word"),
+    'The Feed-Forward Network: Where Pointers Become Words',
+    'The Feed-Forward Network: The Filters',
+]
 EPIGRAPH = [
     "I am the Feed-Forward Network. Attention tells me where to look; I decide what it means.",
     "I am the MLP in every block: I widen the stream, bend it through GELU, and fold it back.",
+    'I am the Feed-Forward Network, the wide room in every block.',
+    'I am the MLP: attention points, I name.',
 ]
 ROOM = [
     ("In each of the {n_layers} blocks I take the {d_model}-wide stream, open it into {d_mlp} "
     "hidden units, bend it through GELU and fold it back. *A wide room for a narrow thought.*"),
     ("My room is {d_mlp} units wide, opened from a stream of {d_model}, once per block, "
     "{n_layers} times in all. Attention brings me pointers; I turn them into what comes next."),
+    'Once per block, {n_layers} times, I open the {d_model}-wide stream into {d_mlp} units, bend it through GELU and fold it back.',
+    '{d_mlp} hidden units, fed by a stream of {d_model}, in each of {n_layers} blocks. *Attention brings the pointer; I bring the word.*',
 ]
 EARLY = [
     ("At the first probe, step {at}, I could not yet say much: the training batches cost "
@@ -40,13 +47,22 @@ DROP = [
     ("Between steps {start_step} and {end_step} the loss fell from {from_loss} to {to_loss}. "
     "{cause}"),
     "From step {start_step} to step {end_step}: {from_loss} down to {to_loss}. {cause}",
+    'The loss fell from {from_loss} to {to_loss}, steps {start_step} to {end_step}. {cause}',
+    'Steps {start_step} to {end_step}: from {from_loss} to {to_loss}. {cause}',
 ]
 CAUSE_HEAD = [("At the same time the best pronoun head reached a score of {score}: the pointers "
               "had arrived, and I could finally read them."),
               ("The best pronoun head's score stood at {score} by then; I had something to "
-              "work with.")]
+              "work with."),
+    'By then the best pronoun head scored {score}.',
+    'The best pronoun head stood at {score} then.',
+]
 CAUSE_NONE = [("The chronicle does not tie this drop to a pronoun head; whatever I learned, I "
-              "learned it from other threads.")]
+              "learned it from other threads."),
+    'No pronoun head stands behind this drop in the chronicle.',
+    'The chronicle names no pronoun head for this drop.',
+    'Whatever caused this fall, the chronicle does not name a pronoun head for it.',
+]
 AFTER_ROLE = [
     ("The word after each {role} is where I earn my keep. With every head working it cost "
      "{before} nats and I named it right {acc_before} of the time; with {heads} silenced, "
@@ -87,10 +103,20 @@ LATE = [
 BETTER = Bank("shrank", ["*The room is furnished now.*", "*What was empty is written.*",
                          "*The filters have found their shapes.*", "*A furnished room.*"])
 WORSE = Bank("grew", ["*Worse than I began. The room stayed bare.*",
-                      "*Emptier than at the start.*"])
-SAME = Bank("steady", ["*Much as I began.*", "*The room is as it was.*"])
+                      "*Emptier than at the start.*",
+    '*Worse than at first.*',
+    '*The room lost what little it had.*',
+])
+SAME = Bank("steady", ["*Much as I began.*", "*The room is as it was.*",
+    '*No better, no worse.*',
+    '*Unchanged, start to end.*',
+])
 NO_ABLATION = [("The run never reached the ablation at its end, so nothing measured what I "
-               "lose without the heads.")]
+               "lose without the heads."),
+    'No ablation closed this run, so nothing measured what I lose without the heads.',
+    'The run ended before the ablation; what I do without the heads went unmeasured.',
+    'Without the final ablation, my dependence on the heads is unmeasured.',
+]
 
 LENS = [
     ("Read the stream at the word after each pronoun, at step {at}: before block {layer} it "

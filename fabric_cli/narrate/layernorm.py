@@ -14,10 +14,15 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "LayerNorm"
 COLOUR = "green"
 
-TITLES = ["LayerNorm: Truing the Tension", "LayerNorm: Every Thread to the Same Pull"]
+TITLES = ["LayerNorm: Truing the Tension", "LayerNorm: Every Thread to the Same Pull",
+    'LayerNorm: The Even Hand',
+    'LayerNorm: Tension, Trued',
+]
 EPIGRAPH = [
     "I am LayerNorm. Whatever arrives, too slack or too taut, leaves me at an even tension.",
     "I am LayerNorm, the weaver's hand that evens every row before the next pass.",
+    'I am LayerNorm. Before every block reads the stream, I even it.',
+    'I am LayerNorm: mean to zero, spread to one, then a gain and a shift of my own.',
 ]
 FIRST = [
     ("At step {at}, before {name} let its block read the stream, I measured it: a spread of "
@@ -25,6 +30,8 @@ FIRST = [
     "tension, then weave.*"),
     ("Step {at}, at {name}: the stream came to me with a standard deviation of {in_std} and a "
     "mean of {in_mean}; it left with {out_std}."),
+    'At {name}, step {at}, the stream arrived with a mean of {in_mean} and a spread of {in_std}; I sent it on with a spread of {out_std}.',
+    'Step {at}: {name} received a spread of {in_std} (mean {in_mean}) and passed on {out_std}. *Even tension, then weave.*',
 ]
 LATE = [
     ("By step {at} the same place, {name}, brought me a stream with a spread of {in_std} "
@@ -41,25 +48,42 @@ SPREAD_TREND = {
         "*Louder voices, same even cloth.*", "*The stream swelled; I evened it.*",
         "*Wider than it began, and evened all the same.*"]),
     "shrank": Bank("shrank", ["*Quieter than it began. I lift it to the same pull.*",
-                              "*A narrower stream, lifted to the same tension.*"]),
-    "steady": Bank("steady", ["*Much as it began.*", "*The same tension in, the same out.*"]),
+                              "*A narrower stream, lifted to the same tension.*",
+    '*It arrived quieter; I lifted it.*',
+    '*Less spread than at first, evened all the same.*',
+]),
+    "steady": Bank("steady", ["*Much as it began.*", "*The same tension in, the same out.*",
+    '*The stream kept its scale.*',
+    '*No change worth naming in what reached me.*',
+]),
 }
 FINAL = [
     ("The last of us, {name}, stands before the unembedding. At step {at} it took a spread "
     "of {in_std} and gave {out_std}, so the words are chosen from an even weave."),
     ("At the very top, {name} at step {at}: {in_std} in, {out_std} out. What the Fabric says "
     "next is read from my work."),
+    '{name}, the last of us, at step {at}: a spread of {in_std} in, {out_std} out, just before the words are chosen.',
+    'Before the unembedding, {name} at step {at} took {in_std} and gave {out_std}.',
 ]
 COUNT = [  # only when the stats list is exactly ln1, ln2 per block plus ln_final
     ("There are {n} of us in this Fabric, a pair in each block and one at the top, and the "
     "chronicle measured every one of us on every step."),
     ("We are {n} in all: before attention and before the MLP in every block, and once more at "
     "the top."),
+    '{n} of us in all: two in each block, one at the top, each measured every step.',
+    'We are {n}: before attention, before the MLP, block after block, and once at the very top.',
 ]
-COUNT_ANY = ["There are {n} of us in this Fabric, each measured on every step."]
+COUNT_ANY = ["There are {n} of us in this Fabric, each measured on every step.",
+    'We are {n} in this Fabric, each measured at every step.',
+    '{n} of us, measured every step.',
+    'There are {n} LayerNorms in this Fabric; the chronicle measured each, every step.',
+]
 STORM = [
     ("At step {at} the stream turned to {word} and no normalising can true a thread that is "
     "no longer a number."),
+    'At step {at} the stream held {word}; there was no tension left to true.',
+    'Step {at}: {word} in the stream. I cannot even that.',
+    'By step {at} the stream was {word}, and my work meant nothing.',
 ]
 
 MOMENT_LINES: dict[str, list[str]] = {}

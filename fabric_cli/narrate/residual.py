@@ -15,10 +15,15 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "the Residual"
 COLOUR = "blue"
 
-TITLES = ["The Residual: The Straight Thread", "The Residual: What Passes Through Unchanged"]
+TITLES = ["The Residual: The Straight Thread", "The Residual: What Passes Through Unchanged",
+    'The Residual: The Thread Beneath',
+    'The Residual: Add, Never Replace',
+]
 EPIGRAPH = [
     "I am the Residual Connection, the warp thread running the length of the loom.",
     "I am the Residual: I add, I never forget, I carry everything home.",
+    'I am the Residual: the stream every block writes into and none can erase.',
+    'I am the Residual Connection. I carry the sum, and I carry the Gradient home.',
 ]
 INTRO = [
     ("Every block of the Fabric writes onto me and none may erase me. There are {n_layers} of "
@@ -26,6 +31,8 @@ INTRO = [
     "unchanged. *Stay anchored. Add, don't replace.*"),
     ("I am the stream the {n_layers} blocks write into: {d_model} channels wide, added to, "
     "never overwritten. What a block forgets, I still hold."),
+    '{n_layers} blocks write into me, {d_model} channels wide; none replaces what I hold. *Stay anchored.*',
+    'I am {d_model} channels wide and run through all {n_layers} blocks. Each adds; I keep.',
 ]
 EARLY = [
     ("At step {at} the Gradient came down to Layer {layer} at {skip}, and I carried every bit "
@@ -34,12 +41,16 @@ EARLY = [
     ("Step {at}: of the correction leaving Layer {layer} (norm {leaving}), my identity path "
     "brought {skip} through untouched while the block's branches contributed {block}. "
     "{italic}"),
+    "At step {at}, Layer {layer}: {skip} came straight along me, {block} through the block's branches, {leaving} left below. {italic}",
+    'Step {at}, at Layer {layer}, the Gradient split: {skip} along my thread, {block} through the branches; {leaving} went on down. {italic}',
 ]
 LATE = [
     ("By step {at}, at Layer {layer} I carried {skip}, the branches {block}. "
     "{italic}"),
     ("At the last step, {at}, Layer {layer} saw {skip} along my thread and {block} through "
     "the block. {italic}"),
+    'At step {at}, Layer {layer}: {skip} along me, {block} through the branches. {italic}',
+    'Step {at}: my thread carried {skip} at Layer {layer}; the branches, {block}. {italic}',
 ]
 BRANCH_LESS = Bank("branch_less", [
     "*My share was the bigger one: the blocks were still finding their voice.*",
@@ -58,12 +69,16 @@ BOTTOM = [
     "{leaving} before it reached the embeddings, at step {at}."),
     ("At the bottom, at step {at}: {arriving} arrived on my thread, {leaving} left Layer 0 for "
     "the embeddings."),
+    'At step {at}, Layer 0 received {arriving} on my thread and passed {leaving} to the embeddings.',
+    'Down at Layer 0, step {at}: {arriving} in, {leaving} out to the embedding table.',
 ]
 VANISH = [
     ("At step {step} the Gradient was failing, {bottom} at the bottom against {top} at the top. "
      "Whatever reached the bottom reached it along me. *Hold this.*"),
     ("Step {step}: {bottom} of the Gradient reached the bottom, {top} the top. I held the thread "
      "it clung to."),
+    'At step {step} only {bottom} reached the bottom, against {top} at the top; what got there came along me.',
+    'Step {step}: the bottom heard {bottom}, the top {top}. *Hold this,* I said, and carried it.',
 ]
 STEADY = Bank("reached", [
     ("The chronicle marks no step where the Gradient vanished on its way down; at the last step "
@@ -112,14 +127,21 @@ BLEND_SMALL = Bank("not_exceeds", [
 BLEND_LARGE = Bank("exceeds", [
     "*Louder than the stream it joined: it had become the main thread here.*",
     "*It outweighed what I carried at that place.*",
+    '*Its voice outweighed the stream it joined.*',
+    '*Here the head spoke louder than the stream it joined.*',
 ])
 VANISH_ABSENT = [
     ("From step {start_step} the detector marked it: {bottom} at the bottom against {top} at "
      "the top, a ratio of {ratio}, under its line of {threshold}."),
     "At step {step} the fading was marked: bottom {bottom}, top {top}, ratio {ratio}.",
+    'Step {step}: the fade, measured at bottom {bottom} against top {top}, a ratio of {ratio}.',
+    'At step {step} the bottom heard {bottom} and the top {top}: a ratio of {ratio}.',
 ]
 TITLES_ABSENT = ["The Residual: The Thread That Was Not There",
-                 "The Residual: What My Absence Cost"]
+                 "The Residual: What My Absence Cost",
+    'The Residual: Taken Away',
+    'The Residual: A Fabric Without Me',
+]
 
 MOMENT_LINES: dict[str, list[str]] = {}
 

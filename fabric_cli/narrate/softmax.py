@@ -19,10 +19,15 @@ from fabric_cli.typeset import as_typed
 SPEAKER = "Softmax"
 COLOUR = "bright_yellow"
 
-TITLES = ["Softmax: From Scores to Tides", "Softmax: The Lens That Learned to Focus"]
+TITLES = ["Softmax: From Scores to Tides", "Softmax: The Lens That Learned to Focus",
+    'Softmax: Scores into Attention',
+    'Softmax: The Sharpening Lens',
+]
 EPIGRAPH = [
     "I am Softmax. Give me any scores and I return a tide that sums to one.",
     "I am Softmax, the lens every head looks through.",
+    'I am Softmax: whatever the scores, I return weights that sum to one.',
+    'I am Softmax. I make small gaps wide.',
 ]
 INTRO = [
     ("Every head hands me its scores, already divided by the square root of its width, "
@@ -30,6 +35,8 @@ INTRO = [
     "every word, every step. *Exponentiate, normalise, let the strongest pull.*"),
     ("I sit inside each of the {n} heads: query meets key, the score is divided by the square "
     "root of {d_head}, and I make a distribution of it."),
+    'In each of the {n} heads, every query meets every key before it; I take those scores, divided by the square root of {d_head}, and make them a distribution.',
+    '{n} heads hand me rows of scores, already divided by the square root of {d_head}. I exponentiate and normalise. *Let the strongest pull.*',
 ]
 BLUR = Bank("murmur", [
     ("At the first probe, step {at}, no head in any story sentence gave any word more than "
@@ -45,6 +52,8 @@ BLUR_ANY = [
     ("At the first probe, step {at}, the largest weight any head put on a word of the story "
      "sentences was {sharp}."),
     "Step {at}: at most {sharp} of any head's attention on one word of the story sentences.",
+    'Step {at}: the largest weight on any word of the story sentences was {sharp}.',
+    "At the first probe, step {at}, no word of the story sentences held more than {sharp} of a head's attention.",
 ]
 SHARP_CERTAIN = Bank("certain", [
     ("By the last probe, step {at}, a head put {sharp} of a row's attention on a single word, "
@@ -60,10 +69,15 @@ SHARP_SHARPER = Bank("sharper", [
     ("By the last probe, step {at}, the sharpest weight on a word was {sharp}, up from {sharp0}. "
      "*Sharper than before.*"),
     "At step {at} the largest weight on any word was {sharp}; at first, {sharp0}. *Sharper.*",
+    'By step {at} one row put {sharp} on a word; at first the most was {sharp0}. *Sharper.*',
+    'Step {at}: {sharp} at the most, up from {sharp0}. *Sharper, row by row.*',
 ])
 SHARP_FLAT = [
     ("By the last probe, step {at}, the largest weight on a word was {sharp}, against {sharp0} "
      "at first. The heads never gave me scores worth sharpening."),
+    'At step {at} the largest weight on a word was {sharp}; at first, {sharp0}.',
+    'By the last probe, step {at}: at most {sharp} on a word, where it began at {sharp0}.',
+    'Step {at}: {sharp} at most, against {sharp0} at the start.',
 ]
 ROW_TREND = {
     "grew": Bank("grew", ["*That thread grew taut.*", "*The weight climbed onto the right word.*",
@@ -72,7 +86,10 @@ ROW_TREND = {
                               "*Less on the noun than at the start.*",
                               "*The pull weakened.*"]),
     "steady": Bank("steady", ["*Much the same as at the start.*",
-                              "*That row did not change much.*"]),
+                              "*That row did not change much.*",
+    '*About the same weight, start to end.*',
+    '*That row barely changed.*',
+]),
 }
 SNAP = {
     "clear_margin": Bank("clear_margin", [
@@ -104,9 +121,15 @@ HEAD_ROW = [
     "{early_at} and {late} at step {late_at}."),
     ("Watch {who}'s row for \"{pronoun}\": {early} on \"{antecedent}\" at step {early_at}, "
     "{late} by step {late_at}."),
+    '{who}, from "{pronoun}" in *{sentence}*: {early} on "{antecedent}" at step {early_at}, {late} at step {late_at}.',
+    'In *{sentence}* {who}\'s row for "{pronoun}" gave "{antecedent}" {early} at step {early_at} and {late} at step {late_at}.',
 ]
 NO_SNAP = [("No head's attention locked onto an antecedent in this run; the chronicle marks no "
-           "such moment, and I will not pretend one.")]
+           "such moment, and I will not pretend one."),
+    'The chronicle holds no snap: no head locked a pronoun onto its noun in every story sentence.',
+    'No head snapped in this run; I have no such moment to tell.',
+    "I never turned a pronoun's row into a lock on its noun in every story sentence; the chronicle says so.",
+]
 
 MOMENT_LINES: dict[str, list[str]] = {}
 
