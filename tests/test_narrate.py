@@ -189,7 +189,7 @@ def test_a_diverged_run_is_a_storm_with_no_inference() -> None:
 
 def test_without_dropout_dropout_says_it_was_not_there() -> None:
     text = tell(EVENTS["no_dropout"], "dropout").text()
-    assert "0%" in text and "not invited" in text
+    assert "0%" in text and "Not Invited" in text and "dice kept" not in text
 
 
 def test_the_ensemble_is_one_story_in_the_seeds_arc() -> None:

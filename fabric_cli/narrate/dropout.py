@@ -17,10 +17,15 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "Dropout"
 COLOUR = "yellow"
 
-TITLES = ["Dropout: What If This Thread Snaps?", "Dropout: The Tester in the Dark"]
+TITLES = ["Dropout: What If This Thread Snaps?", "Dropout: The Tester in the Dark",
+    'Dropout: The Hand in the Dark',
+    'Dropout: No Single Thread',
+]
 EPIGRAPH = [
     "I am Dropout. I cut threads at random, so the Fabric learns not to hang on any one.",
     "I am Dropout, the hand that snuffs candles to see who can still find the door.",
+    'I am Dropout. I silence at random, so that nothing rests on one thread.',
+    'I am Dropout: every step a new darkness, never the same twice.',
 ]
 MASK = [
     ("My rate in this run was {rate}. At step {at} I let {keep} of the units through and "
@@ -28,21 +33,31 @@ MASK = [
     "and I will take it away.*"),
     ("I was set to silence {rate} of the units. On step {at} the dice kept {keep}; the kept "
     "ones were scaled to carry the missing weight."),
+    'A rate of {rate}: at step {at} I kept {keep} of the units and scaled them up to carry the rest. *Lean on that, and I will take it away.*',
+    'Step {at}, rate {rate}: {keep} of the units survived my dice, scaled to carry the missing.',
 ]
 LATER_MASK = [
     ("On step {at} the dice kept {keep}. Every step a different pattern of darkness; never the "
     "same thread twice."),
     "By step {at} I was still at it: {keep} kept. *I do not tire, I do not repeat.*",
+    'At step {at}, {keep} kept. A different darkness every step.',
+    'Step {at}: {keep} of the units lit, the rest dark. *Again, and again.*',
 ]
 INSIDE_ONLY = [
     ("In this run I left the blocks' outputs alone and worked inside the heads instead: on "
     "every step {attn} of each head's attention weights were cut at random, the rest scaled "
     "up. *No road to an antecedent may be the only road.*"),
+    "I worked inside the heads in this run: {attn} of every head's attention weights cut each step, the rest scaled up.",
+    'My cuts fell on attention itself: {attn} of the weights, every step, in every head.',
+    "Not the blocks' outputs but the heads' attention: {attn} of it, cut at random, every step.",
 ]
 INSIDE_TOO = [
     ("I reached inside the heads as well: {attn} of every head's attention weights were cut "
     "on each step. A head that was the only road to an antecedent would have lost it again "
     "and again."),
+    'And inside every head I cut {attn} of the attention weights, each step anew.',
+    'Inside the heads too: {attn} of every attention weight, dark on each step.',
+    'I reached into the heads as well, cutting {attn} of their attention weights.',
 ]
 BACKUPS = [
     ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
@@ -52,12 +67,16 @@ BACKUPS = [
     ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
     "them together and the Fabric resolved {after} of pronouns instead of {before}. *I taught "
     "them not to trust a single thread.*"),
+    'By the end {count} heads, {list}, had learned the same pronoun paths; silence all {count} and resolution went from {before} to {after}. *Backups, woven under my cuts.*',
+    '{count} heads ({list}) came to carry the pronouns; zeroed together, {before} of pronouns resolved became {after}.',
 ]
 FOCUS = [
     ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
     "of pronouns with every thread lit and {dropped} under my mask. {italic}"),
     ("Step {at}, a test in the dark, {who} the best tracker: {clean} of pronouns resolved "
     "clean, {dropped} under my mask. {italic}"),
+    'Step {at}: with {who} leading, the trackers resolved {clean} of pronouns clean and {dropped} under my mask. {italic}',
+    'At step {at} I tested the trackers, {who} first among them: {clean} clean, {dropped} in my dark. {italic}',
 ]
 GRIP = {
     "held": Bank("held", ["*The grip held.*", "*It held under my dark.*",
@@ -72,12 +91,16 @@ KNOCK = [
     ("At step {step} I knocked {who} hard: {clean} clean, {dropped} under a mask of "
     "{rate_pct}. *What if this thread snaps?*"),
     "Step {step}: {who} stumbled in my dark, its focus falling from {clean} to {dropped}.",
+    'At step {step}, under {rate_pct}, {who} dropped from {clean} to {dropped}.',
+    'Step {step}: my mask of {rate_pct} took {who} from {clean} to {dropped}.',
 ]
 RECOVERED = [
     ("By step {step} {who} had mended the knock of step {knock_step}: {dropped} under my mask "
     "against {clean} clean."),
     ("At step {step} {who} held at {dropped} under the same mask ({clean} clean). *It no "
     "longer needs any one thread.*"),
+    'Step {step}: {who} at {dropped} under my mask, {clean} without; the knock of step {knock_step} was behind it.',
+    'By step {step} my mask cost {who} little: {dropped} against {clean}.',
 ]
 REST = [
     ("When training ends I step aside: inference runs with every unit lit. The last test I "
@@ -85,14 +108,22 @@ REST = [
     "{dropped} masked."),
     ("At inference I am gone. My last measurement, at step {at}: {clean} of pronouns resolved "
     "with all units, {dropped} with my mask, {who} leading the trackers."),
+    'Inference runs with every unit lit; I am gone. My last test, step {at}, {who} leading: {clean} of pronouns resolved clean, {dropped} masked.',
+    'At inference no one cuts. The last time I did, step {at}: {clean} clean, {dropped} masked, with {who} leading.',
 ]
 ABSENT = [
     ("In this run my rate was {rate}: I was not invited. No unit was silenced, no head tested "
     "in the dark. Whatever the Fabric learned, it learned with every thread lit, and the "
     "chronicle holds no test of its focus under a mask."),
+    'My rate in this run was {rate}: no unit was silenced, and no test of the Fabric under a mask was made.',
+    'A rate of {rate}. I was not there; every thread stayed lit, and nothing measured the Fabric in the dark.',
+    'With a rate of {rate} I cut nothing. The chronicle holds no test under a mask.',
 ]
 STORM = [
     "Then the Fabric tore at step {at}, and there was nothing left for me to test.",
+    'At step {at} the Fabric tore; my mask had nothing left to test.',
+    'The storm at step {at} ended my tests.',
+    'After step {at} there was no Fabric to cut.',
 ]
 
 MOMENT_LINES = {

@@ -97,8 +97,16 @@ END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*",
     '*Done. The lines are coiled.*',
     '*The voyage is logged.*',
 ]
-END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*"]
-INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}."]
+END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*",
+    '*Stopped by hand; the checkpoint keeps what was woven.*',
+    '*A hand at the keyboard stopped us. Nothing is lost.*',
+    '*Interrupted, and saved.*',
+]
+INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}.",
+    'We were stopped ({reason}) and saved the Fabric at step {at}.',
+    'A stop ({reason}): the checkpoint holds step {at}.',
+    'At step {at} we were told to stop ({reason}); we saved everything.',
+]
 STORM_UNCLIPPED = [
     ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
      "the learning rate at {lr}, and we had not been allowed to clip. We stopped at once and "

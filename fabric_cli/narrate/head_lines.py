@@ -143,6 +143,8 @@ THRESHOLD_PLAIN = [
      "{prev_at}: {previous})."),
     ("The probes marked my {role} score at {score} at step {at}, past {threshold}; before, "
      "{previous}."),
+    'Step {at}: my {role} score, {score}, over the line of {threshold}; at step {prev_at}, {previous}.',
+    'At step {at} the {role} score read {score} against a line of {threshold}; the probe before, step {prev_at}, {previous}.',
 ]
 THRESHOLD_FIRST = [  # the first probe already over the line: there is no "before"
     "At the very first probe, step {at}, my {role} score was already {score}, over {threshold}.",

@@ -97,6 +97,9 @@ BELOW = [  # a finite validation sample can land under the floor, which is an ex
     ("I end at {train} on the training distribution and {val} on fresh sentences, {gap} "
     "below the floor of {floor}. The floor is an average over the whole language; this small "
     "validation sample happened to be kinder. *No model beats the floor for long.*"),
+    "I end at {train} in training and {val} on fresh sentences, {gap} under the floor of {floor}: a small sample can be kinder than the language's average. *No model beats the floor for long.*",
+    'Final: {train} (train), {val} (fresh), {gap} below the floor of {floor}. The floor is an average; this sample was lucky.',
+    '{val} on fresh sentences, {gap} beneath the floor of {floor}, with {train} in training: the validation sample was an easy one.',
 ]
 CLOSE = Bank("close_to_floor", [
     "*Close. What remains is mostly the language's own uncertainty.*",
@@ -117,7 +120,11 @@ STORM = Bank("diverged", [
     'My verdict at step {step} was {loss}; the last I could give was at step {last_good_step}.',
 ])
 UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
-              "gave was {loss}.")]
+              "gave was {loss}."),
+    'The chronicle ends at step {at} with no verdict; my last loss was {loss}.',
+    'No final judgment: the run stops at step {at}, the loss at {loss}.',
+    'At step {at} the record stops. I last said {loss}.',
+]
 
 MOMENT_LINES = {
     "loss_plateau": [
