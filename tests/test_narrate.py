@@ -328,3 +328,20 @@ def test_a_head_proven_only_with_its_team_does_not_claim_the_cloth_unravels_with
     line = ticker_line(moment, 0)
     assert "28.6%" in line and "silence me and the loss goes" not in line
     assert unmeasured(text, events) == [] and unmeasured(line, events) == []
+
+
+def test_a_head_of_a_role_the_narrators_never_heard_of_speaks_of_it_plainly():
+    events = copy.deepcopy(EVENTS["healthy0"])
+    end = events[-1]
+    for probe in (e for e in events if e["type"] == "probe"):
+        for row in probe["heads"]:
+            row["scores"]["determiner"] = 0.9 if (row["layer"], row["head"]) == (0, 2) else 0.1
+    end["specialists"].append({"layer": 0, "head": 2, "role": "determiner", "score": 0.9,
+                               "heldout_acc": None, "baseline_acc": None,
+                               "ablation": {"loss_before": 0.5, "loss_after": 0.9,
+                                            "acc_before": 0.8, "acc_after": 0.4},
+                               "redundant_with": []})
+    story = tell(events, "head", layer=0, head=2)
+    text = story.text()
+    assert "determiner" in text and "Specialisation" in [c.title for c in story.chapters]
+    assert "None" not in text and "nothing measured" not in text

@@ -14,6 +14,7 @@ ROLE_WORDS = {
     "verb": "reaching for the verb",
     "noun": "gathering on the nouns",
     "prev": "leaning on the word just before",
+    "previous": "leaning on the word just before",
     "self": "looking at my own position",
     "first": "resting on the first token, <bos>",
 }

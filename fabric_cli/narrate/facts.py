@@ -147,7 +147,9 @@ class RunFacts:
     def fate(self, layer: int, head: int) -> HeadFate:
         spec = self.specialist_of(layer, head)
         row = self.head_row(self.last_probe, layer, head)
-        scored = [(self.score(row, r), r) for r in ROLES if math.isfinite(self.score(row, r))]
+        # every role the probe scored, not only the ones known here (new roles speak too)
+        roles = list(dict.fromkeys([*ROLES, *((row or {}).get("scores") or {})]))
+        scored = [(self.score(row, r), r) for r in roles if math.isfinite(self.score(row, r))]
         best_score, best_role = max(scored) if scored else (math.nan, "pronoun")
         return HeadFate(layer, head, spec.get("role") if spec else None, spec, best_role,
                         best_score)
