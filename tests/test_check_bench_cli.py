@@ -18,6 +18,8 @@ def test_check_passes_and_names_every_parameter():
     for name in param_shapes(cfg):
         assert name in result.output
     assert "attention: dx" in result.output and "adamw" in result.output
+    assert "sgd" in result.output and "momentum" in result.output
+    assert "residual off, LayerNorm off, dropout masks" in result.output
     assert "FAIL" not in result.output and "\x1b[" not in result.output
 
 
@@ -28,6 +30,24 @@ def test_check_json_lists_every_check_with_its_error():
     assert {"check", "kind", "elements", "max_rel_error", "passed"} <= set(rows[0])
     assert {r["kind"] for r in rows} == {"parameter", "layer input", "optimizer"}
     assert all(r["passed"] and r["max_rel_error"] <= 1e-6 for r in rows)
+    # every switch combination checks every one of its parameter tensors, and says which
+    combos = {}
+    for r in rows:
+        if r["kind"] == "parameter":
+            combos.setdefault(r["combination"], []).append(r)
+    assert len(combos) == 8
+    for label, group in combos.items():
+        s = group[0]["switches"]
+        cfg = ModelConfig(n_layers=2, n_heads=2, d_model=8, d_head=4, d_mlp=16, n_ctx=6,
+                          d_vocab=11, residual=s["residual"],
+                          normalization_type="LN" if s["layernorm"] else None)
+        assert [r["check"] for r in group] == list(param_shapes(cfg)), label
+        assert f"residual {'on' if s['residual'] else 'off'}" in label
+    methods = {label: {r["method"] for r in g} for label, g in combos.items()}
+    assert methods.pop("residual on, LayerNorm on, dropout masks") == {"every element"}
+    assert all(m == {"random direction"} for m in methods.values())
+    assert {r["check"].split(":")[0] for r in rows if r["kind"] == "optimizer"} == {
+        "adamw", "sgd", "momentum"}
 
 
 def test_bench_json_reports_speed_with_self_explaining_keys():

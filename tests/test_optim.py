@@ -8,7 +8,7 @@ import pytest
 
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import init_params
-from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
+from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at, make_optimizer
 
 CFG = ModelConfig(n_layers=2, n_heads=2, d_model=8, d_head=4, d_mlp=16, n_ctx=6, d_vocab=11)
 
@@ -107,3 +107,68 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine_to_the_floor():
     assert lr_at(110, **kw) == pytest.approx(1e-4) and lr_at(500, **kw) == pytest.approx(1e-4)
     after = [lr_at(s, **kw) for s in range(10, 111)]
     assert all(a >= b for a, b in itertools.pairwise(after))
+
+
+def reference_sgd(p, grads, lr, momentum, wd, decayed):
+    """Element by element, in Python floats: heavy-ball momentum (PyTorch's SGD, no
+    dampening) with decoupled weight decay; momentum 0 is plain SGD."""
+    p = [float(x) for x in p.reshape(-1)]
+    buf = [0.0] * len(p)
+    for g in grads:
+        for i, gi in enumerate(g.reshape(-1)):
+            buf[i] = momentum * buf[i] + gi
+            p[i] -= lr * buf[i] + (lr * wd * p[i] if decayed else 0.0)
+    return np.array(p)
+
+
+@pytest.mark.parametrize("kind,momentum", [("sgd", 0.0), ("momentum", 0.7)])
+def test_sgd_and_momentum_match_their_formulas_and_decay_only_matrices(kind, momentum):
+    rng = np.random.default_rng(4)
+    params = init_params(CFG, rng, dtype=np.float64)
+    for p in params.values():
+        p += rng.normal(0, 0.5, p.shape)
+    start = {n: p.copy() for n, p in params.items()}
+    grads = [{n: rng.normal(size=p.shape) for n, p in params.items()} for _ in range(4)]
+    opt = make_optimizer(kind, params, lr=0.05, momentum=0.7, weight_decay=0.3,
+                         beta1=0.1, beta2=0.2)  # betas are AdamW's: ignored here
+    for g in grads:
+        opt.step(params, {n: a.copy() for n, a in g.items()}, 0.05)
+    assert opt.t == 4 and opt.kind == kind
+    for name in ("blocks.0.attn.W_Q", "unembed.W_U", "blocks.0.ln1.w", "embed.W_E",
+                 "unembed.b_U"):
+        decayed = name in {"blocks.0.attn.W_Q", "unembed.W_U"}
+        expected = reference_sgd(start[name], [g[name] for g in grads], 0.05, momentum, 0.3,
+                                 decayed)
+        np.testing.assert_allclose(params[name].reshape(-1), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["adamw", "sgd", "momentum"])
+def test_every_optimizer_measures_and_round_trips_its_state(kind):
+    rng = np.random.default_rng(5)
+    params = init_params(CFG, rng)
+    grads = [{n: rng.normal(size=p.shape).astype(np.float32) for n, p in params.items()}
+             for _ in range(4)]
+    opt = make_optimizer(kind, params, lr=1e-2, weight_decay=0.1)
+    before = {n: p.copy() for n, p in params.items()}
+    ratios = opt.step(params, grads[0], 1e-2, measure=True)
+    head = [n for n in params if n.startswith("blocks.1.")]
+    upd = math.sqrt(sum(float(np.sum((params[n].astype(np.float64) - before[n]) ** 2))
+                        for n in head))
+    w = math.sqrt(sum(float(np.sum(before[n].astype(np.float64) ** 2)) for n in head))
+    assert ratios["blocks.1"] == pytest.approx(upd / w, rel=1e-3)
+    opt.step(params, grads[1], 1e-2)
+    state = opt.state_arrays()
+    expected_state = {"adamw": {"m", "v"}, "momentum": {"m"}, "sgd": set()}[kind]
+    assert {k.split(".")[0] for k in state} == expected_state
+    copy = {n: p.copy() for n, p in params.items()}
+    resumed = make_optimizer(kind, copy, lr=1e-2, weight_decay=0.1)
+    resumed.load_state_arrays({k: v.copy() for k, v in state.items()}, opt.t)
+    for g in grads[2:]:
+        opt.step(params, g, 1e-2)
+        resumed.step(copy, g, 1e-2)
+    assert resumed.t == 4 and all(np.array_equal(params[n], copy[n]) for n in params)
+
+
+def test_an_unknown_optimizer_is_named_with_the_choices():
+    with pytest.raises(ValueError, match="adamw, sgd, momentum"):
+        make_optimizer("rmsprop", {}, lr=1e-3)

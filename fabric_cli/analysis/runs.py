@@ -230,7 +230,9 @@ def load_checkpoint(run_dir: str | os.PathLike, *, with_optimizer: bool = False)
     if with_optimizer:
         opt_path = run_dir / OPTIMIZER
         opt_arrays, opt_meta = _read_safetensors(opt_path)
-        opt_shapes = {f"{kind}.{n}": s for kind in ("m", "v") for n, s in shapes.items()}
+        # AdamW keeps m and v, momentum m, SGD nothing: the optimizer checks it has its own
+        kinds = {key.split(".", 1)[0] for key in opt_arrays} & {"m", "v"}
+        opt_shapes = {f"{kind}.{n}": s for kind in sorted(kinds) for n, s in shapes.items()}
         _check_arrays(opt_path, opt_arrays, opt_shapes)
         _check_step(opt_path, opt_meta, state["step"])
         checkpoint.optimizer_arrays = {n: opt_arrays[n].astype(np.float32, copy=False)

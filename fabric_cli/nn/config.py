@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, fields
 
 from fabric_cli.errors import FabricError
 
+# TransformerLens' convention: "LN" is LayerNorm with gain and bias, None is no normalisation
+# (and no ln parameters at all).
+NORMALIZATION_TYPES = ("LN", None)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -17,8 +21,9 @@ class ModelConfig:
     n_ctx: int  # longest sequence, <bos> included
     d_vocab: int  # tokens the Tokenizer knows (V)
     act_fn: str = "gelu_new"  # GELU, tanh form (GPT-2)
-    normalization_type: str = "LN"  # pre-LayerNorm
+    normalization_type: str | None = "LN"  # "LN": pre-LayerNorm; None: no LayerNorm anywhere
     init_range: float = 0.02  # std of the normal initialisation
+    residual: bool = True  # False: each block's output replaces the stream, no skip path
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_ctx", "d_vocab"):
@@ -27,12 +32,20 @@ class ModelConfig:
                 raise FabricError(f"model config: {name} must be a positive integer, got {value!r}")
         if self.act_fn != "gelu_new":
             raise FabricError(f"model config: act_fn must be 'gelu_new', got {self.act_fn!r}")
-        if self.normalization_type != "LN":
+        if self.normalization_type not in NORMALIZATION_TYPES:
             raise FabricError(
-                f"model config: normalization_type must be 'LN', got {self.normalization_type!r}"
+                "model config: normalization_type must be 'LN' or null (no LayerNorm), "
+                f"got {self.normalization_type!r}"
             )
+        if not isinstance(self.residual, bool):
+            raise FabricError(f"model config: residual must be true or false, got {self.residual!r}")
         if not self.init_range > 0:
             raise FabricError(f"model config: init_range must be > 0, got {self.init_range!r}")
+
+    @property
+    def layernorm(self) -> bool:
+        """Whether the Fabric has LayerNorms (ln1, ln2 per block and ln_final)."""
+        return self.normalization_type == "LN"
 
     def to_dict(self) -> dict:
         return asdict(self)

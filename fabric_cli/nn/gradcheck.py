@@ -1,9 +1,14 @@
 """Proving the Gradient honest: every analytic gradient against central differences.
 
 All in float64 on a small Fabric (2 layers, 2 heads, d_model 8, T 5, vocab 11, some padding
-targets, dropout active with fixed masks). Each layer function's input gradient is checked
-on L = sum(out * R) for a fixed random R, so dout = R; the full model's gradient is checked
-for every parameter tensor on the real loss. AdamW's step is checked against its formula
+targets). Each layer function's input gradient is checked on L = sum(out * R) for a fixed
+random R, so dout = R; the full model's gradient is checked for every parameter tensor on the
+real loss, in every combination of the switches (residual on/off x LayerNorm on/off x dropout
+with fixed masks or none). The default Fabric (residual, LayerNorm, dropout) is checked
+element by element; each other combination, to stay within a few seconds, along one random
+direction per tensor: the analytic g . d against the central difference of f(p + s d) in s,
+which a wrong element of g would show unless its error happened to cancel against others
+along a random Gaussian d. AdamW, SGD and momentum are checked against their formulas
 written out independently.
 
 Derivatives use the 4-point central stencil (f(-2h) - 8f(-h) + 8f(h) - f(2h)) / 12h with
@@ -16,6 +21,7 @@ zeros (tokens absent from the batch, padded positions) are judged fairly against
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,7 +33,7 @@ from fabric_cli.nn.layernorm import layernorm_backward, layernorm_forward
 from fabric_cli.nn.loss import cross_entropy_backward, cross_entropy_forward
 from fabric_cli.nn.mlp import gelu_backward, gelu_forward, mlp_backward, mlp_forward
 from fabric_cli.nn.model import backward, forward, init_params
-from fabric_cli.nn.optim import AdamW
+from fabric_cli.nn.optim import make_optimizer
 
 TOLERANCE = 1e-6
 STEP = 1e-3
@@ -123,14 +129,43 @@ def layer_checks(rng: np.random.Generator) -> list[dict]:
     ]
 
 
-def check_model(seed: int = 0) -> tuple[ModelConfig, dict, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Combination:
+    """One setting of the model's switches, as fabric check names it."""
+
+    residual: bool = True
+    layernorm: bool = True
+    dropout: bool = True  # dropout and attention dropout on, with fixed masks
+
+    @property
+    def label(self) -> str:
+        return (f"residual {'on' if self.residual else 'off'}, "
+                f"LayerNorm {'on' if self.layernorm else 'off'}, "
+                f"dropout {'masks' if self.dropout else 'off'}")
+
+    def as_dict(self) -> dict:
+        return {"residual": self.residual, "layernorm": self.layernorm, "dropout": self.dropout}
+
+
+DEFAULT_COMBINATION = Combination()
+COMBINATIONS = tuple(Combination(r, ln, d) for r in (True, False) for ln in (True, False)
+                     for d in (True, False))
+
+
+def check_model(
+    seed: int = 0, combination: Combination = DEFAULT_COMBINATION
+) -> tuple[ModelConfig, dict, np.ndarray, np.ndarray]:
     """The small float64 Fabric every parameter check uses, with weights spread wide enough
-    that attention is far from uniform and every gradient is well above the noise."""
+    that attention is far from uniform and every gradient is well above the noise. Without
+    LayerNorm nothing rescales the stream, so the spread is smaller (0.3, not 0.4) to keep
+    the logits, and with them the rounding noise of the differences, in the same range."""
     rng = np.random.default_rng(seed)
-    cfg = CHECK_CONFIG
+    cfg = replace(CHECK_CONFIG, residual=combination.residual,
+                  normalization_type="LN" if combination.layernorm else None)
     params = init_params(cfg, rng, dtype=np.float64)
+    spread = 0.4 if combination.layernorm else 0.3
     for p in params.values():
-        p += rng.normal(0, 0.4, p.shape)
+        p += rng.normal(0, spread, p.shape)
     tokens = rng.integers(0, cfg.d_vocab, (3, 5))
     targets = rng.integers(0, cfg.d_vocab, (3, 5))
     targets[1, 3:] = -1
@@ -138,19 +173,53 @@ def check_model(seed: int = 0) -> tuple[ModelConfig, dict, np.ndarray, np.ndarra
     return cfg, params, tokens, targets
 
 
-def model_checks(seed: int = 0, dropout: float = 0.25, attn_dropout: float = 0.2) -> list[dict]:
-    cfg, params, tokens, targets = check_model(seed)
+def directional_derivative(f: Callable[[], float], x: np.ndarray, d: np.ndarray,
+                           h: float = STEP) -> float:
+    """d/ds f(x + s d) at s = 0 by the same 4-point stencil, perturbing x in place."""
+    orig = x.copy()
+    values = []
+    for offset in (-2 * h, -h, h, 2 * h):
+        np.add(orig, offset * d, out=x)
+        values.append(f())
+    x[...] = orig
+    return (values[0] - 8 * values[1] + 8 * values[2] - values[3]) / (12 * h)
 
-    def loss() -> float:
+
+def model_checks(seed: int = 0, dropout: float = 0.25, attn_dropout: float = 0.2,
+                 combination: Combination = DEFAULT_COMBINATION,
+                 every_element: bool = True) -> list[dict]:
+    cfg, params, tokens, targets = check_model(seed, combination)
+    if not combination.dropout:
+        dropout = attn_dropout = 0.0
+
+    def run():
         # A fresh generator with the same seed draws the same dropout masks every time.
         return forward(params, cfg, tokens, targets, dropout=dropout, attn_dropout=attn_dropout,
-                       rng=np.random.default_rng(seed + 1)).loss
+                       rng=np.random.default_rng(seed + 1))
 
-    result = forward(params, cfg, tokens, targets, dropout=dropout, attn_dropout=attn_dropout,
-                     rng=np.random.default_rng(seed + 1))
-    grads, _ = backward(result)
-    return [_row(name, grads[name], numerical_gradient(loss, p), "parameter")
-            for name, p in params.items()]
+    grads, _ = backward(run())
+    rows = []
+    direction_rng = np.random.default_rng(seed + 2)
+    for name, p in params.items():
+        if every_element:
+            row = _row(name, grads[name], numerical_gradient(lambda: run().loss, p), "parameter")
+        else:
+            d = direction_rng.normal(size=p.shape)
+            row = _row(name, np.array([np.vdot(grads[name], d)]),
+                       np.array([directional_derivative(lambda: run().loss, p, d)]), "parameter")
+        row.update(combination=combination.label, switches=combination.as_dict(),
+                   method="every element" if every_element else "random direction")
+        rows.append(row)
+    return rows
+
+
+def switch_checks(seed: int = 0) -> list[dict]:
+    """Every combination of the switches: the default element-wise, the rest by direction."""
+    rows = []
+    for combination in COMBINATIONS:
+        rows += model_checks(seed, combination=combination,
+                             every_element=combination == DEFAULT_COMBINATION)
+    return rows
 
 
 def adam_reference(p, grads_seq, lr, b1, b2, eps, wd, decay):
@@ -167,27 +236,46 @@ def adam_reference(p, grads_seq, lr, b1, b2, eps, wd, decay):
     return p
 
 
-def adam_checks(seed: int = 0, steps: int = 3) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    params = {"blocks.0.attn.W_Q": rng.normal(size=(2, 3, 4)), "blocks.0.ln1.w": rng.normal(size=5),
-              "embed.W_E": rng.normal(size=(4, 3))}
-    start = {n: p.copy() for n, p in params.items()}
-    grads_seq = [{n: rng.normal(size=p.shape) for n, p in params.items()} for _ in range(steps)]
-    lr, wd = 0.01, 0.1
-    opt = AdamW(params, lr=lr, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=wd)
+def sgd_reference(p, grads_seq, lr, momentum, wd, decay):
+    """SGD with (heavy-ball) momentum, PyTorch's form, decoupled decay; momentum 0 is SGD."""
+    p = p.copy()
+    buf = np.zeros_like(p)
     for g in grads_seq:
-        opt.step(params, {n: a.copy() for n, a in g.items()}, lr)
+        buf = momentum * buf + g
+        p = p - lr * buf - (lr * wd * p if decay else 0.0)
+    return p
+
+
+def optimizer_checks(seed: int = 0, steps: int = 3) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    start = {"blocks.0.attn.W_Q": rng.normal(size=(2, 3, 4)), "blocks.0.ln1.w": rng.normal(size=5),
+             "embed.W_E": rng.normal(size=(4, 3))}
+    grads_seq = [{n: rng.normal(size=p.shape) for n, p in start.items()} for _ in range(steps)]
+    lr, wd, b1, b2, eps, mu = 0.01, 0.1, 0.9, 0.95, 1e-8, 0.8
     rows = []
-    for name, moved in params.items():
-        expected = adam_reference(start[name], [g[name] for g in grads_seq], lr, 0.9, 0.95, 1e-8,
-                                  wd, name.endswith("W_Q"))
-        # compare the moves, not the weights, so a wrong step cannot hide behind large weights
-        rows.append(_row(f"adamw: {steps} steps on {name}", moved - start[name],
-                         expected - start[name], "optimizer"))
+    for kind in ("adamw", "sgd", "momentum"):
+        params = {n: p.copy() for n, p in start.items()}
+        opt = make_optimizer(kind, params, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd,
+                             momentum=mu)
+        for g in grads_seq:
+            opt.step(params, {n: a.copy() for n, a in g.items()}, lr)
+        for name, moved in params.items():
+            decay = name.endswith("W_Q")
+            history = [g[name] for g in grads_seq]
+            if kind == "adamw":
+                expected = adam_reference(start[name], history, lr, b1, b2, eps, wd, decay)
+            else:
+                expected = sgd_reference(start[name], history, lr, mu if kind == "momentum"
+                                         else 0.0, wd, decay)
+            # compare the moves, not the weights, so a wrong step cannot hide behind large
+            # weights
+            rows.append(_row(f"{kind}: {steps} steps on {name}", moved - start[name],
+                             expected - start[name], "optimizer"))
     return rows
 
 
 def run_gradcheck(seed: int = 0) -> list[dict]:
-    """Every check, as rows {check, kind, elements, max_rel_error, passed}."""
+    """Every check, as rows {check, kind, elements, max_rel_error, passed}; the model's rows
+    also name their `combination` of switches (and `switches`, `method`)."""
     rng = np.random.default_rng(seed)
-    return model_checks(seed) + layer_checks(rng) + adam_checks(seed)
+    return switch_checks(seed) + layer_checks(rng) + optimizer_checks(seed)

@@ -7,6 +7,13 @@ Shapes: B batch, T time, C channels (d_model), NH heads, HS head size, V vocab.
               resid_post_l = resid_mid_l + dropout(mlp(ln2(resid_mid_l)))
     ln_final -> unembed -> logits (B,T,V) -> cross-entropy against targets (B,T), -1 ignored
 Parameters carry TransformerLens' names and shapes, so other tools can read the weights.
+
+Two switches take parts away, to show what they are for (ModelConfig):
+    residual=False            no skip path: resid_mid_l = dropout(attn(ln1(resid_pre_l))) and
+                              resid_post_l = dropout(mlp(ln2(resid_mid_l))), each block's
+                              output replaces the stream instead of being added to it
+    normalization_type=None   no LayerNorm anywhere (ln1, ln2, ln_final are the identity) and
+                              no ln parameters, as TransformerLens' own normalization_type=None
 """
 
 from __future__ import annotations
@@ -45,19 +52,25 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter's TransformerLens name and shape, bottom of the Fabric to the top."""
     C, NH, HS, H, V = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.d_vocab
     shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (V, C), "pos_embed.W_pos": (cfg.n_ctx, C)}
+    ln = cfg.layernorm  # without LayerNorm there are no ln parameters (TransformerLens' way)
     for layer in range(cfg.n_layers):
         p = f"blocks.{layer}."
+        if ln:
+            shapes.update({p + "ln1.w": (C,), p + "ln1.b": (C,)})
         shapes.update({
-            p + "ln1.w": (C,), p + "ln1.b": (C,),
             p + "attn.W_Q": (NH, C, HS), p + "attn.W_K": (NH, C, HS), p + "attn.W_V": (NH, C, HS),
             p + "attn.b_Q": (NH, HS), p + "attn.b_K": (NH, HS), p + "attn.b_V": (NH, HS),
             p + "attn.W_O": (NH, HS, C), p + "attn.b_O": (C,),
-            p + "ln2.w": (C,), p + "ln2.b": (C,),
+        })
+        if ln:
+            shapes.update({p + "ln2.w": (C,), p + "ln2.b": (C,)})
+        shapes.update({
             p + "mlp.W_in": (C, H), p + "mlp.b_in": (H,),
             p + "mlp.W_out": (H, C), p + "mlp.b_out": (C,),
         })
-    shapes.update({"ln_final.w": (C,), "ln_final.b": (C,), "unembed.W_U": (C, V),
-                   "unembed.b_U": (V,)})
+    if ln:
+        shapes.update({"ln_final.w": (C,), "ln_final.b": (C,)})
+    shapes.update({"unembed.W_U": (C, V), "unembed.b_U": (V,)})
     return shapes
 
 
@@ -146,6 +159,8 @@ def forward(
         return out, c
 
     def norm(x: np.ndarray, name: str) -> tuple[np.ndarray, Any]:
+        if not cfg.layernorm:
+            return x, None  # no LayerNorm: the identity, and nothing for backward to undo
         out, c = layernorm_forward(x, params[name + ".w"], params[name + ".b"])
         if ln_stats is not None:
             ln_stats.append({"name": name, **layernorm_stats(x, out)})
@@ -170,14 +185,14 @@ def forward(
         if attention is not None:
             attention.append(attn_c.pattern)
         attn_out, drop1_c = drop(attn_out)
-        resid = resid + attn_out  # resid_mid
+        resid = resid + attn_out if cfg.residual else attn_out  # resid_mid
         ln2_out, ln2_c = norm(resid, p + "ln2")
         mlp_out, mlp_c = mlp_forward(
             ln2_out, params[p + "mlp.W_in"], params[p + "mlp.b_in"],
             params[p + "mlp.W_out"], params[p + "mlp.b_out"],
         )
         mlp_out, drop2_c = drop(mlp_out)
-        resid = resid + mlp_out  # resid_post
+        resid = resid + mlp_out if cfg.residual else mlp_out  # resid_post
         blocks.append((ln1_c, attn_c, drop1_c, ln2_c, mlp_c, drop2_c))
     final, lnf_c = norm(resid, "ln_final")
     logits, unembed_c = unembed_forward(final, params["unembed.W_U"], params["unembed.b_U"])
@@ -207,7 +222,8 @@ def backward(result: ForwardResult, grad_flow: bool = False) -> tuple[Params, li
 
     Returns gradients of the loss for every parameter (same names), and with `grad_flow`
     one row per layer (0 = bottom): norms of what arrived at the block's output, what passed
-    the identity skip (the same), what came through attention and MLP, and what left below.
+    the identity skip (the same; 0 with residual=False), what came through attention and MLP,
+    and what left below.
     """
     cfg, emb_c, blocks, lnf_c, unembed_c, loss_c = result.cache
     if loss_c is None:
@@ -217,39 +233,54 @@ def backward(result: ForwardResult, grad_flow: bool = False) -> tuple[Params, li
 
     dlogits = cross_entropy_backward(1.0, loss_c)  # the Loss's verdict, per logit
     dfinal, g["unembed.W_U"], g["unembed.b_U"] = unembed_backward(dlogits, unembed_c)
-    dresid, g["ln_final.w"], g["ln_final.b"] = layernorm_backward(dfinal, lnf_c)
+    dresid = _norm_backward(dfinal, lnf_c, "ln_final", g)
     for layer in reversed(range(cfg.n_layers)):
-        dresid, block_rows = _block_backward(dresid, blocks[layer], f"blocks.{layer}.", g, flow)
+        dresid, block_rows = _block_backward(dresid, blocks[layer], f"blocks.{layer}.", g, flow,
+                                             cfg.residual)
         if flow is not None:
             flow.insert(0, {"layer": layer, **block_rows})
     g["embed.W_E"], g["pos_embed.W_pos"] = embedding_backward(dresid, emb_c)
     return g, flow
 
 
+def _norm_backward(dout: np.ndarray, cache: Any, name: str, g: Params) -> np.ndarray:
+    """LayerNorm in reverse; without LayerNorm (cache None) the gradient passes unchanged."""
+    if cache is None:
+        return dout
+    dx, g[name + ".w"], g[name + ".b"] = layernorm_backward(dout, cache)
+    return dx
+
+
 def _block_backward(
-    dresid_post: np.ndarray, block: tuple, p: str, g: Params, flow: list | None
+    dresid_post: np.ndarray, block: tuple, p: str, g: Params, flow: list | None,
+    residual: bool = True,
 ) -> tuple[np.ndarray, dict]:
-    """One block in reverse: MLP branch, then attention branch; the skip carries dresid on."""
+    """One block in reverse: MLP branch, then attention branch. With the residual the skip
+    carries dresid on past each branch; without it, only what came through the branch goes on."""
     ln1_c, attn_c, drop1_c, ln2_c, mlp_c, drop2_c = block
     dmlp_out = dropout_backward(dresid_post, drop2_c)
     dln2_out, g[p + "mlp.W_in"], g[p + "mlp.b_in"], g[p + "mlp.W_out"], g[p + "mlp.b_out"] = (
         mlp_backward(dmlp_out, mlp_c)
     )
-    dx_ln2, g[p + "ln2.w"], g[p + "ln2.b"] = layernorm_backward(dln2_out, ln2_c)
-    dresid_mid = dresid_post + dx_ln2  # the skip path plus what came through the MLP
+    dx_ln2 = _norm_backward(dln2_out, ln2_c, p + "ln2", g)
+    # the skip path plus what came through the MLP; without the residual, the MLP alone
+    dresid_mid = dresid_post + dx_ln2 if residual else dx_ln2
     dattn_out = dropout_backward(dresid_mid, drop1_c)
     dln1_out, attn_grads = attention_backward(dattn_out, attn_c)
     for name, grad in attn_grads.items():
         g[p + "attn." + name] = grad
-    dx_ln1, g[p + "ln1.w"], g[p + "ln1.b"] = layernorm_backward(dln1_out, ln1_c)
-    dresid_pre = dresid_mid + dx_ln1
+    dx_ln1 = _norm_backward(dln1_out, ln1_c, p + "ln1", g)
+    dresid_pre = dresid_mid + dx_ln1 if residual else dx_ln1
     rows = {}
     if flow is not None:
         arriving = _norm(dresid_post)
+        # what the identity skip carried past the whole block is dresid_post itself; what
+        # came through attention and MLP is the rest. No skip path: it all came through.
+        through = dresid_pre - dresid_post if residual else dresid_pre
         rows = {
             "arriving": arriving,
-            "skip": arriving,
-            "block": _norm(dresid_pre - dresid_post),
+            "skip": arriving if residual else 0.0,
+            "block": _norm(through),
             "leaving": _norm(dresid_pre),
         }
     return dresid_pre, rows

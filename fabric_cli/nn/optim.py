@@ -1,9 +1,17 @@
-"""Adam (with decoupled weight decay), the Engineers' clipping, and their learning-rate schedule.
+"""The optimizers (AdamW, plain SGD, SGD with momentum), the Engineers' clipping, and their
+learning-rate schedule.
 
 AdamW keeps, for every parameter, a running mean of its gradient (m, momentum) and of the
 gradient squared (v, RMSprop); both start at zero, so early steps divide by 1 - beta^t
 (bias correction). Weight decay shrinks matrices directly (decoupled, Loshchilov & Hutter),
 never LayerNorm gains, biases, or (unless asked) the embeddings.
+
+SGD steps against the gradient itself: p -= lr * g. Momentum (heavy ball, PyTorch's form,
+no dampening) keeps a velocity buf = momentum * buf + g and steps p -= lr * buf. Both decay
+the same matrices as AdamW, decoupled: p -= lr * weight_decay * p, outside g and buf.
+All three share one interface: step(params, grads, lr, measure) -> ‖update‖/‖weights‖ per
+group or None, t (steps taken), state_arrays() / load_state_arrays(arrays, t); build them by
+name with make_optimizer(kind, params, ...).
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from fabric_cli.errors import FabricError
 
 Params = dict[str, np.ndarray]
 
@@ -30,48 +40,39 @@ def is_decayed(name: str, decay_embeddings: bool = False) -> bool:
     return leaf in DECAYED or (decay_embeddings and leaf in EMBEDDINGS)
 
 
-class AdamW:
-    def __init__(
-        self,
-        params: Params,
-        *,
-        lr: float,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        decay_embeddings: bool = False,
-    ) -> None:
+class _Optimizer:
+    """What the three share: decay choice per parameter, the step count, and the measure."""
+
+    kind = ""
+    STATE = ()  # names of the per-parameter state arrays: "m" -> m.<param>
+
+    def __init__(self, params: Params, lr: float, weight_decay: float,
+                 decay_embeddings: bool) -> None:
         self.lr = lr  # the base rate; each step is given its own (the schedule's)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.weight_decay = weight_decay
         self.decay = {n: is_decayed(n, decay_embeddings) for n in params}
-        self.m = {n: np.zeros_like(p) for n, p in params.items()}
-        self.v = {n: np.zeros_like(p) for n, p in params.items()}
+        self.state: dict[str, Params] = {k: {n: np.zeros_like(p) for n, p in params.items()}
+                                         for k in self.STATE}
         self.t = 0
+
+    def _direction(self, name: str, g: np.ndarray, lr: float) -> np.ndarray:
+        """The step for one parameter before weight decay (a fresh array, safe to modify)."""
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        """Called once per step after t is counted, before any parameter moves."""
 
     def step(
         self, params: Params, grads: Params, lr: float, measure: bool = False
     ) -> dict[str, float] | None:
         """Update params in place. With `measure`: ‖update‖/‖weights‖ per group."""
         self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        step_size = lr / (1.0 - b1**self.t)  # bias correction of m folded into the step
-        v_correction = 1.0 / math.sqrt(1.0 - b2**self.t)  # and of v, as sqrt(v_hat)
+        self._begin()
         sums: dict[str, list[float]] = {}
         for name, p in params.items():
-            g, m, v = grads[name], self.m[name], self.v[name]
-            m *= b1  # momentum: running mean of the gradient
-            m += (1.0 - b1) * g
-            v *= b2  # RMSprop: running mean of the squared gradient
-            v += (1.0 - b2) * (g * g)
-            denom = np.sqrt(v)
-            denom *= v_correction
-            denom += self.eps
-            update = m / denom
-            update *= step_size
+            update = self._direction(name, grads[name], lr)
             if self.decay[name] and self.weight_decay:
-                update += (lr * self.weight_decay) * p  # decoupled: not through m and v
+                update += (lr * self.weight_decay) * p  # decoupled: not through the state
             if measure:
                 acc = sums.setdefault(param_group(name), [0.0, 0.0])
                 acc[0] += float(np.vdot(update, update))
@@ -83,19 +84,124 @@ class AdamW:
                 for group, (u, w) in sums.items()}
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """m.<param>, v.<param> for every parameter (what optimizer.safetensors holds)."""
-        arrays = {f"m.{n}": a for n, a in self.m.items()}
-        arrays.update({f"v.{n}": a for n, a in self.v.items()})
-        return arrays
+        """<state>.<param> for every parameter (what optimizer.safetensors holds)."""
+        return {f"{k}.{n}": a for k in self.STATE for n, a in self.state[k].items()}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray], t: int) -> None:
-        for name in self.m:
-            for kind, store in (("m", self.m), ("v", self.v)):
+        for kind in self.STATE:
+            store = self.state[kind]
+            for name in store:
                 key = f"{kind}.{name}"
                 if key not in arrays or arrays[key].shape != store[name].shape:
-                    raise ValueError(f"optimizer state {key} missing or of the wrong shape")
+                    raise FabricError(
+                        f"optimizer state {key} is missing or of the wrong shape: the saved "
+                        f"state is not a {self.kind} optimizer's for these parameters"
+                    )
                 store[name] = np.array(arrays[key], dtype=store[name].dtype)
         self.t = int(t)
+
+
+class SGD(_Optimizer):
+    """Plain stochastic gradient descent: no memory, each step is -lr times the gradient."""
+
+    kind = "sgd"
+
+    def __init__(self, params: Params, *, lr: float, weight_decay: float = 0.0,
+                 decay_embeddings: bool = False) -> None:
+        super().__init__(params, lr, weight_decay, decay_embeddings)
+
+    def _direction(self, name: str, g: np.ndarray, lr: float) -> np.ndarray:
+        return lr * g
+
+
+class Momentum(_Optimizer):
+    """SGD with a velocity: buf = momentum * buf + g, step lr * buf (buf starts at zero)."""
+
+    kind = "momentum"
+    STATE = ("m",)
+
+    def __init__(self, params: Params, *, lr: float, momentum: float = 0.9,
+                 weight_decay: float = 0.0, decay_embeddings: bool = False) -> None:
+        super().__init__(params, lr, weight_decay, decay_embeddings)
+        self.momentum = momentum
+
+    def _direction(self, name: str, g: np.ndarray, lr: float) -> np.ndarray:
+        buf = self.state["m"][name]
+        buf *= self.momentum
+        buf += g
+        return lr * buf
+
+
+class AdamW(_Optimizer):
+    kind = "adamw"
+    STATE = ("m", "v")
+
+    def __init__(
+        self,
+        params: Params,
+        *,
+        lr: float,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decay_embeddings: bool = False,
+    ) -> None:
+        super().__init__(params, lr, weight_decay, decay_embeddings)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    @property
+    def m(self) -> Params:
+        return self.state["m"]
+
+    @property
+    def v(self) -> Params:
+        return self.state["v"]
+
+    def _begin(self) -> None:
+        self._m_correction = 1.0 - self.beta1**self.t  # bias correction of m, in the step
+        self._v_correction = 1.0 / math.sqrt(1.0 - self.beta2**self.t)  # of v, as sqrt(v_hat)
+
+    def _direction(self, name: str, g: np.ndarray, lr: float) -> np.ndarray:
+        b1, b2 = self.beta1, self.beta2
+        m, v = self.state["m"][name], self.state["v"][name]
+        m *= b1  # momentum: running mean of the gradient
+        m += (1.0 - b1) * g
+        v *= b2  # RMSprop: running mean of the squared gradient
+        v += (1.0 - b2) * (g * g)
+        denom = np.sqrt(v)
+        denom *= self._v_correction
+        denom += self.eps
+        update = m / denom
+        update *= lr / self._m_correction
+        return update
+
+
+OPTIMIZERS = {"adamw": AdamW, "sgd": SGD, "momentum": Momentum}
+
+
+def make_optimizer(
+    kind: str,
+    params: Params,
+    *,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    decay_embeddings: bool = False,
+) -> _Optimizer:
+    """The optimizer named `kind` ("adamw", "sgd", "momentum"); each takes the settings it uses
+    (AdamW: betas and eps; momentum: momentum; all: lr, weight decay) and ignores the rest."""
+    common = {"lr": lr, "weight_decay": weight_decay, "decay_embeddings": decay_embeddings}
+    if kind == "adamw":
+        return AdamW(params, beta1=beta1, beta2=beta2, eps=eps, **common)
+    if kind == "momentum":
+        return Momentum(params, momentum=momentum, **common)
+    if kind == "sgd":
+        return SGD(params, **common)
+    raise ValueError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def global_grad_norm(grads: Params) -> float:
