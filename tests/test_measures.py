@@ -84,3 +84,17 @@ def test_head_share_is_the_norm_of_the_heads_own_write(setup):
     assert share["head_norm"] == pytest.approx(np.linalg.norm(mine, axis=-1).mean())
     assert share["resid_norm"] == pytest.approx(np.linalg.norm(stream, axis=-1).mean())
     assert share["ratio"] == pytest.approx(share["head_norm"] / share["resid_norm"])
+
+
+@pytest.mark.parametrize("residual, normalization", [(False, "LN"), (True, None), (False, None)])
+def test_the_stream_is_recomputed_for_every_architecture_switch(setup, residual, normalization):
+    import dataclasses
+
+    base_cfg, _, pb = setup
+    cfg = dataclasses.replace(base_cfg, residual=residual, normalization_type=normalization)
+    params = init_params(cfg, np.random.default_rng(4), dtype=np.float64)
+    streams = stream_forward(params, cfg, pb.tokens)
+    assert np.allclose(streams.logits, forward(params, cfg, pb.tokens).logits, atol=1e-9)
+    if not residual:  # each block's attention replaces the stream: mid is attention's output
+        added = streams.head_out[0].sum(1) + params["blocks.0.attn.b_O"]
+        assert np.allclose(streams.mid[0], added)
