@@ -207,3 +207,33 @@ def test_every_claim_in_infers_account_holds(tiny_run_master, sentence, ablate):
             if entry.needs not in C.LEXICON[word]:
                 problems.append(f"{word!r} without {C.LEXICON[word]}: {entry.template}")
     assert paragraphs and problems == []
+
+
+SHORT_STEPS = 30  # enough for a first probe, some steps, the last probe and the ablation
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory):
+    """Every bundled scenario, really trained for a few steps (the claims hold in each)."""
+    from fabric_cli.scenario import bundled_scenarios, load_scenario
+    from fabric_cli.training.trainer import Trainer
+
+    runs = {}
+    for info in bundled_scenarios():
+        run_dir = tmp_path_factory.mktemp("short") / info.name
+        trainer = Trainer(load_scenario(info.name), run_dir, steps=SHORT_STEPS)
+        trainer.prepare()
+        trainer.run()
+        lines = (run_dir / "chronicle.jsonl").read_text().splitlines()
+        runs[info.name] = [json.loads(line) for line in lines]
+    return runs
+
+
+def test_every_claim_holds_on_a_short_run_of_every_bundled_scenario(short_runs):
+    problems = {}
+    for name, events in short_runs.items():
+        for component in COMPONENTS:
+            found = check_story(NARRATORS[component].story(collect(events)), events)
+            if found:
+                problems[f"{name}/{component}"] = found
+    assert len(short_runs) >= 2 and problems == {}
