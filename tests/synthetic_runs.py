@@ -179,6 +179,12 @@ def build_run(
                            "head_norm": r6(0.2 + strength), "resid_norm": r6(2.5 + t / steps),
                            "ratio": r6((0.2 + strength) / (2.5 + t / steps))},
         }
+        if t % 100 == 0:
+            measures["gradient_spread"] = {"n": 4, "mean": r6(0.9 - 0.5 * strength),
+                                           "min": r6(0.5 - 0.2 * strength), "max": r6(1.6),
+                                           "batch": r6(0.5 - 0.2 * strength)}
+            measures["gradient_reach"] = {"n": 4, "antecedent": r6(0.02 + 0.1 * strength),
+                                          "others": r6(0.03), "distance": 2.5}
         return {"v": 1, "type": "probe", "step": t, "train_loss": r6(loss), **measures,
                 "val_loss": r6(loss + 0.08), "floor": floor, "heads": heads,
                 "baseline_acc": {"train": 0.5, "heldout": 0.5},

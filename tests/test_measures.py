@@ -98,3 +98,42 @@ def test_the_stream_is_recomputed_for_every_architecture_switch(setup, residual,
     if not residual:  # each block's attention replaces the stream: mid is attention's output
         added = streams.head_out[0].sum(1) + params["blocks.0.attn.b_O"]
         assert np.allclose(streams.mid[0], added)
+
+
+def test_the_batch_gradient_is_the_token_weighted_mean_of_the_sentences_own(setup):
+    from fabric_cli.analysis.measures import gradient_spread
+    from fabric_cli.nn.model import backward
+
+    cfg, params, pb = setup
+    found = gradient_spread(params, cfg, pb, n=4)
+    per, weights = [], []
+    for i in range(4):
+        per.append(backward(forward(params, cfg, pb.tokens[i:i + 1], pb.targets[i:i + 1]))[0])
+        weights.append(int((pb.targets[i] >= 0).sum()))
+    total = sum(weights)
+    mean_grad = {k: sum(w * g[k] for w, g in zip(weights, per)) / total for k in per[0]}
+    expected = np.sqrt(sum(float((v ** 2).sum()) for v in mean_grad.values()))
+    assert found["batch"] == pytest.approx(expected, rel=1e-9)
+    assert found["min"] <= found["mean"] <= found["max"] and found["n"] == 4
+
+
+def test_the_gradient_reaching_the_antecedent_matches_central_differences(setup):
+    from fabric_cli.analysis.measures import gradient_reach
+
+    cfg, params, pb = setup
+    found = gradient_reach(params, cfg, pb, n=1)
+    b, q, k = int(pb.pron_b[0]), int(pb.pron_q[0]), int(pb.pron_k[0])
+    targets = np.full_like(pb.targets[b:b + 1], -1)
+    targets[0, q] = pb.targets[b, q]
+    eps, row = 1e-6, []
+    for c in range(cfg.d_model):
+        hi, lo = dict(params), dict(params)
+        for sign, p in ((1, hi), (-1, lo)):
+            w = params["pos_embed.W_pos"].copy()
+            w[k, c] += sign * eps
+            p["pos_embed.W_pos"] = w
+        up = forward(hi, cfg, pb.tokens[b:b + 1], targets).loss
+        down = forward(lo, cfg, pb.tokens[b:b + 1], targets).loss
+        row.append((up - down) / (2 * eps))
+    assert found["antecedent"] == pytest.approx(np.linalg.norm(row), rel=1e-5)
+    assert found["distance"] == q - k and found["n"] == 1

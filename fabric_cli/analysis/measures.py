@@ -154,14 +154,72 @@ def head_share(streams: Streams, pb, layer: int, head: int) -> dict | None:
             "ratio": head_norm / resid_norm if resid_norm > 0 else float("nan")}
 
 
-def probe_measures(params: dict, cfg, pb, heads: list[dict]) -> dict:
-    """What a probe event records from this module (docs/chronicle.md): `logit_lens`, and for
-    the best pronoun head `qk_alignment` and `head_share`."""
+GRADIENT_SENTENCES = 4  # one backward pass each, and one per pronoun: keep the probe cheap
+# The per-sentence backward passes cost about a quarter of a probe, so the Gradient's own
+# measurements are taken only at probes on multiples of this many steps (and at step 0).
+GRADIENT_EVERY = 400
+
+
+def _global_norm(grads: dict) -> float:
+    return float(math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads.values())))
+
+
+def gradient_spread(params: dict, cfg, pb, n: int = GRADIENT_SENTENCES) -> dict | None:
+    """The Gradient of one sentence at a time against the Gradient of the batch they make:
+    per-sentence global norms (mean, min, max) and the norm of their batch's mean loss."""
+    from fabric_cli.nn.model import backward, forward
+
+    n = min(n, pb.tokens.shape[0])
+    if n < 2:
+        return None
+    norms = []
+    for i in range(n):
+        result = forward(params, cfg, pb.tokens[i:i + 1], pb.targets[i:i + 1])
+        norms.append(_global_norm(backward(result)[0]))
+    batch = forward(params, cfg, pb.tokens[:n], pb.targets[:n])
+    return {"n": n, "mean": float(np.mean(norms)), "min": float(np.min(norms)),
+            "max": float(np.max(norms)), "batch": _global_norm(backward(batch)[0])}
+
+
+def gradient_reach(params: dict, cfg, pb, n: int = GRADIENT_SENTENCES) -> dict | None:
+    """How much of the Gradient born at the word after a pronoun reaches its antecedent's
+    position in the input (the position embedding's gradient row there), against the mean over
+    the other positions before the pronoun; with the mean distance pronoun − antecedent."""
+    from fabric_cli.nn.model import backward, forward
+
+    ante, others, distance = [], [], []
+    for i in range(min(len(pb.pron_b), n)):
+        b, q, k = int(pb.pron_b[i]), int(pb.pron_q[i]), int(pb.pron_k[i])
+        targets = np.full_like(pb.targets[b:b + 1], -1)
+        targets[0, q] = pb.targets[b, q]  # only the word after the pronoun is judged
+        if targets[0, q] < 0:
+            continue
+        grads = backward(forward(params, cfg, pb.tokens[b:b + 1], targets))[0]
+        rows = np.linalg.norm(grads["pos_embed.W_pos"].astype(np.float64), axis=-1)
+        rest = [j for j in range(1, q) if j != k]
+        if not rest:
+            continue
+        ante.append(float(rows[k]))
+        others.append(float(rows[rest].mean()))
+        distance.append(q - k)
+    if not ante:
+        return None
+    return {"n": len(ante), "antecedent": float(np.mean(ante)), "others": float(np.mean(others)),
+            "distance": float(np.mean(distance))}
+
+
+def probe_measures(params: dict, cfg, pb, heads: list[dict], step: int = 0) -> dict:
+    """What a probe event records from this module (docs/chronicle.md): `logit_lens`,
+    `gradient_spread`, `gradient_reach`, and for the best pronoun head `qk_alignment` and
+    `head_share`."""
     streams = stream_forward(params, cfg, pb.tokens)
     rows = [r for r in heads if math.isfinite(float(r["scores"].get("pronoun", math.nan)))]
     best = max(rows, key=lambda r: r["scores"]["pronoun"]) if rows else None
     found = {"logit_lens": logit_lens(params, streams, pb), "qk_alignment": None,
              "head_share": None}
+    if step % GRADIENT_EVERY == 0:
+        found["gradient_spread"] = gradient_spread(params, cfg, pb)
+        found["gradient_reach"] = gradient_reach(params, cfg, pb)
     if best is not None:
         found["qk_alignment"] = qk_alignment(streams, pb, best["layer"], best["head"])
         found["head_share"] = head_share(streams, pb, best["layer"], best["head"])

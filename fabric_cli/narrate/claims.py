@@ -204,7 +204,8 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "echo": ("exceeds", "not_exceeds"), "my share was the larger": ("exceeds",), "more than attention": ("exceeds",),
     "attention did more": ("not_exceeds",),
     "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
-    "gap widened": ("opened",),
+    "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
+    "no more of me": ("not_exceeds",),
 }
 
 

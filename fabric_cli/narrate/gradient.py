@@ -158,6 +158,47 @@ STORM = [
     'Step {step}: {grad_norm}, and a loss of {loss}. After step {last_good_step}, nothing I carried could be trusted.',
 ]
 
+SPREAD = [
+    ("At step {at} the probes sent me back through {n} sentences one at a time: alone, each "
+     "gave me a strength between {min} and {max}, {mean} on average; the same {n} as one batch "
+     "gave {batch}."),
+    ("Step {at}: {n} sentences, each judged alone, made me {min} to {max} strong (mean {mean}); "
+     "averaged into one batch, {batch}."),
+    ("One sentence at a time, at step {at}, I measured from {min} to {max}, {mean} on average; "
+     "the batch of those {n} together, {batch}."),
+    ("At step {at}, sentence by sentence ({n} of them): {mean} on average, {max} at the most, "
+     "{min} at the least. As one batch: {batch}."),
+]
+SPREAD_SMOOTHED = Bank("exceeds", [
+    "*Alone, each sentence tugs its own way; in a batch the snags cancel and I flow steadier.*",
+    "*A single sentence makes me a squall; a batch, where the snags cancel, a steady wind.*",
+    "*Raw from one snag, smoother across many: the snags cancel.*",
+    "*Together their pulls partly undo each other: the snags cancel, and I run calmer.*",
+])
+REACH = [
+    ("From the word after each pronoun, {ante} of me reached the antecedent's place in the "
+     "sentence, {dist} tokens back on average, against {others} at the other places before "
+     "it (step {at})."),
+    ("Step {at}: born at the word after a pronoun, I arrived at its antecedent with {ante}, "
+     "{dist} tokens back, and at the other earlier words with {others} on average."),
+    ("At step {at} I measured how far I travel: {ante} at the antecedent, {dist} tokens "
+     "back, {others} at the words around it."),
+    ("Step {at}, from the word after each pronoun back to the input: {ante} where the "
+     "antecedent sits, {dist} tokens away; {others} elsewhere."),
+]
+REACH_FAR = Bank("exceeds", [
+    "*I stretched back past the nearer words to the one that mattered.*",
+    "*Over the distance, I stretched back to the noun the pronoun meant.*",
+    "*The far noun got more of me than its neighbours: I stretched back to it.*",
+    "*I stretched back across the sentence, a taut cord to the antecedent.*",
+])
+REACH_EVEN = Bank("not_exceeds", [
+    "*The antecedent got no more of me than its neighbours.*",
+    "*No more of me at the noun that mattered than anywhere else.*",
+    "*I spread out evenly; the antecedent got no more of me than the rest.*",
+    "*No path led me to the antecedent more than to others: no more of me there.*",
+])
+
 MOMENT_LINES = {
     "vanishing_gradient": [
         "step {step}, only {ratio} of me reached the bottom ({bottom} vs {top}).",
@@ -209,6 +250,36 @@ def _fading(run: RunFacts, voice: Voice, first: dict | None, last: dict | None,
     return paras
 
 
+def _many_sentences(run: RunFacts, voice: Voice) -> list[str]:
+    """Per-sentence gradients against the batch's, and how much reaches the antecedent, at the
+    last probe that measured them (analysis/measures.py)."""
+    paras = []
+    spread = [p for p in run.probes if p.get("gradient_spread")]
+    if spread:
+        probe = spread[-1]
+        s = probe["gradient_spread"]
+        text = voice.say("spread", SPREAD, at=step(probe["step"]), n=count(s.get("n")),
+                         min=sig(s.get("min")), max=sig(s.get("max")), mean=sig(s.get("mean")),
+                         batch=sig(s.get("batch")))
+        smoothed = voice.claim("exceeds", a=s.get("mean"), b=s.get("batch"))
+        if smoothed:
+            text += " " + voice.pick("spread-i", SPREAD_SMOOTHED, claim=smoothed)
+        paras.append(text)
+    reach = [p for p in run.probes if p.get("gradient_reach")]
+    if reach:
+        probe = reach[-1]
+        r = probe["gradient_reach"]
+        text = voice.say("reach", REACH, at=step(probe["step"]), ante=sig(r.get("antecedent")),
+                         others=sig(r.get("others")), dist=sig(r.get("distance")))
+        far = voice.claim("exceeds", a=r.get("antecedent"), b=r.get("others"))
+        even = voice.claim("not_exceeds", a=r.get("antecedent"), b=r.get("others"))
+        if far or even:
+            text += " " + voice.pick("reach-i", REACH_FAR if far else REACH_EVEN,
+                                     claim=far if far else even)
+        paras.append(text)
+    return paras
+
+
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     first, last, top = run.first_step, run.last_step, top_layer(run)
     chapters = []
@@ -254,6 +325,9 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         else:
             paras.append(voice.say("clip", UNCLIPPED, claim=never, **values))
     chapters.append(Chapter("Squalls", paras))
+    paras = _many_sentences(run, voice)
+    if paras:
+        chapters.append(Chapter("Many Sentences, One Step", paras))
 
     diverged = run.first_moment("diverged")
     if diverged is not None:

@@ -69,7 +69,7 @@ class Prober:
             "baseline_acc": dict(self.baseline), "role_shares": dict(self.shares),
             "focus_under_dropout": self._focus_under_dropout(params, step, heads, train),
             "snapshots": self._snapshots(params),
-            **probe_measures(params, self.cfg, self.measure_pb, heads),  # analysis/measures.py
+            **probe_measures(params, self.cfg, self.measure_pb, heads, step),  # measures.py
         }
 
     def _focus_under_dropout(self, params, step: int, heads: list[dict], clean) -> dict | None:
