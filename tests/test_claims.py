@@ -237,3 +237,12 @@ def test_every_claim_holds_on_a_short_run_of_every_bundled_scenario(short_runs):
             if found:
                 problems[f"{name}/{component}"] = found
     assert len(short_runs) >= 2 and problems == {}
+
+
+def test_the_live_lines_of_training_make_no_claim_they_cannot_check():
+    """Moment lines (told live, one per moment, without the run's other numbers) use no word
+    of the claims lexicon: whatever they say, the moment itself measured."""
+    for name, narrator in NARRATORS.items():
+        for kind, bank in narrator.moment_lines.items():
+            for template in bank:
+                assert _lexicon_hits(template) == [], (name, kind, template)

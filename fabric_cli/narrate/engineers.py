@@ -133,7 +133,7 @@ STORM = [
 MOMENT_LINES = {
     "clipping_burst": [
         "we clipped {count} steps between steps {start_step} and {end_step}; peak {max_norm}.",
-        "we reined the Gradient in {count} times (steps {start_step} to {end_step}).",
+        "we cut the Gradient back {count} times (steps {start_step} to {end_step}).",
     ],
     "diverged": [
         "step {step}, the loss is {loss}. We stop the run.",

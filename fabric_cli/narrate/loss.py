@@ -129,7 +129,7 @@ UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the la
 MOMENT_LINES = {
     "loss_plateau": [
         "I lie flat at {mean_loss} from step {start_step} to {end_step}.",
-        "becalmed: steps {start_step} to {end_step}, I hover around {mean_loss}.",
+        "flat: steps {start_step} to {end_step}, I hover around {mean_loss}.",
     ],
     "loss_drop": [
         "I fall from {from_loss} to {to_loss} by step {end_step}.",
