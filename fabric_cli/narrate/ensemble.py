@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fabric_cli.errors import FabricError
 from fabric_cli.narrate import ensemble_lines as L
 from fabric_cli.narrate import ffn as F
+from fabric_cli.narrate import gradient as G
 from fabric_cli.narrate import head_lines as H
 from fabric_cli.narrate import residual as R
 from fabric_cli.narrate.common import moment_values
@@ -237,6 +238,7 @@ def tell(run: RunFacts, stories: Mapping[str, Story], moment_line: MomentTeller,
     page.add(focus, _paragraph_of(head, H.ALIGN), tracker)
     if not stormy:
         page.add(special, _paragraph_of(stories.get("residual"), R.BLEND), "residual")
+        page.add(special, _paragraph_of(stories.get("gradient"), G.REACH), "gradient")
         dropout = stories.get("dropout")
         backups = [p for p in _first_paragraphs(dropout, "The Mask", 4) if "backups" in p
                    or "learned the same" in p]

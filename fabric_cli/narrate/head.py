@@ -122,6 +122,7 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
                                list="; ".join(items)))
     snap = run.first_moment("first_snap", layer, head)
     any_snap = run.first_moment("first_snap")
+    before_snap = len(paras)  # where the snap is told; crossings before it move ahead of it
     if snap is not None:
         v, d = moment_values(snap), snap.get("data") or {}
         clear = voice.claim("clear_margin", weight=d.get("weight"),
@@ -143,19 +144,23 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
         paras.append(voice.say("no-snap", NO_SNAP, score=sig(run.score(row, "pronoun"))))
     for m in mine[:2]:
         v = moment_values(m)
+        at = before_snap if snap is not None and m["step"] < snap["step"] else len(paras)
+        if snap is not None and m["step"] < snap["step"]:
+            before_snap += 1
         if (m.get("data") or {}).get("previous_step") is None:
-            paras.append(voice.say(f"threshold:{m['step']}", THRESHOLD_FIRST, at=v["step"],
-                                   role=v.get("role", "?"), score=v.get("score", "?"),
-                                   threshold=v.get("threshold", "?")))
+            paras.insert(at, voice.say(f"threshold:{m['step']}", THRESHOLD_FIRST, at=v["step"],
+                                       role=v.get("role", "?"), score=v.get("score", "?"),
+                                       threshold=v.get("threshold", "?")))
             continue
         d = m.get("data") or {}
         grew = voice.claim("grew", before=d.get("previous_score"), after=d.get("score"))
-        paras.append(voice.say(f"threshold:{m['step']}", THRESHOLD if grew else THRESHOLD_PLAIN,
-                               claim=grew if grew else None, at=v["step"],
-                               role=v.get("role", "?"), score=v.get("score", "?"),
-                               threshold=v.get("threshold", "?"),
-                               prev_at=v.get("previous_step", "?"),
-                               previous=v.get("previous_score", "?")))
+        paras.insert(at, voice.say(f"threshold:{m['step']}",
+                                   THRESHOLD if grew else THRESHOLD_PLAIN,
+                                   claim=grew if grew else None, at=v["step"],
+                                   role=v.get("role", "?"), score=v.get("score", "?"),
+                                   threshold=v.get("threshold", "?"),
+                                   prev_at=v.get("previous_step", "?"),
+                                   previous=v.get("previous_score", "?")))
     paras += _echo(run, voice, layer, head)
     paras += _alignment(run, voice, layer, head)
     paras += _hard_passages(run, voice, layer, head)
