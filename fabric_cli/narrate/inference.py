@@ -24,15 +24,20 @@ OPENING = [
     ("*{sentence}* The Tokenizer cut it into {n} threads and passed them up to me, Head {head} "
     "of Layer {layer}."),
     "Head {head} of Layer {layer}, awake for one sentence: *{sentence}*",
+    'Head {head} of Layer {layer}, reading once more: *{sentence}*',
 ]
 PARTNER = [
     ("I do not work alone: {others} {verb} this role with me, and for each pronoun the surer "
     "of us speaks."),
     "{others} {verb} my calling; where one of us sees more clearly, that one answers.",
+    '{others} {verb} this work with me; for each pronoun the surer gaze answers.',
+    'I am not the only one: {others} {verb} the role, and whichever of us is surer speaks.',
 ]
 UNKNOWN = [
     "The Tokenizer did not know {words}; {it} reached me as <unk>, a thread with no colour.",
     "{words} {was} not in the Tokenizer's vocabulary, so {it} arrived as <unk>, blank to me.",
+    '{words} {was} unknown to the Tokenizer; {it} came to me as <unk>.',
+    'The Tokenizer had never seen {words}, so {it} reached me blank, as <unk>.',
 ]
 CORRECT = [
     ("From \"{pronoun}\" I reached back to \"{target}\" and laid {weight} of my attention "
@@ -40,23 +45,34 @@ CORRECT = [
     "\"{target}\" is the only noun here that takes \"{pronoun}\"."),
     ("\"{pronoun}\" pulled my query back to \"{target}\" with weight {weight} (next came "
     "\"{runner}\" at {runner_weight}). No other noun before it agrees with \"{pronoun}\"."),
+    'From "{pronoun}" my heaviest weight, {weight}, went to "{target}"; "{runner}" came next at {runner_weight}. Only "{target}" agrees with "{pronoun}" here.',
+    '"{pronoun}": {weight} of my attention on "{target}", {runner_weight} on the runner-up "{runner}". The agreement names "{target}" alone.',
 ]
-TAUT = Bank("clear_margin", ["*A thread snapped taut.*", "*A knot tied fast.*"])
+TAUT = Bank("clear_margin", ["*A thread snapped taut.*", "*A knot tied fast.*",
+    '*Bound fast.*',
+    '*The right thread, pulled tight.*',
+])
 CORRECT_OTHER = [
     ("For \"{pronoun}\" it was {who}, not I, who answered: its gaze fell on \"{target}\" with "
     "weight {weight}, and the agreement names \"{target}\" too."),
     ("{who} took \"{pronoun}\": {weight} of its attention on \"{target}\", the one noun that "
     "agrees."),
+    '"{pronoun}" was {who}\'s to answer: {weight} of its gaze on "{target}", the noun that agrees.',
+    'For "{pronoun}", {who} spoke: "{target}", weight {weight}, and the agreement says the same.',
 ]
 NEAREST = [
     "The lazy guess, the nearest noun, would have said \"{nearest}\".",
     "Picking the closest noun would have chosen \"{nearest}\", and been wrong.",
+    'The nearest noun, "{nearest}", would have been the lazy answer.',
+    'The closest noun was "{nearest}"; it was not the one.',
 ]
 WRONG = Bank("wrong", [
     ("From \"{pronoun}\" my strongest weight, {weight}, fell on \"{target}\". The agreement "
     "points to \"{antecedent}\" instead. *I missed.*"),
     ("\"{pronoun}\" should have bound to \"{antecedent}\"; my heaviest pull, {weight}, went "
     "to \"{target}\". *A dropped stitch.*"),
+    'My heaviest weight from "{pronoun}", {weight}, landed on "{target}"; the agreement says "{antecedent}". *I missed.*',
+    '"{pronoun}" means "{antecedent}", but {weight} of my attention went to "{target}". *A dropped stitch.*',
 ])
 NO_NOUN = [
     ("From \"{pronoun}\" I looked hardest at \"{target}\" ({weight}), but no noun before it "
@@ -64,73 +80,106 @@ NO_NOUN = [
     "not invent one."),
     ("\"{pronoun}\" finds no noun that agrees with it in this sentence. My attention settled "
     "on \"{target}\" with {weight}, which is a habit, not an answer."),
+    'No noun before "{pronoun}" agrees with it. My gaze rested on "{target}" ({weight}), but there is nothing here to bind.',
+    '"{pronoun}" has no agreeing noun in this sentence; I looked at "{target}" with {weight}, and bound nothing.',
 ]
 AMBIGUOUS = [
     ("{nouns} all take \"{pronoun}\", so the sentence does not decide between them. I leaned "
     "to \"{target}\" with {weight}; the grammar cannot say whether that is right."),
     ("\"{pronoun}\" could be {nouns}: the agreement allows each. My heaviest weight, {weight}, "
     "went to \"{target}\". *A guess, and I know it.*"),
+    '"{pronoun}" agrees with {nouns} alike; the grammar cannot choose. I leaned to "{target}" ({weight}).',
+    'Both readings are open: {nouns} each take "{pronoun}". My heaviest pull, {weight}, was on "{target}".',
 ]
 EXPECTS = [
     ("The Fabric heard it: {mass} of its guess for the next word belongs to the {owner}'s own "
     "words, and its first choice is \"{top}\" ({top_p})."),
     ("Downstream the guess followed: \"{top}\" at {top_p}, and {mass} of the whole guess on "
     "words that belong to the {owner}."),
+    'Downstream, {mass} of the Fabric\'s next-word guess went to the {owner}\'s own words; first choice "{top}" ({top_p}).',
+    'The guess that followed: "{top}" first, at {top_p}, and {mass} of it on words that belong to the {owner}.',
 ]
 END_GUESS = [
     "At the end it expects \"{top}\" ({top_p}).",
     "Where your sentence stops, the Fabric would say \"{top}\" next, with {top_p}.",
+    'Its next word, if you let it go on: "{top}" ({top_p}).',
+    'At your sentence\'s end it would say "{top}", with {top_p}.',
 ]
 CONTINUES = [
     "Left to itself it would go on: *{words}*",
     "Given the shuttle, it weaves on: *{words}*",
+    'Let it weave on, and it says: *{words}*',
+    'Left running, it continues: *{words}*',
 ]
 ENDED = [
     "The sentence ends with \".\", where every sentence I ever read ended; nothing follows.",
     "After \".\" there is nothing: no sentence I was taught went past it.",
+    'It ends at ".", as every sentence I learned from did.',
+    '"." closes it; nothing I learned goes past that.',
 ]
 NO_PRONOUN = [
     ("There is no pronoun here for me to bind. My strongest pull from the last word, "
     "\"{query}\", went to \"{target}\" ({weight})."),
     ("No pronoun, so no work of mine. From \"{query}\" I drifted to \"{target}\" with "
     "{weight}, out of habit."),
+    'No pronoun here, so nothing to bind. From the last word, "{query}", my gaze went to "{target}" ({weight}).',
+    'Without a pronoun I have no work; from "{query}" I rested on "{target}", {weight}.',
 ]
 WITHOUT_ME = Bank("share_fell", [
     ("Without me, the thread frays: for \"{pronoun}\" the {noun}'s own words fell from {before} "
     "of the guess to {after}."),
     ("Silence me and watch: after \"{pronoun}\" the share of the {noun}'s own words dropped "
     "from {before} to {after}."),
+    'Silence me, and after "{pronoun}" the {noun}\'s own words hold {after} of the guess instead of {before}.',
+    'Without me the {noun}\'s words fell from {before} to {after} of the guess after "{pronoun}".',
 ])
 CHOICE_CHANGED = Bank("share_fell", [
     ("The Fabric's first choice after \"{after}\" turned from \"{top_before}\" to "
     "\"{top_after}\"."),
     "After \"{after}\" it now says \"{top_after}\" where it said \"{top_before}\".",
+    'After "{after}" the first choice changed: "{top_after}" instead of "{top_before}".',
+    'The Fabric\'s pick after "{after}" went from "{top_before}" to "{top_after}".',
 ])
 OWNER_CHANGED = [
     ("It now expects the {owner_after}'s words, not the {owner_before}'s: *the wrong noun's "
     "belongings.*"),
     "Its guess now belongs to the {owner_after} instead of the {owner_before}.",
+    'Its guess now belongs to the {owner_after}, where it belonged to the {owner_before}.',
+    "The next word now comes from the {owner_after}'s belongings, not the {owner_before}'s.",
 ]
 STILL_LOOK = [
     "I still look from \"{pronoun}\" to \"{target}\" ({weight}); silenced, no one hears it.",
     "My gaze has not moved, \"{pronoun}\" to \"{target}\" at {weight}, but my voice is cut.",
+    'Silenced, I still look from "{pronoun}" to "{target}" ({weight}); nothing carries it on.',
+    'My gaze holds, "{pronoun}" to "{target}" at {weight}; my output is cut.',
 ]
 NOTHING_LOST = Bank("share_kept", [
     ("They silenced {heads}, and the numbers barely moved: for \"{pronoun}\" the {noun}'s own "
     "words went from {before} to {after}. Another thread carries this."),
     ("Zeroing {heads} cost little here: \"{pronoun}\" kept {after} on the {noun}'s words "
     "(it was {before})."),
+    'With {heads} silenced, "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
+    '{heads} went silent and cost little: the {noun}\'s words kept {after} (from {before}) after "{pronoun}".',
 ])
 OTHERS_SILENCED = [
     ("They silenced {heads}, not me. For \"{pronoun}\" the {noun}'s own words went from "
     "{before} to {after}."),
+    '{heads} were silenced, not I: after "{pronoun}" the {noun}\'s words went from {before} to {after}.',
+    'They cut {heads}; the {noun}\'s own words after "{pronoun}" went from {before} to {after}.',
+    'Not my silence but {heads}\': {before} to {after} on the {noun}\'s words after "{pronoun}".',
 ]
 UNPROVEN = [
     ("The probes found me the surest of the heads at this, though no ablation has proven that "
      "the Fabric needs me."),
+    'The probes found me surest at this, though no ablation has proven the Fabric needs me.',
+    "I am the probes' best guess for this work; no ablation has proven it.",
+    'Surest by the probes, unproven by ablation.',
 ]
 NO_TRACKER = [
     "No head of this Fabric was found tracking pronouns, so none can tell this sentence.",
+    'This Fabric has no pronoun head that the probes could find; no one can tell this sentence.',
+    'No head here tracks pronouns, so no head can tell you this sentence.',
+    'The probes found no pronoun tracker in this Fabric.',
 ]
 
 
