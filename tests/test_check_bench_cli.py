@@ -60,6 +60,19 @@ def test_bench_json_reports_speed_with_self_explaining_keys():
                 "peak_gflops_per_second", "fraction_of_peak", "flops_per_step"):
         assert data[key] > 0
     assert data["tokens_per_step"] == 8 and data["shape"]["d_mlp"] == 64
+    assert data["cpu_ms_per_step"] > 0 and "blas_threads" in data
+    assert data["blas_threads_tried_ms"] == {}  # a tiny step is never tried with 2 threads
+
+
+def test_bench_takes_a_thread_count_and_refuses_a_bad_one_in_one_line():
+    args = ["bench", "--repeats", "1", "--json", "--n-layers", "1", "--d-model", "16",
+            "--batch", "2", "--seq-len", "4", "--vocab", "10", "--threads", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    threads = json.loads(result.stdout)["blas_threads"]
+    assert threads in (1, None)  # None: a BLAS whose thread count cannot be read
+    bad = runner.invoke(app, ["bench", "--threads", "many"])
+    assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
     assert data["tokens_per_second"] == data["tokens_per_step"] / (data["ms_per_step"] / 1e3)
 
 

@@ -208,3 +208,23 @@ def test_cross_entropy_is_stable_ignores_padding_and_matches_logsumexp(rng, scal
         assert max_rel(dlogits, numeric) <= 1e-6
     f32, _ = cross_entropy_forward(logits.astype(np.float32), targets)
     assert np.isfinite(f32.loss)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_attention_stays_exact_when_scores_are_far_beyond_exps_range(rng, dtype):
+    # weights so large that some scores exceed their row's diagonal by far more than 88:
+    # exp of the difference overflows float32 and float64 alike, and the pattern must still
+    # be the softmax (the stabiliser falls back to the row maximum)
+    x = rng.normal(size=(B, T, C))
+    weights = [w * 60.0 if i < 3 else w for i, w in enumerate(attention_params(rng))]
+    out, cache = attention_forward(x.astype(dtype), *(w.astype(dtype) for w in weights))
+    expected, expected_pattern = naive_attention(x, *weights)
+    assert np.isfinite(cache.pattern).all() and np.isfinite(out).all()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(cache.pattern, expected_pattern, atol=tol)
+    np.testing.assert_allclose(out, expected, rtol=1e-3 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
+    scores = np.einsum("bhtd,bhsd->bhts", cache.q, cache.k).astype(np.float64)
+    tril = np.tril(np.ones((T, T), bool))
+    gap = np.where(tril, scores, -np.inf).max(-1) - np.diagonal(scores, axis1=-2, axis2=-1)
+    assert gap.max() > 800  # the overflowing case really happened

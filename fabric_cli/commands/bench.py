@@ -12,6 +12,7 @@ from rich.table import Table
 from fabric_cli.commands._common import cli_errors, stdout_console
 from fabric_cli.errors import FabricError
 from fabric_cli.nn.bench import FLOP_FORMULA, PRESETS, run_bench
+from fabric_cli.nn.blas import TUNE_ABOVE_FLOPS
 
 
 @cli_errors
@@ -29,6 +30,9 @@ def bench(
     attn_dropout: Annotated[float | None, typer.Option(
         help="Attention dropout rate (0.1, as the default scenario).")] = None,
     repeats: Annotated[int, typer.Option(help="Timed steps; the median is reported.")] = 20,
+    threads: Annotated[str, typer.Option(
+        help="BLAS threads: a number, or auto (time 1 and 2 on real steps, keep the faster)."
+    )] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
     """Median milliseconds per training step, tokens/s, and GFLOP/s against this machine's
@@ -39,7 +43,9 @@ def bench(
               "seq_len": seq_len, "vocab": vocab, "dropout": dropout,
               "attn_dropout": attn_dropout}
     overrides = {k: v for k, v in chosen.items() if v is not None}
-    result = run_bench(replace(PRESETS[preset], **overrides), repeats=repeats)
+    if threads != "auto" and not (threads.isdigit() and int(threads) >= 1):
+        raise FabricError(f"--threads must be a positive number or auto, got {threads!r}")
+    result = run_bench(replace(PRESETS[preset], **overrides), repeats=repeats, threads=threads)
     if as_json:
         typer.echo(json.dumps({"preset": preset, **result}, indent=1))
         return
@@ -56,6 +62,14 @@ def bench(
     table.add_row(f"ms per step (median of {result['repeats']})",
                   f"{result['ms_per_step']:.2f}  (min {result['ms_per_step_min']:.2f}, "
                   f"max {result['ms_per_step_max']:.2f})")
+    table.add_row("CPU ms per step (this process)", f"{result['cpu_ms_per_step']:.2f}")
+    tried = ", ".join(f"{n}: {ms:.1f} ms" for n, ms in result["blas_threads_tried_ms"].items())
+    threads_row = str(result["blas_threads"]) if result["blas_threads"] else "unknown"
+    if tried:
+        threads_row += f"  (timed {tried})"
+    elif threads == "auto" and result["flops_per_step"] < TUNE_ABOVE_FLOPS:
+        threads_row += f"  (a step under {TUNE_ABOVE_FLOPS / 1e9:.0f} GFLOP: not tried with 2)"
+    table.add_row("BLAS threads", threads_row)
     table.add_row("tokens per second", f"{result['tokens_per_second']:,.0f}")
     table.add_row("GFLOP/s achieved", f"{result['gflops_per_second']:.1f}")
     table.add_row("float32 matmul peak, GFLOP/s", f"{result['peak_gflops_per_second']:.1f}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabric_cli.errors import FabricError
+from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import backward, count_params, forward, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm
@@ -90,8 +91,20 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int = 0) -> dict:
-    """Median time of a training step of `shape`, with throughput and FLOP rate."""
+def _timed_both(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all its threads) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int = 0,
+              threads: int | str = "auto") -> dict:
+    """Median time of a training step of `shape`, with throughput and FLOP rate.
+
+    `threads`: the BLAS thread count, or "auto" to time real steps at 1 and 2 threads
+    first and keep the faster (nn/blas.py). Both wall time (what a user waits) and this
+    process's CPU time per step (robust to a busy machine) are reported."""
     if repeats < 1:
         raise FabricError(f"--repeats must be at least 1, got {repeats}")
     cfg = shape_config(shape)
@@ -110,7 +123,14 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
 
     for _ in range(warmup):
         train_step()
-    times = [_timed(train_step) for _ in range(repeats)]
+    if threads == "auto":
+        tuning = choose_threads(train_step, step_flops=step_flops(cfg, shape.batch,
+                                                                  shape.seq_len))
+    else:
+        set_blas_threads(int(threads))
+        tuning = {"threads": blas_threads(), "ms": {}}
+    both = [_timed_both(train_step) for _ in range(repeats)]
+    times = [w for w, _ in both]
     seconds = statistics.median(times)
     flops = step_flops(cfg, shape.batch, shape.seq_len)
     peak = matmul_peak_gflops()
@@ -122,6 +142,9 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
         "ms_per_step": seconds * 1e3,
         "ms_per_step_min": min(times) * 1e3,
         "ms_per_step_max": max(times) * 1e3,
+        "cpu_ms_per_step": statistics.median(c for _, c in both) * 1e3,
+        "blas_threads": blas_threads(),
+        "blas_threads_tried_ms": {str(n): ms for n, ms in tuning["ms"].items()},
         "tokens_per_step": shape.batch * shape.seq_len,
         "tokens_per_second": shape.batch * shape.seq_len / seconds,
         "flops_per_step": flops,

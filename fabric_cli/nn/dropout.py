@@ -35,8 +35,7 @@ def dropout_forward(
         mask = rng.random(x.shape, dtype=np.float32) >= p
     elif mask.shape != x.shape:
         raise ValueError(f"dropout mask shape {mask.shape} != input shape {x.shape}")
-    scale = mask.astype(x.dtype)
-    scale *= 1.0 / (1.0 - p)
+    scale = np.multiply(mask, np.asarray(1.0 / (1.0 - p), dtype=x.dtype))  # one pass
     kept_count = int(np.count_nonzero(mask))
     return x * scale, DropoutCache(scale, kept_count / x.size, kept_count, x.size)
 

@@ -12,40 +12,42 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fabric_cli.nn.sums import column_sums
+
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _CUBIC = 0.044715
 
 
 class GeluCache(NamedTuple):
     x: np.ndarray
-    tanh: np.ndarray  # tanh(sqrt(2/pi) (x + 0.044715 x^3)), kept for the derivative
+    one_plus_tanh: np.ndarray  # 1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)), for the derivative
 
 
 def gelu_forward(x: np.ndarray) -> tuple[np.ndarray, GeluCache]:
-    inner = x * x
-    inner *= _CUBIC
-    inner += 1.0
-    inner *= x
-    inner *= _SQRT_2_OVER_PI
-    t = np.tanh(inner, out=inner)
-    out = t + 1.0
-    out *= x
+    # u = sqrt(2/pi) (x + 0.044715 x^3) = x (sqrt(2/pi) + sqrt(2/pi) 0.044715 x^2)
+    t = x * x
+    t *= _SQRT_2_OVER_PI * _CUBIC
+    t += _SQRT_2_OVER_PI
+    t *= x
+    np.tanh(t, out=t)
+    t += 1.0  # 1 + tanh(u)
+    out = t * x
     out *= 0.5
     return out, GeluCache(x, t)
 
 
 def gelu_backward(dout: np.ndarray, cache: GeluCache) -> np.ndarray:
-    x, t = cache
-    # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    x, tp1 = cache  # tp1 = 1 + t
+    # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), and
+    # 1 - t^2 = (1 + t)(2 - (1 + t)), so
+    # d/dx = (1 + t) [0.5 + x (2 - (1 + t)) 0.5 sqrt(2/pi) (1 + 3 * 0.044715 x^2)]
     slope = x * x
-    slope *= 3.0 * _CUBIC
-    slope += 1.0
+    slope *= 0.5 * _SQRT_2_OVER_PI * 3.0 * _CUBIC
+    slope += 0.5 * _SQRT_2_OVER_PI
     slope *= x
-    slope *= 1.0 - t * t
-    slope *= _SQRT_2_OVER_PI
-    slope += t
-    slope += 1.0
-    slope *= 0.5
+    slope *= np.subtract(2.0, tp1, dtype=tp1.dtype)
+    slope += 0.5
+    slope *= tp1
     slope *= dout
     return slope
 
@@ -79,9 +81,9 @@ def mlp_backward(
     B, T, C = dout.shape
     d2 = dout.reshape(B * T, C)
     dW_out = act.T @ d2
-    db_out = d2.sum(axis=0)
+    db_out = column_sums(d2)
     dpre = gelu_backward(d2 @ W_out.T, gelu_cache)
     dW_in = x2.T @ dpre
-    db_in = dpre.sum(axis=0)
+    db_in = column_sums(dpre)
     dx = (dpre @ W_in.T).reshape(B, T, C)
     return dx, dW_in, db_in, dW_out, db_out

@@ -163,7 +163,7 @@ def forward(
             return x, None  # no LayerNorm: the identity, and nothing for backward to undo
         out, c = layernorm_forward(x, params[name + ".w"], params[name + ".b"])
         if ln_stats is not None:
-            ln_stats.append({"name": name, **layernorm_stats(x, out)})
+            ln_stats.append({"name": name, **layernorm_stats(x, out, c)})
         return out, c
 
     resid, emb_cache = embedding_forward(tokens, params["embed.W_E"], params["pos_embed.W_pos"])

@@ -22,9 +22,38 @@ from fabric_cli.analysis.probes import (
     uniform_shares,
 )
 from fabric_cli.language.annotate import annotate_words
-from fabric_cli.nn.model import Capture, forward
+from fabric_cli.nn.model import Capture, ForwardResult, forward
 
 SNAPSHOT_DECIMALS = 3
+
+
+class JointBatch:
+    """Several probe batches as one: rows stacked, each padded on the right to the longest.
+    Right padding never changes what a causal model computes for the real tokens, so each
+    batch's slice of the joint pass is what it would have got alone (to rounding): one
+    forward instead of three, fewer and larger NumPy calls."""
+
+    def __init__(self, batches) -> None:
+        self.T = max(pb.tokens.shape[1] for pb in batches)
+        self.shapes = [pb.tokens.shape for pb in batches]
+        self.tokens = np.concatenate([np.pad(pb.tokens, ((0, 0), (0, self.T - pb.tokens.shape[1])))
+                                      for pb in batches])
+        self.targets = np.concatenate([
+            np.pad(pb.targets, ((0, 0), (0, self.T - pb.targets.shape[1])), constant_values=-1)
+            for pb in batches])
+
+    def split(self, joint: ForwardResult) -> list[ForwardResult]:
+        parts, start = [], 0
+        for B, T in self.shapes:
+            rows = slice(start, start + B)
+            start += B
+            losses = joint.token_losses[rows, :T]
+            n_valid = int(np.count_nonzero(self.targets[rows, :T] >= 0))
+            parts.append(ForwardResult(
+                loss=float(losses.sum(dtype=np.float64)) / max(n_valid, 1),
+                logits=joint.logits[rows, :T], token_losses=losses,
+                attention=[a[rows, :, :T, :T] for a in joint.attention]))
+        return parts
 
 
 class Prober:
@@ -51,15 +80,21 @@ class Prober:
                                                tok.token_id, cfg.d_vocab)
         self.train_targets = pronoun_targets(self.train_sentences, self.train_pb, owned,
                                              tok.token_id, cfg.d_vocab)
+        self.joint = JointBatch([self.train_pb, self.heldout_pb]
+                                + ([self.story_pb] if self.story_pb is not None else []))
+
+    def _clean_passes(self, params) -> list[ForwardResult]:
+        """The train, held-out (and story) probe sentences in one forward pass, dropout off,
+        split back into one result per batch as if each had gone through alone."""
+        j = self.joint
+        return j.split(forward(params, self.cfg, j.tokens, j.targets,
+                               capture=Capture(attention=True)))
 
     def probe(self, params, step: int, train_loss: float | None) -> dict:
         """`train_loss` is the mean training-batch loss since the last probe (with dropout);
         `val_loss` is measured here on fresh sentences of the training distribution, and
         `heldout_loss` on sentences whose noun pair never met in training."""
-        train = forward(params, self.cfg, self.train_pb.tokens, self.train_pb.targets,
-                        capture=Capture(attention=True))
-        held = forward(params, self.cfg, self.heldout_pb.tokens, self.heldout_pb.targets,
-                       capture=Capture(attention=True))
+        train, held, *story = self._clean_passes(params)
         heads = head_table(train.attention, self.train_pb, held.attention, self.heldout_pb)
         return {
             "type": "probe", "step": step,
@@ -68,7 +103,7 @@ class Prober:
             "floor": dict(self.corpus.floor), "heads": heads,
             "baseline_acc": dict(self.baseline), "role_shares": dict(self.shares),
             "focus_under_dropout": self._focus_under_dropout(params, step, heads, train),
-            "snapshots": self._snapshots(params),
+            "snapshots": self._snapshots(params, story[0] if story else None),
             **probe_measures(params, self.cfg, self.measure_pb, heads, step),  # measures.py
         }
 
@@ -93,11 +128,12 @@ class Prober:
                 "rate": self.dropout, "attn_rate": self.attn_dropout,
                 "measure": "pronoun resolution accuracy"}
 
-    def _snapshots(self, params) -> list[dict]:
+    def _snapshots(self, params, result: ForwardResult | None = None) -> list[dict]:
         if self.story_pb is None:
             return []
-        result = forward(params, self.cfg, self.story_pb.tokens, None,
-                         capture=Capture(attention=True))
+        if result is None:
+            result = forward(params, self.cfg, self.story_pb.tokens, None,
+                             capture=Capture(attention=True))
         shots = []
         for b, sent in enumerate(self.story):
             n = len(sent.words) + 1

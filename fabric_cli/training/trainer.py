@@ -25,6 +25,8 @@ from fabric_cli.analysis import runs
 from fabric_cli.chronicle import ChronicleWriter, read_events, truncate_after
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
+from fabric_cli.nn.bench import step_flops
+from fabric_cli.nn.blas import ThreadTuner
 from fabric_cli.nn.model import Capture, backward, forward, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
 from fabric_cli.training.moments import MomentDetector, MomentThresholds, make_moment
@@ -71,6 +73,9 @@ class Trainer:
         self.subscribers = list(subscribers)
         self.corpus = Corpus(scenario)
         self.cfg = self.corpus.model_config()
+        # the BLAS thread count, timed on the first steps of large Fabrics (nn/blas.py)
+        self.threads = ThreadTuner(step_flops(self.cfg, self.training.batch_size,
+                                              self.cfg.n_ctx))
         self.times = TimeSplit()
         self._stop = False
         self.step = 0
@@ -219,6 +224,7 @@ class Trainer:
         """One update. Returns the step event, or None if the Fabric tore (non-finite)."""
         t = self.training
         tokens, targets = self.corpus.train_batch(self.data_rng, t.batch_size)
+        self.threads.before_step()  # the BLAS thread count: timed on the first steps
         t0 = time.perf_counter()
         result = forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
                          attn_dropout=t.attn_dropout, rng=self.dropout_rng,
@@ -239,6 +245,7 @@ class Trainer:
             return None
         ratios = self.optimizer.step(self.params, grads, lr, measure=True)
         self.times.optimizer += time.perf_counter() - t2
+        self.threads.after_step(time.perf_counter() - t0)
         self.step += 1
         return {
             "type": "step", "step": self.step, "loss": result.loss, "lr": lr,
@@ -340,6 +347,7 @@ class Trainer:
             "floor": dict(self.corpus.floor),
             "specialists": getattr(self, "specialists", []),
             "time_split": self.times.as_dict(),
+            "blas_threads": self.threads.report(),
             "checkpoint_step": self.step if checkpoint_step is None else checkpoint_step,
             **(extra or {}),
         }

@@ -1,0 +1,138 @@
+"""How many threads the BLAS under NumPy may use, read and changed while the process runs.
+
+fabric_cli/__init__.py starts every process with one BLAS thread (OPENBLAS_NUM_THREADS=1
+unless the user set it): the Fabric's default matrices are 64 wide, a thread pool costs more
+in hand-offs than it gains there, and on a busy machine spinning threads make it far worse.
+Larger shapes gain from both cores, so the count is changed at run time through OpenBLAS's
+own openblas_set_num_threads (found with ctypes in the library NumPy loaded; the pool grows
+on demand), and chosen per shape by timing real steps (see `choose_threads`).
+
+OpenBLAS's sgemm splits the output matrix between threads, never the sum along k, so a
+product is bit-identical at any thread count (tests/test_speed.py checks it on the Fabric's
+own steps): the choice changes the speed, not the numbers. Any other BLAS, or none found:
+`blas_threads()` is None and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import statistics
+import time
+from collections.abc import Callable
+
+_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+            "openblas_set_num_threads64_", "openblas_set_num_threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+            "openblas_get_num_threads64_", "openblas_get_num_threads")
+_lib: tuple | None = None  # (setter, getter) once found; () when there is none
+
+
+def _openblas() -> tuple:
+    global _lib
+    if _lib is not None:
+        return _lib
+    import numpy  # noqa: F401  (the library must be loaded to be found)
+
+    _lib = ()
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", maps.read())))
+    except OSError:
+        return _lib
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
+        getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
+        if setter is not None and getter is not None:
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            _lib = (setter, getter)
+            break
+    return _lib
+
+
+def blas_threads() -> int | None:
+    """The BLAS's current thread count, or None when it cannot be read (not OpenBLAS)."""
+    lib = _openblas()
+    return int(lib[1]()) if lib else None
+
+
+def set_blas_threads(n: int) -> bool:
+    """Use n BLAS threads from now on; False when the BLAS cannot be told."""
+    lib = _openblas()
+    if not lib or n < 1:
+        return False
+    lib[0](int(n))
+    return True
+
+
+def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1, 2),
+                   trials: int = 3, step_flops: float | None = None) -> dict:
+    """Time `step` at each thread count, interleaved (1, 2, 1, 2, ...), and keep the fastest
+    median, as the trainer's ThreadTuner does (same rules: nothing is tried below
+    TUNE_ABOVE_FLOPS when `step_flops` is given, and a count 1.5x slower than the best after
+    one round is dropped). Returns {"threads": chosen, "ms": {count: median ms}}."""
+    tuner = ThreadTuner(TUNE_ABOVE_FLOPS if step_flops is None else step_flops, candidates,
+                        trials)
+    while tuner.active and tuner.chosen is None:
+        tuner.before_step()
+        start = time.perf_counter()
+        step()
+        tuner.after_step(time.perf_counter() - start)
+    report = tuner.report()
+    return {"threads": report["threads"], "ms": {int(n): ms for n, ms in report["ms"].items()}}
+
+
+# Below this many FLOPs a step is dispatch-bound, and a second BLAS thread only adds hand-offs
+# (the default 2-layer Fabric, 0.5 GFLOP a step, always ran slower with two on this machine);
+# above it, the trainer times its own first steps at each count and keeps the faster.
+TUNE_ABOVE_FLOPS = 1e9
+
+
+class ThreadTuner:
+    """Chooses the BLAS thread count from a run's own first steps: step i runs at
+    candidates[i % len(candidates)] until each count has `trials` timings, then the count
+    with the fastest median is kept for the rest of the run. Results do not depend on the
+    choice (see the module's note), so these steps are ordinary training steps."""
+
+    def __init__(self, step_flops: float, candidates: tuple[int, ...] = (1, 2),
+                 trials: int = 3) -> None:
+        self.active = step_flops >= TUNE_ABOVE_FLOPS and blas_threads() is not None
+        self.candidates = candidates
+        self.trials = trials
+        self.times: dict[int, list[float]] = {n: [] for n in candidates}
+        self.chosen: int | None = None if self.active else blas_threads()
+        self._current: int | None = None
+
+    def before_step(self) -> None:
+        if not self.active or self.chosen is not None:
+            return
+        done = sum(len(t) for t in self.times.values())
+        self._current = self.candidates[done % len(self.candidates)]
+        set_blas_threads(self._current)
+
+    def after_step(self, seconds: float) -> None:
+        if not self.active or self.chosen is not None or self._current is None:
+            return
+        self.times[self._current].append(seconds)
+        timed = [n for n in self.candidates if self.times[n]]
+        if len(timed) == len(self.candidates) and all(len(self.times[n]) == 1 for n in timed):
+            # after one step at each count, a count 1.5x slower than the best is not tried
+            # again: on a busy machine a second thread can cost seconds a step
+            fastest = min(self.times[n][0] for n in timed)
+            self.candidates = tuple(n for n in self.candidates
+                                    if self.times[n][0] <= 1.5 * fastest)
+        if all(len(self.times[n]) >= self.trials for n in self.candidates) or (
+                len(self.candidates) == 1):
+            medians = {n: statistics.median(self.times[n]) for n in self.candidates}
+            self.chosen = min(medians, key=lambda n: (medians[n], n))
+            set_blas_threads(self.chosen)
+
+    def report(self) -> dict:
+        """{"threads": the count in use, "ms": {count: median ms of the tuning steps}}."""
+        return {"threads": self.chosen if self.chosen is not None else blas_threads(),
+                "ms": {str(n): statistics.median(t) * 1e3 for n, t in self.times.items() if t}}

@@ -1,0 +1,180 @@
+"""The fast Fabric is the same Fabric: parity with the plain float64 reference written before
+the speed work (tests/reference_fabric.py), on fixed inputs and the same dropout masks;
+float32 close to float64; results independent of the BLAS thread count; and the flat
+optimizer's bookkeeping."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from reference_fabric import loss_and_grads
+
+from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
+from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.model import Capture, backward, forward, init_params
+from fabric_cli.nn.optim import clip_grad_norm, make_optimizer
+
+CFG = ModelConfig(n_layers=2, n_heads=3, d_model=12, d_head=4, d_mlp=20, n_ctx=7, d_vocab=13)
+
+
+def spread(cfg, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    params = init_params(cfg, rng, dtype=dtype)
+    for p in params.values():
+        p += rng.normal(0, 0.3, p.shape).astype(dtype)
+    return params
+
+
+def batch(seed=1):
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, CFG.d_vocab, (4, 7))
+    targets = rng.integers(0, CFG.d_vocab, (4, 7))
+    targets[0, 5:] = -1
+    return tokens, targets
+
+
+@pytest.mark.parametrize("residual,norm", [(True, "LN"), (False, "LN"), (True, None),
+                                           (False, None)])
+@pytest.mark.parametrize("dropout,attn_dropout", [(0.0, 0.0), (0.2, 0.15)])
+def test_loss_and_every_gradient_match_the_plain_reference(residual, norm, dropout,
+                                                           attn_dropout):
+    cfg = replace(CFG, residual=residual, normalization_type=norm)
+    params = spread(cfg)
+    tokens, targets = batch()
+    result = forward(params, cfg, tokens, targets, dropout=dropout, attn_dropout=attn_dropout,
+                     rng=np.random.default_rng(5))
+    grads, _ = backward(result)
+    ref_loss, ref_grads = loss_and_grads(params, cfg, tokens, targets, dropout, attn_dropout,
+                                         np.random.default_rng(5))
+    assert result.loss == pytest.approx(ref_loss, rel=1e-12)
+    assert set(grads) == set(ref_grads)
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, ref_grads[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_float32_agrees_with_the_float64_reference():
+    params64 = spread(CFG)
+    params32 = {n: p.astype(np.float32) for n, p in params64.items()}
+    tokens, targets = batch()
+    result = forward(params32, CFG, tokens, targets, dropout=0.1, attn_dropout=0.1,
+                     rng=np.random.default_rng(3))
+    grads, _ = backward(result)
+    ref_loss, ref_grads = loss_and_grads(params64, CFG, tokens, targets, 0.1, 0.1,
+                                         np.random.default_rng(3))
+    assert result.loss == pytest.approx(ref_loss, rel=1e-5)
+    for name, g in grads.items():
+        assert g.dtype == np.float32
+        # b_K's true gradient is 0 (a shift of every key cancels in the softmax): float32
+        # leaves ~1e-8 of rounding there, so errors are judged against at least 1e-3
+        scale = max(np.abs(ref_grads[name]).max(), 1e-3)
+        assert np.abs(g - ref_grads[name]).max() / scale < 1e-4, name
+
+
+def train(params, steps, seed=0, kind="adamw"):
+    cfg = replace(CFG, n_ctx=24, d_model=64, d_head=16, n_heads=4, d_mlp=256, d_vocab=50)
+    rng = np.random.default_rng(seed)
+    opt = make_optimizer(kind, params, lr=1e-2, weight_decay=0.1)
+    for _ in range(steps):
+        tokens = rng.integers(0, cfg.d_vocab, (32, 24))
+        grads, _ = backward(forward(params, cfg, tokens, tokens, dropout=0.1,
+                                    attn_dropout=0.1, rng=rng))
+        clip_grad_norm(grads, 1.0)
+        opt.step(params, grads, 1e-2)
+    return params
+
+
+@pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
+def test_the_blas_thread_count_changes_the_speed_not_the_numbers():
+    cfg = replace(CFG, n_ctx=24, d_model=64, d_head=16, n_heads=4, d_mlp=256, d_vocab=50)
+    before = blas_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            set_blas_threads(threads)
+            results.append(train(init_params(cfg, np.random.default_rng(0)), steps=3))
+    finally:
+        set_blas_threads(before)
+    assert all(np.array_equal(results[0][n], results[1][n]) for n in results[0])
+
+
+@pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
+def test_choose_threads_keeps_one_of_the_candidates_and_runs_every_step():
+    before = blas_threads()
+    calls = []
+    try:
+        choice = choose_threads(lambda: calls.append(blas_threads()), (1, 2), trials=2)
+        assert choice["threads"] in (1, 2) and blas_threads() == choice["threads"]
+        assert calls[:2] == [1, 2] and set(choice["ms"]) <= {1, 2}
+        assert choice["ms"][choice["threads"]] == min(choice["ms"].values())
+        assert choose_threads(lambda: None, step_flops=10.0) == {"threads": blas_threads(),
+                                                                 "ms": {}}
+    finally:
+        set_blas_threads(before)
+
+
+def test_a_parameter_replaced_in_the_dict_is_bound_again_and_still_trained():
+    params = {"blocks.0.attn.W_Q": np.ones((2, 3), np.float64),
+              "blocks.0.ln1.w": np.ones(3, np.float64)}
+    opt = make_optimizer("sgd", params, lr=0.5)
+    grads = {n: np.ones_like(p) for n, p in params.items()}
+    opt.step(params, grads, 0.5)
+    params["blocks.0.ln1.w"] = np.full(3, 4.0)  # a caller swaps in a new array
+    opt.step(params, grads, 0.5)
+    np.testing.assert_array_equal(params["blocks.0.ln1.w"], 3.5)
+    np.testing.assert_array_equal(params["blocks.0.attn.W_Q"], 0.0)
+    # the dict's arrays are views of one buffer: moving one moves what the optimizer sees
+    assert params["blocks.0.ln1.w"].base is params["blocks.0.attn.W_Q"].base
+
+
+@pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
+def test_the_trainers_thread_tuner_times_each_count_then_keeps_the_faster():
+    from fabric_cli.nn.blas import TUNE_ABOVE_FLOPS, ThreadTuner
+
+    before = blas_threads()
+    try:
+        small = ThreadTuner(TUNE_ABOVE_FLOPS / 10)
+        small.before_step()
+        assert not small.active and small.report()["threads"] == before
+        tuner = ThreadTuner(TUNE_ABOVE_FLOPS * 2, candidates=(1, 2), trials=2)
+        seen = []
+        for seconds in (0.3, 0.2, 0.4, 0.3, 9.0):  # 1 thread: .3 .4; 2 threads: .2 .3
+            tuner.before_step()
+            seen.append(blas_threads())
+            tuner.after_step(seconds)
+        assert seen == [1, 2, 1, 2, 2] and tuner.chosen == 2 and blas_threads() == 2
+        assert tuner.report() == {"threads": 2, "ms": {"1": 350.0, "2": 250.0}}
+        # a count far slower after one round is not tried again
+        busy = ThreadTuner(TUNE_ABOVE_FLOPS * 2, candidates=(1, 2), trials=3)
+        seen = []
+        for seconds in (0.1, 2.0, 0.1, 0.1):
+            busy.before_step()
+            seen.append(blas_threads())
+            busy.after_step(seconds)
+        assert seen == [1, 2, 1, 1] and busy.chosen == 1
+    finally:
+        set_blas_threads(before)
+
+
+def test_probe_batches_joined_in_one_pass_give_what_each_gives_alone():
+    from fabric_cli.training.probing import JointBatch
+
+    params = spread(CFG, dtype=np.float32)
+    rng = np.random.default_rng(4)
+
+    class Batch:  # the two fields JointBatch reads from a ProbeBatch
+        def __init__(self, B, T):
+            self.tokens = rng.integers(0, CFG.d_vocab, (B, T))
+            self.targets = rng.integers(-1, CFG.d_vocab, (B, T))
+
+    batches = [Batch(5, 7), Batch(3, 4), Batch(2, 6)]
+    joint = JointBatch(batches)
+    parts = joint.split(forward(params, CFG, joint.tokens, joint.targets,
+                                capture=Capture(attention=True)))
+    for pb, part in zip(batches, parts, strict=True):
+        alone = forward(params, CFG, pb.tokens, pb.targets,
+                        capture=Capture(attention=True))
+        assert part.loss == pytest.approx(alone.loss, rel=1e-5)
+        np.testing.assert_allclose(part.logits, alone.logits, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(part.token_losses, alone.token_losses, rtol=1e-4, atol=1e-5)
+        for a, b in zip(part.attention, alone.attention, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
