@@ -136,6 +136,9 @@ class RunFacts:
     def pronoun_head(self) -> tuple[int, int] | None:
         """The head a pronoun story is about: the pronoun specialist, else the best one."""
         named = [s for s in self.specialists if s.get("role") == "pronoun"]
+        best = [s for s in named if s.get("best") is True]  # the prober's own choice, if given
+        if best:
+            return int(best[0]["layer"]), int(best[0]["head"])
         if named:
             best = max(named, key=lambda s: as_float(s.get("score")))
             return int(best["layer"]), int(best["head"])

@@ -284,8 +284,9 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
         role = str(spec.get("role"))
         text = voice.say("specialist", SPECIALIST, role=role, words=ROLE_WORDS.get(role, role),
                          score=sig(spec.get("score")))
-        if role == "pronoun" and spec.get("heldout_acc") is not None:
-            text += " " + voice.say("heldout", HELDOUT, heldout=pct(spec.get("heldout_acc")),
+        if spec.get("heldout_acc") is not None and spec.get("baseline_acc") is not None:
+            text += " " + voice.say("heldout", HELDOUT if role == "pronoun" else HELDOUT_ROLE,
+                                    heldout=pct(spec.get("heldout_acc")),
                                     baseline=pct(spec.get("baseline_acc")))
         paras.append(text)
         paras += _ablation(voice, spec)

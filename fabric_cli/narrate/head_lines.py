@@ -231,6 +231,13 @@ HELDOUT = [
     "On noun pairs I never saw together: {heldout} right, against {baseline} for the nearest noun.",
     "New pairs of nouns: {heldout} resolved by me, {baseline} by the nearest-noun guess.",
 ]
+HELDOUT_ROLE = [  # any role but pronoun: the probe's own bar for a head without the role
+    ("On held-out sentences I was right {heldout} of the time at my role's places; a head "
+     "without my role gets {baseline} there."),
+    "Held-out: {heldout} at the places my role serves, against {baseline} without the role.",
+    "At my role's places in sentences I never saw: {heldout} right, where {baseline} is the bar.",
+    "On new sentences, {heldout} at my role's places; {baseline} is what a head without it gets.",
+]
 ABLATION = Bank("hurt", [
     ("They silenced me to be sure. With my output zeroed the loss on the words after my role "
      "rose from {before} to {after} nats, and accuracy went from {acc_before} to {acc_after}. "
