@@ -253,7 +253,10 @@ def tell(run: RunFacts, stories: Mapping[str, Story], moment_line: MomentTeller,
             if p == _paragraph_of(ffn, F.AFTER_ROLE):
                 page.add(dance, p, "ffn")
     last = page.chapter("The Storm" if stormy else "Each Voice's Last Word")
+    told_storm = any(m.get("kind") == "diverged" for m in run.moments)
     for name in CLOSING:
+        if told_storm and name == "engineers":
+            continue  # their line for the divergence was already told, in The Storm
         story = stories.get(name)
         if story and story.chapters and story.chapters[-1].paragraphs:
             page.add(last, story.chapters[-1].paragraphs[-1], name)

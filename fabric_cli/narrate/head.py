@@ -378,5 +378,6 @@ def _perspective(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter 
                          heads_word="head" if len(same) == 1 else "heads",
                          words=ROLE_WORDS.get(role, role))
     else:
-        text = voice.say("perspective", PERSPECTIVE_DIFFUSE, n=count(n), n_spec=count(len(specs)))
+        text = voice.say("perspective", PERSPECTIVE_DIFFUSE if specs else PERSPECTIVE_NONE,
+                         n=count(n), n_spec=count(len(specs)))
     return Chapter("The Head's Perspective", [text])

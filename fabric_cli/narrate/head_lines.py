@@ -397,6 +397,12 @@ PERSPECTIVE_ONLY = [
      "listen.*"),
     ("{n} heads in this Fabric, and {role} rests on me alone. *A quiet stitch, measured.*"),
 ]
+PERSPECTIVE_NONE = [
+    "One of {n} heads, in a Fabric where the probes could prove none of us. *The weave is still loose.*",
+    "{n} heads, and not one proven: this Fabric never found its specialists. *Another run, perhaps.*",
+    "Of {n} heads, none was named. I was one of many loose threads.",
+    "No head of these {n} earned a role. *We all stayed searching.*",
+]
 PERSPECTIVE_DIFFUSE = [
     ("In a Fabric of {n} heads, {n_spec} earned a role, and I was not one of them. *Perhaps "
      "another run, another seed.*"),

@@ -131,11 +131,11 @@ BLEND_LARGE = Bank("exceeds", [
     '*Here the head spoke louder than the stream it joined.*',
 ])
 VANISH_ABSENT = [
-    ("From step {start_step} the detector marked it: {bottom} at the bottom against {top} at "
-     "the top, a ratio of {ratio}, under its line of {threshold}."),
-    "At step {step} the fading was marked: bottom {bottom}, top {top}, ratio {ratio}.",
-    'Step {step}: the fade, measured at bottom {bottom} against top {top}, a ratio of {ratio}.',
-    'At step {step} the bottom heard {bottom} and the top {top}: a ratio of {ratio}.',
+    ("By step {step} the detector had marked it: {bottom} at the bottom against {top} at "
+     "the top, under its line of {threshold}."),
+    "At step {step} the fading was marked: bottom {bottom}, top {top}.",
+    "Step {step}: the bottom heard {bottom}, the top {top}.",
+    "At step {step} the bottom layer heard {bottom} of the Gradient; the top heard {top}.",
 ]
 TITLES_ABSENT = ["The Residual: The Thread That Was Not There",
                  "The Residual: What My Absence Cost",
