@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LN_EPS = 1e-5  # the model's LayerNorm epsilon (docs/ARCHITECTURE.md)
-MEASURE_SENTENCES = 64  # the first probe sentences are enough, and keep the probe cheap
+MEASURE_SENTENCES = 32  # the first probe sentences are enough, and keep the probe cheap
 
 
 @dataclass
@@ -154,10 +154,10 @@ def head_share(streams: Streams, pb, layer: int, head: int) -> dict | None:
             "ratio": head_norm / resid_norm if resid_norm > 0 else float("nan")}
 
 
-GRADIENT_SENTENCES = 4  # one backward pass each, and one per pronoun: keep the probe cheap
+GRADIENT_SENTENCES = 3  # one backward pass each, and one per pronoun: keep the probe cheap
 # The per-sentence backward passes cost about a quarter of a probe, so the Gradient's own
 # measurements are taken only at probes on multiples of this many steps (and at step 0).
-GRADIENT_EVERY = 400
+GRADIENT_EVERY = 600
 
 
 def _global_norm(grads: dict) -> float:
