@@ -345,3 +345,27 @@ def test_a_head_of_a_role_the_narrators_never_heard_of_speaks_of_it_plainly():
     text = story.text()
     assert "determiner" in text and "Specialisation" in [c.title for c in story.chapters]
     assert "None" not in text and "nothing measured" not in text
+
+
+def test_every_beat_has_at_least_four_ways_to_be_told():
+    """So that five seeds read differently: every phrase bank of every voice (not the one-line
+    live ticker) holds four variants or more."""
+    import importlib
+
+    from fabric_cli.narrate.claims import Bank
+
+    short = []
+    for name in ("adam", "dropout", "engineers", "ensemble_lines", "ffn", "gradient",
+                 "head_lines", "inference", "layernorm", "loss", "residual", "softmax",
+                 "tokenizer"):
+        module = importlib.import_module(f"fabric_cli.narrate.{name}")
+        for var, value in vars(module).items():
+            if not var.isupper() or var in ("MOMENT_LINES", "ROLE_WORDS", "COUNT_WORDS"):
+                continue
+            banks = value.items() if isinstance(value, dict) else [(var, value)]
+            for key, bank in banks:
+                if isinstance(bank, (list, Bank)) and bank and all(isinstance(x, str)
+                                                                    for x in bank):
+                    if len(bank) < 4:
+                        short.append(f"{name}.{var}[{key}]: {len(bank)}")
+    assert short == []

@@ -39,7 +39,11 @@ STORY = [
     "*{sentence}* In my hands: {n} tokens, {tokens}.",
     "From *{sentence}* I made {n} threads: {tokens}.",
 ]
-UNKNOWN = ["In it, {n} word(s) were strangers to me and became <unk>."]
+UNKNOWN = ["In it, {n} word(s) were strangers to me and became <unk>.",
+    '{n} word(s) here were not mine to know; they became <unk>.',
+    'I did not know {n} word(s) of it: <unk>, blank threads.',
+    '<unk> stands in for {n} word(s) I was never taught.',
+]
 BATCH = [
     ("At step {at} I fed the Fabric a batch of {batch} sentences holding {tokens} real "
     "targets, every sequence opened with <bos> and padded to at most {n_ctx} places."),
