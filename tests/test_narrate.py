@@ -364,8 +364,8 @@ def test_every_beat_has_at_least_four_ways_to_be_told():
                 continue
             banks = value.items() if isinstance(value, dict) else [(var, value)]
             for key, bank in banks:
-                if isinstance(bank, (list, Bank)) and bank and all(isinstance(x, str)
-                                                                    for x in bank):
-                    if len(bank) < 4:
-                        short.append(f"{name}.{var}[{key}]: {len(bank)}")
+                is_bank = isinstance(bank, (list, Bank)) and bank and all(
+                    isinstance(x, str) for x in bank)
+                if is_bank and len(bank) < 4:
+                    short.append(f"{name}.{var}[{key}]: {len(bank)}")
     assert short == []
