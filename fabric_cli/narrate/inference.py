@@ -10,6 +10,7 @@ run is told in the same words.
 
 from __future__ import annotations
 
+import re
 import zlib
 
 from fabric_cli.narrate.claims import Bank
@@ -18,6 +19,7 @@ from fabric_cli.narrate.story import Told, Voice
 from fabric_cli.typeset import as_typed
 
 COMPONENT = "head"
+_PLURAL_POSSESSIVE = re.compile(r"\b(\w+s)'s\b")
 
 OPENING = [
     "I am Head {head} of Layer {layer}. You handed me *{sentence}*",
@@ -203,7 +205,8 @@ def inference_account(doc: dict) -> tuple[list[str], list[Told]]:
     """The paragraphs and every phrase told in them, with the claim each stood on."""
     sentence = str(doc.get("sentence", ""))
     voice = Voice(zlib.crc32(sentence.encode("utf-8", "replace")), "head-infer")
-    return _tell(doc, voice, sentence), voice.told
+    # the language's plural nouns end in s: "the scientists' own words", not "scientists's"
+    return [_PLURAL_POSSESSIVE.sub(r"\1'", p) for p in _tell(doc, voice, sentence)], voice.told
 
 
 def _tell(doc: dict, voice: Voice, sentence: str) -> list[str]:
