@@ -18,12 +18,12 @@ EPIGRAPH = [
 # Several heads crossing the same role's line: told once, by the first of them.
 THRESHOLD_GROUP = [
     ("I crossed the {role} line of {threshold} at step {step} with a score of {score}; "
-     "{others} followed: {rest}."),
+     "{others} crossed it too: {rest}."),
     ("Step {step}: my {role} score reached {score}, over {threshold}. I was not alone for long: "
      "{rest}."),
     ("The probes drew a {role} line at {threshold}, and I crossed it first, at step {step} "
      "({score}). Then {rest}."),
-    ("First me, at step {step}, {role} score {score} against a line of {threshold}; then {rest}. "
+    ("Me at step {step}, {role} score {score} against a line of {threshold}; and {rest}. "
      "*A calling, shared.*"),
 ]
 THRESHOLD_ONE = [
@@ -35,14 +35,14 @@ THRESHOLD_ONE = [
 THRESHOLD_ITEM = "{who} at step {step} ({score})"
 SNAP_GROUP = [
     ("At step {step}, in every story sentence, each pronoun's attention peaked on its own noun "
-     "in me; the weakest, \"{pronoun}\", still gave \"{antecedent}\" {weight}. Then {rest} "
-     "snapped the same way."),
+     "in me; the weakest, \"{pronoun}\", still gave \"{antecedent}\" {weight}. {rest} "
+     "snapped the same way too."),
     ("Step {step}: \"{pronoun}\" pulled tight to \"{antecedent}\" in me, weight {weight}, and "
-     "every other story pronoun with it. {rest} found the same knots later."),
-    ("I snapped first, at step {step}: {weight} from \"{pronoun}\" onto \"{antecedent}\", the "
-     "weakest of my story pronouns. After me: {rest}."),
+     "every other story pronoun with it. {rest} found the same knots."),
+    ("I snapped at step {step}: {weight} from \"{pronoun}\" onto \"{antecedent}\", the "
+     "weakest of my story pronouns. Then, or with me: {rest}."),
     ("At step {step} every story pronoun in me found its noun (the weakest, \"{pronoun}\" to "
-     "\"{antecedent}\", at {weight}); {rest} followed."),
+     "\"{antecedent}\", at {weight}); {rest} did the same."),
 ]
 SNAP_ONE = [
     ("At step {step}, in every story sentence, each pronoun's attention peaked on its own noun "
