@@ -21,8 +21,8 @@ THRESHOLD_GROUP = [
      "{others} crossed it too: {rest}."),
     ("Step {step}: my {role} score reached {score}, over {threshold}. I was not alone for long: "
      "{rest}."),
-    ("The probes drew a {role} line at {threshold}, and I crossed it first, at step {step} "
-     "({score}). Then {rest}."),
+    ("The probes drew a {role} line at {threshold}, and I crossed it at step {step} "
+     "({score}); so did {rest}."),
     ("Me at step {step}, {role} score {score} against a line of {threshold}; and {rest}. "
      "*A calling, shared.*"),
 ]
@@ -40,7 +40,7 @@ SNAP_GROUP = [
     ("Step {step}: \"{pronoun}\" pulled tight to \"{antecedent}\" in me, weight {weight}, and "
      "every other story pronoun with it. {rest} found the same knots."),
     ("I snapped at step {step}: {weight} from \"{pronoun}\" onto \"{antecedent}\", the "
-     "weakest of my story pronouns. Then, or with me: {rest}."),
+     "weakest of my story pronouns. With me, or after: {rest}."),
     ("At step {step} every story pronoun in me found its noun (the weakest, \"{pronoun}\" to "
      "\"{antecedent}\", at {weight}); {rest} did the same."),
 ]
