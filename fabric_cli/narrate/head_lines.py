@@ -350,15 +350,15 @@ FADE = [
 ]
 INFERENCE = [
     "Now sentences pass through me untouched by any gradient. *{sentence}* {pairs}",
-    "Inference. *{sentence}* flows in. {pairs}",
+    "Inference. In flows *{sentence}* {pairs}",
     "No more corrections; only reading. *{sentence}* {pairs}",
     "The weights are still now. A sentence arrives: *{sentence}* {pairs}",
 ]
 INFERENCE_MORE = [
-    "Then *{sentence}* {pairs}",
+    "Then: *{sentence}* {pairs}",
     "Another: *{sentence}* {pairs}",
-    "And *{sentence}* {pairs}",
-    "Next came *{sentence}* {pairs}",
+    "And another: *{sentence}* {pairs}",
+    "Next came this: *{sentence}* {pairs}",
 ]
 PAIR_FIRST = [
     "From \"{pronoun}\" my gaze lands on \"{target}\", weight {weight}.",
