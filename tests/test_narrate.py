@@ -356,7 +356,7 @@ def test_every_beat_has_at_least_four_ways_to_be_told():
 
     short = []
     for name in ("adam", "dropout", "engineers", "ensemble_lines", "ffn", "gradient",
-                 "head_lines", "inference", "layernorm", "loss", "residual", "softmax",
+                 "head_lines", "head_lines_becoming", "inference", "layernorm", "loss", "residual", "softmax",
                  "tokenizer"):
         module = importlib.import_module(f"fabric_cli.narrate.{name}")
         for var, value in vars(module).items():

@@ -3,7 +3,8 @@
 It tells the seeds' arc as this run measured it: random beginnings, finding its focus (only
 if a snap or a threshold happened), what it became (a specialist proven by ablation, or a head
 that stayed diffuse), the inference dance on the story sentences, and its own perspective.
-Phrase banks live in head_lines.py, each claiming bank naming the fact it needs.
+Phrase banks live in head_lines.py and head_lines_becoming.py, each claiming bank naming
+the fact it needs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from fabric_cli.narrate.common import (
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, count, finite, head_name, pct, sig, step
 from fabric_cli.narrate.head_lines import *
-from fabric_cli.narrate.head_lines import MOMENT_LINES  # noqa: F401 (the registry reads it)
+from fabric_cli.narrate.head_lines_becoming import *
+from fabric_cli.narrate.head_lines_becoming import MOMENT_LINES  # noqa: F401 (the registry)
 from fabric_cli.narrate.story import Chapter, Story, Voice
 from fabric_cli.typeset import as_typed
 
