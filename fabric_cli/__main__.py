@@ -1,3 +1,3 @@
-from fabric_cli.cli import main
+from fabric_cli.entry import main
 
 main()

@@ -39,6 +39,15 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
                 "specialists", "time_split"),
 }
 
+# Fields that hold a number whenever present (True: or null), checked as the chronicle is read.
+NUMBER_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "step": (("loss", False), ("lr", False), ("grad_norm", False),
+             ("grad_norm_clipped", False), ("elapsed", False), ("grad_embed", True),
+             ("dropout_rate", True), ("dropout_keep", True)),
+    "probe": (("train_loss", True), ("val_loss", False)),
+    "run_end": (("seconds", False), ("final_train_loss", True), ("final_val_loss", True)),
+}
+
 # Who tells each kind of moment, and the numbers its `data` must carry.
 MOMENT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "first_snap": ("head", ("sentence", "pronoun", "pronoun_index", "antecedent",
@@ -71,12 +80,18 @@ def round_number(x: float) -> float:
     return float(f"{x:.6g}") if math.isfinite(x) else x
 
 
+class NotANumber(FabricError, TypeError):
+    """A chronicle holds something else where a number belongs: one line for the user (a
+    FabricError), and still the TypeError it always was for code that catches that."""
+
+
 def number(value: Any) -> float:
     """A number read from the chronicle as a float: "nan"/"inf"/"-inf" back to floats."""
     if isinstance(value, str) and value in NON_FINITE:
         return NON_FINITE[value]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"not a chronicle number: {value!r}")
+        raise NotANumber(f"the chronicle holds {str(value)[:40]!r} where a number belongs; "
+                         "it is damaged (train the run again with `fabric train --force`)")
     return float(value)
 
 
@@ -231,18 +246,30 @@ def read_events(path: str | os.PathLike) -> ChronicleEvents:
         if event["v"] != SCHEMA_VERSION:
             raise FabricError(f"{where} is schema version {event['v']!r}, this fabric reads "
                               f"version {SCHEMA_VERSION}; train the run again with this fabric")
-        if not isinstance(event.get("type"), str) or not isinstance(event.get("step"), int):
+        if not isinstance(event.get("type"), str) or not isinstance(event.get("step"), int) \
+                or isinstance(event.get("step"), bool) or event["step"] < 0:
             raise FabricError(f"{where} has no event type or step; the chronicle is damaged")
+        for name, may_be_none in NUMBER_FIELDS.get(event["type"], ()):
+            value = event.get(name)
+            if name in event and not is_number(value) and not (may_be_none and value is None):
+                raise FabricError(f"{where}: {name} is {str(value)[:40]!r}, not a number; the "
+                                  "chronicle is damaged (train the run again with `fabric "
+                                  "train --force`)")
         events.append(event)
     return events
 
 
-def truncate_after(path: str | os.PathLike, step: int) -> int:
+def truncate_after(path: str | os.PathLike, step: int, count: int | None = None) -> int:
     """Keep only the events with `step` ≤ step, atomically (used on resume, so the resumed
-    run's chronicle continues exactly where its checkpoint was taken). `run_end` events are
-    dropped whatever their step: a resumed run has not ended. Returns the events kept."""
+    run's chronicle continues exactly where its checkpoint was taken). With `count` (the
+    number of events written when the checkpoint was taken), only the first `count` events
+    are kept: events told after a checkpoint at that same step (an ending cut short) go too.
+    `run_end` events are dropped whatever their step: a resumed run has not ended. Returns
+    the number of events kept."""
     path = Path(path)
     events = read_events(path)
+    if count is not None:
+        events = events[:count]
     kept = [e for e in events if e["step"] <= step and e["type"] != "run_end"]
     text = "".join(json.dumps(e, separators=(",", ":"), allow_nan=False) + "\n" for e in kept)
     try:

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from fabric_cli import __version__
-from fabric_cli.commands import bench, check, corpus, heads, infer, narrate, scenarios, train
+from fabric_cli.commands import (
+    bench,
+    check,
+    corpus,
+    export,
+    heads,
+    infer,
+    narrate,
+    scenarios,
+    train,
+)
 
 app = typer.Typer(
     name="fabric",
@@ -31,6 +41,7 @@ app.command("narrate", short_help="A component tells the run's story.  e.g. fabr
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
 app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
+app.command("export", short_help="Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out")(export.export)
 app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
 
 

@@ -136,6 +136,8 @@ def _read(path: Path, source: str) -> str:
 def _parse_toml(text: str, source: str) -> dict:
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise FabricError(f"{source}: nested too deeply to be a scenario") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         found = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -172,7 +174,9 @@ def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scena
     model = _parse_model(schema.get_table(data, "model", source), source)
     training = _parse_training(schema.get_table(data, "training", source), source)
     probes = _parse_probes(schema.get_table(data, "probes", source), source)
+    _check_size_bounds(model, training, probes, source)
     grammar = parse_grammar(schema.get_table(data, "grammar", source), source)
+    _check_memory(model, training, grammar, source)
     _check_against_grammar(grammar, model, probes, heldout_fraction, seed, source)
     return Scenario(
         name=path.stem,
@@ -246,6 +250,29 @@ def _parse_probes(table: dict, source: str) -> ProbeConfig:
             table, "specialist_threshold", source, "probes", low=0.0, high=1.0, low_open=True
         ),
     )
+
+
+def _check_size_bounds(model: ModelShape, training: TrainingConfig, probes: ProbeConfig,
+                       source: str) -> None:
+    """Upper bounds first, then the memory training would need (limits.py), before anything
+    is generated or allocated."""
+    from fabric_cli import limits
+
+    values = {f"model.{k}": v for k, v in asdict(model).items()}
+    values.update({"training.steps": training.steps, "training.batch_size": training.batch_size,
+                   "probes.n_sentences": probes.n_sentences})
+    limits.check_bounds(values, source)
+
+
+def _check_memory(model: ModelShape, training: TrainingConfig, grammar: Grammar,
+                  source: str) -> None:
+    from fabric_cli import limits
+    from fabric_cli.language.tokenizer import SPECIALS
+
+    limits.check_memory(source, n_layers=model.n_layers, d_model=model.d_model,
+                        d_mlp=model.d_mlp, n_heads=model.n_heads, n_ctx=model.n_ctx,
+                        d_vocab=len(grammar.lexicon()) + len(SPECIALS),
+                        batch_size=training.batch_size)
 
 
 def _check_against_grammar(

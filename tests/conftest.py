@@ -32,5 +32,5 @@ def tiny_run_master(tmp_path_factory) -> Path:
 def tiny_run(tiny_run_master: Path, tmp_path: Path) -> Path:
     """A private copy of the finished tiny run that a test may modify."""
     copy = tmp_path / "runs" / "tiny"
-    shutil.copytree(tiny_run_master, copy)
+    shutil.copytree(tiny_run_master, copy, symlinks=True)
     return copy

@@ -62,6 +62,7 @@ def test_bench_json_reports_speed_with_self_explaining_keys():
     assert data["tokens_per_step"] == 8 and data["shape"]["d_mlp"] == 64
     assert data["cpu_ms_per_step"] > 0 and "blas_threads" in data
     assert data["blas_threads_tried_ms"] == {}  # a tiny step is never tried with 2 threads
+    assert data["tokens_per_second"] == data["tokens_per_step"] / (data["ms_per_step"] / 1e3)
 
 
 def test_bench_takes_a_thread_count_and_refuses_a_bad_one_in_one_line():
@@ -73,7 +74,6 @@ def test_bench_takes_a_thread_count_and_refuses_a_bad_one_in_one_line():
     assert threads in (1, None)  # None: a BLAS whose thread count cannot be read
     bad = runner.invoke(app, ["bench", "--threads", "many"])
     assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
-    assert data["tokens_per_second"] == data["tokens_per_step"] / (data["ms_per_step"] / 1e3)
 
 
 def test_bench_rejects_an_impossible_shape_in_one_line():

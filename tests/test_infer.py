@@ -209,7 +209,7 @@ def test_missing_run_missing_checkpoint_and_corrupt_checkpoint(tiny_run, tmp_pat
     (tiny_run / "model.safetensors").write_bytes(b"\x00garbage")
     line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run)]))
     assert "model.safetensors" in line
-    (tiny_run / "model.safetensors").unlink()
+    (tiny_run / "checkpoint" / "model.safetensors").unlink()
     line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run)]))
     assert "model.safetensors" in line and "missing" in line
 
@@ -242,9 +242,10 @@ def test_layer_and_head_go_together(tiny_run_master):
 
 
 def test_load_run_without_vocabulary_names_the_file(tiny_run):
-    state = json.loads((tiny_run / "trainer_state.json").read_text())
+    state_file = tiny_run / "checkpoint" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
     state["extra"].pop("vocab")
-    (tiny_run / "trainer_state.json").write_text(json.dumps(state))
+    state_file.write_text(json.dumps(state))
     (tiny_run / "chronicle.jsonl").unlink()
     with pytest.raises(FabricError, match="trainer_state.json"):
         load_run(tiny_run)

@@ -62,7 +62,8 @@ def test_resuming_from_a_checkpoint_is_bitwise_identical_to_never_stopping(saved
 
 def test_files_hold_the_documented_layout(saved):
     assert json.loads((saved / "config.json").read_text())["d_model"] == 8
-    state = json.loads((saved / "trainer_state.json").read_text())
+    assert (saved / "checkpoint").resolve() == saved / "step-000003"
+    state = json.loads((saved / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 3 and state["optimizer_t"] == 3
     assert load_checkpoint(saved).optimizer_arrays is None
 
@@ -71,7 +72,7 @@ def test_files_hold_the_documented_layout(saved):
                                   "trainer_state.json"])
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
 def test_a_broken_file_is_named_in_one_clear_error(saved, name, damage):
-    path = saved / name
+    path = saved / "checkpoint" / name
     if damage == "missing":
         path.unlink()
     elif damage == "truncated":
@@ -86,7 +87,7 @@ def test_a_broken_file_is_named_in_one_clear_error(saved, name, damage):
 def test_weights_that_do_not_match_config_are_refused(saved):
     config = json.loads((saved / "config.json").read_text())
     config["d_mlp"] = 32
-    atomic_write_json(saved / "config.json", config)
+    atomic_write_json(saved / "checkpoint" / "config.json", config)
     with pytest.raises(FabricError, match=r"model\.safetensors: .*W_in has shape \[8, 16\]"):
         load_checkpoint(saved)
 
@@ -96,7 +97,7 @@ def test_files_from_different_steps_are_refused(saved):
     save_checkpoint(saved, CFG, params, opt, step=4, rng_states={})
     model_bytes = (saved / "model.safetensors").read_bytes()
     save_checkpoint(saved, CFG, params, opt, step=3, rng_states={})
-    (saved / "model.safetensors").write_bytes(model_bytes)  # as if a save stopped half way
+    (saved / "checkpoint" / "model.safetensors").write_bytes(model_bytes)  # files mixed by hand
     with pytest.raises(FabricError, match="model.safetensors: written at step 4"):
         load_checkpoint(saved)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.analysis.runs import TRAINER_STATE, load_checkpoint
+from fabric_cli.analysis.runs import TRAINER_STATE, checkpoint_dir, load_checkpoint
 from fabric_cli.errors import FabricError
 from fabric_cli.language.grammar import Grammar
 from fabric_cli.language.tokenizer import BOS, PAD, SPECIALS, UNK, Tokenizer
@@ -98,7 +98,7 @@ def _chronicle_ends(path: Path) -> tuple[dict | None, dict | None, dict | None]:
 
 def _vocab(extra: dict, start: dict | None, run_dir: Path, d_vocab: int) -> Tokenizer:
     vocab = extra.get("vocab")
-    source = run_dir / TRAINER_STATE
+    source = checkpoint_dir(run_dir) / TRAINER_STATE
     if not isinstance(vocab, list) and start is not None:
         vocab, source = start.get("vocab"), run_dir / CHRONICLE
     if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
@@ -228,6 +228,7 @@ class Inference:
     stopped: str  # why the continuation ended: "period", "context", "ended", "special"
     sentence_loss: float  # mean nats per typed token (how surprising the sentence was)
     ablated: list[tuple[int, int]] = field(default_factory=list)
+    logits: np.ndarray | None = None  # (T, V) float32, as the model computed them
 
     def pattern(self, layer: int, head: int) -> np.ndarray:
         return self.attention[layer][head]
@@ -292,7 +293,7 @@ def infer_ids(run: LoadedRun, text: str, ids: list[int], tokens: list[str], unkn
                    for q in dict.fromkeys(positions)]
     continuation, stopped = greedy_continuation(run, ids, ablate)
     return Inference(text, tokens, ids, unknown, attention, heads, resolutions, predictions,
-                     continuation, stopped, loss, ablate)
+                     continuation, stopped, loss, ablate, result.logits[0])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -483,8 +484,9 @@ def predictions_json(inf: Inference) -> list[dict]:
 
 
 def inference_json(run: LoadedRun, inf: Inference, *, ablated: Inference | None = None,
-                   narration: list[str] | None = None) -> dict:
-    """Everything measured, as plain JSON (schema in docs/infer-json.md)."""
+                   narration: list[str] | None = None, logits: bool = False) -> dict:
+    """Everything measured, as plain JSON (schema in docs/infer-json.md). With `logits`, the
+    full logits too: one row per position, one exact float32 value per vocabulary token."""
     def outcome(x: Inference) -> dict:
         return {
             "heads_resolving": [list(h) for h in x.heads],
@@ -509,6 +511,9 @@ def inference_json(run: LoadedRun, inf: Inference, *, ablated: Inference | None 
         "ablation": None,
         "narration": narration or [],
     }
+    if logits and inf.logits is not None:
+        doc["logits"] = {"vocab": list(run.tokenizer.vocab),
+                         "rows": [[float(v) for v in row] for row in inf.logits]}
     if ablated is not None:
         doc["ablation"] = {"heads": [list(h) for h in ablated.ablated], **outcome(ablated),
                            "attention": {

@@ -1,38 +1,59 @@
-"""The run directory: checkpoints written atomically, read back without ever unpickling.
+"""Checkpoints: published as one unit, read back without ever unpickling.
 
-    runs/<name>/config.json            ModelConfig.to_dict() + {"fabric": {"format": 1}}
-    runs/<name>/model.safetensors      weights under TransformerLens names (float32)
-    runs/<name>/optimizer.safetensors  AdamW's "m.<param>" and "v.<param>"
-    runs/<name>/trainer_state.json     step, optimizer_t, rng_states, extra
-Both safetensors files carry the step in their metadata; a set of files from different steps
-(a save cut short) is refused rather than silently mixed.
+A checkpoint is a step directory (analysis/rundir.py shows the whole run directory):
+
+    step-000300/config.json            ModelConfig.to_dict() + {"fabric": {...},
+                                       "transformer_lens": {TransformerLens' own config}}
+    step-000300/model.safetensors      weights under TransformerLens names (float32); metadata:
+                                       step, format, vocab and tokenizer rules
+    step-000300/optimizer.safetensors  the optimizer's state ("m.<param>", "v.<param>")
+    step-000300/trainer_state.json     step, optimizer_t, rng_states, extra
+    step-000300/vocab.json             the Tokenizer's tokens and its rules
+
+It is staged in a hidden directory, renamed to its step name, and published by switching the
+`checkpoint` link with one atomic rename; only then is the previous step directory removed.
+A kill at any point leaves the previous checkpoint or the new one whole, never a mix; what a
+killed writer left half-done is swept by the next writer (rundir.sweep_orphans). Both
+safetensors files carry the step in their metadata, so a set of files from different steps is
+still refused rather than silently mixed. The safetensors bytes are written here, with sorted
+keys, so two identical runs give identical files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from safetensors.numpy import load as safetensors_load
-from safetensors.numpy import save as safetensors_save
 
+from fabric_cli.analysis import rundir
+from fabric_cli.analysis.formats import (
+    CHECKPOINT_FORMAT,
+    config_json,
+    safetensors_bytes,
+    safetensors_metadata,
+    tokenizer_rules,
+    vocab_json,
+)
+from fabric_cli.analysis.rundir import CHECKPOINT, LINKED, describe_os_error
 from fabric_cli.errors import FabricError
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import Params, param_shapes
-from fabric_cli.nn.optim import AdamW
 
 CONFIG = "config.json"
 MODEL = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 TRAINER_STATE = "trainer_state.json"
-FORMAT = 1
+VOCAB = "vocab.json"
+FORMAT = CHECKPOINT_FORMAT
 RETRAIN = "re-run `fabric train`"
 _BIT_GENERATORS = {"PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937"}
+CRASH_AT = "FABRIC_CRASH_AT"  # tests: "point" or "point:n" kills fabric -9 at that point
 
 
 @dataclass
@@ -46,17 +67,40 @@ class Checkpoint:
     optimizer_t: int = 0
 
 
+# -- a kill at a named point, for the kill tests ------------------------------------------------
+
+_crash_counts: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """With FABRIC_CRASH_AT=name[:n] set, the n-th time (default 1st) this point is reached
+    the process kills itself with SIGKILL, as `kill -9` or the OOM killer would."""
+    wanted = os.environ.get(CRASH_AT)
+    if not wanted:
+        return
+    point, _, count = wanted.partition(":")
+    if point != name:
+        return
+    _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if _crash_counts[name] == int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 # -- writing -----------------------------------------------------------------------------
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _stage(path: Path, data: bytes) -> Path:
     """Write data to a temp file beside path and fsync it; the caller os.replace()s it."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_file(tmp, data)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -87,44 +131,81 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
 
 
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=1, allow_nan=False, sort_keys=True) + "\n").encode()
+
+
 def save_checkpoint(
     run_dir: str | os.PathLike,
     cfg: ModelConfig,
     params: Params,
-    optimizer: AdamW | None,
+    optimizer: Any | None,
     *,
     step: int,
     rng_states: dict[str, dict],
     extra: dict | None = None,
 ) -> None:
-    """Write the four files: all staged first, then renamed in place, trainer_state last."""
+    """Publish a checkpoint as one unit (see the module's docstring). A write that fails
+    (a full disk, a read-only mount) is one FabricError; the previous checkpoint is kept."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    extra = extra or {}
+    vocab = extra.get("vocab")
     meta = {"step": str(step), "format": str(FORMAT)}
-    files = [
-        (CONFIG, (json.dumps({**cfg.to_dict(), "fabric": {"format": FORMAT}}, indent=1) + "\n")
-         .encode()),
-        (MODEL, safetensors_save({n: np.ascontiguousarray(p) for n, p in params.items()}, meta)),
-    ]
+    if isinstance(vocab, list):
+        meta["vocab"] = json.dumps(vocab)
+        meta["tokenizer"] = json.dumps(tokenizer_rules(), sort_keys=True)
+    files = {
+        CONFIG: _json_bytes(config_json(cfg, f"fabric-{extra.get('scenario', 'run')}")),
+        MODEL: safetensors_bytes(params, meta),
+        TRAINER_STATE: _json_bytes({"step": step,
+                                    "optimizer_t": optimizer.t if optimizer else 0,
+                                    "rng_states": rng_states, "extra": extra}),
+    }
     if optimizer is not None:
-        arrays = {n: np.ascontiguousarray(a) for n, a in optimizer.state_arrays().items()}
-        files.append((OPTIMIZER, safetensors_save(arrays, meta)))
-    state = {"step": step, "optimizer_t": optimizer.t if optimizer else 0,
-             "rng_states": rng_states, "extra": extra or {}}
-    files.append((TRAINER_STATE, (json.dumps(state, indent=1, allow_nan=False) + "\n").encode()))
-    staged = []
+        files[OPTIMIZER] = safetensors_bytes(optimizer.state_arrays(), meta)
+    if isinstance(vocab, list):
+        files[VOCAB] = _json_bytes(vocab_json(vocab))
     try:
-        for name, data in files:
-            staged.append((_stage(run_dir / name, data), run_dir / name))
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    if optimizer is None:
-        (run_dir / OPTIMIZER).unlink(missing_ok=True)  # a stale one would not match this step
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _publish(run_dir, step, files)
+    except OSError as exc:  # the previous checkpoint is still whole (the caller says so)
+        raise FabricError(f"cannot save the checkpoint of step {step} in {run_dir}: "
+                          f"{describe_os_error(exc)}") from None
+
+
+def _publish(run_dir: Path, step: int, files: dict[str, bytes]) -> None:
+    pid = os.getpid()
+    name = f"step-{step:06d}"
+    n = 0
+    while (run_dir / name).exists() or (run_dir / name).is_symlink():
+        n += 1  # the same step saved again (an ending after the last probe): a fresh name
+        name = f"step-{step:06d}.{n}"
+    staging = run_dir / f".{name}.tmp-{pid}"
+    staging.mkdir()
+    for file_name, data in sorted(files.items()):
+        _write_file(staging / file_name, data)
+        crash_point("checkpoint-file")
+    _fsync_dir(staging)
+    os.rename(staging, run_dir / name)
+    crash_point("checkpoint-renamed")
+    previous = rundir.current_step_dir(run_dir)
+    pointer = run_dir / f".{CHECKPOINT}.tmp-{pid}"
+    pointer.unlink(missing_ok=True)
+    os.symlink(name, pointer)
+    os.replace(pointer, run_dir / CHECKPOINT)  # the one switch: now the new step is current
     _fsync_dir(run_dir)
+    crash_point("checkpoint-switched")
+    for link_name in LINKED:
+        link = run_dir / link_name
+        if not link.is_symlink() and not link.exists():  # never over a file not ours
+            tmp = run_dir / f".{link_name}.tmp-{pid}"
+            tmp.unlink(missing_ok=True)
+            os.symlink(f"{CHECKPOINT}/{link_name}", tmp)
+            os.replace(tmp, link)  # only ever fabric's own name in a marked directory
+    crash_point("checkpoint-linked")
+    if previous is not None and previous != name:
+        rundir._remove_step_dir(run_dir / previous)
+    crash_point("checkpoint-swept")
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -144,14 +225,15 @@ def _read_json(path: Path) -> Any:
         return json.loads(_read_bytes(path).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise FabricError(f"{path}: truncated or not valid JSON; {RETRAIN}") from None
+    except RecursionError:
+        raise FabricError(f"{path}: nested too deeply to be fabric's; {RETRAIN}") from None
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     data = _read_bytes(path)
     try:
         arrays = safetensors_load(data)
-        (header_len,) = struct.unpack("<Q", data[:8])
-        metadata = json.loads(data[8:8 + header_len]).get("__metadata__") or {}
+        metadata = safetensors_metadata(data)
     except Exception:  # noqa: BLE001 - the library's errors vary; all mean a broken file
         raise FabricError(f"{path}: truncated or not a safetensors file; {RETRAIN}") from None
     return arrays, metadata
@@ -176,8 +258,9 @@ def _check_arrays(
                 f"{path}: {name} has shape {list(a.shape)} but config.json implies "
                 f"{list(shape)}; {RETRAIN}"
             )
-        if not np.issubdtype(a.dtype, np.floating):
-            raise FabricError(f"{path}: {name} is {a.dtype}, not floating point; {RETRAIN}")
+        if a.dtype != np.float32:
+            raise FabricError(f"{path}: {name} is {a.dtype}; fabric writes and reads float32 "
+                              f"weights only; {RETRAIN}")
         if not np.isfinite(a).all():
             raise FabricError(f"{path}: {name} contains NaN or infinite values; {RETRAIN}")
 
@@ -196,6 +279,7 @@ def _load_config(path: Path) -> ModelConfig:
         raise FabricError(f"{path}: expected a JSON object of model settings; {RETRAIN}")
     data = dict(data)
     data.pop("fabric", None)
+    data.pop("transformer_lens", None)  # derived from the fields above (transformer_lens_config)
     return ModelConfig.from_dict(data, source=str(path))
 
 
@@ -209,34 +293,72 @@ def _load_trainer_state(path: Path) -> dict:
             raise FabricError(f"{path}: '{key}' is missing or not a {kind.__name__}; {RETRAIN}")
     if state["step"] < 0 or state["optimizer_t"] < 0:
         raise FabricError(f"{path}: step counts must not be negative; {RETRAIN}")
+    extra = state["extra"]
+    for key, kinds in (("seed", (int,)), ("total_steps", (int,)), ("events", (int,)),
+                       ("elapsed", (int, float)), ("scenario", (str,))):
+        if key in extra and (not isinstance(extra[key], kinds) or isinstance(extra[key], bool)
+                             or (key != "scenario" and extra[key] < 0)):
+            raise FabricError(f"{path}: extra.{key} is {extra[key]!r}, not a "
+                              f"{'non-negative number' if key != 'scenario' else 'name'}; "
+                              f"{RETRAIN}")
     return state
 
 
+def checkpoint_dir(run_dir: Path) -> Path:
+    """Where the current checkpoint's files are: the step directory `checkpoint` points to,
+    or the run directory itself for a run written before checkpoints were step directories."""
+    step_dir = rundir.current_step_dir(run_dir)
+    if step_dir is not None:
+        return run_dir / step_dir
+    pointer = run_dir / CHECKPOINT
+    if pointer.is_dir() and not pointer.is_symlink() and (pointer / TRAINER_STATE).is_file():
+        return pointer  # a copy that turned the link into the directory (zip, copytree)
+    if (run_dir / TRAINER_STATE).is_file() and not (run_dir / TRAINER_STATE).is_symlink():
+        return run_dir  # the first layout: four files at the top
+    if (run_dir / CHECKPOINT).is_symlink():
+        raise FabricError(f"{run_dir / CHECKPOINT}: does not point to a step directory; "
+                          f"{RETRAIN}")
+    hint = (f"it stopped before its first checkpoint: `fabric train --resume --run-dir "
+            f"{run_dir}` starts it again" if rundir.has_marker(run_dir) else RETRAIN)
+    raise FabricError(f"{run_dir}: no checkpoint saved yet; {hint}")
+
+
 def load_checkpoint(run_dir: str | os.PathLike, *, with_optimizer: bool = False) -> Checkpoint:
-    """Read a run directory back; every problem is a FabricError naming the file."""
+    """Read a run directory back; every problem is a FabricError naming the file. A reader
+    beside a live run may see the checkpoint switched while it reads: it reads again."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FabricError(f"{run_dir}: no such run directory; run `fabric train` first")
-    cfg = _load_config(run_dir / CONFIG)
-    state = _load_trainer_state(run_dir / TRAINER_STATE)
+    for attempt in range(3):
+        base = checkpoint_dir(run_dir)
+        try:
+            return _load_from(base, with_optimizer)
+        except FabricError:
+            if attempt == 2 or checkpoint_dir(run_dir) == base:
+                raise  # not a switch under our feet: the files really are broken
+    raise AssertionError("unreachable")
+
+
+def _load_from(base: Path, with_optimizer: bool) -> Checkpoint:
+    cfg = _load_config(base / CONFIG)
+    state = _load_trainer_state(base / TRAINER_STATE)
     shapes = param_shapes(cfg)
-    model_path = run_dir / MODEL
+    model_path = base / MODEL
     arrays, metadata = _read_safetensors(model_path)
     _check_arrays(model_path, arrays, shapes)
     _check_step(model_path, metadata, state["step"])
-    params = {n: arrays[n].astype(np.float32, copy=False) for n in shapes}
+    params = {n: arrays[n] for n in shapes}
     checkpoint = Checkpoint(cfg, params, state["step"], state["rng_states"], state["extra"],
                             None, state["optimizer_t"])
     if with_optimizer:
-        opt_path = run_dir / OPTIMIZER
+        opt_path = base / OPTIMIZER
         opt_arrays, opt_meta = _read_safetensors(opt_path)
         # AdamW keeps m and v, momentum m, SGD nothing: the optimizer checks it has its own
         kinds = {key.split(".", 1)[0] for key in opt_arrays} & {"m", "v"}
         opt_shapes = {f"{kind}.{n}": s for kind in sorted(kinds) for n, s in shapes.items()}
         _check_arrays(opt_path, opt_arrays, opt_shapes)
         _check_step(opt_path, opt_meta, state["step"])
-        checkpoint.optimizer_arrays = {n: opt_arrays[n].astype(np.float32, copy=False)
-                                       for n in opt_shapes}
+        checkpoint.optimizer_arrays = {n: opt_arrays[n] for n in opt_shapes}
     return checkpoint
 
 
@@ -260,16 +382,6 @@ def rng_from_state(state: dict) -> np.random.Generator:
         raise FabricError(f"{TRAINER_STATE}: damaged random generator state; {RETRAIN}") from None
     return np.random.Generator(bit_generator)
 
-
-
-RUN_FILES = (CONFIG, MODEL, OPTIMIZER, TRAINER_STATE, "chronicle.jsonl", "vocab.json")
-
-
-def clear_run(run_dir: str | os.PathLike) -> None:
-    """Remove the files a run writes (and only those) so `--force` starts from nothing."""
-    directory = Path(run_dir)
-    for name in RUN_FILES:
-        (directory / name).unlink(missing_ok=True)
 
 
 def latest_run_dir(root: str | os.PathLike = Path("runs")) -> Path:

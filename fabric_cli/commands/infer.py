@@ -90,11 +90,15 @@ def infer(
         "--ablate", help="Silence head L.H (repeatable) and show what changes, e.g. 0.2.")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print every measurement as JSON (docs/infer-json.md).")] = False,
+    with_logits: Annotated[bool, typer.Option(
+        "--logits", help="With --json: add the full logits (positions x vocabulary).")] = False,
     export: Annotated[Path | None, typer.Option(
         "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
 ) -> None:
     """Send a sentence through the trained Fabric and watch its pronoun head resolve it."""
     check_export(export)
+    if with_logits and not as_json:
+        raise FabricError("--logits goes with --json (fabric infer --json --logits \"...\")")
     if (layer is None) != (head is None):
         raise FabricError("give --layer and --head together (e.g. --layer 0 --head 2)")
     silenced = list(dict.fromkeys(parse_head(s) for s in ablate or []))
@@ -112,7 +116,7 @@ def infer(
         names = ", ".join(f"\"{visible(w)}\"" for w in dict.fromkeys(result.unknown))
         warn(f"not in the vocabulary, read as <unk>: {names}")
     ablated = infer_sentence(loaded, sentence, heads=chosen, ablate=silenced) if silenced else None
-    doc = inference_json(loaded, result, ablated=ablated)
+    doc = inference_json(loaded, result, ablated=ablated, logits=with_logits)
     doc["narration"] = tell_inference(doc)
     if as_json:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")

@@ -47,8 +47,9 @@ def train(
     )] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps (default: the scenario's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
-    run_dir: Annotated[Path | None, typer.Option(
-        "--run-dir", help="Where the run is kept (default: runs/<scenario>).",
+    run_dir_text: Annotated[str | None, typer.Option(
+        "--run-dir", help="Where the run is kept: a new or empty directory, or a fabric run "
+        "(default: runs/<scenario>).",
     )] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run.")] = False,
@@ -65,15 +66,20 @@ def train(
     """
     if resume and force:
         raise FabricError("--resume and --force contradict each other; choose one")
+    if run_dir_text is not None and not run_dir_text.strip():
+        raise FabricError("--run-dir is empty; give a directory, e.g. --run-dir runs/mine")
+    run_dir = Path(run_dir_text) if run_dir_text is not None else None
     # Imported here, not at the top: every command's module is loaded at startup, and the
     # trainer, corpus and dashboard would slow `fabric infer` and `fabric --help`.
     from fabric_cli.commands.live import LivePicture, PlainTicker
     from fabric_cli.scenario import load_scenario
     from fabric_cli.training.trainer import Trainer
 
-    if scenario is None and resume and run_dir is not None:
-        scenario = _scenario_of_run(run_dir)
-    sc = load_scenario(scenario or "pronouns")
+    found = _scenario_of_run(run_dir) if scenario is None and resume and run_dir else None
+    if found is not None and not isinstance(found, str):
+        sc = found
+    else:
+        sc = load_scenario(found or scenario or "pronouns")
     directory = run_dir if run_dir is not None else Path("runs") / sc.name
     out = stdout_console()
     interactive = out.is_terminal and not quiet and not as_json
@@ -86,6 +92,10 @@ def train(
     trainer = Trainer(sc, directory, steps=steps, seed=seed,
                       subscribers=[view.on_event] if view else [])
     trainer.prepare(resume=resume, force=force)
+    if trainer.started_over:
+        stderr_console().print(
+            f"fabric: note: {literal(str(directory))} stopped before its first checkpoint; "
+            "training it again from the beginning", markup=False, highlight=False)
 
     def on_sigint(signum, frame):
         if trainer._stop:  # a second Ctrl-C while stopping: give up at once
@@ -98,6 +108,8 @@ def train(
             view.start(trainer)
         try:
             result = trainer.run()
+        except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, between checkpoints
+            raise FabricError(f"interrupted at once; {trainer.resume_hint()}", 130) from None
         finally:
             if view is not None:
                 view.stop()
@@ -128,8 +140,18 @@ def train(
         )
 
 
-def _scenario_of_run(run_dir: Path) -> str | None:
-    """The scenario an interrupted run was trained on, from its chronicle's first line."""
+def _scenario_of_run(run_dir: Path):
+    """The scenario an interrupted run was trained on: the copy kept in the run directory
+    (under the run's own scenario name), else the one its chronicle's first line names."""
+    from dataclasses import replace
+
+    from fabric_cli.analysis import rundir
+    from fabric_cli.scenario import load_scenario
+
+    copy = run_dir / rundir.SCENARIO_COPY
+    name = rundir.read_marker(run_dir).get("scenario")
+    if copy.is_file() and isinstance(name, str) and name:
+        return replace(load_scenario(str(copy)), name=name)
     chronicle = run_dir / "chronicle.jsonl"
     try:
         with chronicle.open(encoding="utf-8") as f:

@@ -21,16 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.analysis import runs
-from fabric_cli.chronicle import ChronicleWriter, read_events, truncate_after
+from fabric_cli.analysis import rundir, runs
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
+from fabric_cli.limits import MAX_SEED, MAX_STEPS
 from fabric_cli.nn.bench import step_flops
 from fabric_cli.nn.blas import ThreadTuner
 from fabric_cli.nn.model import Capture, backward, forward, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm, lr_at
-from fabric_cli.training.moments import MomentDetector, MomentThresholds, make_moment
-from fabric_cli.training.probing import Prober
+from fabric_cli.training.moments import make_moment
 
 Subscriber = Callable[[dict], None]
 CHRONICLE = "chronicle.jsonl"
@@ -67,9 +66,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.training = scenario.training
         self.total_steps = int(steps if steps is not None else self.training.steps)
-        if self.total_steps < 1:
-            raise FabricError(f"--steps must be at least 1, got {self.total_steps}")
+        if not 1 <= self.total_steps <= MAX_STEPS:
+            raise FabricError(f"--steps must be from 1 to {MAX_STEPS:,}, got {self.total_steps}")
         self.seed = int(seed if seed is not None else scenario.seed)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise FabricError(f"--seed must be a whole number from 0 to {MAX_SEED}, "
+                              f"got {self.seed}")
         self.subscribers = list(subscribers)
         self.corpus = Corpus(scenario)
         self.cfg = self.corpus.model_config()
@@ -80,6 +82,11 @@ class Trainer:
         self._stop = False
         self.step = 0
         self.elapsed_before = 0.0  # seconds spent before a resume
+        # set by prepare() (training/setup.py)
+        self.resumed_from: int | None = None  # the checkpoint's step when resumed
+        self.started_over = False  # resumed, but no checkpoint yet: from the beginning
+        self.events_written = 0  # events in the chronicle (a checkpoint records how many)
+        self.lock = None
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -114,69 +121,30 @@ class Trainer:
         self.params = ckpt.params
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_arrays(ckpt.optimizer_arrays, ckpt.optimizer_t)
+        for stream in ("data", "dropout"):
+            if stream not in ckpt.rng_states:
+                raise FabricError(f"{runs.TRAINER_STATE}: rng_states has no {stream!r} "
+                                  f"generator; {runs.RETRAIN}")
         self.data_rng = runs.rng_from_state(ckpt.rng_states["data"])
         self.dropout_rng = runs.rng_from_state(ckpt.rng_states["dropout"])
         self.step = ckpt.step
-        return ckpt.step
+        count = extra.get("events")  # events told when the checkpoint was taken
+        return ckpt.step, count if isinstance(count, int) and count >= 0 else None
 
     def prepare(self, *, resume: bool = False, force: bool = False) -> None:
-        """Check the run directory and load or create the state to train from."""
-        chronicle = self.run_dir / CHRONICLE
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise FabricError(f"{self.run_dir} is a file, not a run directory; "
-                              "choose another --run-dir")
-        existing = chronicle.exists() or (self.run_dir / "model.safetensors").exists()
-        self.detector = MomentDetector(MomentThresholds.from_scenario(self.scenario),
-                                       self.cfg.n_layers, self.cfg.n_heads)
-        if resume:
-            if not existing:
-                raise FabricError(f"nothing to resume in {self.run_dir}: no checkpoint there; "
-                                  "start with `fabric train` (without --resume)")
-            status = _run_status(chronicle)
-            if status == "finished":
-                raise FabricError(f"{self.run_dir} holds a finished run; nothing to resume "
-                                  "(use --force to train it again from scratch)")
-            step = self._resume_state()
-            truncate_after(chronicle, step)
-            kept = read_events(chronicle)
-            self.detector.replay(kept)
-            # The probe after the resume averages the training losses since the probe before
-            # the interruption, as an uninterrupted run would.
-            probes = [e for e in kept if e["type"] == "probe"]
-            self.last_probe = probes[-1] if probes else None
-            since = probes[-1]["step"] if probes else -1
-            self._recent_losses = [e["loss"] for e in kept
-                                   if e["type"] == "step" and e["step"] > since]
-            self.resumed_from: int | None = step
-        else:
-            if existing and not force:
-                status = _run_status(chronicle)
-                hint = ("use --force to overwrite it, or --run-dir for a new one"
-                        if status == "finished" else
-                        "use --resume to continue it, --force to start over, or --run-dir")
-                what = "a finished run" if status == "finished" else "an unfinished run"
-                raise FabricError(f"{self.run_dir} already holds {what}; {hint}")
-            if force:
-                runs.clear_run(self.run_dir)
-            try:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise FabricError(f"cannot create the run directory {self.run_dir}: "
-                                  f"{exc.strerror or exc}; choose another --run-dir") from None
-            self._fresh_state()
-            self._recent_losses = []
-            self.last_probe = None
-            self.resumed_from = None
-        self.training = fit_schedule(self.scenario.training, self.total_steps)
-        self.prober = Prober(self.corpus, self.cfg, self.training.dropout, self.seed,
-                             attn_dropout=self.training.attn_dropout)
-        self.writer = ChronicleWriter(chronicle)
+        """Check the run directory, take its lock, and load or create the state to train from
+        (training/setup.py)."""
+        from fabric_cli.training.setup import prepare_run
+
+        prepare_run(self, resume=resume, force=force)
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, event: dict) -> dict:
         # Subscribers see the event exactly as the chronicle stores it (rounded, NaN as text),
         # so the live ticker and `fabric narrate` tell the same numbers.
         event = self.writer.emit(event)
+        self.events_written += 1
+        runs.crash_point("event")  # the kill tests' "any moment of a run"
         if self.subscribers:
             t0 = time.perf_counter()
             for subscriber in self.subscribers:
@@ -212,6 +180,7 @@ class Trainer:
                         "dropout": runs.rng_state(self.dropout_rng)},
             extra={"seed": self.seed, "total_steps": self.total_steps,
                    "scenario": self.scenario.name, "elapsed": self._elapsed(),
+                   "events": self.events_written,
                    "vocab": list(self.corpus.tokenizer.vocab)},
         )
         self.writer.sync()
@@ -271,14 +240,35 @@ class Trainer:
         # A tearing Fabric overflows inside numpy long before the loss reads nan; the loop
         # checks finiteness itself (_train_step), so numpy's warnings would only be noise on
         # the user's stderr.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._run()
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                return self._run()
+        except MemoryError:
+            raise FabricError(f"out of memory at step {self.step}; {self.resume_hint()}",
+                              exit_code=1) from None
+        except FabricError as exc:  # a write refused (a full disk): say what is kept
+            raise FabricError(f"{exc.message}; {self.resume_hint()}", exc.exit_code) from None
+        finally:
+            self.writer.close()
+            if self.lock is not None:
+                self.lock.release()
+
+    def resume_hint(self) -> str:
+        """What to type after the run stopped abruptly (the last whole checkpoint is kept)."""
+        import shlex
+
+        saved = rundir.current_step_dir(self.run_dir)
+        again = f"fabric train --resume --run-dir {shlex.quote(str(self.run_dir))}"
+        if saved is None:
+            return f"no checkpoint was saved yet; start it again with: {again}"
+        return (f"the checkpoint of step {rundir.step_of(saved)} is kept; resume with: "
+                f"{again}")
 
     def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
         self.emit(self._run_start())
-        if self.step == 0:
+        if self.step == 0 and self.resumed_from is None:  # a resume at 0 has its probe@0
             probe = self._probe()
             self.emit(probe)
             self._emit_all(self.detector.on_probe(probe))
@@ -304,9 +294,10 @@ class Trainer:
 
     # -- endings ---------------------------------------------------------------------------
     def _interrupted(self) -> RunResult:
-        self._checkpoint()
+        # told before the checkpoint, so the resumed run's chronicle keeps it
         self.emit({"type": "interrupted", "step": self.step, "reason": "ctrl-c",
                    "checkpoint_step": self.step})
+        self._checkpoint()
         return self._end("interrupted")
 
     def _diverged(self, last_good: int) -> RunResult:
@@ -366,19 +357,3 @@ def fit_schedule(training, total_steps: int):
         warmup = total_steps * warmup // max(training.steps, warmup + 1)
     return replace(training, steps=total_steps, warmup_steps=warmup,
                    probe_every=max(1, min(training.probe_every, total_steps)))
-
-
-def _run_status(chronicle: Path) -> str | None:
-    """'finished', 'diverged', 'interrupted', or None for a run that never ended (a crash)."""
-    if not chronicle.exists():
-        return None
-    status = None
-    try:
-        for event in read_events(chronicle):
-            if event.get("type") == "run_end":
-                status = event.get("status")
-            elif event.get("type") == "run_start":
-                status = None
-    except FabricError:
-        return None
-    return status

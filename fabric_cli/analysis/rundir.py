@@ -1,0 +1,240 @@
+"""The run directory as a place: whose it is (the marker), who writes it (the lock), and what
+fabric may remove from it (only what fabric wrote).
+
+    runs/<name>/.fabric-run        the marker: this directory is a fabric run (JSON)
+    runs/<name>/.lock              held (flock) by the one process training here; holds its PID
+    runs/<name>/scenario.toml      an exact copy of the scenario the run was trained on
+    runs/<name>/chronicle.jsonl    the events (docs/chronicle.md)
+    runs/<name>/checkpoint         -> step-000300   the current checkpoint (one atomic switch)
+    runs/<name>/step-000300/       config.json, model.safetensors, optimizer.safetensors,
+                                   trainer_state.json, vocab.json (analysis/runs.py)
+    runs/<name>/config.json, model.safetensors, vocab.json -> checkpoint/…   for other tools
+
+A directory that exists, is not empty and has no marker is not fabric's: fabric never writes
+into it, and `--force` never empties it. Readers (infer, heads, narrate) take no lock: a
+checkpoint is switched by one rename, so they always see a whole one.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fabric_cli.errors import FabricError
+
+try:  # POSIX; elsewhere a run directory is simply not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+MARKER = ".fabric-run"
+LOCK = ".lock"
+SCENARIO_COPY = "scenario.toml"
+CHRONICLE = "chronicle.jsonl"
+CHECKPOINT = "checkpoint"
+LINKED = ("config.json", "model.safetensors", "vocab.json")  # top-level links into checkpoint/
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "optimizer.safetensors",
+                    "trainer_state.json", "vocab.json")
+MARKER_FORMAT = 2  # 1 was today's first layout: the four files at the top, no marker
+STEP_DIR = re.compile(r"step-\d{6,}(\.\d+)?")
+# Left behind by a process killed mid-write: staged files and directories, a staged pointer,
+# the chronicle's rewrite on resume.
+ORPHAN = re.compile(r"\.(.+\.tmp-\d+|chronicle-.*\.tmp)")
+
+
+def describe_os_error(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def is_empty(directory: Path) -> bool:
+    return next(directory.iterdir(), None) is None
+
+
+def has_marker(directory: Path) -> bool:
+    return (directory / MARKER).is_file()
+
+
+def read_marker(directory: Path) -> dict:
+    """The marker's contents ({} if unreadable: the marker's presence is what counts)."""
+    try:
+        data = json.loads((directory / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def is_legacy_run(directory: Path) -> bool:
+    """A run written by fabric before the marker existed (its files at the top level)."""
+    return (not has_marker(directory)
+            and (directory / CHRONICLE).is_file()
+            and (directory / "trainer_state.json").is_file()
+            and not (directory / "trainer_state.json").is_symlink())
+
+
+def check_writable_place(directory: Path, flag: str = "--run-dir") -> None:
+    """Refuse, in one line, a place fabric must not train in."""
+    if directory.exists() and not directory.is_dir():
+        raise FabricError(f"{directory} is a file, not a run directory; choose another {flag}")
+    if not directory.is_dir() or has_marker(directory):
+        return
+    if is_legacy_run(directory):
+        raise FabricError(
+            f"{directory} holds a run written by an older fabric (it has no {MARKER} marker); "
+            f"`fabric infer`, `heads` and `narrate` still read it, but to train choose another "
+            f"{flag} (or move that run aside)")
+    try:
+        empty = is_empty(directory)
+    except OSError as exc:
+        raise FabricError(f"cannot read {directory}: {describe_os_error(exc)}") from None
+    if not empty:
+        first = min(p.name for p in directory.iterdir())
+        raise FabricError(
+            f"{directory} is not a fabric run directory (it holds files such as {first!r} and "
+            f"no {MARKER} marker), so fabric will not write there, even with --force; "
+            f"choose a new or empty {flag}")
+
+
+def write_marker(directory: Path, scenario: str, steps: int, seed: int) -> None:
+    """The marker also keeps what a run stopped before its first checkpoint needs to start
+    again as asked: its scenario's name, its number of steps and its seed."""
+    from fabric_cli.analysis.runs import atomic_write_json
+
+    atomic_write_json(directory / MARKER, {
+        "fabric_run": MARKER_FORMAT, "scenario": scenario, "steps": steps, "seed": seed,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    })
+
+
+# -- the lock ------------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held until `release()` or the process ends (the
+    kernel drops a flock with its process, so a kill -9 never leaves a stale lock)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / LOCK
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise FabricError(f"cannot write in {directory}: {describe_os_error(exc)}; "
+                              "choose another --run-dir") from None
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise FabricError(f"cannot lock {self.path}: {describe_os_error(exc)}") from None
+            who = f"process {holder}" if holder else "another process"
+            raise FabricError(
+                f"{directory} is being written by {who} (another `fabric train`); wait for it "
+                "to finish, or choose another --run-dir") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+# -- what fabric wrote ----------------------------------------------------------------------------
+
+
+def current_step_dir(directory: Path) -> str | None:
+    """The step directory `checkpoint` points to, or None (no checkpoint yet)."""
+    try:
+        target = os.readlink(directory / CHECKPOINT)
+    except OSError:
+        return None
+    return target if STEP_DIR.fullmatch(target) else None
+
+
+def step_of(step_dir: str) -> int:
+    """The step a step directory's name carries: "step-000054.1" -> 54."""
+    return int(step_dir.split("-", 1)[1].split(".")[0])
+
+
+def sweep_orphans(directory: Path) -> list[str]:
+    """Remove what a killed writer left: staged files, staged step directories and pointers,
+    step directories no pointer names. Call only while holding the lock. Returns the names."""
+    current = current_step_dir(directory)
+    removed = []
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if ORPHAN.fullmatch(name):
+            _remove(entry)
+            removed.append(name)
+        elif STEP_DIR.fullmatch(name) and name != current and entry.is_dir() \
+                and not entry.is_symlink():
+            _remove_step_dir(entry)
+            removed.append(name)
+    return removed
+
+
+def clear_run(directory: Path) -> None:
+    """Remove everything fabric wrote in a marked run directory, and nothing else: the marker
+    and the lock stay (the caller holds it). A file of the user's inside is left alone."""
+    if not has_marker(directory):
+        return
+    sweep_orphans(directory)
+    for name in LINKED:
+        link = directory / name
+        if link.is_symlink() and os.readlink(link) == f"{CHECKPOINT}/{name}":
+            _unlink(link)
+    current = current_step_dir(directory)
+    if current is not None:
+        _unlink(directory / CHECKPOINT)
+        _remove_step_dir(directory / current)
+    for name in (CHRONICLE, SCENARIO_COPY):
+        _unlink(directory / name)
+
+
+def _remove_step_dir(path: Path) -> None:
+    for name in CHECKPOINT_FILES:
+        _unlink(path / name)
+    try:
+        path.rmdir()
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+            raise FabricError(f"cannot remove {path}: {describe_os_error(exc)}") from None
+        # a file someone else put there: leave the directory and the file
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            raise FabricError(f"cannot remove {path}: {describe_os_error(exc)}") from None
+    else:
+        _unlink(path)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise FabricError(f"cannot remove {path}: {describe_os_error(exc)}") from None

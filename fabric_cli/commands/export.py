@@ -1,0 +1,33 @@
+"""`fabric export`: a run's checkpoint as a directory another tool opens (TransformerLens)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fabric_cli.commands._common import cli_errors, literal, stdout_console
+from fabric_cli.errors import FabricError
+
+
+@cli_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="The run directory, e.g. runs/tiny.")],
+    to: Annotated[str, typer.Option("--to", help="The tool: transformer-lens.")],
+    out_dir: Annotated[Path, typer.Argument(help="A new or empty directory to write.")],
+) -> None:
+    """Write a run's current checkpoint for another tool to load.
+
+    Examples:
+      fabric export runs/tiny --to transformer-lens exported/tiny
+    """
+    from fabric_cli.analysis.export import TARGETS, export_transformer_lens
+
+    if to not in TARGETS:
+        raise FabricError(f"--to {to!r}: fabric exports to {', '.join(TARGETS)}")
+    done = export_transformer_lens(run, out_dir)
+    stdout_console().print(
+        literal(f"Exported step {done.step} of {run} to {done.out_dir} "
+                f"({', '.join(done.files)}); load it in TransformerLens as the README shows."),
+        markup=False, highlight=False, soft_wrap=True)
