@@ -75,7 +75,7 @@ INDEPENDENT = {
     "right": lambda v: v["target"] == v["antecedent"],
     "wrong": lambda v: v["target"] != v["antecedent"],
     "branch_more": lambda v: _f(v["block"]) > _f(v["skip"]),
-    "branch_less": lambda v: _f(v["block"]) <= _f(v["skip"]),
+    "branch_less": lambda v: 0 < _f(v["skip"]) and _f(v["block"]) <= _f(v["skip"]),
     "faded": lambda v: _f(v["bottom"]) < C.FADED_RATIO * _f(v["top"]),
     "reached": lambda v: _f(v["bottom"]) >= C.FADED_RATIO * _f(v["top"]),
     "clear_margin": lambda v: _f(v["weight"]) >= C.MARGIN * _f(v["runner_up"]),
@@ -84,6 +84,7 @@ INDEPENDENT = {
     "narrow_margin": lambda v: _f(v["weight"]) < C.MARGIN * _f(v["runner_up"]),
     "opened": lambda v: _f(v["after"]) > 0
     and _f(v["after"]) - _f(v["before"]) > C.CHANGE * abs(_f(v["before"])),
+    "nothing": lambda v: _f(v["value"]) == 0,
     "exceeds": lambda v: _f(v["a"]) > _f(v["b"]),
     "not_exceeds": lambda v: _f(v["a"]) <= _f(v["b"]),
     "clipped": lambda v: _f(v["n"]) > 0,

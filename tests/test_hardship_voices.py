@@ -79,3 +79,16 @@ def test_adam_and_layernorm_tell_their_absence_when_the_config_took_them_away():
     layernorm = tell(events, "layernorm")
     assert [c.title for c in layernorm.chapters] == ["Not Woven In"]
     assert "blocks.0.ln1" not in layernorm.text()
+
+
+def test_a_gradient_that_reaches_nothing_is_not_called_a_calm():
+    events = storm_run(0)
+    last = [e for e in events if e["type"] == "step" and isinstance(e["loss"], float)][-1]
+    for row in last["grad_flow"]:
+        row.update(arriving=0.0, skip=0.0, block=0.0, leaving=0.0)
+    gradient = tell(events, "gradient").text()
+    assert "quieter" not in gradient and "Ripples" not in gradient
+    assert "Nothing of me" in gradient or "nothing of me" in gradient
+    residual = tell(events, "residual")
+    late = [p for c in residual.chapters for p in c.paragraphs if step(last["step"]) in p]
+    assert late and not any(re.search(r"\*[^*]*(more|most)[^*]*\*", p) for p in late), late

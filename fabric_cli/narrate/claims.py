@@ -118,8 +118,8 @@ FACTS: dict[str, Fact] = {
     "wrong": Fact(lambda target, antecedent: target != antecedent, "argmax is another token"),
     "branch_more": Fact(lambda skip, block: _finite(skip, block)
                         and _f(block) > BRANCH_MORE * _f(skip), "block > skip"),
-    "branch_less": Fact(lambda skip, block: _finite(skip, block)
-                        and _f(block) <= BRANCH_MORE * _f(skip), "block ≤ skip"),
+    "branch_less": Fact(lambda skip, block: _finite(skip, block) and _f(skip) > 0
+                        and _f(block) <= BRANCH_MORE * _f(skip), "0 < skip and block ≤ skip"),
     "faded": Fact(lambda bottom, top: _finite(bottom, top) and _f(top) > 0
                   and _f(bottom) / _f(top) < FADED_RATIO, f"bottom/top < {FADED_RATIO}"),
     "reached": Fact(lambda bottom, top: _finite(bottom, top) and _f(top) > 0
@@ -139,6 +139,7 @@ FACTS: dict[str, Fact] = {
     "opened": Fact(lambda before, after: _finite(before, after) and _f(after) > 0
                    and _f(after) > _f(before) + CHANGE * abs(_f(before)),
                    "a gap that is positive and widened by more than 10%"),
+    "nothing": Fact(lambda value: _finite(value) and _f(value) == 0, "exactly 0"),
     "exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b), "a > b"),
     "not_exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) <= _f(b), "a ≤ b"),
     "clipped": Fact(lambda n: _f(n) > 0, "clipped steps > 0"),
@@ -205,7 +206,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "attention did more": ("not_exceeds",),
     "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
     "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
-    "no more of me": ("not_exceeds",),
+    "no more of me": ("not_exceeds",), "nothing of me": ("nothing",),
 }
 
 

@@ -77,15 +77,15 @@ FORBIDDEN = [
     ("The scenario forbade the clip. We watched the Gradient climb to {max}, at step {max_at}, "
      "and touched nothing."),
 ]
-FORBIDDEN_SPIKES = [
-    ("{n} times it spiked unchecked, the worst at step {at}: {grad_norm}, {factor} times the "
-     "median of the steps before. A clip would have cut each one."),
-    ("Unclipped, it spiked {n} times; at step {at} it read {grad_norm}, {factor} times its "
-     "recent median of {median}."),
-    ("We counted {n} spikes we could not cut. The largest, step {at}: {grad_norm} against a "
+FORBIDDEN_SPIKES = [  # {spikes}: "one spike", "3 spikes"
+    ("We counted {spikes} we could not cut, the worst at step {at}: {grad_norm}, {factor} "
+     "times the median of the steps before. A clip would have cut it."),
+    ("Unclipped, the Gradient made {spikes}; at step {at} it read {grad_norm}, {factor} times "
+     "its recent median of {median}."),
+    ("Through went {spikes}, untouched; at step {at} the Gradient read {grad_norm} against a "
      "median of {median}."),
-    ("{n} squalls went through untouched; at step {at} the Gradient was {factor} times its "
-     "median, {grad_norm}."),
+    ("Nothing cut {spikes}; at step {at} the Gradient was {factor} times its median, "
+     "{grad_norm}."),
 ]
 END = [
     "The run took {seconds} seconds for {steps} steps. {italic}",
@@ -164,7 +164,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         if spikes:
             worst = max(spikes, key=lambda m: as_float((m.get("data") or {}).get("factor")))
             v = moment_values(worst)
-            text += " " + voice.say("forbidden-spikes", FORBIDDEN_SPIKES, n=count(len(spikes)),
+            many = f"{count(len(spikes))} spikes" if len(spikes) > 1 else "one spike"
+            text += " " + voice.say("forbidden-spikes", FORBIDDEN_SPIKES, spikes=many,
                                     at=v["step"], grad_norm=v.get("grad_norm", "?"),
                                     factor=v.get("factor", "?"), median=v.get("median", "?"))
         paras.append(text)

@@ -66,8 +66,10 @@ class RunFacts:
     # --- steps ----------------------------------------------------------------------------
     @property
     def good_steps(self) -> list[dict]:
-        """Steps whose loss was a real number (a diverged run ends in nan/inf steps)."""
-        return [s for s in self.steps if math.isfinite(as_float(s.get("loss")))]
+        """Steps whose loss and gradient were real numbers (a diverged run ends in nan/inf
+        steps, and its last loss may still be finite while its gradient already is not)."""
+        return [s for s in self.steps if math.isfinite(as_float(s.get("loss")))
+                and math.isfinite(as_float(s.get("grad_norm", 0.0)))]
 
     @property
     def first_step(self) -> dict | None:

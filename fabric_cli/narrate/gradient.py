@@ -67,6 +67,12 @@ ARRIVAL_TREND = {
     '*A steady tide, start to end.*',
 ]),
 }
+ARRIVAL_NONE = Bank("nothing", [
+    "*Nothing of me reached the blocks at all.*",
+    "*Nothing of me got past the top; the blocks heard nothing.*",
+    "*The blocks received nothing of me: a silence, not a calm.*",
+    "*Nothing of me arrived. The weave was deaf to its own error.*",
+])
 VANISHING = Bank("faded", [
     ("At step {step} I nearly died on the way down: at the bottom I was {bottom}, against {top} "
      "at the top, a ratio of {ratio}, under the warning line of {threshold}."),
@@ -300,7 +306,9 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         b_first, b_last = flow_row(first, 0), flow_row(last, 0)
         if t_first and t_last and b_last and b_first:
             moved = trend(t_first["arriving"], t_last["arriving"])
-            italic = (voice.pick("q", ARRIVAL_TREND[moved.name], claim=moved) if moved else "")
+            none = voice.claim("nothing", value=t_last["arriving"])
+            italic = (voice.pick("q", ARRIVAL_NONE, claim=none) if none else
+                      voice.pick("q", ARRIVAL_TREND[moved.name], claim=moved) if moved else "")
             paras.append(voice.say("descent-late", DESCENT_LATE, at=step(last["step"]),
                                    top=top, top_in=sig(t_last["arriving"]),
                                    bottom_out=sig(b_last["leaving"]),
