@@ -89,7 +89,7 @@ INDEPENDENT = {
     "not_exceeds": lambda v: _f(v["a"]) <= _f(v["b"]),
     "clipped": lambda v: _f(v["n"]) > 0,
     "never_clipped": lambda v: _f(v["n"]) == 0,
-    "diverged": lambda v: not _fin(v["loss"]),
+    "diverged": lambda v: not _fin(v["loss"]) or not _fin(v.get("grad_norm", 0.0)),
 }
 
 

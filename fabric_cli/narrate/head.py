@@ -322,7 +322,8 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
 def _storm(run: RunFacts, voice: Voice) -> Chapter:
     m = run.first_moment("diverged")
     v = moment_values(m)
-    broke = voice.claim("diverged", loss=(m.get("data") or {}).get("loss"))
+    broke = voice.claim("diverged", loss=(m.get("data") or {}).get("loss"),
+                          grad_norm=(m.get("data") or {}).get("grad_norm"))
     return Chapter("The Storm", [voice.say("storm", STORM, claim=broke, at=v["step"],
                                            loss=v.get("loss", "?"),
                                            grad=v.get("grad_norm", "?"),

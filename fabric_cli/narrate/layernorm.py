@@ -78,12 +78,12 @@ COUNT_ANY = ["There are {n} of us in this Fabric, each measured on every step.",
     '{n} of us, measured every step.',
     'There are {n} LayerNorms in this Fabric; the chronicle measured each, every step.',
 ]
-STORM = [
-    ("At step {at} the stream turned to {word} and no normalising can true a thread that is "
-    "no longer a number."),
-    'At step {at} the stream held {word}; there was no tension left to true.',
-    'Step {at}: {word} in the stream. I cannot even that.',
-    'By step {at} the stream was {word}, and my work meant nothing.',
+STORM = [  # the diverged moment's own numbers: the loss and the gradient it measured
+    ("At step {at} the Fabric tore: a loss of {loss}, a gradient of {grad}. No normalising "
+     "trues a weave that has come apart."),
+    "At step {at} the loss read {loss} and the gradient {grad}; there was no tension left to true.",
+    "Step {at}: loss {loss}, gradient {grad}. I cannot even that.",
+    "By step {at} (loss {loss}, gradient {grad}) my work meant nothing.",
 ]
 
 MOMENT_LINES: dict[str, list[str]] = {}
@@ -145,6 +145,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     diverged = run.first_moment("diverged")
     if diverged is not None:
         chapters.append(Chapter("Torn", [voice.say(
-            "storm", STORM, at=step(diverged["step"]), word="not-a-number")]))
+            "storm", STORM, at=step(diverged["step"]),
+            loss=sig((diverged.get("data") or {}).get("loss")),
+            grad=sig((diverged.get("data") or {}).get("grad_norm")))]))
     return Story(voice.pick("title", TITLES), "layernorm", chapters,
                  voice.pick("epigraph", EPIGRAPH))

@@ -113,11 +113,11 @@ FAR = Bank("far_from_floor", [
     "*The floor is further down than I reached.*",
 ])
 STORM = Bank("diverged", [
-    ("At step {step} I stopped being a number: {loss}. The last step I could still judge was "
-    "{last_good_step}. *There is no floor beneath a storm like this.*"),
-    "At step {step} my verdict was {loss}; step {last_good_step} was the last I could give.",
-    'Step {step}: {loss}. There is no judgment in that. Step {last_good_step} was my last real number.',
-    'My verdict at step {step} was {loss}; the last I could give was at step {last_good_step}.',
+    ("At step {step} my verdict was {loss}, no judgment at all; the last good checkpoint is "
+     "step {last_good_step}. *There is no floor beneath a storm like this.*"),
+    "At step {step} my verdict was {loss}; the last good checkpoint is step {last_good_step}.",
+    "Step {step}: {loss}. There is no judgment in that. Step {last_good_step} was kept.",
+    "My verdict at step {step} was {loss}; the checkpoint of step {last_good_step} was kept.",
 ])
 UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
               "gave was {loss}."),
@@ -163,7 +163,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     diverged = run.first_moment("diverged")
     end = run.end
     if diverged is not None:
-        broke = voice.claim("diverged", loss=(diverged.get("data") or {}).get("loss"))
+        broke = voice.claim("diverged", loss=(diverged.get("data") or {}).get("loss"),
+                          grad_norm=(diverged.get("data") or {}).get("grad_norm"))
         chapters.append(Chapter("The Storm", [voice.say("storm", STORM, claim=broke,
                                                         **moment_values(diverged))]))
     elif end is not None and finite_all(end):
