@@ -7,9 +7,10 @@ Larger shapes gain from both cores, so the count is changed at run time through 
 own openblas_set_num_threads (found with ctypes in the library NumPy loaded; the pool grows
 on demand), and chosen per shape by timing real steps (see `choose_threads`).
 
-OpenBLAS's sgemm splits the output matrix between threads, never the sum along k, so a
-product is bit-identical at any thread count (tests/test_speed.py checks it on the Fabric's
-own steps): the choice changes the speed, not the numbers. Any other BLAS, or none found:
+With the OpenBLAS NumPy ships, products of the Fabric's shapes and whole training steps
+come out bit-identical at 1 and 2 threads (measured here; tests/test_speed.py checks it on
+the Fabric's own steps): its sgemm divides the output between threads rather than the sum
+along k, so the choice changes the speed, not the numbers. Any other BLAS, or none found:
 `blas_threads()` is None and nothing is changed.
 """
 
