@@ -130,9 +130,14 @@ MOMENT_LINES = {
     "dropout_knock": [
         "step {step}, {who} fell from {clean} to {dropped} in my dark.",
         "I knocked {who} at step {step}: {clean} clean, {dropped} masked.",
+    'step {step}: under my mask {who} drops to {dropped} ({clean} clean).',
+    'at step {step} {who} reads {clean} clean, {dropped} masked.',
     ],
     "dropout_recovered": [
         "step {step}, {who} holds at {dropped} under my mask ({clean} clean).",
+    'step {step}: {who} at {dropped} masked, {clean} clean.',
+    'by step {step} {who} keeps {dropped} under my mask, against {clean}.',
+    'at step {step} {who} reads {dropped} masked and {clean} clean.',
     ],
 }
 

@@ -134,10 +134,14 @@ MOMENT_LINES = {
     "clipping_burst": [
         "we clipped {count} steps between steps {start_step} and {end_step}; peak {max_norm}.",
         "we cut the Gradient back {count} times (steps {start_step} to {end_step}).",
+    'steps {start_step} to {end_step}: {count} clips, peak {max_norm}.',
+    '{count} clipped steps from step {start_step} to {end_step}, the highest {max_norm}.',
     ],
     "diverged": [
         "step {step}, the loss is {loss}. We stop the run.",
         "divergence at step {step}; the last good checkpoint is step {last_good_step}.",
+    'step {step}: loss {loss}; we stop and keep step {last_good_step}.',
+    'at step {step} the run ends in divergence ({loss}); step {last_good_step} is kept.',
     ],
 }
 

@@ -209,10 +209,14 @@ MOMENT_LINES = {
     "vanishing_gradient": [
         "step {step}, only {ratio} of me reached the bottom ({bottom} vs {top}).",
         "I fade on the way down at step {step}: {bottom} at the bottom, {top} on top.",
+    'step {step}: {top} at the top, {bottom} at the bottom, a ratio of {ratio}.',
+    'at step {step} the bottom hears {bottom} of me, the top {top}.',
     ],
     "gradient_spike": [
         "a squall at step {step}, {grad_norm}, {factor} times the median {median}.",
         "step {step}, I surged to {grad_norm} (median {median}).",
+    'step {step}: {grad_norm}, {factor} times my median of {median}.',
+    'at step {step} I jump to {grad_norm}; the median was {median}.',
     ],
 }
 

@@ -231,11 +231,15 @@ MOMENT_LINES = {
          "after my role goes from {ablation_loss_before} to {ablation_loss_after} nats."),
         ("step {step}: named a {role} head (score {score}); zeroed, the loss after my role "
          "reads {ablation_loss_after} nats instead of {ablation_loss_before}."),
+    'step {step}, proven a {role} head (score {score}): without me the words after my role cost {ablation_loss_after} nats, with me {ablation_loss_before}.',
+    'a {role} head by step {step}, score {score}; the ablation: {ablation_loss_before} → {ablation_loss_after} nats.',
     ],
     "specialist_backup": [
         ("step {step}: I am a {role} head, score {score}, one of a team: silence us all and "
          "accuracy goes from {group_ablation_acc_before_pct} to {group_ablation_acc_after_pct}."),
         ("step {step}: a {role} head in a team (score {score}); the whole team silenced, "
          "{group_ablation_acc_before_pct} → {group_ablation_acc_after_pct}."),
+    'step {step}: {role} head, score {score}; my team silenced, {group_ablation_acc_before_pct} became {group_ablation_acc_after_pct}.',
+    'one {role} head of a team at step {step} (score {score}): all of us zeroed, {group_ablation_acc_before_pct} to {group_ablation_acc_after_pct}.',
     ],
 }

@@ -130,14 +130,20 @@ MOMENT_LINES = {
     "loss_plateau": [
         "I lie flat at {mean_loss} from step {start_step} to {end_step}.",
         "flat: steps {start_step} to {end_step}, I hover around {mean_loss}.",
+    'steps {start_step} to {end_step}: around {mean_loss}, level.',
+    'level at {mean_loss} from step {start_step} to step {end_step}.',
     ],
     "loss_drop": [
         "I fall from {from_loss} to {to_loss} by step {end_step}.",
         "the tide goes out: {from_loss} down to {to_loss}, steps {start_step} to {end_step}.",
+    'steps {start_step} to {end_step}: {from_loss} to {to_loss}.',
+    'down from {from_loss} to {to_loss}, by step {end_step}.',
     ],
     "near_floor": [
         "I read {val_loss} on fresh sentences at step {step}, the floor is {floor}.",
         "step {step}, within reach of the floor: {val_loss} against {floor}.",
+    'step {step}: {val_loss} on fresh sentences, the floor {floor}.',
+    'at step {step}, {val_loss} against a floor of {floor}.',
     ],
 }
 
