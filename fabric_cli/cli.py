@@ -18,6 +18,8 @@ from fabric_cli.commands import (
     scenarios,
     train,
 )
+from fabric_cli.commands._common import PlainUsage
+from fabric_cli.commands.report import report as report_command
 
 app = typer.Typer(
     name="fabric",
@@ -35,9 +37,10 @@ app = typer.Typer(
 
 # short_help is what `fabric --help` lists: what the command does and one example.
 app.command("train", short_help="Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3")(train.train)
-app.command("infer", short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor finished her lecture.\"")(infer.infer)
+app.command("infer", cls=PlainUsage, short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor finished her lecture.\"")(infer.infer)
 app.command("heads", short_help="What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2")(heads.heads)
 app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
+app.command("report", short_help="The whole run as one offline HTML page.  e.g. fabric report -o run.html")(report_command)
 app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
 app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
 app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)

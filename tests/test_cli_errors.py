@@ -15,7 +15,7 @@ def fabric(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["infer"], "Missing argument 'sentence'"),
+        (["infer"], "Missing argument 'SENTENCE'"),
         (["train", "--bogus"], "No such option: --bogus"),
         (["train", "--steps", "abc"], "'abc' is not a valid int"),
         (["nosuch"], "No such command 'nosuch'"),

@@ -72,9 +72,10 @@ def one_hot_rows(n: int, peak: tuple[int, int], weight: float = 0.9) -> np.ndarr
 
 
 def grid_cells(line: str, token: str) -> tuple[str, int]:
-    """The part of a heatmap row after its label, and the column where it starts."""
-    start = line.index(" " + token + " ") + len(token) + 2
-    return line[start:], start
+    """The part of a heatmap row after its label ("token index "), and where it starts."""
+    match = re.search(rf" {re.escape(token)} +\d+ ", line)
+    assert match, line
+    return line[match.end():], match.end()
 
 
 def test_brightest_glyph_sits_at_the_largest_weight() -> None:
@@ -94,7 +95,7 @@ def test_causal_upper_triangle_is_blank_even_if_the_pattern_is_not() -> None:
     pattern = np.full((n, n), 0.5)  # a non-causal pattern: the view must not show the future
     out = render(attention_heatmap(STORY[:n], pattern, show_strongest=False), 80)
     for q, token in enumerate(STORY[:n]):
-        row = next(ln for ln in lines_of(out) if re.search(rf"\s{re.escape(token)} [▒▓█░· ]", ln))
+        row = next(ln for ln in lines_of(out) if re.search(rf"\s{re.escape(token)} +{q} ", ln))
         cells, _ = grid_cells(row, token)
         assert cells[: 2 * (q + 1)].count("▓") == 2 * (q + 1)
         assert set(cells[2 * (q + 1) : 2 * n]) <= {" "}
@@ -129,7 +130,7 @@ def test_long_sentence_fits_and_says_what_it_elided(width: int) -> None:
     shown = re.search(rf"(\d+) of {n} positions not shown", " ".join(narrow.split()))
     assert shown
     grid_rows = [ln for ln in lines_of(narrow)
-                 if re.match(r"│\s*\S+ [·░▒▓█◆]", ln) and "<." not in ln]
+                 if re.match(r"│[ ▶]\s*\S+ +\d+ [·░▒▓█◆]", ln) and "<." not in ln]
     assert len(grid_rows) == n - int(shown.group(1))  # one row per shown position
 
 
@@ -194,7 +195,7 @@ def test_heads_grid_crops_long_sentences_and_says_so() -> None:
 
 # -- gradient flow ----------------------------------------------------------------------------
 
-BAR_GLYPHS = "█▉▊▋▌▍▎▏"
+BAR_GLYPHS = "█▉▊▋▌▍▎▏━╸▓"
 
 
 def bar_length(line: str) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.text import Text
 
@@ -20,6 +21,15 @@ from fabric_cli.errors import FabricError
 from fabric_cli.views.palette import literal  # one definition, shared with the views
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PlainUsage(typer.core.TyperCommand):
+    """A command whose usage line names a required argument plainly (SENTENCE), not in the
+    braces typer puts around it ({SENTENCE}), which read like a literal to type."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 def literal_text(text: str, style: str = "") -> Text:
     """A rich Text that shows `text` exactly: markup like [bold] stays visible, never styles."""

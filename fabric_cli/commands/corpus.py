@@ -33,18 +33,33 @@ MAX_SENTENCES = 1000
 
 
 def sentence_lines(number: int, sentence: Sentence, width: int) -> list[Text]:
-    """The sentence with a tag under each word, then its pronoun -> antecedent arrows."""
+    """The sentence with a tag under each word, then its pronoun -> antecedent arrows.
+
+    A sentence wider than the terminal is broken between words into several word/tag line
+    pairs, each indented under the number, so no word loses its tag."""
     margin = f"{number:>3}  "
-    cells = [max(len(w), len(t)) for w, t in zip(sentence.words, sentence.pos, strict=True)]
-    aligned = len(margin) + sum(c + 1 for c in cells) - 1 <= width
-    words, tags = Text(margin), Text(" " * len(margin))
-    for k, (word, tag) in enumerate(zip(sentence.words, sentence.pos, strict=True)):
-        style = POS_STYLES.get(tag, "")
-        gap = "" if k == len(cells) - 1 else " "
-        # Aligned: a tag under each word. Too narrow for that: the words alone, wrapping.
-        words.append(literal(word).ljust(cells[k] if aligned and gap else 0) + gap, style=style)
-        tags.append(tag.ljust(cells[k]) + gap, style=f"dim {style}".strip())
-    lines = [words, tags] if aligned else [words]
+    cells = [max(len(literal(w)), len(t)) for w, t in zip(sentence.words, sentence.pos,
+                                                          strict=True)]
+    room = max(1, width - len(margin))
+    chunks: list[list[int]] = [[]]
+    used = 0
+    for k, cell in enumerate(cells):  # greedy: a word joins the line while it fits
+        if chunks[-1] and used + 1 + cell > room:
+            chunks.append([])
+            used = 0
+        used += (1 if chunks[-1] else 0) + cell
+        chunks[-1].append(k)
+    lines: list[Text] = []
+    for i, chunk in enumerate(chunks):
+        words, tags = Text(margin if i == 0 else " " * len(margin)), Text(" " * len(margin))
+        for j, k in enumerate(chunk):
+            tag = sentence.pos[k]
+            style = POS_STYLES.get(tag, "")
+            gap = "" if j == len(chunk) - 1 else " "
+            words.append(literal(sentence.words[k]).ljust(cells[k] if gap else 0) + gap,
+                         style=style)
+            tags.append((tag.ljust(cells[k]) if gap else tag) + gap, style=f"dim {style}".strip())
+        lines += [words, tags]
     arrows = Text(" " * len(margin))
     for i in sentence.pronoun_positions():
         j = sentence.antecedent[i]
@@ -123,11 +138,11 @@ def corpus(
     """Show sentences the Fabric will read: parts of speech, each pronoun's antecedent, and
     the entropy floor (the lowest loss any model could reach).
 
+    \b
     Examples:
-
       fabric corpus -n 5
-
       fabric corpus --split heldout --seed 3
+      fabric corpus --scenario tiny -n 3
     """
     if not 1 <= n <= MAX_SENTENCES:
         raise FabricError(f"-n: expected a number of sentences from 1 to {MAX_SENTENCES}, got {n}")

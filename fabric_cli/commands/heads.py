@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import time
@@ -15,7 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from fabric_cli.commands._common import cli_errors, literal, stdout_console, warn
-from fabric_cli.commands.infer import check_export, parse_head, save_export, visible
+from fabric_cli.commands.infer import check_export, parse_head, visible
 
 SCHEMA_VERSION = 1
 MUTED = "grey62"
@@ -34,11 +33,27 @@ def heads(
         max=30)] = 4.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
     export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
+        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
+    )] = None,
+    theme: Annotated[str, typer.Option(
+        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
+    )] = "light",
 ) -> None:
     """The layer × head map of roles with scores and ablation evidence; or one head's
-    timeline."""
+    timeline.
+
+    \b
+    Examples:
+      fabric heads
+      fabric heads --run runs/pronouns --export heads.html
+      fabric heads --timeline 0.0
+      fabric heads --timeline 0.2 --sentence 1 --fps 8
+      fabric heads --json
+    """
+    from fabric_cli.commands._export import check_theme, export_picture
+
     check_export(export)
+    check_theme(theme)
     target = parse_head(timeline, "--timeline") if timeline is not None else None
 
     from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
@@ -56,22 +71,27 @@ def heads(
         if as_json:
             _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
                          "head": list(target), "frames": frames})
-        _show_timeline(frames, target, fps=fps, export=export, quiet=as_json)
+        if not as_json:
+            _show_timeline(frames, target, fps=fps)
+        if export is not None:
+            export_picture(lambda console: _print_timeline(console, frames, target), export,
+                           f"fabric heads --timeline {target[0]}.{target[1]}", theme)
         return
     rows = head_roles(events, _thresholds(events))
     if as_json:
         _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
                      "n_layers": n_layers, "n_heads": n_heads, "heads": rows})
-    console = _console(export, as_json)
-    if console is None:
-        return
-    from fabric_cli.views.headmap import head_role_map
+    def draw(console: Console) -> None:
+        from fabric_cli.views.headmap import head_role_map
 
-    console.print(head_role_map(rows, n_layers, n_heads, max_width=console.width,
-                                title=f"What each head became ({literal(str(directory))})"))
-    console.print(_bars_line(rows))
+        console.print(head_role_map(rows, n_layers, n_heads, max_width=console.width,
+                                    title=f"What each head became ({literal(str(directory))})"))
+        console.print(_bars_line(rows))
+
+    if not as_json:
+        draw(stdout_console())
     if export is not None:
-        save_export(console, export, "fabric heads")
+        export_picture(draw, export, "fabric heads", theme)
 
 
 def _chronicle(directory: Path) -> Path:
@@ -114,12 +134,6 @@ def _print_json(doc: dict) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-def _console(export: Path | None, quiet: bool) -> Console | None:
-    if quiet:
-        return Console(file=io.StringIO(), record=True, width=100) if export else None
-    return Console(highlight=False, record=True) if export else stdout_console()
-
-
 def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
            width: int) -> RenderableType:
     from fabric_cli.views.heatmap import attention_heatmap
@@ -137,14 +151,9 @@ def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
                                    title=f"L{target[0]}H{target[1]} on: {frame['sentence']}"))
 
 
-def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float,
-                   export: Path | None, quiet: bool) -> None:
-    from fabric_cli.analysis.roles import sample_frames
-
-    console = _console(export, quiet)
-    if console is None:
-        return
-    if console.is_terminal and export is None:
+def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -> None:
+    console = stdout_console()
+    if console.is_terminal:
         from rich.live import Live
 
         with Live(console=console, refresh_per_second=max(fps, 4), transient=False) as live:
@@ -153,8 +162,13 @@ def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float,
                 if i + 1 < len(frames):
                     time.sleep(1.0 / fps)
         return
+    _print_timeline(console, frames, target)
+
+
+def _print_timeline(console: Console, frames: list[dict], target: tuple[int, int]) -> None:
+    """A few frames, from random beginnings to the end (for pipes and exports)."""
+    from fabric_cli.analysis.roles import sample_frames
+
     for i in sample_frames(len(frames)):
         console.print(_frame(frames[i], target, i, len(frames), console.width))
         console.print()
-    if export is not None:
-        save_export(console, export, f"fabric heads --timeline {target[0]}.{target[1]}")

@@ -7,7 +7,6 @@ Heavy modules (numpy, the model, safetensors) are imported inside the command, s
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
@@ -16,6 +15,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console, Group, RenderableType
+from rich.constrain import Constrain
+from rich.padding import Padding
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
@@ -39,6 +40,7 @@ VERDICTS = {  # verdict -> (glyph and words, style); glyphs keep it readable wit
     "no_agreeing_noun": ("— unbound", "dim"),
 }
 MUTED = "grey62"
+PROSE_MEASURE = 88  # the head's account keeps a readable line length on a wide terminal
 
 
 def parse_head(spec: str, option: str = "--ablate") -> tuple[int, int]:
@@ -51,22 +53,9 @@ def parse_head(spec: str, option: str = "--ablate") -> tuple[int, int]:
 
 
 def check_export(export: Path | None) -> None:
-    if export is not None and export.suffix.lower() not in EXPORTS:
-        raise FabricError(f"cannot export to {literal(export.name)!r}: the name must end in "
-                          f"{', '.join(EXPORTS)}")
+    from fabric_cli.commands._export import check_suffix
 
-
-def save_export(console: Console, export: Path, title: str) -> None:
-    suffix = export.suffix.lower()
-    try:
-        if suffix == ".svg":
-            console.save_svg(str(export), title=literal(title))
-        elif suffix == ".html":
-            console.save_html(str(export))
-        else:
-            console.save_text(str(export))
-    except OSError as exc:
-        raise FabricError(f"cannot write {literal(str(export))}: {exc.strerror or exc}") from None
+    check_suffix(export, EXPORTS)
 
 
 def visible(word: str) -> str:
@@ -77,7 +66,8 @@ def visible(word: str) -> str:
 
 @cli_errors
 def infer(
-    sentence: Annotated[str, typer.Argument(help="The sentence, in quotes.")],
+    sentence: Annotated[str, typer.Argument(help="The sentence, in quotes.",
+                                            metavar="SENTENCE", show_default=False)],
     run: Annotated[Path | None, typer.Option(
         "--run", help="Run directory (default: the newest runs/*/ here).")] = None,
     layer: Annotated[int | None, typer.Option(
@@ -93,10 +83,26 @@ def infer(
     with_logits: Annotated[bool, typer.Option(
         "--logits", help="With --json: add the full logits (positions x vocabulary).")] = False,
     export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt.")] = None,
+        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
+    )] = None,
+    theme: Annotated[str, typer.Option(
+        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
+    )] = "light",
 ) -> None:
-    """Send a sentence through the trained Fabric and watch its pronoun head resolve it."""
+    """Send a sentence through the trained Fabric and watch its pronoun head resolve it.
+
+    \b
+    Examples:
+      fabric infer "The professor finished her lecture."
+      fabric infer "The cat chased the dog because it was fast." --all
+      fabric infer "The professor finished her lecture." --ablate 0.0 --ablate 0.2
+      fabric infer "She left the room." --layer 0 --head 2 --export her.svg
+      fabric infer "The king wore his crown." --json
+    """
+    from fabric_cli.commands._export import check_theme, export_picture
+
     check_export(export)
+    check_theme(theme)
     if with_logits and not as_json:
         raise FabricError("--logits goes with --json (fabric infer --json --logits \"...\")")
     if (layer is None) != (head is None):
@@ -120,15 +126,11 @@ def infer(
     doc["narration"] = tell_inference(doc)
     if as_json:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")
-        if export is None:
-            return
-        console = Console(file=io.StringIO(), record=True, width=100, highlight=False)
     else:
-        console = (Console(highlight=False, soft_wrap=False, record=True) if export
-                   else stdout_console())
-    draw_inference(console, doc, show_all=all_heads)
+        draw_inference(stdout_console(), doc, show_all=all_heads)
     if export is not None:
-        save_export(console, export, f"fabric infer: {sentence.strip()[:60]}")
+        export_picture(lambda console: draw_inference(console, doc, show_all=all_heads), export,
+                       f"fabric infer: {sentence.strip()[:60]}", theme, arcs_of(doc, theme))
 
 
 # -- drawing -----------------------------------------------------------------------------
@@ -167,7 +169,7 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
     console.print(_token_line(doc, tokens, unknown))
     console.print()
     if doc["resolutions"]:
-        console.print(_resolution_table(doc, tokens))
+        console.print(_resolution_table(doc, tokens, narrow=console.width < 90))
     elif trackers["heads"]:
         console.print(Text("No pronoun in this sentence: nothing for the head to resolve.",
                            style=MUTED))
@@ -175,9 +177,13 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
     for h in _shown_heads(doc):
         marks = [(r["position"], r["antecedent"]["position"]) for r in doc["resolutions"]
                  if r["antecedent"] is not None and tuple(r["head"]) == tuple(h)]
+        if not marks:  # the speaker's map marks every antecedent, whoever resolved it
+            marks = [(r["position"], r["antecedent"]["position"]) for r in doc["resolutions"]
+                     if r["antecedent"] is not None and tuple(h) == _speaker(doc)]
+        role = " speaks:" if tuple(h) == _speaker(doc) and doc["narration"] else ""
         console.print(attention_heatmap(tokens, _pattern(doc, h), mark=marks,
-                                        title=f"{_name(h)} attention (rows look back at columns)",
-                                        max_width=console.width))
+                                        title=f"{_name(h)}{role} attention (rows look back at "
+                                        "columns)", max_width=console.width))
     if show_all:
         maps = {(int(k.split(".")[0]), int(k.split(".")[1])): _pattern(doc, k.split("."))
                 for k in doc["attention"]}
@@ -191,13 +197,13 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
         console.print(_ablation_table(doc, tokens))
     if doc["narration"]:
         console.print()
-        speaker = _name(trackers["heads"][0]) if trackers["heads"] else "the Fabric"
+        speaker = _name(_speaker(doc)) if _speaker(doc) else "the Fabric"
         console.print(Rule(Text(f"{speaker} speaks", style="bold magenta"), style="magenta",
                            align="left"))
         for paragraph in doc["narration"]:
             console.print()
             # control characters written as escapes (\x1b), as in the map and the warning
-            console.print(paragraph_text(visible(paragraph)))
+            console.print(Constrain(paragraph_text(visible(paragraph)), PROSE_MEASURE))
     console.print()
 
 
@@ -215,16 +221,26 @@ def _token_line(doc: dict, tokens: list[str], unknown: set[str]) -> Text:
     return line
 
 
-def _resolution_table(doc: dict, tokens: list[str]) -> Table:
+def _resolution_table(doc: dict, tokens: list[str], *, narrow: bool = False) -> Table:
+    """One row per pronoun; narrow terminals get the verdict's glyph alone (✓ ✗ ? —), so
+    every cell keeps its whole word."""
     table = Table(title=Text("Who each pronoun points to", style="bold"), title_justify="left",
                   show_edge=False, pad_edge=False, header_style="bold")
-    for column in ("pronoun", "head", "looks at", "nearest", "grammar", "verdict", "expects"):
-        table.add_column(column, no_wrap=column not in ("grammar", "expects"))
+    columns = ["pronoun", "head", "looks at", "nearest", "grammar", "verdict", "expects"]
+    if narrow:  # no rules between columns, and the verdict's header as short as its glyph
+        table.box = None
+        table.header_style = "bold underline"
+        columns[5] = "ok"
+    for column in columns:
+        table.add_column(column, no_wrap=True)
     for r in doc["resolutions"]:
         glyph, style = VERDICTS.get(r["verdict"], (r["verdict"], ""))
+        if narrow:
+            glyph = glyph.split()[0]
         agreeing = [tokens[n["position"]] for n in r["agreeing_nouns"]]
         says = " or ".join(agreeing) if agreeing else "no noun"
         owner = r["expects_owner"]
+        # "professor 99%" kept on one line: the word and its share are one fact
         expects = f"{owner} {r['owner_mass'][owner]:.0%}" if owner else "—"
         head = _name(r["head"]) + ("" if r["heard"] else " (silenced)")
         looks = f"{tokens[r['attended']['position']]} {r['attended']['weight']:.2f}"
@@ -252,8 +268,9 @@ def _expectations(doc: dict, tokens: list[str]) -> RenderableType:
         rows.append(Text(f"  {literal(where)}: ", style=MUTED) + _top_line(p["top"]))
     cont = doc["continuation"]
     if cont["stopped"] == "ended":
-        rows.append(Text("  The sentence ends with \".\": every sentence the Fabric read ended "
-                         "there, so it has nothing to add.", style=MUTED))
+        rows.append(Padding(Text("The sentence ends with \".\": every sentence the Fabric read "
+                                 "ended there, so it has nothing to add.", style=MUTED),
+                            (0, 0, 0, 2)))
     elif cont["tokens"]:
         rows.append(Text("  greedy continuation: ", style=MUTED)
                     + literal_text(" ".join(cont["tokens"]), style="bold")
@@ -300,10 +317,31 @@ def _ablation_table(doc: dict, tokens: list[str]) -> RenderableType:
     return table
 
 
+def arcs_of(doc: dict, theme: str) -> list[str]:
+    """bertviz-style arcs of every head whose map is drawn, for SVG and HTML exports."""
+    from fabric_cli.views.arcs import attention_arcs_svg
+
+    tokens = [visible(t) for t in doc["tokens"]]
+    marks = [(r["position"], r["antecedent"]["position"]) for r in doc["resolutions"]
+             if r["antecedent"] is not None]
+    return [attention_arcs_svg(tokens, _pattern(doc, h), mark=marks, theme=theme,
+                               title=f"{_name(h)}: each token's lines to what it attends to")
+            for h in _shown_heads(doc)]
+
+
+def _speaker(doc: dict) -> tuple[int, int] | None:
+    """The head whose voice tells the sentence (narrate.inference speaks as the first
+    tracker): its map is the first one drawn, so the head that speaks is the head shown."""
+    heads = doc["trackers"]["heads"]
+    return tuple(heads[0]) if heads else None
+
+
 def _shown_heads(doc: dict) -> list:
-    """The heads whose map is drawn: those that resolved a pronoun here, else the first."""
+    """The heads whose map is drawn: the speaker, then any other head that resolved a
+    pronoun here; with no tracker, the first head that resolved one."""
     used = list(dict.fromkeys(tuple(r["head"]) for r in doc["resolutions"]))
-    if used:
-        return used
-    heads = doc["heads_resolving"] or doc["trackers"]["heads"]
-    return [tuple(heads[0])] if heads else []
+    speaker = _speaker(doc)
+    if speaker is not None:
+        return [speaker] + [h for h in used if h != speaker]
+    heads = used or [tuple(h) for h in doc["heads_resolving"]]
+    return heads[:1]

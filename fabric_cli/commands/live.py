@@ -92,6 +92,48 @@ class PlainTicker:
             self._print(f"  step {event['step']}: {ticker_line(event, self.progress.seed)}")
 
 
+SWITCH_MARGIN = 0.1  # another head must out-score the followed one by this much to take over
+
+
+class HeadFollower:
+    """Which pronoun head the dashboard follows: one head for the whole run, not the one
+    that happens to look hardest at one sentence at one probe.
+
+    The first probe picks the best pronoun score; afterwards the followed head keeps its
+    place unless another head's pronoun score beats it by SWITCH_MARGIN (a clearly stronger
+    tracker, never a weaker one). When the run names its proven specialists (the specialist
+    moments at the end), the strongest of them is followed.
+    """
+
+    def __init__(self, margin: float = SWITCH_MARGIN) -> None:
+        self.margin = margin
+        self.current: tuple[int, int] | None = None
+        self.proven: dict[tuple[int, int], float] = {}
+
+    def choose(self, probe: dict) -> tuple[int, int]:
+        scores = {(r["layer"], r["head"]): float(r["scores"]["pronoun"]) for r in probe["heads"]}
+        best = max(scores, key=lambda k: (scores[k], -k[0], -k[1]))
+        if self.proven:
+            pick = max(self.proven, key=lambda k: (self.proven[k], -k[0], -k[1]))
+            if pick in scores:
+                self.current = pick
+                return pick
+        if self.current is None or self.current not in scores or \
+                scores[best] >= scores[self.current] + self.margin:
+            self.current = best
+        return self.current
+
+    def prove(self, moment: dict) -> bool:
+        """A specialist moment for the pronoun role: True when the followed head changes."""
+        data = moment.get("data") or {}
+        if moment.get("kind") != "specialist" or data.get("role") != "pronoun":
+            return False
+        key = (moment.get("layer"), moment.get("head"))
+        self.proven[key] = float(data.get("score") or 0.0)
+        best = max(self.proven, key=lambda k: (self.proven[k], -k[0], -k[1]))
+        return best != self.current
+
+
 class LivePicture:
     """The animated dashboard: progress, loss curve with the floor, gradient flow, the best
     pronoun head's attention on a story sentence, and the ticker of moments."""
@@ -102,6 +144,8 @@ class LivePicture:
         self.progress = _Progress()
         self.live: Live | None = None
         self._last_refresh = 0.0
+        self.follower = HeadFollower()
+        self._last_probe: dict | None = None
 
     def start(self, trainer) -> None:
         self.live = Live(self.dashboard, console=self.console, auto_refresh=False,
@@ -121,27 +165,17 @@ class LivePicture:
             self.live.refresh()
 
     def _watch_best_head(self, probe: dict) -> None:
-        """Show a pronoun head on the first story sentence: of the heads scoring at least half
-        the best pronoun score, the one that looks hardest from its pronoun to the antecedent
-        in that sentence (heads that share the role differ sentence by sentence)."""
+        """Show the followed pronoun head (HeadFollower) on the first story sentence."""
         if not probe.get("heads") or not probe.get("snapshots"):
             return
         shot = probe["snapshots"][0]
-        top = max(r["scores"]["pronoun"] for r in probe["heads"])
-        contenders = [r for r in probe["heads"] if r["scores"]["pronoun"] >= 0.5 * top]
-
-        def on_antecedent(row: dict) -> float:
-            pattern = shot["patterns"].get(f"{row['layer']}.{row['head']}")
-            pairs = shot.get("pronouns") or []
-            if not pattern or not pairs:
-                return row["scores"]["pronoun"]
-            return sum(pattern[q][k] for q, k in pairs) / len(pairs)
-
-        best = max(contenders, key=lambda r: (on_antecedent(r), r["scores"]["pronoun"]))
-        key = f"{best['layer']}.{best['head']}"
-        self.dashboard.set_head(best["layer"], best["head"], shot["tokens"],
-                                np.array(shot["patterns"][key]),
-                                score=best["scores"]["pronoun"],
+        layer, head = self.follower.choose(probe)
+        key = f"{layer}.{head}"
+        if key not in shot["patterns"]:
+            return
+        row = next(r for r in probe["heads"] if (r["layer"], r["head"]) == (layer, head))
+        self.dashboard.set_head(layer, head, shot["tokens"], np.array(shot["patterns"][key]),
+                                score=row["scores"]["pronoun"],
                                 mark=[tuple(p) for p in shot.get("pronouns", [])])
 
     def on_event(self, event: dict) -> None:
@@ -161,9 +195,12 @@ class LivePicture:
         elif kind == "probe":
             self.progress.val_loss = event["val_loss"]
             d.add_val(event["step"], event["val_loss"])
+            self._last_probe = event
             self._watch_best_head(event)
             self._refresh(force=True)
         elif kind == "moment":
+            if self.follower.prove(event) and self._last_probe is not None:
+                self._watch_best_head(self._last_probe)  # the proven tracker, from now on
             line = ticker_line(event, self.progress.seed)
             # the dashboard names the speaker itself; keep a head's own name (L0H2) only
             _, _, text = line.partition(": ")

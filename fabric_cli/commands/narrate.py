@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.constrain import Constrain
 from rich.rule import Rule
 from rich.text import Text
 
@@ -26,7 +27,8 @@ from fabric_cli.errors import FabricError
 if TYPE_CHECKING:
     from fabric_cli.narrate import Story
 
-EXPORTS = (".md", ".html", ".svg")
+EXPORTS = (".md", ".html", ".svg", ".txt")
+MEASURE = 88  # prose lines stay this short on a wide terminal: a readable measure
 
 
 @cli_errors
@@ -43,40 +45,86 @@ def narrate(
     plain: Annotated[bool, typer.Option(
         "--plain", help="The same moments as a factual log, one line each.")] = False,
     export: Annotated[Path | None, typer.Option(
-        "--export", help="Also write the story to story.md, .html or .svg.")] = None,
+        "--export", help="Also write the story to FILE.md, .html, .svg or .txt.")] = None,
+    theme: Annotated[str, typer.Option(
+        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
+    )] = "light",
 ) -> None:
-    """A component of the Fabric tells the story of a training run, every number measured."""
+    """A component of the Fabric tells the story of a training run, every number measured.
+
+    \b
+    Examples:
+      fabric narrate
+      fabric narrate --component gradient
+      fabric narrate --component head --layer 0 --head 2
+      fabric narrate --plain
+      fabric narrate --export story.md
+      fabric narrate --plain --export log.html --theme dark
+    """
     # The narrators load here, not at start-up: `fabric infer` and `--help` do not need them.
     from fabric_cli.narrate import NARRATORS, plain_log, tell
 
     if component is not None and component not in NARRATORS:
         raise FabricError(f"unknown component {component!r}; choose one of: "
                           f"{', '.join(NARRATORS)}")
-    if export is not None and export.suffix.lower() not in EXPORTS:
-        raise FabricError(f"cannot export to {export.name!r}: the name must end in "
-                          f"{', '.join(EXPORTS)}")
+    from fabric_cli.commands._export import check_suffix, check_theme, export_picture, write_file
+
+    check_suffix(export, EXPORTS)
+    check_theme(theme)
     events = read_events(find_chronicle(run))
     for message in getattr(events, "warnings", []):
         warn(message)
     if plain:
-        lines = plain_log(list(events))
+        lines = [literal(line) for line in plain_log(list(events))]
         for line in lines:
-            typer.echo(literal(line))
-        if export is not None:
-            _write(export, "\n".join(lines) + "\n")
+            typer.echo(line)
+        if export is None:
+            return
+        if export.suffix.lower() in (".md", ".txt"):
+            write_file(export, "\n".join(lines) + "\n")
+        else:
+            export_picture(lambda console: _print_plain(console, lines), export,
+                           "fabric narrate --plain", theme)
         return
     story = tell(list(events), component, layer=layer, head=head)
-    console = Console(highlight=False, record=export is not None) if export else stdout_console()
-    draw_story(console, story)
+    draw_story(stdout_console(), story)
     if export is None:
         return
-    suffix = export.suffix.lower()
-    if suffix == ".md":
-        _write(export, story.text())
-    elif suffix == ".html":
-        _write(export, console.export_html())
+    if export.suffix.lower() == ".md":
+        write_file(export, story_markdown(story))
     else:
-        _write(export, console.export_svg(title=literal(story.title)))
+        export_picture(lambda console: draw_story(console, story), export, literal(story.title),
+                       theme)
+
+
+def _print_plain(console: Console, lines: list[str]) -> None:
+    for line in lines:
+        console.print(Text(line), soft_wrap=False, overflow="fold")
+
+
+def story_markdown(story: Story) -> str:
+    """The story as Markdown, every paragraph under its speaker's name when it is not the
+    story's own narrator (the ensemble's voices, a head speaking as L0H2)."""
+    from fabric_cli.narrate import NARRATORS
+
+    lines = [f"# {literal(story.title)}", ""]
+    if story.epigraph:
+        lines += [f"*{literal(story.epigraph)}*", ""]
+    for chapter in story.chapters:
+        lines += [f"## {literal(chapter.title)}", ""]
+        for i, paragraph in enumerate(chapter.paragraphs):
+            speaker = chapter.voice_of(i, story.component)
+            text = literal(paragraph)
+            if speaker != story.component:
+                lines += [f"**{_speaker_name(speaker, NARRATORS)}:** {text}", ""]
+            else:
+                lines += [text, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _speaker_name(speaker: str, narrators: dict) -> str:
+    label = narrators[speaker].speaker if speaker in narrators else speaker
+    return literal(label[:1].upper() + label[1:])
 
 
 def find_chronicle(run: Path | None) -> Path:
@@ -121,16 +169,7 @@ def draw_story(console: Console, story: Story) -> None:
             speaker = chapter.voice_of(i, story.component)
             body = paragraph_text(paragraph)
             if speaker != story.component:
-                label = NARRATORS[speaker].speaker if speaker in NARRATORS else speaker
-                label = label[:1].upper() + label[1:]
-                body = Text.assemble(Text(f"{literal(label)}  ", style=f"bold {_colour(speaker)}"),
-                                     body)
-            console.print(body)
+                label = _speaker_name(speaker, NARRATORS)
+                body = Text.assemble(Text(f"{label}  ", style=f"bold {_colour(speaker)}"), body)
+            console.print(Constrain(body, MEASURE))
     console.print()
-
-
-def _write(path: Path, content: str) -> None:
-    try:
-        path.write_text(content, encoding="utf-8")
-    except OSError as exc:
-        raise FabricError(f"cannot write {literal(str(path))}: {exc.strerror or exc}") from None

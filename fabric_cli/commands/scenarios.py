@@ -41,6 +41,12 @@ def scenarios() -> None:
 
     Use one with `fabric train --scenario NAME` or `fabric corpus --scenario NAME`; a path to
     your own .toml file works wherever a name does.
+
+    \b
+    Examples:
+      fabric scenarios
+      fabric train --scenario tiny
+      fabric corpus --scenario tiny -n 3
     """
     console = stdout_console()
     console.print(scenarios_table())

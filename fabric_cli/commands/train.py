@@ -58,6 +58,7 @@ def train(
 ) -> None:
     """Train the Fabric on a scenario and watch a pronoun head grow.
 
+    \b
     Examples:
       fabric train
       fabric train --seed 3 --run-dir runs/seed3
@@ -175,7 +176,10 @@ def _print_ending(result) -> None:
     line = f"Trained {result.steps} steps in {result.seconds:.1f} s -> {result.run_dir}."
     if val is not None and floor:
         line += f" Validation loss {val:.3f} nats, entropy floor {floor:.3f} ({val / floor:.3f}x)."
-    out.print(literal(line), markup=False, highlight=False, soft_wrap=True)
+    # A terminal wraps between words (not mid-word, as the terminal itself would); a pipe or
+    # a log gets each fact on one line.
+    wrap = not out.is_terminal
+    out.print(literal(line), markup=False, highlight=False, soft_wrap=wrap)
     pronoun = [sp for sp in s.get("specialists", []) if sp["role"] == "pronoun"]
     for sp in pronoun:
         acc = sp.get("heldout_acc")
@@ -183,8 +187,8 @@ def _print_ending(result) -> None:
         out.print(
             f"Pronoun specialist: L{sp['layer']}H{sp['head']}, held-out accuracy {acc:.3f} "
             f"(nearest-noun baseline {base:.3f}).",
-            markup=False, highlight=False, soft_wrap=True,
+            markup=False, highlight=False, soft_wrap=wrap,
         )
     if not pronoun:
         out.print("No head proved itself a pronoun specialist in this run (see `fabric heads`).",
-                  markup=False, highlight=False, soft_wrap=True)
+                  markup=False, highlight=False, soft_wrap=wrap)

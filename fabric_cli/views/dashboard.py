@@ -1,14 +1,17 @@
 """The live picture during `fabric train`, fed plain numbers by the train command.
 
     ┌ progress: step, loss, validation loss, floor, tokens/s, ETA ─────────────────┐
-    │ loss curve over the floor          │ best pronoun head's attention map     │
-    │ gradient flow (skip / block bars)  │ the last moments, each by its speaker │
+    │ loss above the floor (log)         │ the followed pronoun head's attention │
+    │ gradient flow (skip / block / sum) │ the last moments, each by its speaker │
 
 The train command wraps a TrainingDashboard in rich.live.Live (about 4 refreshes a second)
 and calls its update methods from the trainer's events. Parts that did not change since the
 last refresh are not laid out again: each part's rendered lines are cached by (version,
-width). Narrow terminals get the parts stacked; short ones drop the heatmap first.
-`plain_progress_line` is the same information as one line of plain text for pipes and logs.
+width). When the full layout is taller than the terminal (80×24), the compact one keeps the
+attention map whole in the right column over the newest moments, and stacks a shorter curve
+over a compact gradient flow on the left; nothing is ever drawn past the terminal's height.
+The gradient flow keeps one axis for the whole run (GradientScale). `plain_progress_line` is
+the same information as one line of plain text for pipes and logs.
 """
 
 from __future__ import annotations
@@ -19,27 +22,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.panel import Panel
 from rich.segment import Segment
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
 from fabric_cli.views.curves import LossCurve
-from fabric_cli.views.gradflow import GradientFlow
+from fabric_cli.views.gradflow import GradientFlow, GradientScale
 from fabric_cli.views.heatmap import AttentionHeatmap
 from fabric_cli.views.palette import (
     ACCENT,
     AXIS,
-    BORDER,
-    COMPONENT_NAMES,
     MUTED,
     component_color,
-    component_name,
     literal,
 )
+from fabric_cli.views.ticker import moments_panel
 
 TICKER_LINES = 5
 _SIDE_BY_SIDE = 100  # narrower than this, parts are stacked
@@ -113,10 +111,12 @@ class TrainingDashboard:
         self.val: list[tuple[int, float]] = []
         self.grad_rows: list[Mapping[str, Any]] = []
         self.grad_embed: float | None = None
+        self.grad_scale = GradientScale()  # one axis for every frame: it only ever widens
         self.head: dict[str, Any] | None = None
         self.moments: deque[tuple[int | None, str, str]] = deque(maxlen=TICKER_LINES)
         self._versions = {"curve": 0, "grad": 0, "head": 0, "ticker": 0}
         self._cache: dict[str, tuple[tuple[int, int], Lines]] = {}
+        self._full_fits: dict[tuple, bool] = {}
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -164,6 +164,7 @@ class TrainingDashboard:
     def set_grad_flow(self, rows: Sequence[Mapping[str, Any]], embed: float | None = None) -> None:
         self.grad_rows = list(rows)
         self.grad_embed = embed
+        self.grad_scale.update(self.grad_rows, embed)
         self._versions["grad"] += 1
 
     def set_head(self, layer: int, head: int, tokens: Sequence[str], pattern: np.ndarray,
@@ -185,43 +186,83 @@ class TrainingDashboard:
                                                                      self.max_width)
         height = options.height or options.size.height
         options = options.update(width=width, height=None)
-        rows: list[Lines] = [
-            self._render(console, options, "header", -1, width, lambda: self._header(width))
-        ]
+        header = self._render(console, options, "header", -1, width, lambda: self._header(width))
+        rows: list[Lines] = []
+        # Whether the full layout fits changes only when a part's height can: cache the answer
+        # so that a short terminal does not lay out the full picture on every refresh.
+        shape = (width, height, self._versions["head"], self._versions["ticker"],
+                 len(self.grad_rows), self.grad_embed is None)
+        rows = []
+        if self._full_fits.get(shape, True):
+            rows = [header, *self._full(console, options, width)]
+            self._full_fits = {shape: not height or sum(len(r) for r in rows) <= height}
+        if not self._full_fits[shape]:
+            rows = [header, *self._compact(console, options, width, height - len(header))]
+        lines = [line for part in rows for line in part]
+        if height:
+            lines = lines[:height]  # never more than the terminal: Live would cut it untidily
+        for line in lines:
+            yield from line
+            yield Segment.line()
+
+    def _full(self, console: Console, options: ConsoleOptions, width: int) -> list[Lines]:
+        """Tall terminals: curve and attention side by side, gradient flow beside the moments
+        (stacked when narrower than _SIDE_BY_SIDE)."""
         if width >= _SIDE_BY_SIDE:
             left = (width - 1) * 11 // 20
             right = width - 1 - left
-            rows.append(self._pair(console, options, ("curve", left), ("head", right)))
-            rows.append(self._pair(console, options, ("grad", left), ("ticker", right)))
-        else:
-            for part in ("curve", "grad", "head", "ticker"):
-                rows.append(self._render(console, options, part, self._versions[part], width,
-                                         self._factory(part, width)))
-        if height and sum(len(r) for r in rows) > height and self.head is not None:
-            rows = self._without_head(console, options, width, rows)
-        for lines in rows:
-            for line in lines:
-                yield from line
-                yield Segment.line()
+            return [self._pair(console, options, ("curve", left, "full"), ("head", right, "full")),
+                    self._pair(console, options, ("grad", left, "full"),
+                               ("ticker", right, "full"))]
+        return [self._part(console, options, part, width, "full")
+                for part in ("curve", "grad", "head", "ticker")]
 
-    def _without_head(self, console: Console, options: ConsoleOptions, width: int,
-                      rows: list[Lines]) -> list[Lines]:
-        """Short terminal: the attention map is the first thing to give way."""
-        if width >= _SIDE_BY_SIDE:
-            left = (width - 1) // 2
-            pair = self._pair(console, options, ("curve", left), ("grad", width - 1 - left))
-            return [rows[0], pair, self._render(console, options, "ticker",
-                                                self._versions["ticker"], width,
-                                                self._factory("ticker", width))]
-        return [r for i, r in enumerate(rows) if i != 3]
+    def _compact(self, console: Console, options: ConsoleOptions, width: int,
+                 height: int) -> list[Lines]:
+        """Short terminals (80×24): two columns. Left, a shorter loss curve over the gradient
+        flow (no axis ruler, no sum rows, at most three layers); right, the attention map, kept
+        whole, over as many of the latest moments as fit. Too narrow for two columns: the
+        attention map first, then the rest, cut at the terminal's height."""
+        right = self._head_width(width)
+        left = width - 1 - right
+        if left < 30:
+            return [self._part(console, options, part, width, "compact")
+                    for part in ("head", "curve", "grad")]
+        head = self._part(console, options, "head", right, "compact")
+        grad = self._part(console, options, "grad", left, "compact")
+        for curve_height in range(_CURVE_HEIGHT - 2, 2, -1):
+            curve = self._part(console, options, "curve", left, f"compact{curve_height}")
+            if len(curve) + len(grad) <= height:
+                break
+        column = curve + grad
+        tall = min(max(len(column), len(head) + 3), max(height, len(head) + 3))
+        ticker = self._part(console, options, "ticker", right, f"lines{tall - len(head)}")
+        return [self._join(column, head + ticker, left, right)]
 
-    def _pair(self, console: Console, options: ConsoleOptions, left: tuple[str, int],
-              right: tuple[str, int]) -> Lines:
-        a = self._render(console, options, left[0], self._versions[left[0]], left[1],
-                         self._factory(left[0], left[1]))
-        b = self._render(console, options, right[0], self._versions[right[0]], right[1],
-                         self._factory(right[0], right[1]))
-        blank_a, blank_b = [Segment(" " * left[1])], [Segment(" " * right[1])]
+    def _head_width(self, width: int) -> int:
+        """The attention map's natural width in a compact layout (no right margin): as much
+        as it needs for two-character cells and whole words, leaving the curve 35 columns."""
+        most = max(28, width - 1 - 35)
+        if self.head is None:
+            return min(most, max(28, width * 2 // 5))
+        view = AttentionHeatmap(self.head["tokens"], self.head["pattern"], mark=self.head["mark"],
+                                show_strongest=False)
+        return min(most, max(28, view.layout(most).width()))
+
+    def _part(self, console: Console, options: ConsoleOptions, part: str, width: int,
+              variant: str) -> Lines:
+        return self._render(console, options, f"{part}:{variant}", self._versions[part], width,
+                            self._factory(part, width, variant))
+
+    def _pair(self, console: Console, options: ConsoleOptions, left: tuple[str, int, str],
+              right: tuple[str, int, str]) -> Lines:
+        a = self._part(console, options, left[0], left[1], left[2])
+        b = self._part(console, options, right[0], right[1], right[2])
+        return self._join(a, b, left[1], right[1])
+
+    @staticmethod
+    def _join(a: Lines, b: Lines, left: int, right: int) -> Lines:
+        blank_a, blank_b = [Segment(" " * left)], [Segment(" " * right)]
         return [
             (a[i] if i < len(a) else blank_a) + [Segment(" ")] + (b[i] if i < len(b) else blank_b)
             for i in range(max(len(a), len(b)))
@@ -237,15 +278,24 @@ class TrainingDashboard:
         self._cache[key] = (stamp, lines)
         return lines
 
-    def _factory(self, part: str, width: int) -> Callable[[], RenderableType]:
+    def _factory(self, part: str, width: int, variant: str = "full"
+                 ) -> Callable[[], RenderableType]:
+        compact = variant != "full"
+        curve_height = int(variant[7:]) if variant[7:].isdigit() else _CURVE_HEIGHT
+        max_layers = 3 if compact else None
+        ticker_lines = int(variant[5:]) if variant.startswith("lines") else None
         return {
             "curve": lambda: LossCurve(self.loss_steps, self.losses, floor=self.floor,
-                                       val=self.val, width=width, height=_CURVE_HEIGHT,
-                                       marks=(), title="Loss, the Fabric's judgment"),
+                                       val=self.val, width=width, height=curve_height,
+                                       marks=(), gap=self.floor is not None,
+                                       title="Loss above the floor" if compact else
+                                       "Loss, the Fabric's judgment: distance to the floor"),
             "grad": lambda: GradientFlow(self.grad_rows, embed=self.grad_embed, max_width=width,
-                                         title="Gradient flow, latest step"),
-            "head": lambda: self._head_view(width),
-            "ticker": lambda: self._ticker(width),
+                                         title="Gradient flow, latest step",
+                                         scale=self.grad_scale.span, compact=compact,
+                                         max_layers=max_layers),
+            "head": lambda: self._head_view(width, compact=compact),
+            "ticker": lambda: self._ticker(width, ticker_lines),
         }[part]
 
     def _header(self, width: int) -> RenderableType:
@@ -282,34 +332,20 @@ class TrainingDashboard:
                 lines.append(piece)
         return Group(*lines)
 
-    def _head_view(self, width: int) -> RenderableType:
+    def _head_view(self, width: int, *, compact: bool = False) -> RenderableType:
         if self.head is None:
             return Text("no attention probed yet: the first probe draws the best pronoun head",
                         style=MUTED)
         h = self.head
-        score = f" · pronoun score {h['score']:.2f}" if h["score"] is not None else ""
-        title = f"L{h['layer']}H{h['head']}{score} · step {h['step']}"
-        return AttentionHeatmap(h["tokens"], h["pattern"], title=title, mark=h["mark"],
-                                max_width=width)
-
-    def _ticker(self, width: int) -> RenderableType:
-        if not self.moments:
-            body: RenderableType = Text("no moments yet", style=MUTED)
+        name = f"L{h['layer']}H{h['head']}"
+        if compact:
+            score = f" · score {h['score']:.2f}" if h["score"] is not None else ""
+            title = f"{name}{score}"
         else:
-            body = self._ticker_grid()
-        return Panel(body, title=Text("Moments", style="bold"), title_align="left",
-                     box=box.ROUNDED, border_style=BORDER, padding=(0, 1))
+            score = f" · pronoun score {h['score']:.2f}" if h["score"] is not None else ""
+            title = f"{name}{score} · step {h['step']}"
+        return AttentionHeatmap(h["tokens"], h["pattern"], title=title, mark=h["mark"],
+                                max_width=width, show_strongest=not compact)
 
-    def _ticker_grid(self) -> Table:
-        name_w = max(len(component_name(c)) for _, c, _ in self.moments)
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(justify="right", no_wrap=True, style=MUTED)
-        grid.add_column(no_wrap=True, width=min(name_w, 12))
-        grid.add_column(overflow="fold")
-        for step, component, text in self.moments:
-            name = Text(component_name(component),
-                        style=Style(color=component_color(component), bold=True))
-            if component not in COMPONENT_NAMES:
-                name.stylize(MUTED)
-            grid.add_row("" if step is None else str(step), name, Text(text))
-        return grid
+    def _ticker(self, width: int, lines: int | None = None) -> RenderableType:
+        return moments_panel(list(self.moments), width, lines)

@@ -33,6 +33,8 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "diffuse": ("diffuse", "∴", MUTED),
 }
 SPECIALIST_GLYPH = "★"
+# the same roles in a narrow grid cell
+SHORT_LABELS = {"pronoun": "pronoun", "prev": "previous", "first": "first"}
 
 
 def role_label(role: str) -> str:
@@ -106,8 +108,12 @@ class HeadRoleMap:
         table.add_column("", style="bold", no_wrap=True)
         for h in range(self.n_heads):
             table.add_column(f"H{h}", overflow="fold")
+        # a cell's room: the table less the layer column and the rules and padding
+        room = (width - 5 - 3 * self.n_heads) // max(1, self.n_heads)
+        short = room < 20
         for layer in range(self.n_layers):
-            cells = [self._cell(self.by_position.get((layer, h))) for h in range(self.n_heads)]
+            cells = [self._cell(self.by_position.get((layer, h)), short=short)
+                     for h in range(self.n_heads)]
             table.add_row(Text(f"L{layer}"), *cells)
         return table
 
@@ -117,11 +123,16 @@ class HeadRoleMap:
                        "score: attention mass on its cells", MUTED)
         return caption
 
-    def _cell(self, head: Mapping[str, Any] | None, *, one_line: bool = False) -> Text:
+    def _cell(self, head: Mapping[str, Any] | None, *, one_line: bool = False,
+              short: bool = False) -> Text:
+        """short: a narrow grid cell (80 columns), so the role's name is its key ("pronoun")
+        and each ablation fact has a line of its own, never broken mid-fact."""
         if head is None:
             return Text("—", style=MUTED)
         key = _role_key(str(head.get("role", "diffuse")))
         label, glyph, color = ROLES.get(key, (literal(str(head.get("role"))), "?", MUTED))
+        if short:
+            label = SHORT_LABELS.get(key, label)
         specialist = bool(head.get("specialist"))
         cell = Text()
         cell.append(glyph + " ", style=Style(color=color, bold=True))
@@ -141,15 +152,17 @@ class HeadRoleMap:
             cell.append("\n" + ("  " if one_line else "\n").join(facts), style=plain)
         ablation = head.get("ablation")
         if specialist and isinstance(ablation, Mapping):
-            cell.append_text(_ablation_lines(ablation))
+            cell.append_text(_ablation_lines(ablation, stacked=short))
         team = head.get("team_ablation")
         if specialist and isinstance(team, Mapping):
-            cell.append_text(_ablation_lines(team, label="with team:"))
+            cell.append_text(_ablation_lines(team, label="with team:", stacked=short))
         return cell
 
 
-def _ablation_lines(ablation: Mapping[str, Any], label: str = "zeroed:") -> Text:
-    """What zeroing the head did: "zeroed: loss 1.20→1.85" and "acc 91%→42%" beneath."""
+def _ablation_lines(ablation: Mapping[str, Any], label: str = "zeroed:", *,
+                    stacked: bool = False) -> Text:
+    """What zeroing the head did: "zeroed: loss 1.20→1.85" and "acc 91%→42%" beneath
+    (stacked: the label on a line of its own, then "loss …" and "acc …")."""
     out = Text()
     before, after = _finite(ablation.get("loss_before")), _finite(ablation.get("loss_after"))
     acc_before, acc_after = _finite(ablation.get("acc_before")), _finite(ablation.get("acc_after"))
@@ -157,11 +170,13 @@ def _ablation_lines(ablation: Mapping[str, Any], label: str = "zeroed:") -> Text
         return out
     out.append("\n" + label, style=MUTED)
     if before is not None and after is not None:
-        out.append(f" loss {before:.2f}→{after:.2f}", style="bold" if after > before else "")
+        out.append("\n" if stacked else " ")
+        out.append(f"loss {before:.2f}→{after:.2f}", style="bold" if after > before else "")
     if acc_before is not None and acc_after is not None:
-        out.append("\n" + " " * len(label), style=MUTED)
+        out.append("\n" if stacked else "\n" + " " * len(label), style=MUTED)
         worse = acc_after < acc_before
-        out.append(f" acc {acc_before:.0%}→{acc_after:.0%}", style="bold" if worse else "")
+        out.append(f"{'' if stacked else ' '}acc {acc_before:.0%}→{acc_after:.0%}",
+                   style="bold" if worse else "")
     return out
 
 

@@ -1,9 +1,13 @@
 """Attention as a picture: who each token looks at.
 
 Rows are queries (the token attending, "from"), columns are keys (the token attended "to").
-The causal upper triangle is blank: a token cannot see its future. Each cell is a shade glyph
-(readable without colour) in a colour from the perceptual ramp. The right margin names each
-row's strongest key and its weight; expected cells (pronoun -> antecedent) carry a ◆.
+Labels stay horizontal: each row is "token index", and the columns are headed by the same
+indices (every key is also a query row, so column 2 is the token on row 2). The causal upper
+triangle is blank: a token cannot see its future. Each cell is a shade glyph (readable without
+colour) in a colour from the perceptual ramp. The right margin names each row's strongest key
+and its weight; a pronoun's row is flagged ▶, its expected antecedent carries a ◆ (and its
+column index is bold), the word it chose instead (if it missed) a ×, and when the margin does
+not fit, a line under the grid says what each pronoun chose.
 
 When the sentence is too wide for the terminal, cells shrink to one character, then the
 leading tokens are elided (the first token, often an attention sink, is kept), and a note
@@ -44,18 +48,25 @@ from fabric_cli.views.palette import (
 __all__ = ["AttentionHeatmap", "attention_heatmap", "heads_grid", "mini_heatmap"]
 
 MARK_GLYPH = "◆"
+ROW_GLYPH = "▶"  # a pronoun's row
+MISS_GLYPH = "×"  # the word a pronoun chose, when it is not the expected antecedent
 GAP_GLYPH = "┊"
-_MAX_HEADER = 7  # tallest vertical column label, in lines
-_ANNOT_TOKEN = 8  # widest token named in the right margin
+_ANNOT_TOKEN = 10  # widest token named in the right margin ("scientists")
 
 
 @dataclass(frozen=True)
 class _Layout:
     cell: int  # characters per cell: 2 or 1
-    label: int  # row label width
+    token: int  # widest token in a row label
     annotate: bool  # right margin "→ token 0.82"
     shown: tuple[int, ...]  # key positions drawn, ascending
     framed: bool
+    index: int = 2  # digits of the row / column index
+
+    @property
+    def label(self) -> int:
+        """Row label: the pronoun flag, the token, a space, its index."""
+        return 1 + self.token + 1 + self.index
 
     @property
     def gaps(self) -> int:
@@ -132,24 +143,28 @@ class AttentionHeatmap:
     def layout(self, width: int) -> _Layout:
         n_k = len(self.tokens)
         longest = max((cell_len(t) for t in self.tokens), default=1)
+        digits = len(str(max(n_k - 1, 0)))
         everything = tuple(range(n_k))
+        # Two-character cells hold an index up to 99 above each column; past that, one.
+        wide_cells = 2 if n_k <= 100 else 1
         candidates = [
-            (2, min(longest, 10), self.show_strongest),
-            (2, min(longest, 8), self.show_strongest),
-            (2, min(longest, 8), False),
+            (wide_cells, min(longest, 10), self.show_strongest),
+            (wide_cells, min(longest, 8), self.show_strongest),
+            (wide_cells, min(longest, 10), False),
+            (wide_cells, min(longest, 8), False),
             (1, min(longest, 8), False),
             (1, min(longest, 5), False),
         ]
         for framed in (True, False):
             for cell, label, annotate in candidates:
-                fit = _Layout(cell, max(label, 1), annotate, everything, framed)
+                fit = _Layout(cell, max(label, 1), annotate, everything, framed, digits)
                 if fit.width() <= width:
                     return fit
         # Too narrow for every column: keep the first token and the window that matters most.
         framed = width >= 30
         label = max(1, min(longest, 5))
-        room = width - (FRAME_COLUMNS if framed else 0) - label - 1
-        return _Layout(1, label, False, self._window(room), framed)
+        room = width - (FRAME_COLUMNS if framed else 0) - (1 + label + 1 + digits) - 1
+        return _Layout(1, label, False, self._window(room), framed, digits)
 
     def _window(self, room: int) -> tuple[int, ...]:
         n_k = len(self.tokens)
@@ -181,6 +196,8 @@ class AttentionHeatmap:
         fit = self.layout(width)
         inner = fit.inner_width()
         lines = self._header(fit) + self._rows(fit)
+        if not fit.annotate:
+            lines.extend(self._choices(inner))
         lines.append(self._legend(inner))
         for line in lines:
             line.no_wrap = True
@@ -198,21 +215,24 @@ class AttentionHeatmap:
         return frame(body, self.title)
 
     def _header(self, fit: _Layout) -> list[Text]:
-        """Column labels written vertically, bottom-aligned so each word ends at the grid."""
-        labels = [_vertical(self.tokens[c]) for c in fit.shown]
-        height = min(_MAX_HEADER, max((len(chars) for chars in labels), default=0))
+        """Column indices, horizontal (tens over units past 9). An antecedent's column is bold
+        in the accent colour."""
+        digits = [str(c) for c in fit.shown]
+        if max((len(d) for d in digits), default=1) == 1:
+            rows = [[d.rjust(fit.cell) for d in digits]]
+        else:  # tens over units, so neighbouring indices never run together
+            rows = [[(d[-2] if len(d) > 1 else " ").rjust(fit.cell) for d in digits],
+                    [d[-1].rjust(fit.cell) for d in digits]]
         lines = []
-        for i in range(height):
-            line = Text(" " * (fit.label + 1))
+        for cells in rows:
+            line = Text(" " * (fit.label + 1), no_wrap=True)
             previous = None
-            for c, chars in zip(fit.shown, labels, strict=True):
+            for c, cell in zip(fit.shown, cells, strict=True):
                 if previous is not None and c - previous > 1:
                     line.append(" ")
                 previous = c
-                chars = chars if len(chars) <= height else chars[: height - 1] + ["…"]
-                k = i - (height - len(chars))
-                ch = chars[k] if k >= 0 else " "
-                line.append(ch.ljust(fit.cell), style="bold" if self._is_marked_col(c) else MUTED)
+                marked = self._is_marked_col(c)
+                line.append(cell, style=Style(color=ACCENT, bold=True) if marked else MUTED)
             lines.append(line)
         return lines
 
@@ -232,8 +252,14 @@ class AttentionHeatmap:
 
     def _row(self, fit: _Layout, r: int) -> Text:
         q = r + self.offset
-        line = _fit_label(self.tokens[q], fit.label)
-        line.append(" ")
+        pronoun = any(rr == r for rr, _ in self.marks)
+        line = Text()  # (a style given to Text() itself would colour the whole row)
+        line.append(ROW_GLYPH if pronoun else " ", style=Style(color=ACCENT, bold=True))
+        label = _fit_label(self.tokens[q], fit.token)
+        label.stylize(Style(color=ACCENT, bold=True) if pronoun else "")
+        line.append_text(label)
+        line.append(" " + str(q).rjust(fit.index) + " ",
+                    style=Style(color=ACCENT, bold=True) if pronoun else MUTED)
         strongest = int(self.strongest[r])
         previous = None
         for c in fit.shown:
@@ -249,23 +275,47 @@ class AttentionHeatmap:
             if (r, c) in self.marks:
                 line.append(glyph[:-1], style=style)
                 line.append(MARK_GLYPH, style=Style(color=ACCENT, bold=True))
+            elif pronoun and c == strongest:  # the pronoun chose another word than expected
+                line.append(glyph[:-1], style=style)
+                line.append(MISS_GLYPH, style=Style(color="red", bold=True))
             else:
                 line.append(glyph, style=style)
         if fit.annotate:
             line.append_text(self._annotation(r, strongest))
         return line
 
-    def _annotation(self, r: int, strongest: int) -> Text:
+    def _annotation(self, r: int, strongest: int, *, pad: bool = True) -> Text:
         w = float(self.weights[r, strongest])
         if not np.isfinite(w):
             return Text("  → ?", style=MUTED)
-        token = _fit_label(self.tokens[strongest], _ANNOT_TOKEN, right=False)
+        if pad:  # the margin's numbers line up
+            token = _fit_label(self.tokens[strongest], _ANNOT_TOKEN, right=False)
+        else:
+            token = Text(self.tokens[strongest])
         out = Text(" → ", style=MUTED) + token + Text(f" {w:.2f}", style=ramp_style(w))
         expected = [c for rr, c in self.marks if rr == r]
         if expected:
             hit = strongest in expected
             out.append(" ✓" if hit else " ✗", style="bold green" if hit else "bold red")
         return out
+
+    def _misses(self) -> bool:
+        return any(int(self.strongest[r]) not in {c for rr, c in self.marks if rr == r}
+                   for r in {rr for rr, _ in self.marks})
+
+    def _choices(self, width: int) -> list[Text]:
+        """Under the grid, for each pronoun row: whom it looked at most, and whether that is
+        the expected antecedent ("▶ her → professor 0.82 ✓")."""
+        lines = []
+        for r in sorted({rr for rr, _ in self.marks}):
+            strongest = int(self.strongest[r])
+            line = Text()
+            line.append(ROW_GLYPH + " ", style=Style(color=ACCENT, bold=True))
+            line.append(self.tokens[r + self.offset], style=Style(color=ACCENT, bold=True))
+            line.append_text(self._annotation(r, strongest, pad=False))
+            line.truncate(width, overflow="ellipsis")
+            lines.append(line)
+        return lines
 
     def _elision_note(self, fit: _Layout) -> str:
         n_k = len(self.tokens)
@@ -284,6 +334,7 @@ class AttentionHeatmap:
         return f"{len(missing)} of {n_k} positions not shown ({', '.join(spans)})"
 
     def _legend(self, width: int) -> Text:
+        """The shade scale and the marks, in the longest wording that fits."""
         full = Text()
         bounds = ["<.05", "<.2", "<.4", "<.6", "≥.6"]
         assert len(bounds) == len(SHADE_EDGES) + 1
@@ -291,15 +342,31 @@ class AttentionHeatmap:
             mid = (0.0, 0.12, 0.3, 0.5, 0.85)[level]
             full.append(SHADES_1[level], style=ramp_style(mid, bold=True))
             full.append(bound + " ", style=MUTED)
-        if self.marks:
-            full.append(" " + MARK_GLYPH, style=Style(color=ACCENT, bold=True))
-            full.append(" expected", style=MUTED)
-        if full.cell_len <= width:
-            return full
         short = Text()
         for level in range(len(SHADES_1)):
             short.append(SHADES_1[level], style=ramp_style(level / 4, bold=True))
-        short.append(" 0…1", style=MUTED)
+        short.append(" 0…1 ", style=MUTED)
+        # (pronoun, antecedent, pick): the marks are explained before the scale is spelled
+        # out, and the antecedent's mark last of all: it carries the story
+        wordings = ((" pronoun", " its antecedent", " its pick"),
+                    (" pronoun", " antecedent", " pick"), (None, " antecedent", " pick"),
+                    (None, " antecedent", None))
+        tries = [(scale, words) for words in wordings for scale in (full, short)]
+        for scale, words in [*tries, (full, None), (short, None)]:
+            legend = scale.copy()
+            legend.rstrip()
+            if words and self.marks:
+                row, antecedent, pick = words
+                if row:
+                    legend.append("  " + ROW_GLYPH, style=Style(color=ACCENT, bold=True))
+                    legend.append(row, style=MUTED)
+                legend.append("  " + MARK_GLYPH, style=Style(color=ACCENT, bold=True))
+                legend.append(antecedent, style=MUTED)
+                if pick and self._misses():
+                    legend.append("  " + MISS_GLYPH, style=Style(color="red", bold=True))
+                    legend.append(pick, style=MUTED)
+            if legend.cell_len <= width:
+                return legend
         return short
 
 
@@ -308,11 +375,6 @@ def _glyph(w: float, cell: int) -> str:
         return "??"[:cell]
     level = shade_level(w)
     return SHADES_2[level] if cell == 2 else SHADES_1[level]
-
-
-def _vertical(token: str) -> list[str]:
-    # One terminal column per character; wide characters (CJK, emoji) would break the grid.
-    return [ch if cell_len(ch) == 1 else "?" for ch in token] or [" "]
 
 
 def _fit_label(token: str, width: int, *, right: bool = True) -> Text:

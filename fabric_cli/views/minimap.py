@@ -1,8 +1,10 @@
 """Every head at once: one character per attention weight, one small map per head.
 
-A mini map is the heatmap without words: rows are queries, columns keys, the causal upper
-triangle blank, each weight a shade glyph ("·░▒▓█") in the ramp's colour. `heads_grid`
-lays them out layer by layer (L0 on top, as in the head table), labelled "L0H2".
+A mini map is the heatmap in one character per cell: rows are queries, columns keys, the
+causal upper triangle blank, each weight a shade glyph ("·░▒▓█") in the ramp's colour.
+`heads_grid` lays them out layer by layer (L0 on top, as in the head table), labelled "L0H2",
+each row labelled "token index" and each map headed by the units digit of its columns'
+indices (0123456789012…), so a cell can be found without colour.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from rich.text import Text
 from fabric_cli.errors import FabricError
 from fabric_cli.views.palette import ACCENT, MUTED, SHADES_1, literal, ramp_style, shade_level
 
-_ROW_LABEL = 6  # widest token shown beside a grid row
+_ROW_LABEL = 6  # widest token shown beside a grid row when room is short
+_WHOLE_LABEL = 12  # … and when there is room for whole words
 _GAP = 2  # columns between two mini maps
 
 
@@ -96,7 +99,17 @@ class HeadsGrid:
         if not self.maps:
             return [Text("no attention maps yet", style=MUTED)]
         n_k = len(self.tokens)
-        label_w = min(_ROW_LABEL, max((len(t) for t in self.tokens), default=1))
+        self._digits = len(str(max(n_k - 1, 0)))
+        # a row label is "token index"
+        longest = max((len(t) for t in self.tokens), default=1)
+        heads_per_layer = max(sum(1 for lay, _ in self.maps if lay == layer)
+                              for layer in {lay for lay, _ in self.maps})
+        whole = min(_WHOLE_LABEL, longest) + 1 + self._digits
+        # whole words when a layer's maps still fit on one line beside them, else abbreviated
+        if whole + 1 + heads_per_layer * (max(n_k, 6) + _GAP) <= width:
+            label_w = whole
+        else:
+            label_w = min(_ROW_LABEL, longest) + 1 + self._digits
         caption_w = max((len(c) for c in self.captions.values()), default=0)
         # Crop to the last `keep` tokens if even one map does not fit beside the row labels.
         keep = max(1, min(n_k, width - label_w - 1))
@@ -132,13 +145,21 @@ class HeadsGrid:
             style = Style(color=ACCENT, bold=True) if star else Style(bold=True)
             title.append((gap if i else "") + self._label((layer, h)).ljust(cell_w), style)
         out = [title]
+        index = Text(" " * (label_w + 1), no_wrap=True)
+        units = "".join(str(k % 10) for k in range(first, n_k))
+        for i, _ in enumerate(heads):
+            index.append((gap if i else "") + units.ljust(cell_w), style=MUTED)
+        out.append(index)
         blocks = [self.maps[(layer, h)] for h in heads]
         n_q = blocks[0].shape[0]
         for r in range(n_q):
             q = r + n_k - n_q
             if q < first:
                 continue
-            line = Text(_abbreviate(self.tokens[q], label_w).rjust(label_w) + " ", style=MUTED)
+            word_w = label_w - 1 - self._digits
+            label = _abbreviate(self.tokens[q], word_w).rjust(word_w) + " " + \
+                str(q).rjust(self._digits)
+            line = Text(label + " ", style=MUTED)
             for i, weights in enumerate(blocks):
                 if i:
                     line.append(gap)

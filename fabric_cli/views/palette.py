@@ -116,6 +116,26 @@ def _ramp_hex_quantised(x: float) -> str:
     return f"#{r:02x}{g:02x}{bl:02x}"
 
 
+def light_ramp() -> dict[str, str]:
+    """Each colour of the ramp -> its counterpart for white paper: the same inferno read the
+    other way (pale yellow for almost nothing, deep purple for all of it), so the strongest
+    attention is the darkest ink. Exports map the colours they recorded through this."""
+    mapping = {}
+    for level in range(_RAMP_LEVELS):
+        x = level / (_RAMP_LEVELS - 1)
+        mapping[_ramp_hex_quantised(x)] = _inferno_hex(0.97 - 0.87 * x)
+    return mapping
+
+
+def _inferno_hex(t: float) -> str:
+    t = min(1.0, max(0.0, t)) * (len(_INFERNO) - 1)
+    i = min(int(t), len(_INFERNO) - 2)
+    f = t - i
+    a, b = _INFERNO[i], _INFERNO[i + 1]
+    r, g, bl = (round(a[k] + (b[k] - a[k]) * f) for k in range(3))
+    return f"#{r:02x}{g:02x}{bl:02x}"
+
+
 @lru_cache(maxsize=4 * _RAMP_LEVELS)
 def _ramp_style_quantised(q: int, bold: bool) -> Style:
     return Style(color=_ramp_hex_quantised(q / (_RAMP_LEVELS - 1)), bold=bold)

@@ -1,0 +1,170 @@
+"""`--export FILE`: the picture a command drew, saved at a fixed width in a chosen palette.
+
+Every export is drawn again into its own recording console, EXPORT_WIDTH columns wide, so a
+piped or 80-column terminal never breaks an exported table apart. HTML and SVG use the light
+palette unless `--theme dark`: every colour the views chose for a dark terminal has its
+lightness mirrored (hue and saturation kept), so the brightest attention cells become the
+darkest ink on white paper and no colour fades into the page. The command then says
+"wrote FILE" on stderr (stdout may carry --json).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import io
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from rich.color import Color, ColorType
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from rich.terminal_theme import DEFAULT_TERMINAL_THEME, MONOKAI, TerminalTheme
+from rich.text import Text
+
+from fabric_cli.errors import FabricError
+from fabric_cli.views.palette import light_ramp, literal
+
+_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}")
+EXPORT_WIDTH = 100  # columns of every exported picture, whatever the terminal
+THEMES: dict[str, TerminalTheme] = {"light": DEFAULT_TERMINAL_THEME, "dark": MONOKAI}
+
+
+def check_theme(theme: str) -> str:
+    if theme not in THEMES:
+        raise FabricError(f"--theme {literal(theme)!r}: expected light or dark")
+    return theme
+
+
+def check_suffix(export: Path | None, allowed: tuple[str, ...]) -> None:
+    if export is not None and export.suffix.lower() not in allowed:
+        raise FabricError(f"cannot export to {literal(export.name)!r}: the name must end in "
+                          f"{', '.join(allowed)}")
+
+
+def recording_console(width: int = EXPORT_WIDTH) -> Console:
+    """A console that draws in full colour into memory, for export only."""
+    return Console(file=io.StringIO(), record=True, width=width, force_terminal=True,
+                   color_system="truecolor", highlight=False, soft_wrap=False,
+                   legacy_windows=False)
+
+
+def export_picture(draw: Callable[[Console], None], export: Path, title: str,
+                   theme: str = "light", figures: Sequence[str] = ()) -> None:
+    """Draw again at EXPORT_WIDTH and save as .svg, .html or .txt (by the name's suffix).
+
+    figures: standalone <svg> strings (e.g. attention arcs) that an .html or .svg export
+    shows under the terminal picture; a .txt export has no room for them."""
+    console = recording_console()
+    draw(console)
+    write_export(console, export, title, theme, figures)
+
+
+def write_export(console: Console, export: Path, title: str, theme: str = "light",
+                 figures: Sequence[str] = ()) -> None:
+    suffix = export.suffix.lower()
+    if suffix in (".svg", ".html") and theme == "light":
+        to_light(console)
+    terminal = THEMES[check_theme(theme)]
+    if suffix == ".svg":
+        # rich names a web font by URL; an export must open offline, in monospace if need be
+        content = _FONT_FACE.sub("", console.export_svg(title=literal(title), theme=terminal))
+        content = _stack_svgs([content, *figures]) if figures else content
+    elif suffix == ".html":
+        content = console.export_html(theme=terminal, inline_styles=True)
+        if figures:
+            block = "<div style=\"display:flex;flex-wrap:wrap;gap:16px;padding:8px\">" + \
+                "".join(figures) + "</div>"
+            content = content.replace("</body>", block + "</body>", 1)
+    else:
+        content = console.export_text()
+    write_file(export, content)
+
+
+_SIZE = re.compile(r'viewBox="0 0 ([\d.]+) ([\d.]+)"')
+
+
+def _stack_svgs(svgs: Sequence[str]) -> str:
+    """One SVG holding several, one under another (each keeps its own viewBox and style)."""
+    sizes = []
+    for svg in svgs:
+        match = _SIZE.search(svg)
+        sizes.append((float(match.group(1)), float(match.group(2))) if match else (800.0, 600.0))
+    width = max(w for w, _ in sizes)
+    height = sum(h for _, h in sizes)
+    parts, y = [], 0.0
+    for svg, (w, h) in zip(svgs, sizes, strict=True):
+        opening = re.match(r"\s*(<svg\b[^>]*>)", svg)
+        tag = opening.group(1) if opening else "<svg>"
+        bare = re.sub(r'\s(?:width|height|x|y)="[^"]*"', "", tag)  # set again below
+        placed = bare.replace("<svg", f'<svg x="0" y="{y:g}" width="{w:g}" height="{h:g}"', 1)
+        inner = svg.replace(tag, placed, 1)
+        parts.append(inner)
+        y += h
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" '
+            f'width="{width:g}" height="{height:g}">' + "".join(parts) + "</svg>\n")
+
+
+def write_file(path: Path, content: str) -> None:
+    """Write an export (atomically: a temp file beside it, then a rename) and say so."""
+    from fabric_cli.analysis.runs import atomic_write_bytes
+    from fabric_cli.commands._common import stderr_console
+
+    try:
+        atomic_write_bytes(path, content.encode("utf-8"))
+    except OSError as exc:
+        raise FabricError(f"cannot write {literal(str(path))}: {exc.strerror or exc}") from None
+    stderr_console().print(Text(f"wrote {literal(str(path))}"))
+
+
+def palette_pair() -> dict[str, dict[str, str]]:
+    """Every component's colour for a dark page (the terminal's) and for paper (mirrored)."""
+    from fabric_cli.views.palette import COMPONENT_COLORS
+
+    light = {}
+    for name, hexcode in COMPONENT_COLORS.items():
+        r, g, b = _light_color(Color.parse(hexcode)).get_truecolor()
+        light[name] = f"#{r:02x}{g:02x}{b:02x}"
+    return {"light": light, "dark": dict(COMPONENT_COLORS)}
+
+
+def to_light(console: Console) -> None:
+    """Mirror the lightness of every explicit colour in the console's recording."""
+    with console._record_buffer_lock:  # rich keeps the recording here; no public setter
+        console._record_buffer[:] = [
+            Segment(text, _light_style(style), control)
+            for text, style, control in console._record_buffer
+        ]
+
+
+@lru_cache(maxsize=1024)
+def _light_style(style: Style | None) -> Style | None:
+    if style is None:
+        return None
+    color = _light_color(style.color)
+    bgcolor = _light_color(style.bgcolor)
+    if color is style.color and bgcolor is style.bgcolor:
+        return style
+    return style + Style.from_color(color, bgcolor)
+
+
+@lru_cache(maxsize=1)
+def _ramp_on_paper() -> dict[tuple[int, int, int], Color]:
+    return {Color.parse(dark).get_truecolor(): Color.parse(light)
+            for dark, light in light_ramp().items()}
+
+
+def _light_color(color: Color | None) -> Color | None:
+    """The attention ramp read the other way (palette.light_ramp); any other colour keeps
+    its hue with its lightness l mirrored to 0.92 - 0.8·l (a dark colour turns pale, a bright
+    one deep). ANSI colours are left to the light terminal theme."""
+    if color is None or color.type in (ColorType.DEFAULT, ColorType.STANDARD):
+        return color
+    r, g, b = color.get_truecolor()
+    if (r, g, b) in _ramp_on_paper():
+        return _ramp_on_paper()[(r, g, b)]
+    h, lightness, s = colorsys.rgb_to_hls(r / 255, g / 255, b / 255)
+    r2, g2, b2 = colorsys.hls_to_rgb(h, 0.92 - 0.8 * lightness, s)
+    return Color.from_rgb(round(r2 * 255), round(g2 * 255), round(b2 * 255))

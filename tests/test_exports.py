@@ -1,0 +1,124 @@
+"""`--export`: a fixed width whatever the terminal, a light palette on paper unless
+--theme dark, real SVG and HTML (also for `narrate --plain`), speakers named in Markdown,
+and a line saying where the file went."""
+
+from __future__ import annotations
+
+import colorsys
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from fabric_cli.cli import app
+
+SENTENCE = "The professor finished her lecture."
+
+
+def run(args: list[str], columns: int = 100):
+    result = CliRunner().invoke(app, args, env={"COLUMNS": str(columns), "NO_COLOR": "1"})
+    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def lightness(hexcode: str) -> float:
+    r, g, b = (int(hexcode[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    return colorsys.rgb_to_hls(r, g, b)[1]
+
+
+@pytest.mark.parametrize("columns", (40, 80))
+def test_heads_export_keeps_its_grid_whatever_the_terminal(tiny_run_master, tmp_path,
+                                                           columns) -> None:
+    target = tmp_path / "heads.txt"
+    result = run(["heads", "--run", str(tiny_run_master), "--export", str(target)], columns)
+    text = target.read_text(encoding="utf-8")
+    widths = [len(line) for line in text.splitlines()]
+    assert max(widths) <= 100 and max(widths) > columns  # drawn at 100, not at the terminal
+    assert re.search(r"│\s+│ H0\s+│ H1", text)  # the layer × head grid, not a list
+    assert f"wrote {target}" in result.stderr
+
+
+def test_html_export_is_light_with_no_ink_fading_into_the_page(tiny_run_master, tmp_path):
+    target = tmp_path / "infer.html"
+    run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(target)])
+    html = target.read_text(encoding="utf-8")
+    assert re.search(r"background-color:\s*#ffffff", html)
+    weights = [(float(w), lightness(hexcode)) for hexcode, w in
+               re.findall(r'<span style="color: #([0-9a-f]{6})[^>]*>\s*([01]\.\d\d)\s*</span>',
+                          html)]
+    strong = [light for w, light in weights if w >= 0.6]
+    faint = [light for w, light in weights if w < 0.4] or [0.9]
+    assert strong
+    # the strongest attention is the darkest ink on white (a dark terminal's bright yellow
+    # would all but vanish), and weaker weights are paler
+    assert max(strong) < 0.45 and min(faint) > max(strong)
+    dark = tmp_path / "dark.html"
+    run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(dark),
+         "--theme", "dark"])
+    assert not re.search(r"background-color:\s*#ffffff", dark.read_text(encoding="utf-8"))
+
+
+def test_svg_export_is_an_svg_that_needs_no_network(tiny_run_master, tmp_path) -> None:
+    target = tmp_path / "infer.svg"
+    run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(target)], 40)
+    svg = target.read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "url(" not in svg.split("</style>")[0] or "https://" not in svg.split("</style>")[0]
+    assert "professor" in svg
+
+
+@pytest.mark.parametrize("suffix", (".svg", ".html"))
+def test_plain_log_exports_as_a_real_picture(tiny_run_master, tmp_path, suffix) -> None:
+    target = tmp_path / f"log{suffix}"
+    result = run(["narrate", "--run", str(tiny_run_master), "--plain", "--export", str(target)])
+    content = target.read_text(encoding="utf-8")
+    if suffix == ".svg":
+        assert content.lstrip().startswith("<svg")
+    else:
+        assert content.lstrip().lower().startswith("<!doctype html")
+    first_line = result.stdout.splitlines()[0]
+    assert first_line.split()[0] in content  # the log itself is in the picture
+    assert f"wrote {target}" in result.stderr
+
+
+def test_markdown_story_names_every_speaker(tiny_run_master, tmp_path) -> None:
+    target = tmp_path / "story.md"
+    run(["narrate", "--run", str(tiny_run_master), "--export", str(target)])
+    md = target.read_text(encoding="utf-8")
+    speakers = re.findall(r"^\*\*([^*]+):\*\* ", md, flags=re.MULTILINE)
+    assert len(set(speakers)) >= 3  # the ensemble: several voices, each named
+    assert any(s.startswith("The ") for s in speakers)
+
+
+def test_unknown_theme_is_one_line(tiny_run_master, tmp_path) -> None:
+    result = CliRunner().invoke(app, ["infer", SENTENCE, "--run", str(tiny_run_master),
+                                      "--export", str(tmp_path / "x.svg"), "--theme", "sepia"])
+    assert result.exit_code == 2
+    assert "expected light or dark" in result.output
+
+
+def test_help_shows_examples_one_per_line_and_a_plain_usage_line() -> None:
+    for command in ("train", "infer", "heads", "narrate", "report", "corpus", "scenarios"):
+        out = run([command, "--help"]).output
+        assert "Examples:" in out, command
+        examples = [ln.strip() for ln in out.split("Examples:")[1].splitlines()
+                    if ln.strip().startswith("fabric ")]
+        assert len(examples) >= 3, command
+        assert all(ln.count("fabric ") == 1 for ln in examples), command  # not run together
+    assert "Usage: fabric infer [OPTIONS] SENTENCE" in run(["infer", "--help"]).output
+
+
+def test_svg_and_html_exports_draw_attention_as_arcs(tiny_run_master, tmp_path) -> None:
+    for suffix in (".svg", ".html"):
+        target = tmp_path / f"infer{suffix}"
+        run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(target)])
+        content = target.read_text(encoding="utf-8")
+        lines = re.findall(r'<line x1="[^"]+" y1="[^"]+" x2="[^"]+" y2="[^"]+" stroke="(#\w+)" '
+                           r'stroke-width="([\d.]+)" stroke-opacity="([\d.]+)"', content)
+        assert lines, suffix
+        assert {width for _, width, _ in lines} == {"1.4", "2.5"}  # the pronoun's are thicker
+        assert all(0.03 <= float(opacity) <= 1 for _, _, opacity in lines)
+    txt = tmp_path / "infer.txt"
+    run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(txt)])
+    assert "<svg" not in txt.read_text(encoding="utf-8")

@@ -1,0 +1,176 @@
+"""`fabric report`: one offline page of a run, read back as a user's browser would.
+
+The browser tests run only where Chromium is installed (CI installs it from the system
+packages: `apt-get install chromium`); they skip cleanly elsewhere."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fabric_cli.cli import app
+from fabric_cli.report.data import decode_pattern, encode_pattern
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def page(tiny_run_master, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("report") / "tiny.html"
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {target}" in result.output
+    return target
+
+
+def page_data(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    blob = re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.DOTALL)
+    return json.loads(blob.group(1))
+
+
+def test_the_page_is_self_contained_and_small(page, tiny_run_master) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # no CDN, no network
+    assert "@import" not in text and "url(http" not in text
+    assert len(text.encode()) < 0.5 * (tiny_run_master / "chronicle.jsonl").stat().st_size + 150_000
+    for heading in ("The Loss", "What each head became", "Timeline", "The story"):
+        assert heading in text
+
+
+def test_the_page_holds_every_voice_and_every_probe(page, tiny_run_master) -> None:
+    from fabric_cli.chronicle import read_events
+    from fabric_cli.narrate import NARRATORS
+
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<details") == len(NARRATORS)  # the ensemble and every voice
+    events = read_events(tiny_run_master / "chronicle.jsonl")
+    probes = [e for e in events if e["type"] == "probe"]
+    data = page_data(page)
+    assert [t["step"] for t in data["timeline"]] == [p["step"] for p in probes]
+    # the stored attention is the chronicle's, to within a byte's precision
+    snap = probes[-1]["snapshots"][0]
+    key = next(iter(snap["patterns"]))
+    stored = decode_pattern(data["timeline"][-1]["patterns"][0][key], len(snap["tokens"]))
+    for got, want in zip(stored, snap["patterns"][key], strict=True):
+        assert got == pytest.approx(want, abs=0.5 / 255 + 1e-6)
+
+
+def test_pattern_encoding_round_trips() -> None:
+    pattern = [[1.0, 0, 0], [0.25, 0.75, 0], [0.2, 0.3, 0.5]]
+    back = decode_pattern(encode_pattern(pattern), 3)
+    for got, want in zip(back, pattern, strict=True):
+        assert got == pytest.approx(want, abs=0.002)
+
+
+def test_bad_output_name_is_one_line(tiny_run_master, tmp_path) -> None:
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master), "-o",
+                                      str(tmp_path / "x.pdf")])
+    assert result.exit_code == 2 and "must end in .html" in result.output
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    user_dir = Path(subprocess.check_output(["mktemp", "-d"], text=True).strip())
+    try:
+        return subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={user_dir}", "--virtual-time-budget=5000",
+             *args], capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        shutil.rmtree(user_dir, ignore_errors=True)
+
+
+@needs_chromium
+def test_the_page_loads_in_a_browser_without_errors(page) -> None:
+    steps = [t["step"] for t in page_data(page)["timeline"]]
+    dom = chromium("--dump-dom", f"{page.as_uri()}#step={steps[-1]}").stdout
+    assert 'data-ready="1"' in dom  # the script ran to its end
+    assert re.search(r'<pre id="errors"></pre>', dom), dom[:2000]  # no script error trapped
+    assert f"step {steps[-1]} of" in dom
+    assert dom.count('class="heatmap"') == len(page_data(page)["sentences"])
+    assert dom.count('<line class="marker"') == 2  # the step, marked on both loss charts
+
+
+@needs_chromium
+def test_the_slider_changes_the_picture(page, tmp_path) -> None:
+    steps = [t["step"] for t in page_data(page)["timeline"]]
+    first, last = steps[0], steps[-1]
+    doms, shots = [], []
+    for step in (first, last):
+        url = f"{page.as_uri()}#step={step}&head=0.0&view=timeline"
+        doms.append(chromium("--dump-dom", url).stdout)
+        shot = tmp_path / f"step{step}.png"
+        chromium(f"--screenshot={shot}", "--window-size=1200,1400", url)
+        shots.append(shot.read_bytes())
+    assert f"step {first} of" in doms[0] and f"step {last} of" in doms[1]
+    weights = [re.findall(r'data-w="([\d.]+)"', dom) for dom in doms]
+    assert weights[0] and len(weights[0]) == len(weights[1])
+    assert weights[0] != weights[1]  # the attention drawn is that step's
+    assert shots[0][:8] == b"\x89PNG\r\n\x1a\n" and shots[0] != shots[1]
+
+
+@needs_chromium
+@pytest.mark.parametrize("command", (["narrate", "--plain"],
+                                     ["infer", "The professor finished her lecture."]))
+def test_an_svg_export_opens_in_a_browser(tiny_run_master, tmp_path, command) -> None:
+    target = tmp_path / "picture.svg"
+    result = CliRunner().invoke(app, [*command, "--run", str(tiny_run_master),
+                                      "--export", str(target)])
+    assert result.exit_code == 0
+    dom = chromium("--dump-dom", target.as_uri()).stdout
+    assert "<svg" in dom
+    assert "error on line" not in dom.lower() and "parsererror" not in dom.lower()
+
+
+def test_dark_theme_and_the_default_name(tiny_run_master, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master), "--theme", "dark"])
+    assert result.exit_code == 0, result.output
+    target = tmp_path / f"report-{tiny_run_master.name}.html"
+    assert f"wrote report-{tiny_run_master.name}.html" in result.output
+    assert '<html lang="en" data-theme="dark">' in target.read_text(encoding="utf-8")
+
+
+@needs_chromium
+def test_a_view_shows_one_section_alone(page) -> None:
+    dom = chromium("--dump-dom", f"{page.as_uri()}#view=story").stdout
+    sections = dict(re.findall(r'<section id="(\w+)"( hidden="")?', dom))
+    assert sections["story"] == "" and all(sections[k] for k in sections if k != "story")
+
+
+def test_the_default_name_never_replaces_a_file_fabric_did_not_write(tiny_run_master, tmp_path,
+                                                                     monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    theirs = tmp_path / f"report-{tiny_run_master.name}.html"
+    theirs.write_text("my own notes", encoding="utf-8")
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master)])
+    assert result.exit_code == 2 and "not written by fabric report" in result.output
+    assert theirs.read_text(encoding="utf-8") == "my own notes"
+    theirs.unlink()
+    for _ in range(2):  # a page fabric wrote is replaced by the next one
+        assert CliRunner().invoke(app, ["report", str(tiny_run_master)]).exit_code == 0
+
+
+def test_the_page_builder_never_imports_rich_or_typer(tiny_run_master) -> None:
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fabric_cli.chronicle import read_events\n"
+        "from fabric_cli.report import build_report\n"
+        f"events = list(read_events({str(tiny_run_master / 'chronicle.jsonl')!r}))\n"
+        "build_report(events, roles=[], colours={})\n"
+        "print(sorted(m for m in ('rich', 'typer') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
