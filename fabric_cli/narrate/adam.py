@@ -97,6 +97,12 @@ NO_CLIPS = Bank("never_clipped", [
     'The Gradient reached me whole on every step; the Engineers never cut it.',
     "Not one step came to me cut: every correction I steered by was the Gradient's own.",
 ])
+EPIGRAPH_ABSENT = [
+    "I am Adam, and this is the story of a voyage I was not on.",
+    "I am Adam. In this run another hand held the helm.",
+    "I am Adam: what follows is what the Fabric did without my two memories.",
+    "I am Adam, left ashore for this run.",
+]
 ABSENT = [
     ("In this run I was not at the helm. The scenario chose {optimizer}: every step was the "
      "Gradient times a learning rate of {lr}, with no memory of its size to temper it."),
@@ -130,7 +136,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
             str(tr.get("optimizer")), str(tr.get("optimizer")))
         return Story(voice.pick("title", TITLES), "adam", [Chapter("Not at the Helm", [
             voice.say("absent", ABSENT, optimizer=name, lr=sig(tr.get("lr")))])],
-            voice.pick("epigraph", EPIGRAPH))
+            voice.pick("epigraph", EPIGRAPH_ABSENT))
     n_layers = int(run.model.get("n_layers", 0))
     chapters = []
     paras = [voice.say("helm", HELM, beta1=sig(tr.get("beta1")), beta2=sig(tr.get("beta2")),

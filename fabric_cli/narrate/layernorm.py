@@ -100,6 +100,12 @@ def _names(step_event: dict | None) -> list[str]:
     return [str(r.get("name")) for r in (step_event or {}).get("layernorm") or []]
 
 
+EPIGRAPH_ABSENT = [
+    "I am LayerNorm, and this Fabric was woven without me.",
+    "I am LayerNorm. In this run no one evened the stream.",
+    "I am LayerNorm: the story of a Fabric whose rows were never trued.",
+    "I am LayerNorm, absent from this loom.",
+]
 ABSENT = [
     ("In this run I was not there: no LayerNorm before attention, none before the MLP, none "
      "at the top. Whatever scale the blocks wrote into the stream, the next block read as it "
@@ -117,7 +123,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     if "normalization_type" in run.model and run.model.get("normalization_type") is None:
         return Story(voice.pick("title", TITLES), "layernorm",
                      [Chapter("Not Woven In", [voice.say("absent", ABSENT)])],
-                     voice.pick("epigraph", EPIGRAPH))
+                     voice.pick("epigraph", EPIGRAPH_ABSENT))
     names = _names(first)
     chapters = []
     if names:

@@ -137,6 +137,12 @@ VANISH_ABSENT = [
     "Step {step}: the bottom heard {bottom}, the top {top}.",
     "At step {step} the bottom layer heard {bottom} of the Gradient; the top heard {top}.",
 ]
+EPIGRAPH_ABSENT = [
+    "I am the Residual Connection, and in this Fabric I was cut.",
+    "I am the Residual. This is what the Gradient met without me.",
+    "I am the straight thread the Engineers took away for this run.",
+    "I am the Residual: absent here, and the absence was measured.",
+]
 TITLES_ABSENT = ["The Residual: The Thread That Was Not There",
                  "The Residual: What My Absence Cost",
     'The Residual: Taken Away',
@@ -192,7 +198,7 @@ def _absent(run: RunFacts, voice: Voice, top: int) -> Story:
         paras.append(text)
     return Story(voice.pick("title", TITLES_ABSENT), "residual",
                  [Chapter("Not Woven In", paras)] if paras else [],
-                 voice.pick("epigraph", EPIGRAPH))
+                 voice.pick("epigraph", EPIGRAPH_ABSENT))
 
 
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
