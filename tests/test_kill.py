@@ -26,11 +26,12 @@ CASES = [
     "checkpoint-file:1",      # the first checkpoint half written
     "checkpoint-file:8",      # the second one half written
     "checkpoint-renamed:2",   # staged and renamed, not yet switched to
-    "checkpoint-switched:2",  # switched to, the top-level links not checked yet
-    "checkpoint-linked:3",
+    "checkpoint-switched:2",  # switched to, the previous one not yet removed
+    "checkpoint-switched:1",  # step 0 published, its top-level links not made yet
+    "checkpoint-linked:1",    # step 0 whole: the resume starts at 0 (no second probe@0)
     "checkpoint-swept:3",     # switched, previous removed
 ]
-AMONG_EVENTS = (0.3, 0.55, 0.9)  # and at events along the run (fixed "random" points)
+AMONG_EVENTS = (0.35, 0.9)  # and at events along the run (fixed "random" points)
 
 
 def quick_scenario(tmp_path: Path) -> Path:

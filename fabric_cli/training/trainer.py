@@ -82,7 +82,7 @@ class Trainer:
         self._stop = False
         self.step = 0
         self.elapsed_before = 0.0  # seconds spent before a resume
-        # set by prepare() (training/setup.py)
+        # set by prepare() (training/prepare.py)
         self.resumed_from: int | None = None  # the checkpoint's step when resumed
         self.started_over = False  # resumed, but no checkpoint yet: from the beginning
         self.events_written = 0  # events in the chronicle (a checkpoint records how many)
@@ -133,8 +133,8 @@ class Trainer:
 
     def prepare(self, *, resume: bool = False, force: bool = False) -> None:
         """Check the run directory, take its lock, and load or create the state to train from
-        (training/setup.py)."""
-        from fabric_cli.training.setup import prepare_run
+        (training/prepare.py)."""
+        from fabric_cli.training.prepare import prepare_run
 
         prepare_run(self, resume=resume, force=force)
 
