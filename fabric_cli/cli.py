@@ -66,6 +66,7 @@ def _root(
 
 def main() -> None:
     """Run the app; any mistake on the command line is one line on stderr, exit 2."""
+    import os
     import sys
 
     # typer vendors click (typer._click); its exceptions are the ones raised here.
@@ -85,6 +86,7 @@ def main() -> None:
         stderr_console().print(f"fabric: error: {message}; see `{where} --help`",
                                markup=False, highlight=False)
         code = 2
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C before a command's own handler
+        os.write(2, b"fabric: error: interrupted\n")
         code = 130
     sys.exit(code if isinstance(code, int) else 0)

@@ -113,4 +113,7 @@ def test_ctrl_c_at_any_moment_of_the_start_is_one_line(tmp_path):
             assert lines == []                 # default, silent, as for any program
             continue
         assert proc.returncode == 130, (delay, proc.returncode, err)
-        assert len(lines) == 1 and lines[0].startswith("fabric: error: interrupted"), err
+        # before the first step: the early handler's line; once training runs: the trainer's
+        # own "Interrupted at step N; ... Resume with: ..." (a quiet machine gets there fast)
+        assert len(lines) == 1 and lines[0].startswith(
+            ("fabric: error: interrupted", "Interrupted at step")), err
