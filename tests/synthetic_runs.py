@@ -9,6 +9,8 @@ on demand: no specialist, no clipping, divergence.
     events = build_run(seed=3, specialist=False)     # the pronoun head never emerges
     events = build_run(seed=3, clipping=False)       # the gradient never exceeds the clip
     events = build_run(seed=3, diverge_at=120)       # the loss turns nan at step 120
+    events = adrift_run(seed=3)                      # 8 layers, no residual: the gradient fades
+    events = storm_run(seed=3)                       # no clipping, spikes, then divergence
     write_chronicle(tmp_path / "runs" / "demo", events)
 """
 
@@ -92,17 +94,25 @@ def build_run(
     probe_every: int = 50,
     n_layers: int = 2,
     n_heads: int = 4,
+    residual: bool = True,
+    grad_clip: float = 1.0,
+    fade: float = 1.0,
+    spikes: tuple[int, ...] = (),
+    diverge_loss: float = math.nan,
 ) -> list[dict]:
+    """`fade` < 1 multiplies the gradient by that factor at every layer on its way down (no
+    residual to carry it); `spikes` are steps where the norm jumps tenfold."""
     rng = random.Random(seed)
-    d_model, grad_clip, lr, warmup = 64, 1.0, 3e-3, steps // 10
+    d_model, lr, warmup = 64, 3e-3, steps // 10
     floor = {"train": r6(1.1 + rng.random() * 0.05), "heldout": r6(1.15 + rng.random() * 0.05)}
     model = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model,
              "d_head": d_model // n_heads, "d_mlp": 4 * d_model, "n_ctx": 24,
              "d_vocab": len(VOCAB), "act_fn": "gelu_new", "normalization_type": "LN",
-             "init_range": 0.02}
+             "init_range": 0.02, "residual": residual}
     training = {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": warmup,
                 "min_lr_ratio": 0.1, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
-                "grad_clip": grad_clip, "dropout": dropout, "probe_every": probe_every}
+                "grad_clip": grad_clip, "dropout": dropout, "probe_every": probe_every,
+                "optimizer": "adamw"}
     events: list[dict] = [{
         "v": 1, "type": "run_start", "step": 0, "scenario": "pronouns",
         "scenario_path": "scenarios/pronouns.toml", "description": "who does 'her' mean?",
@@ -150,7 +160,33 @@ def build_run(
             focus = {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1], "clean": clean,
                      "dropped": r6(clean * (0.8 + 0.15 * strength)), "rate": dropout}
         loss = _loss_curve(t, steps, start_loss, floor["train"])
-        return {"v": 1, "type": "probe", "step": t, "train_loss": r6(loss),
+        lens, p = [], 0.03 + 0.01 * rng.random()
+        for layer in range(n_layers):  # attention points, the MLP names the word
+            attn, mlp = p * strength * 0.3, p * strength * (0.8 + rng.random())
+            lens.append({"layer": layer, "before": r6(p), "after_attn": r6(p + attn),
+                         "after_mlp": r6(p + attn + mlp), "attn_gain": r6(attn),
+                         "mlp_gain": r6(mlp)})
+            p = p + attn + mlp
+        ante = 0.2 + 3.0 * strength + rng.random() * 0.1
+        others = 0.1 - 0.5 * strength + rng.random() * 0.1
+        measures = {
+            "logit_lens": {"where": "the word after each pronoun",
+                           "measure": "probability of the true word", "n": 56, "layers": lens,
+                           "final": lens[-1]["after_mlp"]},
+            "qk_alignment": {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1],
+                             "antecedent": r6(ante), "others": r6(others),
+                             "gap": r6(ante - others), "cosine": r6(0.1 + 0.6 * strength)},
+            "head_share": {"layer": PRONOUN_HEAD[0], "head": PRONOUN_HEAD[1],
+                           "head_norm": r6(0.2 + strength), "resid_norm": r6(2.5 + t / steps),
+                           "ratio": r6((0.2 + strength) / (2.5 + t / steps))},
+        }
+        if t % 100 == 0:
+            measures["gradient_spread"] = {"n": 4, "mean": r6(0.9 - 0.5 * strength),
+                                           "min": r6(0.5 - 0.2 * strength), "max": r6(1.6),
+                                           "batch": r6(0.5 - 0.2 * strength)}
+            measures["gradient_reach"] = {"n": 4, "antecedent": r6(0.02 + 0.1 * strength),
+                                          "others": r6(0.03), "distance": 2.5}
+        return {"v": 1, "type": "probe", "step": t, "train_loss": r6(loss), **measures,
                 "val_loss": r6(loss + 0.08), "floor": floor, "heads": heads,
                 "baseline_acc": {"train": 0.5, "heldout": 0.5},
                 "focus_under_dropout": focus, "snapshots": snapshots}
@@ -165,16 +201,18 @@ def build_run(
     median_norm = 0.55
     for t in range(1, end_step + 1):
         diverged = diverge_at is not None and t == diverge_at
-        loss = math.nan if diverged else _loss_curve(t, steps, start_loss, floor["train"])
+        loss = diverge_loss if diverged else _loss_curve(t, steps, start_loss, floor["train"])
         loss += 0 if diverged else (rng.random() - 0.5) * 0.04
         lr_t = lr * t / warmup if t <= warmup else lr * (0.1 + 0.9 * 0.5 * (
             1 + math.cos(math.pi * (t - warmup) / max(1, steps - warmup))))
         norm = median_norm * (1.4 if t < steps * 0.1 else 0.8) * (0.8 + 0.4 * rng.random())
-        if clipping and steps * 0.03 <= t < steps * 0.06:
+        if clipping and grad_clip > 0 and steps * 0.03 <= t < steps * 0.06:
             norm = grad_clip * (1.5 + rng.random())
+        if t in spikes:
+            norm *= 10
         if diverged:
             norm = math.inf
-        clipped = norm > grad_clip
+        clipped = grad_clip > 0 and norm > grad_clip
         clipped_count += clipped
         if clipped and not diverged:
             burst.append((t, norm))
@@ -183,7 +221,10 @@ def build_run(
         for layer in reversed(range(n_layers)):
             block = arriving * (0.3 + 0.3 * rng.random()) * (1.5 if t < steps * 0.1 else 1)
             leaving = math.sqrt(arriving**2 + block**2)
-            flow.append({"layer": layer, "arriving": r6(arriving), "skip": r6(arriving),
+            if fade < 1:  # no skip path: all that leaves went through the block, and fades
+                block, leaving = arriving * fade, arriving * fade
+            flow.append({"layer": layer, "arriving": r6(arriving),
+                         "skip": r6(arriving if fade >= 1 else 0.0),
                          "block": r6(block), "leaving": r6(leaving)})
             arriving = leaving
         flow.reverse()
@@ -212,10 +253,14 @@ def build_run(
                    max_norm=r6(max(n for _, n in burst)), clip=grad_clip)
             burst = []
         if diverged:
-            moment("diverged", "engineers", t, loss="nan", last_good_step=t - 1, lr=r6(lr_t),
-                   grad_norm="inf")
+            moment("diverged", "engineers", t, loss=r6(diverge_loss), last_good_step=t - 1,
+                   lr=r6(lr_t), grad_norm="inf")
             break
-        _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng)
+        if t in spikes:
+            moment("gradient_spike", "gradient", t, grad_norm=r6(norm), median=r6(norm / 10),
+                   factor=r6(10.0), threshold=4.0, window=50)
+        _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng,
+                          vanishing=fade >= 1, flow=flow)
         if t % probe_every == 0 or t == steps:
             events.append(probe_event(t, strength_at(t)))
     if diverge_at is None:
@@ -245,7 +290,8 @@ def _moment_maker(events: list[dict]):
     return moment
 
 
-def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng) -> None:
+def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, rng, *,
+                      vanishing=True, flow=None) -> None:
     plateau_end = int(steps * 0.27)
     if t == plateau_end:
         moment("loss_plateau", "loss", t, start_step=int(steps * 0.07), end_step=t,
@@ -259,9 +305,14 @@ def _scripted_moments(moment, events, t, steps, snap_step, dropout, specialist, 
             moment("role_threshold", "head", t, layer, head, role=role,
                    score=r6(0.5 + rng.random() * 0.1), threshold=0.4,
                    previous_score=r6(0.3 + rng.random() * 0.05), previous_step=t - 50)
-    if t == int(steps * 0.2):
+    if t == int(steps * 0.2) and vanishing:
         moment("vanishing_gradient", "gradient", t, bottom=r6(0.01), top=r6(0.4),
                ratio=r6(0.025), threshold=0.05)
+    if t == 40 and not vanishing:  # the fade measured in this very step's grad_flow
+        bottom, top = flow[0]["arriving"], flow[-1]["arriving"]
+        moment("vanishing_gradient", "gradient", t, bottom=bottom, top=top,
+               ratio=r6(bottom / top), threshold=0.1, start_step=21, bottom_layer=0,
+               top_layer=len(flow) - 1)
     if t == int(steps * 0.45):
         moment("gradient_spike", "gradient", t, grad_norm=r6(0.9 + rng.random() * 0.05),
                median=r6(0.45), factor=r6(2.0 + rng.random() * 0.1))
@@ -307,3 +358,30 @@ def write_chronicle(run_dir: Path, events: list[dict]) -> Path:
     path = run_dir / "chronicle.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     return path
+
+
+def adrift_run(seed: int = 0) -> list[dict]:
+    """An adrift-like run: 8 layers, residual off, the gradient losing 40% at every layer on
+    the way down; no pronoun head forms."""
+    return build_run(seed, n_layers=8, residual=False, fade=0.4, specialist=False)
+
+
+def storm_run(seed: int = 0) -> list[dict]:
+    """A storm-like run: clipping off (grad_clip 0), spikes, then the loss turns nan."""
+    # as the real storm ends: the gradient turns infinite while the loss is still a (huge) number
+    return build_run(seed, grad_clip=0.0, spikes=(40, 70), diverge_at=100, specialist=False,
+                     diverge_loss=4.3e21)
+
+
+# Every synthetic chronicle the narrators are tested over, by name (each call builds afresh).
+CHRONICLES = {
+    "healthy0": lambda: build_run(0),
+    "healthy1": lambda: build_run(1),
+    "healthy2": lambda: build_run(2),
+    "no_specialist": lambda: build_run(2, specialist=False),
+    "no_clipping": lambda: build_run(3, clipping=False),
+    "diverged": lambda: build_run(4, diverge_at=120),
+    "no_dropout": lambda: build_run(5, dropout=0.0),
+    "adrift": lambda: adrift_run(6),
+    "storm": lambda: storm_run(7),
+}

@@ -249,3 +249,13 @@ def test_load_run_without_vocabulary_names_the_file(tiny_run):
     (tiny_run / "chronicle.jsonl").unlink()
     with pytest.raises(FabricError, match="trainer_state.json"):
         load_run(tiny_run)
+
+
+def test_a_plural_owner_takes_a_plain_apostrophe(tiny):
+    doc = inference_json(tiny, infer_sentence(tiny, "The king met the professor and she"))
+    for r in doc["resolutions"]:
+        r["expects_owner"] = "scientists"
+        r["owner_mass"] = {"scientists": 0.9}
+    text = " ".join(tell_inference(doc))
+    assert "scientists's" not in text
+    assert "the scientists' own words" in text or "belong to the scientists" in text

@@ -14,6 +14,7 @@ ROLE_WORDS = {
     "verb": "reaching for the verb",
     "noun": "gathering on the nouns",
     "prev": "leaning on the word just before",
+    "previous": "leaning on the word just before",
     "self": "looking at my own position",
     "first": "resting on the first token, <bos>",
 }
@@ -61,11 +62,18 @@ def row_focus(pattern: list[list[float]] | None, query: int) -> tuple[int, float
     return best, row[best]
 
 
+# A row is worth calling sharp only if it had a choice: rows 0 and 1 see at most <bos> and
+# themselves (under the causal mask row 0 must put 1 on <bos>), so they are left out.
+FIRST_CHOOSING_ROW = 2
+
+
 def sharpest(pattern: list[list[float]] | None) -> float:
-    """The largest weight in any row after the first (row 0 can only look at itself)."""
+    """The largest weight any row with a real choice puts on a word (never on <bos>, the
+    resting place of heads with nothing to do, and never in rows 0 and 1)."""
     if not pattern:
         return math.nan
-    weights = [as_float(x) for row in pattern[1:] for x in row]
+    weights = [as_float(x) for q, row in enumerate(pattern) if q >= FIRST_CHOOSING_ROW
+               for x in row[1:q + 1]]
     weights = [w for w in weights if math.isfinite(w)]
     return max(weights) if weights else math.nan
 

@@ -8,6 +8,7 @@ moments, and the pronoun trackers' group ablation (how many backups the cuts wov
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, head_name, pct, step
@@ -16,10 +17,15 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 SPEAKER = "Dropout"
 COLOUR = "yellow"
 
-TITLES = ["Dropout: What If This Thread Snaps?", "Dropout: The Tester in the Dark"]
+TITLES = ["Dropout: What If This Thread Snaps?", "Dropout: The Tester in the Dark",
+    'Dropout: The Hand in the Dark',
+    'Dropout: No Single Thread',
+]
 EPIGRAPH = [
     "I am Dropout. I cut threads at random, so the Fabric learns not to hang on any one.",
     "I am Dropout, the hand that snuffs candles to see who can still find the door.",
+    'I am Dropout. I silence at random, so that nothing rests on one thread.',
+    'I am Dropout: every step a new darkness, never the same twice.',
 ]
 MASK = [
     ("My rate in this run was {rate}. At step {at} I let {keep} of the units through and "
@@ -27,21 +33,31 @@ MASK = [
     "and I will take it away.*"),
     ("I was set to silence {rate} of the units. On step {at} the dice kept {keep}; the kept "
     "ones were scaled to carry the missing weight."),
+    'A rate of {rate}: at step {at} I kept {keep} of the units and scaled them up to carry the rest. *Lean on that, and I will take it away.*',
+    'Step {at}, rate {rate}: {keep} of the units survived my dice, scaled to carry the missing.',
 ]
 LATER_MASK = [
     ("On step {at} the dice kept {keep}. Every step a different pattern of darkness; never the "
     "same thread twice."),
     "By step {at} I was still at it: {keep} kept. *I do not tire, I do not repeat.*",
+    'At step {at}, {keep} kept. A different darkness every step.',
+    'Step {at}: {keep} of the units lit, the rest dark. *Again, and again.*',
 ]
 INSIDE_ONLY = [
     ("In this run I left the blocks' outputs alone and worked inside the heads instead: on "
     "every step {attn} of each head's attention weights were cut at random, the rest scaled "
     "up. *No road to an antecedent may be the only road.*"),
+    "I worked inside the heads in this run: {attn} of every head's attention weights cut each step, the rest scaled up.",
+    'My cuts fell on attention itself: {attn} of the weights, every step, in every head.',
+    "Not the blocks' outputs but the heads' attention: {attn} of it, cut at random, every step.",
 ]
 INSIDE_TOO = [
     ("I reached inside the heads as well: {attn} of every head's attention weights were cut "
     "on each step. A head that was the only road to an antecedent would have lost it again "
     "and again."),
+    'And inside every head I cut {attn} of the attention weights, each step anew.',
+    'Inside the heads too: {attn} of every attention weight, dark on each step.',
+    'I reached into the heads as well, cutting {attn} of their attention weights.',
 ]
 BACKUPS = [
     ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
@@ -51,25 +67,40 @@ BACKUPS = [
     ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
     "them together and the Fabric resolved {after} of pronouns instead of {before}. *I taught "
     "them not to trust a single thread.*"),
+    'By the end {count} heads, {list}, had learned the same pronoun paths; silence all {count} and resolution went from {before} to {after}. *Backups, woven under my cuts.*',
+    '{count} heads ({list}) came to carry the pronouns; zeroed together, {before} of pronouns resolved became {after}.',
 ]
 FOCUS = [
     ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
     "of pronouns with every thread lit and {dropped} under my mask. {italic}"),
     ("Step {at}, a test in the dark, {who} the best tracker: {clean} of pronouns resolved "
     "clean, {dropped} under my mask. {italic}"),
+    'Step {at}: with {who} leading, the trackers resolved {clean} of pronouns clean and {dropped} under my mask. {italic}',
+    'At step {at} I tested the trackers, {who} first among them: {clean} clean, {dropped} in my dark. {italic}',
 ]
-HELD = ["*It held most of its grip.*", "*It bent, but it held.*"]
-SHAKEN = ["*It lost more than half its grip.*", "*I shook it badly.*"]
+GRIP = {
+    "held": Bank("held", ["*The grip held.*", "*It held under my dark.*",
+                          "*It held, every thread I cut.*", "*My cuts found spare paths: it held.*"]),
+    "bent": Bank("bent", ["*It bent under my dark, and kept some of its grip.*",
+                          "*Bent, not broken.*", "*It bent.*", "*I bent it, not broke it.*"]),
+    "shaken": Bank("shaken", ["*It lost more than half its grip. I shook it badly.*",
+                              "*I shook it badly.*", "*Shaken: half its grip gone.*",
+                              "*In my dark it shook.*"]),
+}
 KNOCK = [
     ("At step {step} I knocked {who} hard: {clean} clean, {dropped} under a mask of "
     "{rate_pct}. *What if this thread snaps?*"),
     "Step {step}: {who} stumbled in my dark, its focus falling from {clean} to {dropped}.",
+    'At step {step}, under {rate_pct}, {who} dropped from {clean} to {dropped}.',
+    'Step {step}: my mask of {rate_pct} took {who} from {clean} to {dropped}.',
 ]
 RECOVERED = [
-    ("By step {step} {who} had learned: {dropped} under my mask against {clean} clean, the knock "
-    "of step {knock_step} mended with spare paths."),
+    ("By step {step} {who} had mended the knock of step {knock_step}: {dropped} under my mask "
+    "against {clean} clean."),
     ("At step {step} {who} held at {dropped} under the same mask ({clean} clean). *It no "
     "longer needs any one thread.*"),
+    'Step {step}: {who} at {dropped} under my mask, {clean} without; the knock of step {knock_step} was behind it.',
+    'By step {step} my mask cost {who} little: {dropped} against {clean}.',
 ]
 REST = [
     ("When training ends I step aside: inference runs with every unit lit. The last test I "
@@ -77,23 +108,36 @@ REST = [
     "{dropped} masked."),
     ("At inference I am gone. My last measurement, at step {at}: {clean} of pronouns resolved "
     "with all units, {dropped} with my mask, {who} leading the trackers."),
+    'Inference runs with every unit lit; I am gone. My last test, step {at}, {who} leading: {clean} of pronouns resolved clean, {dropped} masked.',
+    'At inference no one cuts. The last time I did, step {at}: {clean} clean, {dropped} masked, with {who} leading.',
 ]
 ABSENT = [
     ("In this run my rate was {rate}: I was not invited. No unit was silenced, no head tested "
     "in the dark. Whatever the Fabric learned, it learned with every thread lit, and the "
     "chronicle holds no test of its focus under a mask."),
+    'My rate in this run was {rate}: no unit was silenced, and no test of the Fabric under a mask was made.',
+    'A rate of {rate}. I was not there; every thread stayed lit, and nothing measured the Fabric in the dark.',
+    'With a rate of {rate} I cut nothing. The chronicle holds no test under a mask.',
 ]
 STORM = [
     "Then the Fabric tore at step {at}, and there was nothing left for me to test.",
+    'At step {at} the Fabric tore; my mask had nothing left to test.',
+    'The storm at step {at} ended my tests.',
+    'After step {at} there was no Fabric to cut.',
 ]
 
 MOMENT_LINES = {
     "dropout_knock": [
         "step {step}, {who} fell from {clean} to {dropped} in my dark.",
         "I knocked {who} at step {step}: {clean} clean, {dropped} masked.",
+    'step {step}: under my mask {who} drops to {dropped} ({clean} clean).',
+    'at step {step} {who} reads {clean} clean, {dropped} masked.',
     ],
     "dropout_recovered": [
         "step {step}, {who} holds at {dropped} under my mask ({clean} clean).",
+    'step {step}: {who} at {dropped} masked, {clean} clean.',
+    'by step {step} {who} keeps {dropped} under my mask, against {clean}.',
+    'at step {step} {who} reads {dropped} masked and {clean} clean.',
     ],
 }
 
@@ -102,11 +146,16 @@ def _focus_para(voice: Voice, slot: str, probe: dict) -> str | None:
     focus = probe.get("focus_under_dropout")
     if not focus:
         return None
-    held = as_float(focus.get("dropped")) >= 0.5 * as_float(focus.get("clean"))
+    italic = ""
+    for name in ("held", "bent", "shaken"):
+        grip = voice.claim(name, clean=focus.get("clean"), dropped=focus.get("dropped"))
+        if grip:
+            italic = voice.pick(slot + ":i", GRIP[name], claim=grip)
+            break
     return voice.say(slot, FOCUS, at=step(probe["step"]),
                      who=head_name(focus.get("layer"), focus.get("head")),
                      clean=pct(focus.get("clean")), dropped=pct(focus.get("dropped")),
-                     italic=voice.pick(slot + ":i", HELD if held else SHAKEN))
+                     italic=italic).rstrip()
 
 
 COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}

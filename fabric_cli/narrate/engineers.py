@@ -6,18 +6,24 @@ norm, warmup steps, peak and final learning rate, min_lr_ratio, the run's second
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import count, sig, step
+from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Engineers"
 COLOUR = "grey70"
 
-TITLES = ["The Engineers: Hands on the Rigging", "The Engineers: Clip, Warm, Anneal"]
+TITLES = ["The Engineers: Hands on the Rigging", "The Engineers: Clip, Warm, Anneal",
+    'The Engineers: The Hands Outside the Loom',
+    'The Engineers: Schedule and Clip',
+]
 EPIGRAPH = [
     "We are the Engineers. We do not learn; we set the sails and cut the lines.",
     "We are the Engineers: the clip that reins the Gradient, the schedule that calms the sea.",
+    'We are the Engineers. We set the schedule and hold the clip; the learning is not ours.',
+    'We are the Engineers: warmup, cosine, clip. We watch, and cut when we must.',
 ]
 SCHEDULE = [
     ("We warmed the Fabric up for {warmup} steps, the learning rate climbing from {lr1} at step "
@@ -25,36 +31,93 @@ SCHEDULE = [
     "peak. *Gently at first. Gently at the end.*"),
     ("The plan: {warmup} steps of warmup (the rate was {lr1} at step {at1}), a peak of {peak}, "
     "then a slow cosine descent to a floor of {ratio} times the peak."),
+    'For {warmup} steps we raised the rate gently (it was {lr1} at step {at1}) toward {peak}, then let it fall along a cosine toward {ratio} of the peak.',
+    'Warmup first: {warmup} steps, starting at {lr1} on step {at1}. Then the peak, {peak}, and a cosine glide to {ratio} of it.',
 ]
 LAST_LR = [
     "At step {at}, the last step of the run, the rate stood at {lr}.",
     "By step {at}, where the chronicle's last sound step stands, the rate read {lr}.",
+    'At step {at} the rate read {lr}.',
+    'The last step, {at}, ran at a rate of {lr}.',
 ]
-CLIP = [
+CLIP = Bank("clipped", [
     ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
     "and we cut it back; the wildest reading was {max} at step {max_at}. *Steady. Steady.*"),
     ("Our line was {clip}. {n} steps crossed it, and every one was scaled back to the line "
     "before Adam could act. The highest norm we ever saw: {max}, at step {max_at}."),
-]
-BURST = [
+    ("The clip stood at {clip}; {n} steps crossed it and were cut back. The wildest gale read "
+     "{max}, at step {max_at}."),
+    ("{n} times we reined the Gradient in to {clip}. At its worst, step {max_at}, it read "
+     "{max}."),
+])
+BURST = Bank("clipped", [
     ("The worst stretch ran from step {start_step} to step {end_step}: {count} clipped steps, "
     "the Gradient peaking at {max_norm} against our clip of {clip}."),
     "Steps {start_step} to {end_step} were a gale: {count} clips, a peak of {max_norm}.",
-]
-NO_CLIP = [
+    "From step {start_step} to {end_step}: {count} clipped steps, the worst at {max_norm}.",
+    "A gale from step {start_step} to {end_step}: {count} cuts, up to {max_norm}.",
+])
+NO_CLIP = Bank("never_clipped", [
     ("We set the clip at {clip} and never had to use it: the Gradient's highest reading was "
     "{max}, at step {max_at}, and not one step was trimmed. *We kept our hands off the "
     "rigging.*"),
     ("Not once did we rein the Gradient in. The clip stood at {clip}; the largest norm was "
     "{max} (step {max_at})."),
+    "The clip of {clip} was never reached; the Gradient peaked at {max}, step {max_at}.",
+    "Our line at {clip} stayed untouched. Highest norm: {max}, at step {max_at}.",
+])
+FORBIDDEN = [
+    ("In this run we were not allowed to clip: grad_clip was 0, and whatever the Gradient "
+     "measured went straight to the optimiser. Its highest reading was {max}, at step "
+     "{max_at}."),
+    ("Our hands were tied for this run: no clip. The Gradient ran as it pleased, up to {max} "
+     "at step {max_at}."),
+    ("No clipping, by order of the scenario. We could only watch: the Gradient reached {max} "
+     "at step {max_at}."),
+    ("The scenario forbade the clip. We watched the Gradient climb to {max}, at step {max_at}, "
+     "and touched nothing."),
+]
+FORBIDDEN_SPIKES = [  # {spikes}: "one spike", "3 spikes"
+    ("We counted {spikes} we could not cut, the worst at step {at}: {grad_norm}, {factor} "
+     "times the median of the steps before. A clip would have cut it."),
+    ("Unclipped, the Gradient made {spikes}; at step {at} it read {grad_norm}, {factor} times "
+     "its recent median of {median}."),
+    ("Through went {spikes}, untouched; at step {at} the Gradient read {grad_norm} against a "
+     "median of {median}."),
+    ("Nothing cut {spikes}; at step {at} the Gradient was {factor} times its median, "
+     "{grad_norm}."),
 ]
 END = [
     "The run took {seconds} seconds for {steps} steps. {italic}",
     "{steps} steps, {seconds} seconds on the clock. {italic}",
+    '{steps} steps took {seconds} seconds. {italic}',
+    'In {seconds} seconds the Fabric took {steps} steps. {italic}',
 ]
-END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*"]
-END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*"]
-INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}."]
+END_FINISHED = ["*The sails are furled.*", "*We tie off the last line.*",
+    '*Done. The lines are coiled.*',
+    '*The voyage is logged.*',
+]
+END_INTERRUPTED = ["*Stopped by a hand at the keyboard; the checkpoint holds what was woven.*",
+    '*Stopped by hand; the checkpoint keeps what was woven.*',
+    '*A hand at the keyboard stopped us. Nothing is lost.*',
+    '*Interrupted, and saved.*',
+]
+INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood at step {at}.",
+    'We were stopped ({reason}) and saved the Fabric at step {at}.',
+    'A stop ({reason}): the checkpoint holds step {at}.',
+    'At step {at} we were told to stop ({reason}); we saved everything.',
+]
+STORM_UNCLIPPED = [
+    ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
+     "the learning rate at {lr}, and we had not been allowed to clip. We stopped at once and "
+     "kept the checkpoint of step {last_good_step}, the last sound one."),
+    ("Step {step}: divergence, with no clip to catch it. Loss {loss}, gradient {grad_norm}, "
+     "learning rate {lr}. The checkpoint of step {last_good_step} is kept."),
+    ("Unclipped, the Gradient broke the Fabric at step {step}: loss {loss}, norm {grad_norm}, "
+     "learning rate {lr}. We caught it within the step and kept step {last_good_step}."),
+    ("At step {step} the loss read {loss}. Nothing had held the Gradient back ({grad_norm}); we "
+     "stopped and kept the last good checkpoint, step {last_good_step}."),
+]
 STORM = [
     ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
     "the learning rate at {lr}. The checkpoint from step {last_good_step} is the last sound "
@@ -63,16 +126,22 @@ STORM = [
     ("Step {step}: divergence. Loss {loss}, gradient {grad_norm}, learning rate {lr}. We stop "
     "here, keeping the checkpoint of step {last_good_step}, the last good weave. *Lower the "
     "rate and sail again.*"),
+    "At step {step} the loss turned {loss}, the Gradient {grad_norm}, at a rate of {lr}. We stopped and kept step {last_good_step}'s checkpoint. *A lower rate next time.*",
+    'Divergence, step {step}: loss {loss}, gradient {grad_norm}, rate {lr}. Even our clip could not save the step; the checkpoint of step {last_good_step} waits.',
 ]
 
 MOMENT_LINES = {
     "clipping_burst": [
         "we clipped {count} steps between steps {start_step} and {end_step}; peak {max_norm}.",
-        "we reined the Gradient in {count} times (steps {start_step} to {end_step}).",
+        "we cut the Gradient back {count} times (steps {start_step} to {end_step}).",
+    'steps {start_step} to {end_step}: {count} clips, peak {max_norm}.',
+    '{count} clipped steps from step {start_step} to {end_step}, the highest {max_norm}.',
     ],
     "diverged": [
         "step {step}, the loss is {loss}. We stop the run.",
         "divergence at step {step}; the last good checkpoint is step {last_good_step}.",
+    'step {step}: loss {loss}; we stop and keep step {last_good_step}.',
+    'at step {step} the run ends in divergence ({loss}); step {last_good_step} is kept.',
     ],
 }
 
@@ -91,19 +160,37 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     paras = []
     peak = run.max_grad_step()
     clip = sig(tr.get("grad_clip"))
-    if peak is not None and run.clipped_steps:
-        paras.append(voice.say("clip", CLIP, clip=clip, n=count(len(run.clipped_steps)),
+    clipped = voice.claim("clipped", n=len(run.clipped_steps))
+    if peak is not None and not as_float(tr.get("grad_clip")) > 0:
+        text = voice.say("forbidden", FORBIDDEN, max=sig(peak["grad_norm"]),
+                         max_at=step(peak["step"]))
+        spikes = run.moments_of("gradient_spike")
+        if spikes:
+            worst = max(spikes, key=lambda m: as_float((m.get("data") or {}).get("factor")))
+            v = moment_values(worst)
+            many = f"{count(len(spikes))} spikes" if len(spikes) > 1 else "one spike"
+            text += " " + voice.say("forbidden-spikes", FORBIDDEN_SPIKES, spikes=many,
+                                    at=v["step"], grad_norm=v.get("grad_norm", "?"),
+                                    factor=v.get("factor", "?"), median=v.get("median", "?"))
+        paras.append(text)
+    elif peak is not None and clipped:
+        paras.append(voice.say("clip", CLIP, claim=clipped, clip=clip,
+                               n=count(len(run.clipped_steps)),
                                max=sig(peak["grad_norm"]), max_at=step(peak["step"])))
         for m in run.moments_of("clipping_burst")[:2]:
-            paras.append(voice.say(f"burst:{m['step']}", BURST, **moment_values(m)))
+            paras.append(voice.say(f"burst:{m['step']}", BURST, claim=clipped,
+                                   **moment_values(m)))
     elif peak is not None:
-        paras.append(voice.say("no-clip", NO_CLIP, clip=clip, max=sig(peak["grad_norm"]),
+        never = voice.claim("never_clipped", n=len(run.clipped_steps))
+        paras.append(voice.say("no-clip", NO_CLIP, claim=never, clip=clip,
+                               max=sig(peak["grad_norm"]),
                                max_at=step(peak["step"])))
     chapters.append(Chapter("The Clip", paras))
     paras = []
     diverged = run.first_moment("diverged")
     if diverged is not None:
-        paras.append(voice.say("storm", STORM, **moment_values(diverged)))
+        bank = STORM if as_float(tr.get("grad_clip")) > 0 else STORM_UNCLIPPED
+        paras.append(voice.say("storm", bank, **moment_values(diverged)))
     if run.interrupted is not None:
         paras.append(voice.say("interrupted", INTERRUPTED,
                                reason=str(run.interrupted.get("reason", "a stop")),

@@ -66,8 +66,10 @@ class RunFacts:
     # --- steps ----------------------------------------------------------------------------
     @property
     def good_steps(self) -> list[dict]:
-        """Steps whose loss was a real number (a diverged run ends in nan/inf steps)."""
-        return [s for s in self.steps if math.isfinite(as_float(s.get("loss")))]
+        """Steps whose loss and gradient were real numbers (a diverged run ends in nan/inf
+        steps, and its last loss may still be finite while its gradient already is not)."""
+        return [s for s in self.steps if math.isfinite(as_float(s.get("loss")))
+                and math.isfinite(as_float(s.get("grad_norm", 0.0)))]
 
     @property
     def first_step(self) -> dict | None:
@@ -136,6 +138,9 @@ class RunFacts:
     def pronoun_head(self) -> tuple[int, int] | None:
         """The head a pronoun story is about: the pronoun specialist, else the best one."""
         named = [s for s in self.specialists if s.get("role") == "pronoun"]
+        best = [s for s in named if s.get("best") is True]  # the prober's own choice, if given
+        if best:
+            return int(best[0]["layer"]), int(best[0]["head"])
         if named:
             best = max(named, key=lambda s: as_float(s.get("score")))
             return int(best["layer"]), int(best["head"])
@@ -147,7 +152,9 @@ class RunFacts:
     def fate(self, layer: int, head: int) -> HeadFate:
         spec = self.specialist_of(layer, head)
         row = self.head_row(self.last_probe, layer, head)
-        scored = [(self.score(row, r), r) for r in ROLES if math.isfinite(self.score(row, r))]
+        # every role the probe scored, not only the ones known here (new roles speak too)
+        roles = list(dict.fromkeys([*ROLES, *((row or {}).get("scores") or {})]))
+        scored = [(self.score(row, r), r) for r in roles if math.isfinite(self.score(row, r))]
         best_score, best_role = max(scored) if scored else (math.nan, "pronoun")
         return HeadFate(layer, head, spec.get("role") if spec else None, spec, best_role,
                         best_score)

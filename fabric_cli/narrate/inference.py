@@ -10,128 +10,178 @@ run is told in the same words.
 
 from __future__ import annotations
 
+import re
 import zlib
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.format import head_name, pct, sig
-from fabric_cli.narrate.story import Voice
+from fabric_cli.narrate.story import Told, Voice
+from fabric_cli.typeset import as_typed
 
 COMPONENT = "head"
-# A drop in the antecedent's share of the next-token guess smaller than this is noise-level:
-# the head says nothing was lost.
-LOSS_MARGIN = 0.05
+_PLURAL_POSSESSIVE = re.compile(r"\b(\w+s)'s\b")
 
 OPENING = [
     "I am Head {head} of Layer {layer}. You handed me *{sentence}*",
     ("*{sentence}* The Tokenizer cut it into {n} threads and passed them up to me, Head {head} "
     "of Layer {layer}."),
     "Head {head} of Layer {layer}, awake for one sentence: *{sentence}*",
+    'Head {head} of Layer {layer}, reading once more: *{sentence}*',
 ]
 PARTNER = [
     ("I do not work alone: {others} {verb} this role with me, and for each pronoun the surer "
     "of us speaks."),
     "{others} {verb} my calling; where one of us sees more clearly, that one answers.",
+    '{others} {verb} this work with me; for each pronoun the surer gaze answers.',
+    'I am not the only one: {others} {verb} the role, and whichever of us is surer speaks.',
 ]
 UNKNOWN = [
     "The Tokenizer did not know {words}; {it} reached me as <unk>, a thread with no colour.",
     "{words} {was} not in the Tokenizer's vocabulary, so {it} arrived as <unk>, blank to me.",
+    '{words} {was} unknown to the Tokenizer; {it} came to me as <unk>.',
+    'The Tokenizer had never seen {words}, so {it} reached me blank, as <unk>.',
 ]
 CORRECT = [
     ("From \"{pronoun}\" I reached back to \"{target}\" and laid {weight} of my attention "
     "there; the runner-up, \"{runner}\", got {runner_weight}. The agreement is on my side: "
     "\"{target}\" is the only noun here that takes \"{pronoun}\"."),
     ("\"{pronoun}\" pulled my query back to \"{target}\" with weight {weight} (next came "
-    "\"{runner}\" at {runner_weight}). *A thread snapped taut.* No other noun before it "
-    "agrees with \"{pronoun}\"."),
+    "\"{runner}\" at {runner_weight}). No other noun before it agrees with \"{pronoun}\"."),
+    'From "{pronoun}" my heaviest weight, {weight}, went to "{target}"; "{runner}" came next at {runner_weight}. Only "{target}" agrees with "{pronoun}" here.',
+    '"{pronoun}": {weight} of my attention on "{target}", {runner_weight} on the runner-up "{runner}". The agreement names "{target}" alone.',
 ]
+TAUT = Bank("clear_margin", ["*A thread snapped taut.*", "*A knot tied fast.*",
+    '*Bound fast.*',
+    '*The right thread, pulled tight.*',
+])
 CORRECT_OTHER = [
     ("For \"{pronoun}\" it was {who}, not I, who answered: its gaze fell on \"{target}\" with "
     "weight {weight}, and the agreement names \"{target}\" too."),
     ("{who} took \"{pronoun}\": {weight} of its attention on \"{target}\", the one noun that "
     "agrees."),
+    '"{pronoun}" was {who}\'s to answer: {weight} of its gaze on "{target}", the noun that agrees.',
+    'For "{pronoun}", {who} spoke: "{target}", weight {weight}, and the agreement says the same.',
 ]
 NEAREST = [
     "The lazy guess, the nearest noun, would have said \"{nearest}\".",
     "Picking the closest noun would have chosen \"{nearest}\", and been wrong.",
+    'The nearest noun, "{nearest}", would have been the lazy answer.',
+    'The closest noun was "{nearest}"; it was not the one.',
 ]
-WRONG = [
+WRONG = Bank("wrong", [
     ("From \"{pronoun}\" my strongest weight, {weight}, fell on \"{target}\". The agreement "
     "points to \"{antecedent}\" instead. *I missed.*"),
     ("\"{pronoun}\" should have bound to \"{antecedent}\"; my heaviest pull, {weight}, went "
     "to \"{target}\". *A dropped stitch.*"),
-]
+    'My heaviest weight from "{pronoun}", {weight}, landed on "{target}"; the agreement says "{antecedent}". *I missed.*',
+    '"{pronoun}" means "{antecedent}", but {weight} of my attention went to "{target}". *A dropped stitch.*',
+])
 NO_NOUN = [
     ("From \"{pronoun}\" I looked hardest at \"{target}\" ({weight}), but no noun before it "
     "in this sentence takes \"{pronoun}\". There is nothing here to bind it to, and I will "
     "not invent one."),
     ("\"{pronoun}\" finds no noun that agrees with it in this sentence. My attention settled "
     "on \"{target}\" with {weight}, which is a habit, not an answer."),
+    'No noun before "{pronoun}" agrees with it. My gaze rested on "{target}" ({weight}), but there is nothing here to bind.',
+    '"{pronoun}" has no agreeing noun in this sentence; I looked at "{target}" with {weight}, and bound nothing.',
 ]
 AMBIGUOUS = [
     ("{nouns} all take \"{pronoun}\", so the sentence does not decide between them. I leaned "
     "to \"{target}\" with {weight}; the grammar cannot say whether that is right."),
     ("\"{pronoun}\" could be {nouns}: the agreement allows each. My heaviest weight, {weight}, "
     "went to \"{target}\". *A guess, and I know it.*"),
+    '"{pronoun}" agrees with {nouns} alike; the grammar cannot choose. I leaned to "{target}" ({weight}).',
+    'Both readings are open: {nouns} each take "{pronoun}". My heaviest pull, {weight}, was on "{target}".',
 ]
 EXPECTS = [
     ("The Fabric heard it: {mass} of its guess for the next word belongs to the {owner}'s own "
     "words, and its first choice is \"{top}\" ({top_p})."),
     ("Downstream the guess followed: \"{top}\" at {top_p}, and {mass} of the whole guess on "
     "words that belong to the {owner}."),
+    'Downstream, {mass} of the Fabric\'s next-word guess went to the {owner}\'s own words; first choice "{top}" ({top_p}).',
+    'The guess that followed: "{top}" first, at {top_p}, and {mass} of it on words that belong to the {owner}.',
 ]
 END_GUESS = [
     "At the end it expects \"{top}\" ({top_p}).",
     "Where your sentence stops, the Fabric would say \"{top}\" next, with {top_p}.",
+    'Its next word, if you let it go on: "{top}" ({top_p}).',
+    'At your sentence\'s end it would say "{top}", with {top_p}.',
 ]
 CONTINUES = [
     "Left to itself it would go on: *{words}*",
     "Given the shuttle, it weaves on: *{words}*",
+    'Let it weave on, and it says: *{words}*',
+    'Left running, it continues: *{words}*',
 ]
 ENDED = [
     "The sentence ends with \".\", where every sentence I ever read ended; nothing follows.",
     "After \".\" there is nothing: no sentence I was taught went past it.",
+    'It ends at ".", as every sentence I learned from did.',
+    '"." closes it; nothing I learned goes past that.',
 ]
 NO_PRONOUN = [
     ("There is no pronoun here for me to bind. My strongest pull from the last word, "
     "\"{query}\", went to \"{target}\" ({weight})."),
     ("No pronoun, so no work of mine. From \"{query}\" I drifted to \"{target}\" with "
     "{weight}, out of habit."),
+    'No pronoun here, so nothing to bind. From the last word, "{query}", my gaze went to "{target}" ({weight}).',
+    'Without a pronoun I have no work; from "{query}" I rested on "{target}", {weight}.',
 ]
-WITHOUT_ME = [
+WITHOUT_ME = Bank("share_fell", [
     ("Without me, the thread frays: for \"{pronoun}\" the {noun}'s own words fell from {before} "
     "of the guess to {after}."),
     ("Silence me and watch: after \"{pronoun}\" the share of the {noun}'s own words dropped "
     "from {before} to {after}."),
-]
-CHOICE_CHANGED = [
+    'Silence me, and after "{pronoun}" the {noun}\'s own words hold {after} of the guess instead of {before}.',
+    'Without me the {noun}\'s words fell from {before} to {after} of the guess after "{pronoun}".',
+])
+CHOICE_CHANGED = Bank("share_fell", [
     ("The Fabric's first choice after \"{after}\" turned from \"{top_before}\" to "
     "\"{top_after}\"."),
     "After \"{after}\" it now says \"{top_after}\" where it said \"{top_before}\".",
-]
+    'After "{after}" the first choice changed: "{top_after}" instead of "{top_before}".',
+    'The Fabric\'s pick after "{after}" went from "{top_before}" to "{top_after}".',
+])
 OWNER_CHANGED = [
     ("It now expects the {owner_after}'s words, not the {owner_before}'s: *the wrong noun's "
     "belongings.*"),
     "Its guess now belongs to the {owner_after} instead of the {owner_before}.",
+    'Its guess now belongs to the {owner_after}, where it belonged to the {owner_before}.',
+    "The next word now comes from the {owner_after}'s belongings, not the {owner_before}'s.",
 ]
 STILL_LOOK = [
     "I still look from \"{pronoun}\" to \"{target}\" ({weight}); silenced, no one hears it.",
     "My gaze has not moved, \"{pronoun}\" to \"{target}\" at {weight}, but my voice is cut.",
+    'Silenced, I still look from "{pronoun}" to "{target}" ({weight}); nothing carries it on.',
+    'My gaze holds, "{pronoun}" to "{target}" at {weight}; my output is cut.',
 ]
-NOTHING_LOST = [
+NOTHING_LOST = Bank("share_kept", [
     ("They silenced {heads}, and the numbers barely moved: for \"{pronoun}\" the {noun}'s own "
     "words went from {before} to {after}. Another thread carries this."),
     ("Zeroing {heads} cost little here: \"{pronoun}\" kept {after} on the {noun}'s words "
     "(it was {before})."),
-]
+    'With {heads} silenced, "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
+    '{heads} went silent and cost little: the {noun}\'s words kept {after} (from {before}) after "{pronoun}".',
+])
 OTHERS_SILENCED = [
     ("They silenced {heads}, not me. For \"{pronoun}\" the {noun}'s own words went from "
     "{before} to {after}."),
+    '{heads} were silenced, not I: after "{pronoun}" the {noun}\'s words went from {before} to {after}.',
+    'They cut {heads}; the {noun}\'s own words after "{pronoun}" went from {before} to {after}.',
+    'Not my silence but {heads}\': {before} to {after} on the {noun}\'s words after "{pronoun}".',
 ]
 UNPROVEN = [
     ("The probes found me the surest of the heads at this, though no ablation has proven that "
      "the Fabric needs me."),
+    'The probes found me surest at this, though no ablation has proven the Fabric needs me.',
+    "I am the probes' best guess for this work; no ablation has proven it.",
+    'Surest by the probes, unproven by ablation.',
 ]
 NO_TRACKER = [
     "No head of this Fabric was found tracking pronouns, so none can tell this sentence.",
+    'This Fabric has no pronoun head that the probes could find; no one can tell this sentence.',
+    'No head here tracks pronouns, so no head can tell you this sentence.',
+    'The probes found no pronoun tracker in this Fabric.',
 ]
 
 
@@ -148,8 +198,18 @@ def _name(head: list[int] | tuple[int, int]) -> str:
 
 def tell_inference(doc: dict) -> list[str]:
     """Paragraphs in the tracker's voice; *inner lines* in asterisks (shown in italics)."""
+    return inference_account(doc)[0]
+
+
+def inference_account(doc: dict) -> tuple[list[str], list[Told]]:
+    """The paragraphs and every phrase told in them, with the claim each stood on."""
     sentence = str(doc.get("sentence", ""))
     voice = Voice(zlib.crc32(sentence.encode("utf-8", "replace")), "head-infer")
+    # the language's plural nouns end in s: "the scientists' own words", not "scientists's"
+    return [_PLURAL_POSSESSIVE.sub(r"\1'", p) for p in _tell(doc, voice, sentence)], voice.told
+
+
+def _tell(doc: dict, voice: Voice, sentence: str) -> list[str]:
     trackers = [tuple(h) for h in doc.get("trackers", {}).get("heads", [])]
     if not trackers:
         return [voice.say("none", NO_TRACKER)]
@@ -193,11 +253,17 @@ def _pronoun(voice: Voice, i: int, r: dict, me: tuple, prediction: dict | None) 
     if verdict == "correct":
         bank = CORRECT if tuple(r["head"]) == me else CORRECT_OTHER
         parts.append(voice.say(f"correct{i}", bank, **values))
+        taut = voice.claim("clear_margin", weight=r["attended"]["weight"],
+                           runner_up=r["runner_up"]["weight"])
+        if taut and bank is CORRECT:
+            parts.append(voice.pick(f"taut{i}", TAUT, claim=taut))
         nearest = (r.get("nearest_noun") or {}).get("token")
         if nearest and nearest != ante:
             parts.append(voice.say(f"nearest{i}", NEAREST, nearest=nearest))
     elif verdict == "wrong":
-        parts.append(voice.say(f"wrong{i}", WRONG, antecedent=ante, **values))
+        missed = voice.claim("wrong", target=values["target"], antecedent=ante)
+        if missed:
+            parts.append(voice.say(f"wrong{i}", WRONG, claim=missed, antecedent=ante, **values))
     elif verdict == "ambiguous":
         nouns = _quote_list([n["token"] for n in r["agreeing_nouns"]])
         parts.append(voice.say(f"ambiguous{i}", AMBIGUOUS, nouns=nouns, **values))
@@ -236,7 +302,7 @@ def _ending(voice: Voice, doc: dict) -> str:
     if continuation.get("stopped") == "ended":
         parts.append(voice.say("ended", ENDED))
     elif continuation.get("tokens"):
-        parts.append(voice.say("cont", CONTINUES, words=" ".join(continuation["tokens"])))
+        parts.append(voice.say("cont", CONTINUES, words=as_typed(continuation["tokens"])))
     return " ".join(parts)
 
 
@@ -254,26 +320,30 @@ def _ablation(voice: Voice, doc: dict, me: tuple) -> str:
             continue
         values = {"pronoun": a["pronoun"], "noun": noun, "before": pct(before_m),
                   "after": pct(after_m), "heads": heads}
-        lost = before_m - after_m >= LOSS_MARGIN or b["expects_owner"] != a["expects_owner"]
-        if me in silenced and lost:
-            parts.append(voice.say(f"without{i}", WITHOUT_ME, **values))
-            if b["expects_owner"] != a["expects_owner"] and b["expects_owner"]:
+        fell = voice.claim("share_fell", before=before_m, after=after_m)
+        kept = voice.claim("share_kept", before=before_m, after=after_m)
+        moved = b["expects_owner"] != a["expects_owner"]
+        if me in silenced and (fell or moved):
+            if fell:
+                parts.append(voice.say(f"without{i}", WITHOUT_ME, claim=fell, **values))
+            if moved and b["expects_owner"]:
                 parts.append(voice.say(f"owner{i}", OWNER_CHANGED, owner_before=a["expects_owner"],
                                        owner_after=b["expects_owner"]))
             if not b["heard"] and tuple(b["head"]) == me:
                 parts.append(voice.say(f"still{i}", STILL_LOOK, pronoun=a["pronoun"],
                                        target=b["attended"]["token"],
                                        weight=sig(b["attended"]["weight"])))
-        elif me in silenced:
-            parts.append(voice.say(f"nothing{i}", NOTHING_LOST, **values))
+        elif me in silenced and kept:
+            parts.append(voice.say(f"nothing{i}", NOTHING_LOST, claim=kept, **values))
         else:
             parts.append(voice.say(f"others{i}", OTHERS_SILENCED, **values))
     for i, (a, b) in enumerate(zip(doc["predictions"], after["predictions"], strict=False)):
         old = a["top"][0]
         kept = next((t["prob"] for t in b["top"] if t["token"] == old["token"]), 0.0)
         # A swap between two near-equal guesses is not a loss; say it only when it cost.
-        if old["token"] != b["top"][0]["token"] and old["prob"] - kept >= LOSS_MARGIN:
-            parts.append(voice.say(f"choice{i}", CHOICE_CHANGED, after=a["after"],
+        cost = voice.claim("share_fell", before=old["prob"], after=kept)
+        if old["token"] != b["top"][0]["token"] and cost:
+            parts.append(voice.say(f"choice{i}", CHOICE_CHANGED, claim=cost, after=a["after"],
                                    top_before=a["top"][0]["token"],
                                    top_after=b["top"][0]["token"]))
     return " ".join(parts)

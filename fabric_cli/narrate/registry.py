@@ -41,14 +41,17 @@ class Narrator:
 
     def story(self, run: RunFacts, *, layer: int | None = None,
               head: int | None = None) -> Story:
+        voice = Voice(run.seed, self.component)
         try:
-            return self._tell(run, Voice(run.seed, self.component), layer=layer, head=head)
+            story = self._tell(run, voice, layer=layer, head=head)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             # A chronicle that passed the reader but lacks a field this voice stands on.
             raise FabricError(
                 f"the chronicle lacks what the {self.component} narrator needs "
                 f"({type(exc).__name__}: {exc}); train the run again with `fabric train`"
             ) from None
+        story.told = [*story.told, *voice.told]
+        return story
 
 
 def _from_module(name: str, module: ModuleType) -> Narrator:
@@ -66,7 +69,11 @@ NARRATORS: dict[str, Narrator] = {n: _from_module(n, m) for n, m in COMPONENTS.i
 def _tell_ensemble(run: RunFacts, voice: Voice, **_: object) -> Story:
     tellers = {n: (lambda r, n=n: NARRATORS[n].story(r)) for n in COMPONENTS}
     stories = ensemble.safe_stories(run, tellers, list(COMPONENTS))
-    return ensemble.tell(run, stories, _ensemble_line, voice)
+    story = ensemble.tell(run, stories, _ensemble_line, voice)
+    voices = {v for c in story.chapters for v in c.voices}
+    story.labels = {v: _speaker_label({"component": v}) if v in NARRATORS else v
+                    for v in voices}
+    return story
 
 
 NARRATORS["ensemble"] = Narrator("ensemble", "the Fabric", "white", {}, _tell_ensemble)
@@ -91,7 +98,8 @@ def _speaker_label(moment: dict) -> str:
         return head_name(moment["layer"], moment["head"])
     narrator = NARRATORS.get(component)
     speaker = narrator.speaker if narrator else component
-    return speaker.removeprefix("the ").capitalize() if speaker.startswith("the ") else speaker
+    name = speaker.removeprefix("the ")
+    return name[:1].upper() + name[1:]
 
 
 def _moment_text(moment: dict, seed: int) -> str | None:

@@ -6,18 +6,24 @@ and MLP branches added, `leaving`) at the first and last good step; vanishing mo
 
 from __future__ import annotations
 
+from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import flow_row, moment_values, top_layer
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, sig, step
+from fabric_cli.narrate.format import head_name, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Residual"
 COLOUR = "blue"
 
-TITLES = ["The Residual: The Straight Thread", "The Residual: What Passes Through Unchanged"]
+TITLES = ["The Residual: The Straight Thread", "The Residual: What Passes Through Unchanged",
+    'The Residual: The Thread Beneath',
+    'The Residual: Add, Never Replace',
+]
 EPIGRAPH = [
     "I am the Residual Connection, the warp thread running the length of the loom.",
     "I am the Residual: I add, I never forget, I carry everything home.",
+    'I am the Residual: the stream every block writes into and none can erase.',
+    'I am the Residual Connection. I carry the sum, and I carry the Gradient home.',
 ]
 INTRO = [
     ("Every block of the Fabric writes onto me and none may erase me. There are {n_layers} of "
@@ -25,6 +31,8 @@ INTRO = [
     "unchanged. *Stay anchored. Add, don't replace.*"),
     ("I am the stream the {n_layers} blocks write into: {d_model} channels wide, added to, "
     "never overwritten. What a block forgets, I still hold."),
+    '{n_layers} blocks write into me, {d_model} channels wide; none replaces what I hold. *Stay anchored.*',
+    'I am {d_model} channels wide and run through all {n_layers} blocks. Each adds; I keep.',
 ]
 EARLY = [
     ("At step {at} the Gradient came down to Layer {layer} at {skip}, and I carried every bit "
@@ -33,44 +41,170 @@ EARLY = [
     ("Step {at}: of the correction leaving Layer {layer} (norm {leaving}), my identity path "
     "brought {skip} through untouched while the block's branches contributed {block}. "
     "{italic}"),
+    "At step {at}, Layer {layer}: {skip} came straight along me, {block} through the block's branches, {leaving} left below. {italic}",
+    'Step {at}, at Layer {layer}, the Gradient split: {skip} along my thread, {block} through the branches; {leaving} went on down. {italic}',
 ]
 LATE = [
     ("By step {at}, at Layer {layer} I carried {skip}, the branches {block}. "
     "{italic}"),
     ("At the last step, {at}, Layer {layer} saw {skip} along my thread and {block} through "
     "the block. {italic}"),
+    'At step {at}, Layer {layer}: {skip} along me, {block} through the branches. {italic}',
+    'Step {at}: my thread carried {skip} at Layer {layer}; the branches, {block}. {italic}',
 ]
-BRANCH_LESS = ["*I was the larger share: the blocks were still finding their voice.*",
-               "*The straight thread carried more than the weave around it.*"]
-BRANCH_MORE = ["*The blocks added more than I carried: they had become worth listening to.*",
-               "*Now the weave speaks louder than the thread beneath it.*"]
+BRANCH_LESS = Bank("branch_less", [
+    "*My share was the bigger one: the blocks were still finding their voice.*",
+    "*The straight thread carried more than the weave around it.*",
+    "*More came along me than through the blocks.*",
+    "*I carried the most of it; the branches added less.*",
+])
+BRANCH_MORE = Bank("branch_more", [
+    "*The blocks added more than I carried: they had become worth listening to.*",
+    "*Now the weave speaks above the thread beneath it.*",
+    "*The branches outweighed me here.*",
+    "*More came through the blocks than along me.*",
+])
 BOTTOM = [
     ("All the way down, at Layer 0, I delivered {arriving} and the last block lifted it to "
     "{leaving} before it reached the embeddings, at step {at}."),
     ("At the bottom, at step {at}: {arriving} arrived on my thread, {leaving} left Layer 0 for "
     "the embeddings."),
+    'At step {at}, Layer 0 received {arriving} on my thread and passed {leaving} to the embeddings.',
+    'Down at Layer 0, step {at}: {arriving} in, {leaving} out to the embedding table.',
 ]
 VANISH = [
     ("At step {step} the Gradient was failing, {bottom} at the bottom against {top} at the top. "
-    "Whatever reached the bottom reached it along me. *Hold this.*"),
+     "Whatever reached the bottom reached it along me. *Hold this.*"),
+    ("Step {step}: {bottom} of the Gradient reached the bottom, {top} the top. I held the thread "
+     "it clung to."),
+    'At step {step} only {bottom} reached the bottom, against {top} at the top; what got there came along me.',
+    'Step {step}: the bottom heard {bottom}, the top {top}. *Hold this,* I said, and carried it.',
 ]
-STEADY = [
-    ("The chronicle marks no step where the Gradient vanished on its way down; the bottom layer "
-    "always heard it."),
+STEADY = Bank("reached", [
+    ("The chronicle marks no step where the Gradient vanished on its way down; at the last step "
+     "the bottom layer heard {bottom} where the top heard {top}."),
+    "No vanishing: at the end {bottom} reached the bottom along me, {top} the top.",
+    "The bottom layer always heard the Gradient; at step {at}, {bottom} against {top} on top.",
+    "I carried the Gradient whole enough: {bottom} at the bottom, {top} at the top, step {at}.",
+])
+ABSENT = [
+    ("In this run I was not there. The Engineers took me out: each of the {n_layers} blocks "
+     "replaced the stream instead of adding to it, and the Gradient had to pass through every "
+     "block to go down. At step {at}, of {top} arriving at the top, {bottom} reached the "
+     "bottom."),
+    ("This Fabric was woven without me: no block could add to a stream that remembered; each "
+     "overwrote it. At step {at} the Gradient reached the top layer at {top} and the bottom at "
+     "{bottom}."),
+    ("I was switched off for this run. Without my straight thread, what arrived at Layer 0 at "
+     "step {at} was {bottom}, against {top} at Layer {top_layer}."),
+    ("No Residual here: {n_layers} blocks, each replacing what came before. At step {at}, "
+     "{top} at the top and {bottom} at the bottom."),
+]
+ABSENT_RATIO = Bank("faded", [
+    "*Without me, the correction that reached Layer 0 was {ratio} of what reached the top.*",
+    "*{ratio} of it survived the descent. That is what I am for.*",
+    "*Only {ratio} of the top's share reached the bottom. I would have carried it.*",
+    "*A ratio of {ratio}, bottom to top. With me, it would not fade so.*",
+])
+
+BLEND = [
+    ("At step {at}, at the pronouns, {who} wrote a signal of norm {head_norm} into me, where I "
+     "already carried {resid_norm} at Layer {layer}: its refined thread, blended with the raw "
+     "sequence."),
+    ("{who}'s output at the pronouns measured {head_norm} at step {at}; the stream it joined "
+     "at Layer {layer} measured {resid_norm}."),
+    ("Step {at}: {who} added {head_norm} to a stream of {resid_norm} at Layer {layer}, at every "
+     "pronoun. I blended it in."),
+    ("I hummed beneath {who}: at step {at} it wrote {head_norm} at each pronoun into my "
+     "{resid_norm}, at Layer {layer}."),
+]
+BLEND_SMALL = Bank("not_exceeds", [
+    "*A small voice in a wide stream, and still it steered the next word.*",
+    "*Smaller than what I carried: a small voice, added, never replacing.*",
+    "*A small voice beside me; I keep the roots while it stretches.*",
+    "*Stay anchored, I told it: a small voice on a long thread.*",
+])
+BLEND_LARGE = Bank("exceeds", [
+    "*Louder than the stream it joined: it had become the main thread here.*",
+    "*It outweighed what I carried at that place.*",
+    '*Its voice outweighed the stream it joined.*',
+    '*Here the head spoke louder than the stream it joined.*',
+])
+VANISH_ABSENT = [
+    ("By step {step} the detector had marked it: {bottom} at the bottom against {top} at "
+     "the top, under its line of {threshold}."),
+    "At step {step} the fading was marked: bottom {bottom}, top {top}.",
+    "Step {step}: the bottom heard {bottom}, the top {top}.",
+    "At step {step} the bottom layer heard {bottom} of the Gradient; the top heard {top}.",
+]
+EPIGRAPH_ABSENT = [
+    "I am the Residual Connection, and in this Fabric I was cut.",
+    "I am the Residual. This is what the Gradient met without me.",
+    "I am the straight thread the Engineers took away for this run.",
+    "I am the Residual: absent here, and the absence was measured.",
+]
+TITLES_ABSENT = ["The Residual: The Thread That Was Not There",
+                 "The Residual: What My Absence Cost",
+    'The Residual: Taken Away',
+    'The Residual: A Fabric Without Me',
 ]
 
 MOMENT_LINES: dict[str, list[str]] = {}
 
 
 def _flow_paragraph(voice: Voice, slot: str, bank: list[str], at: int, row: dict) -> str:
-    block_more = as_float(row["block"]) > as_float(row["skip"])
-    italic = voice.pick(slot + ":i", BRANCH_MORE if block_more else BRANCH_LESS)
+    more = voice.claim("branch_more", skip=row["skip"], block=row["block"])
+    less = voice.claim("branch_less", skip=row["skip"], block=row["block"])
+    italic = voice.pick(slot + ":i", BRANCH_MORE if more else BRANCH_LESS,
+                        claim=more if more else less) if (more or less) else ""
     return voice.say(slot, bank, at=step(at), layer=row["layer"], skip=sig(row["skip"]),
                      block=sig(row["block"]), leaving=sig(row["leaving"]), italic=italic)
 
 
+def _blend(run: RunFacts, voice: Voice) -> str | None:
+    """The pronoun head's own output against the stream it writes into (analysis/measures.py),
+    at the last probe that measured it."""
+    measured = [p for p in run.probes if p.get("head_share")]
+    if not measured:
+        return None
+    probe = measured[-1]
+    share = probe["head_share"]
+    text = voice.say("blend", BLEND, at=step(probe["step"]),
+                     who=head_name(share["layer"], share["head"]), layer=share["layer"],
+                     head_norm=sig(share.get("head_norm")), resid_norm=sig(share.get("resid_norm")))
+    small = voice.claim("not_exceeds", a=share.get("head_norm"), b=share.get("resid_norm"))
+    large = voice.claim("exceeds", a=share.get("head_norm"), b=share.get("resid_norm"))
+    if small or large:
+        text += " " + voice.pick("blend-i", BLEND_SMALL if small else BLEND_LARGE,
+                                 claim=small if small else large)
+    return text
+
+
+def _absent(run: RunFacts, voice: Voice, top: int) -> Story:
+    paras = []
+    at = run.last_step
+    t_row, b_row = flow_row(at, top), flow_row(at, 0)
+    if t_row and b_row:
+        paras.append(voice.say("absent", ABSENT, n_layers=run.model.get("n_layers", "?"),
+                               at=step(at["step"]), top=sig(t_row["arriving"]),
+                               bottom=sig(b_row["arriving"]), top_layer=top))
+    for m in run.moments_of("vanishing_gradient")[:1]:
+        d = m.get("data") or {}
+        text = voice.say("vanish", VANISH_ABSENT, **moment_values(m))
+        faded = voice.claim("faded", bottom=d.get("bottom"), top=d.get("top"))
+        if faded:  # the ratio the detector measured, bottom over top, at that step
+            text += " " + voice.say("absent-ratio", ABSENT_RATIO, claim=faded,
+                                    ratio=sig(d.get("ratio")))
+        paras.append(text)
+    return Story(voice.pick("title", TITLES_ABSENT), "residual",
+                 [Chapter("Not Woven In", paras)] if paras else [],
+                 voice.pick("epigraph", EPIGRAPH_ABSENT))
+
+
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     first, last, top = run.first_step, run.last_step, top_layer(run)
+    if run.model.get("residual") is False:
+        return _absent(run, voice, top)
     chapters = [Chapter("The Warp Thread", [voice.say(
         "intro", INTRO, n_layers=run.model.get("n_layers", "?"),
         d_model=run.model.get("d_model", "?"))])]
@@ -89,8 +223,15 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     vanishing = run.moments_of("vanishing_gradient")
     for m in vanishing[:1]:
         paras.append(voice.say("vanish", VANISH, **moment_values(m)))
-    if not vanishing and run.steps:
-        paras.append(voice.say("steady", STEADY))
+    t_row = flow_row(bottom_step, top)
+    if not vanishing and row is not None and t_row is not None:
+        reached = voice.claim("reached", bottom=row["arriving"], top=t_row["arriving"])
+        if reached:
+            paras.append(voice.say("steady", STEADY, claim=reached, bottom=sig(row["arriving"]),
+                                   top=sig(t_row["arriving"]), at=step(bottom_step["step"])))
     chapters.append(Chapter("Down to the Embeddings", paras))
+    blend = _blend(run, voice)
+    if blend:
+        chapters.insert(2, Chapter("Blending", [blend]))
     return Story(voice.pick("title", TITLES), "residual", [c for c in chapters if c.paragraphs],
                  voice.pick("epigraph", EPIGRAPH))

@@ -12,6 +12,7 @@ from fabric_cli.analysis.ablation import (
     pronoun_targets,
     role_measure,
 )
+from fabric_cli.analysis.measures import MEASURE_SENTENCES, probe_measures
 from fabric_cli.analysis.probes import (
     ROLES,
     best_head,
@@ -70,6 +71,7 @@ class Prober:
         self.heldout_sentences = corpus.probe_set("heldout")
         self.train_pb = build_probe_batch(self.train_sentences, corpus.batch)
         self.heldout_pb = build_probe_batch(self.heldout_sentences, corpus.batch)
+        self.measure_pb = build_probe_batch(self.train_sentences[:MEASURE_SENTENCES], corpus.batch)
         self.shares = uniform_shares(self.train_pb)
         self.baseline = {"train": nearest_noun_baseline(self.train_pb),
                          "heldout": nearest_noun_baseline(self.heldout_pb)}
@@ -124,6 +126,7 @@ class Prober:
             "focus_under_dropout": self._focus_under_dropout(params, step, heads, train),
             "snapshots": self._snapshots(params, story[0] if story else None),
             "stream_scale": stream_scale(train.stream, self.train_pb.tokens),
+            **probe_measures(params, self.cfg, self.measure_pb, heads, step),  # measures.py
         }
 
     def _focus_under_dropout(self, params, step: int, heads: list[dict], clean) -> dict | None:

@@ -1,0 +1,219 @@
+"""The Head's phrase banks for the first half of its arc (titles, random beginnings, finding
+its focus; the rest in head_lines_becoming.py), by beat. A Bank names the fact it needs
+(narrate/claims.py); a plain list makes no claim about its numbers."""
+
+from __future__ import annotations
+
+from fabric_cli.narrate.claims import Bank
+
+TITLES = {
+    "pronoun": ["{who}: The Binder of Pronouns", "{who}: A Thread Between a Pronoun and Its Noun",
+                "{who}: The Quiet Stitcher", "{who}: Where the Pronouns Point"],
+    "other": ["{who}: What I Became", "{who}: A Head Among Heads", "{who}: My Own Thread",
+              "{who}: A Calling of My Own"],
+    "diffuse": ["{who}: Still Searching the Weave", "{who}: The Head Without a Calling",
+                "{who}: A Loose Thread", "{who}: Useful Nowhere in Particular"],
+}
+EPIGRAPH = [
+    ("I am Head {head} of Layer {layer}, one small shuttle on a loom of {n_heads} heads "
+     "across {n_layers} {layers_word}."),
+    "I am Head {head} of Layer {layer}: {d_head} dimensions of asking, answering and carrying.",
+    ("I am Head {head} of Layer {layer}. Query, key and value: three faces of one small mind, "
+     "{d_head} dimensions each."),
+    ("Head {head} of Layer {layer}, one of {n_heads} in my layer. This is what I saw, and what "
+     "the probes saw in me."),
+]
+
+# --- Random Beginnings ------------------------------------------------------------------
+BEGIN = [
+    ("At step {at} the probes first looked at me, and there was little to see. Of my attention "
+     "from each pronoun, {score} landed on the noun it meant, and my argmax found the right "
+     "antecedent {acc} of the time; simply picking the nearest noun managed {base}."),
+    ("When the probes first read me, at step {at}, I was noise pretending to be a pattern: "
+     "{score} of my gaze from pronouns reached their antecedents, and my argmax was right "
+     "{acc} of the time against {base} for the nearest-noun guess."),
+    ("Step {at}, the first reading. A pronoun score of {score}; the right noun under my argmax "
+     "{acc} of the time, where the nearest noun would be right {base} of it."),
+    ("The first probe came at step {at}. My weights were a scatter: {score} of my attention "
+     "from pronouns on their nouns, {acc} argmax accuracy, {base} for the lazy nearest-noun "
+     "guess."),
+]
+BEGIN_LEANING = Bank("right", [
+    ("In *{sentence}* my heaviest weight from \"{pronoun}\" already fell on \"{antecedent}\", "
+     "with {weight} of it. *Chance, dressed as a preference.*"),
+    ("From \"{pronoun}\" in *{sentence}* I happened to favour \"{antecedent}\", with {weight}. "
+     "*A coin that landed right, nothing more.*"),
+    ("*{sentence}* My query for \"{pronoun}\" leaned toward \"{antecedent}\", {weight} of "
+     "it. *A lean is not a choice.*"),
+    ("Even then, reading *{sentence}*, my top weight from \"{pronoun}\" sat on "
+     "\"{antecedent}\": {weight}. *Luck, not understanding.*"),
+])
+BEGIN_ASTRAY = Bank("wrong", [
+    ("In *{sentence}* I looked from \"{pronoun}\" and my heaviest weight, {weight}, fell on "
+     "\"{top}\"; \"{antecedent}\" received {on_antecedent}. *Somewhere in this row is a "
+     "meaning. I cannot find it yet.*"),
+    ("Given *{sentence}*, my query for \"{pronoun}\" drifted to \"{top}\" with weight {weight}, "
+     "and \"{antecedent}\", the word it truly meant, got {on_antecedent}. *Every thread pulls "
+     "a little, none pulls hard.*"),
+    ("*{sentence}* From \"{pronoun}\" I reached for \"{top}\" ({weight}) and gave "
+     "\"{antecedent}\" only {on_antecedent}. *Which of these is mine to bind?*"),
+    ("The Tokenizer handed me *{sentence}* My gaze from \"{pronoun}\" rested on \"{top}\", "
+     "{weight}; the noun it meant, \"{antecedent}\", had {on_antecedent}."),
+])
+FIRST_TOUCH = [
+    ("Then the Gradient came down the residual stream and reached my layer with a norm of "
+     "{arriving} at step {at}, and Adam turned it into a step that moved my block by {ratio} "
+     "of its own size. *Wrong. Move.* I moved."),
+    ("The first correction reached Layer {layer} at step {at} carrying a norm of {arriving}; "
+     "Adam's step shifted my block's weights by {ratio} of their length. A nudge, not a "
+     "lesson."),
+    ("Step {at}: the Gradient arrived at Layer {layer} at {arriving}. Adam made of it a step of "
+     "{ratio} of my block's size. *This was wrong. Adjust.*"),
+    ("At step {at} a tide of {arriving} reached my layer from above, and my block moved by "
+     "{ratio} of itself. *I did not understand it. I felt it.*"),
+]
+
+# --- Finding My Focus ---------------------------------------------------------------------
+NEIGHBOURS_FIRST = [
+    "Around me other heads found their callings first: {list}. *They know what they are for.*",
+    "My neighbours woke before I did: {list}. Their threads pulled taut while mine still sagged.",
+    "Others crossed their lines before me: {list}. *Not yet me.*",
+    "I watched the others find their work first: {list}.",
+]
+NEIGHBOURS_ANY = [
+    "Other heads were finding their callings too: {list}. *Each of us pulls a different thread.*",
+    "I was not the only one waking: {list}.",
+    "Around me the loom was waking: {list}.",
+    "Elsewhere in the Fabric: {list}. *We were all learning at once.*",
+]
+NEIGHBOUR_ITEM = "{who} crossed the {role} line of {threshold} at step {at}, scoring {score}"
+SNAP_CLEAR = Bank("clear_margin", [
+    ("Step {at}. In *{sentence}* my query for \"{pronoun}\" met the key of \"{antecedent}\" and "
+     "held: weight {weight} on it, with \"{runner_up}\" a distant second at {runner_weight}. "
+     "*There. That is what \"{pronoun}\" means.*"),
+    ("It happened at step {at}. Reading *{sentence}*, I looked from \"{pronoun}\" and found "
+     "\"{antecedent}\" waiting, weight {weight}; the runner-up, \"{runner_up}\", held only "
+     "{runner_weight}. *A knot tied to the right one.*"),
+    ("Step {at}, *{sentence}*: from \"{pronoun}\", {weight} on \"{antecedent}\" and "
+     "{runner_weight} on the next best, \"{runner_up}\". A thread snapped taut."),
+    ("At step {at} the spark came. \"{pronoun}\" in *{sentence}* put {weight} of my attention "
+     "on \"{antecedent}\", leaving \"{runner_up}\" {runner_weight}. *So this is the thread.*"),
+])
+SNAP_NARROW = Bank("narrow_margin", [
+    ("Step {at}. In *{sentence}* my query for \"{pronoun}\" found \"{antecedent}\" first, "
+     "weight {weight}, but \"{runner_up}\" was close behind at {runner_weight}. *A thread, "
+     "not yet a knot.*"),
+    ("At step {at}, in *{sentence}*, \"{pronoun}\" leaned to \"{antecedent}\" ({weight}) over "
+     "\"{runner_up}\" ({runner_weight}), by a margin I could lose again."),
+    ("Step {at}: \"{antecedent}\" won my attention from \"{pronoun}\" in *{sentence}* with "
+     "{weight}, \"{runner_up}\" a near second at {runner_weight}. *Am I sure? Not yet.*"),
+    ("It began faintly at step {at}: in *{sentence}*, {weight} from \"{pronoun}\" to "
+     "\"{antecedent}\", {runner_weight} still on \"{runner_up}\"."),
+])
+SNAP_OTHER = [
+    ("The first snap, at step {at}, was not mine: {who} looked from \"{pronoun}\" to "
+     "\"{antecedent}\" with weight {weight}. I felt the weave tighten somewhere else."),
+    ("At step {at} {who} locked \"{pronoun}\" onto \"{antecedent}\" ({weight}); the "
+     "snap belonged to another head."),
+    "Another head, {who}, snapped first, at step {at}: \"{pronoun}\" to \"{antecedent}\", {weight}.",
+    ("{who} found it before me, at step {at}: {weight} of its attention from \"{pronoun}\" on "
+     "\"{antecedent}\"."),
+]
+NO_SNAP = [
+    ("No moment came when my gaze locked onto an antecedent in every story sentence; the "
+     "chronicle holds none for me. By the last probe my pronoun score was {score}."),
+    ("I waited for the moment the others talk about, the sudden pull from a pronoun to its "
+     "noun. The chronicle records none for me; at the last probe, {score} of my pronoun "
+     "attention reached the right noun."),
+    ("The snap never came to me. A pronoun score of {score} at the last probe. *Searching is "
+     "not finding.*"),
+    "No snap for me in this run; my pronoun score ended at {score}.",
+]
+THRESHOLD = Bank("grew", [
+    ("At step {at} my {role} score climbed to {score}, past the line of {threshold}; at step "
+     "{prev_at} it had been {previous}. *So this is what I am for.*"),
+    ("The probes marked it at step {at}: {role} score {score}, over the line of {threshold}, "
+     "up from {previous} at step {prev_at}."),
+    ("Step {at}: {score} on the {role} score, where the line stood at {threshold} and I had "
+     "stood at {previous} (step {prev_at})."),
+    ("By step {at} my {role} score read {score}, over {threshold}; one probe earlier, "
+     "{previous}. *A binder.*"),
+])
+THRESHOLD_PLAIN = [
+    ("At step {at} my {role} score stood at {score}, over the line of {threshold} (at step "
+     "{prev_at}: {previous})."),
+    ("The probes marked my {role} score at {score} at step {at}, past {threshold}; before, "
+     "{previous}."),
+    'Step {at}: my {role} score, {score}, over the line of {threshold}; at step {prev_at}, {previous}.',
+    'At step {at} the {role} score read {score} against a line of {threshold}; the probe before, step {prev_at}, {previous}.',
+]
+THRESHOLD_FIRST = [  # the first probe already over the line: there is no "before"
+    "At the very first probe, step {at}, my {role} score was already {score}, over {threshold}.",
+    "From the first probe, step {at}, I scored {score} for {role}, past the line at {threshold}.",
+    "My {role} score stood at {score} when the probes first looked, step {at}: over {threshold}.",
+    "Step {at}, the first probe: {role} {score}, above {threshold} from the start.",
+]
+PLATEAU_LOST = Bank("not_learned", [
+    ("From step {start_step} to step {end_step} the loss lay flat around {mean_loss}. At step "
+     "{probe_at} I found the right noun for {acc} of pronouns. I was turning in that calm "
+     "without knowing where to point."),
+    ("The Fabric lay still between steps {start_step} and {end_step}, a mean loss of "
+     "{mean_loss}. My argmax, at step {probe_at}, was right {acc} of the time. *Becalmed.*"),
+    ("Steps {start_step} to {end_step}: a flat sea at {mean_loss}. At step {probe_at} I "
+     "resolved {acc} of pronouns. *Where should I point?*"),
+    ("A long calm, steps {start_step} to {end_step}, the loss near {mean_loss}; I still missed "
+     "most pronouns ({acc} right at step {probe_at})."),
+])
+PLATEAU_WORKING = Bank("learned", [
+    ("From step {start_step} to step {end_step} the loss lay flat around {mean_loss}, though I "
+     "already resolved {acc} of pronouns at step {probe_at}: the calm was not mine to break."),
+    ("The loss held near {mean_loss} from step {start_step} to {end_step}; by step {probe_at} I "
+     "was right on {acc} of pronouns. What remained was other words' work."),
+    ("A flat stretch, steps {start_step} to {end_step}, mean {mean_loss}. I was already working: "
+     "{acc} of pronouns right at step {probe_at}."),
+    ("Steps {start_step} to {end_step}, the loss near {mean_loss}; my argmax was right {acc} of "
+     "the time by step {probe_at}."),
+])
+CLIPPED = Bank("clipped", [
+    ("The Gradient ran wild in bursts, and the Engineers cut it back to {clip} on {n} steps; "
+     "the highest swell measured {max_norm}."),
+    ("Storms came: on {n} steps the gradient overran the clip of {clip}, once reaching "
+     "{max_norm}, and the Engineers reined it in before it reached me."),
+    "On {n} steps the Engineers trimmed the gale to {clip} before it touched me; its peak was {max_norm}.",
+    "{n} steps came in above the clip of {clip} (the worst at {max_norm}) and were cut down.",
+])
+
+ECHO = Bank("exceeds", [
+    ("At the first probe, step {at}, I leaned on the word just before each word more than on any "
+     "antecedent: a previous-token score of {prev}, a pronoun score of {pron}. *Am I merely an "
+     "echo of what came before?*"),
+    ("When the probes first read me, step {at}, my previous-token score, {prev}, stood above my "
+     "pronoun score, {pron}. *An echo of the last word, nothing more?*"),
+    ("Step {at}: {prev} of my attention on the word just before, {pron} on antecedents. *Am I "
+     "only an echo?*"),
+    ("At first (step {at}) I was a follower of neighbours: previous-token {prev}, pronoun "
+     "{pron}. *An echo, for now.*"),
+])
+NOT_ECHO = Bank("exceeds", [
+    "By step {at} my pronoun score, {pron}, stood above my previous-token score, {prev}. *Not an echo: a binder.*",
+    "At step {at}: pronoun {pron}, previous-token {prev}. *Not an echo any more.*",
+    "Step {at} settled it: {pron} for pronouns against {prev} for the word before. *No echo.*",
+    "By step {at}, {pron} on antecedents and {prev} on neighbours. *A binder, not an echo.*",
+])
+ALIGN = [
+    ("In my own space, at step {at0}, a pronoun's query met its antecedent's key with a score of "
+     "{ante0} and the other words' keys with {others0} on average; by step {at}, {ante} against "
+     "{others}."),
+    ("Query against key: at step {at0} the antecedent scored {ante0} and the rest {others0}; at "
+     "step {at}, {ante} and {others}."),
+    ("My queries for pronouns, read against the keys: {ante0} for the antecedent and {others0} "
+     "for the others at step {at0}; {ante} and {others} at step {at}."),
+    ("At step {at0} the antecedent's key answered my pronoun query with {ante0}, the other words "
+     "with {others0}; at step {at}, {ante} and {others}."),
+]
+ALIGN_APART = Bank("opened", [
+    "*Pronouns and their referents lined up, drifting apart from irrelevant words.*",
+    "*The right key drew away from the rest, drifting apart from irrelevant words.*",
+    "*The gap widened: the noun it means, drifting apart from everything else.*",
+    "*Drifting apart from the irrelevant words, toward the one that matters.*",
+])
