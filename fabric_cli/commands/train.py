@@ -182,26 +182,47 @@ def _print_ending(result) -> None:
     # a log gets each fact on one line.
     wrap = not out.is_terminal
     out.print(literal(line), markup=False, highlight=False, soft_wrap=wrap)
-    pronoun = [sp for sp in s.get("specialists", []) if sp["role"] == "pronoun"]
-    for sp in pronoun:
-        acc = sp.get("heldout_acc")
-        base = sp.get("baseline_acc")
-        out.print(
-            f"Pronoun specialist: L{sp['layer']}H{sp['head']}, held-out accuracy {acc:.3f} "
-            f"(nearest-noun baseline {base:.3f}).",
-            markup=False, highlight=False, soft_wrap=wrap,
-        )
-    if not pronoun:
-        out.print("No head proved itself a pronoun specialist in this run (see `fabric heads`).",
-                  markup=False, highlight=False, soft_wrap=wrap)
-    # the best proven head of each other role with sites, against what a head without it gets
-    for role, baseline in (("verb", "previous-token"), ("noun", "nearest-noun")):
-        best = next((sp for sp in s.get("specialists", [])
-                     if sp["role"] == role and sp.get("best")), None)
-        if best is not None and best.get("heldout_acc") is not None:
+    specialists = s.get("specialists", [])
+    shown = _shown_roles(result.run_dir)
+    for role, baseline in (("pronoun", "nearest-noun"), ("verb", "previous-token"),
+                           ("noun", "nearest-noun")):
+        for sp in _named_for(role, specialists, shown):
+            where = shown.get((sp["layer"], sp["head"]), role)
+            also = f"; `fabric heads` shows it as a {where} head, its stronger role" \
+                if where != role else ""
             out.print(
-                f"{role.capitalize()} specialist: L{best['layer']}H{best['head']}, held-out "
-                f"accuracy {best['heldout_acc']:.3f} ({baseline} baseline "
-                f"{best['baseline_acc']:.3f}).",
+                f"{role.capitalize()} specialist: L{sp['layer']}H{sp['head']}, held-out "
+                f"accuracy {sp['heldout_acc']:.3f} ({baseline} baseline "
+                f"{sp['baseline_acc']:.3f}){also}.",
                 markup=False, highlight=False, soft_wrap=wrap,
             )
+        if role == "pronoun" and not any(sp["role"] == "pronoun" for sp in specialists):
+            out.print("No head proved itself a pronoun specialist in this run "
+                      "(see `fabric heads`).", markup=False, highlight=False, soft_wrap=wrap)
+
+
+def _shown_roles(run_dir: Path) -> dict[tuple[int, int], str]:
+    """The role `fabric heads` shows each head in (a head proven twice is shown once)."""
+    from fabric_cli.analysis.roles import head_roles
+    from fabric_cli.chronicle import read_events
+    from fabric_cli.commands.heads import _thresholds
+
+    try:
+        events = read_events(Path(run_dir) / "chronicle.jsonl")
+        return {(r["layer"], r["head"]): r["role"] for r in head_roles(events, _thresholds(events))}
+    except (FabricError, OSError):
+        return {}
+
+
+def _named_for(role: str, specialists: list[dict], shown: dict) -> list[dict]:
+    """The summary's heads for a role: every proven pronoun head (the story's own); for the
+    other roles the best proven head that the role map shows in that role, else the best."""
+    proven = [sp for sp in specialists
+              if sp["role"] == role and sp.get("heldout_acc") is not None
+              and sp.get("baseline_acc") is not None]
+    if role == "pronoun":
+        return proven
+    in_map = [sp for sp in proven if shown.get((sp["layer"], sp["head"])) == role]
+    pick = max(in_map, key=lambda sp: (sp["heldout_acc"], sp.get("score") or 0), default=None)
+    pick = pick or next((sp for sp in proven if sp.get("best")), None)
+    return [pick] if pick is not None else []
