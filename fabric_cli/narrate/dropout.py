@@ -62,13 +62,13 @@ INSIDE_TOO = [
 BACKUPS = [
     ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
     "pronoun's antecedent on held-out sentences; silence any one of them and almost nothing "
-    "changed, silence all {count} and resolution fell from {before} to {after}. *Cut a thread "
+    "changed, silence {every} and resolution fell from {before} to {after}. *Cut a thread "
     "and the cloth still holds.*"),
     ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
     "them together and the Fabric resolved {after} of pronouns instead of {before}. *I taught "
     "them not to trust a single thread.*"),
-    'By the end {count} heads, {list}, had learned the same pronoun paths; silence all {count} and resolution went from {before} to {after}. *Backups, woven under my cuts.*',
-    '{count} heads ({list}) came to carry the pronouns; zeroed together, {before} of pronouns resolved became {after}.',
+    'By the end {count} heads, {list}, had learned the same pronoun paths; silence {every} and resolution went from {before} to {after}. *Backups, woven under my cuts.*',
+    'In the end {count} heads ({list}) came to carry the pronouns; zeroed together, {before} of pronouns resolved became {after}.',
 ]
 FOCUS = [
     ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
@@ -170,7 +170,8 @@ def _backups(run: RunFacts, voice: Voice) -> str | None:
     heads = [head_name(s["layer"], s["head"]) for s in trackers]
     names = ", ".join(heads[:-1]) + " and " + heads[-1]
     count = COUNT_WORDS.get(len(trackers), str(len(trackers)))
-    return voice.say("backups", BACKUPS, count=count, list=names,
+    every = "both" if len(trackers) == 2 else f"all {count}"
+    return voice.say("backups", BACKUPS, count=count, every=every, list=names,
                      before=pct(group.get("acc_before")), after=pct(group.get("acc_after")))
 
 
