@@ -38,6 +38,9 @@ TOP_K = 5
 END = "."
 
 
+EXPECTS_AT_LEAST = 0.1  # next-word probability on a noun's own words to say it is expected
+
+
 @dataclass
 class LoadedRun:
     run_dir: Path
@@ -366,7 +369,9 @@ def _resolve(run: LoadedRun, tokens: list[str], probs: np.ndarray, attention: li
             owned = [vocab_ids[o] for o in (*nouns[w].verbs, *nouns[w].attributes)
                      if o in vocab_ids]
             mass[w] = float(probs[q, owned].sum())
+        # the Fabric 'expects' a noun's own words only if it gives them a real share
         owner = max(mass, key=mass.get) if mass else None
+        owner = owner if owner is not None and mass[owner] >= EXPECTS_AT_LEAST else None
         resolutions.append(Resolution(
             q, word, forms[word], head, head not in ablate, attended, float(row[attended]),
             int(order[1]), float(row[order[1]]),
