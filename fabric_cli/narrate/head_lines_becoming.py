@@ -30,7 +30,7 @@ HELDOUT_ROLE = [  # any role but pronoun: the probe's own bar for a head without
 ABLATION = Bank("hurt", [
     ("They silenced me to be sure. With my output zeroed the loss on the words after my role "
      "rose from {before} to {after} nats, and accuracy went from {acc_before} to {acc_after}. "
-     "*Without me, that part of the cloth unravels.*"),
+     "*Take me out and the weave loosens.*"),
     ("The ablation is my proof: zero my output and the loss on the tokens I serve goes from "
      "{before} to {after} nats; accuracy from {acc_before} to {acc_after}."),
     ("Silence me and see: {before} to {after} nats on the words after my role, {acc_before} "
@@ -51,7 +51,7 @@ ABLATION_BACKUP = Bank("harmless", [
 TEAM_HURT = Bank("hurt", [
     ("Silenced together with the others of my role, accuracy fell from {group_before} to "
      "{group_after}. *Alone I am not needed; together we are the thread.*"),
-    ("Zero every head of my role at once and pronouns come apart: {group_before} resolved "
+    ("Zero every head of my role at once and my role's answers come apart: {group_before} resolved "
      "before, {group_after} after."),
     ("But silence all of us and the cloth tears: {group_before} → {group_after}. *A team, "
      "not a soloist.*"),
