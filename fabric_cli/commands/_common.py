@@ -10,7 +10,8 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 import typer.core
@@ -19,6 +20,12 @@ from rich.text import Text
 
 from fabric_cli.errors import FabricError
 from fabric_cli.views.palette import literal  # one definition, shared with the views
+
+# The options every drawing command shares: where to save its picture, and in which palette.
+ExportOption = Annotated[Path | None, typer.Option(
+    "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).")]
+ThemeOption = Annotated[str, typer.Option(
+    "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

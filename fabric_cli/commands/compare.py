@@ -13,7 +13,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from fabric_cli.commands._common import cli_errors, literal, paragraph_text, stdout_console
+from fabric_cli.commands._common import (
+    ExportOption,
+    ThemeOption,
+    cli_errors,
+    literal,
+    paragraph_text,
+    stdout_console,
+)
 from fabric_cli.commands.infer import check_export
 from fabric_cli.errors import FabricError
 
@@ -27,12 +34,8 @@ def compare(
         help="Who tells the difference: residual, layernorm, engineers, adam, dropout, "
         "gradient, loss, head (default: the switch that differs, else gradient).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
-    )] = None,
-    theme: Annotated[str, typer.Option(
-        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
-    )] = "light",
+    export: ExportOption = None,
+    theme: ThemeOption = "light",
 ) -> None:
     """Two runs on the same axes: loss over the floor, the gradient at each layer, when each
     specialist emerged, clipping, held-out accuracy; then a component's two voices.

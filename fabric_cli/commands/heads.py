@@ -13,7 +13,14 @@ import typer
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from fabric_cli.commands._common import cli_errors, literal, stdout_console, warn
+from fabric_cli.commands._common import (
+    ExportOption,
+    ThemeOption,
+    cli_errors,
+    literal,
+    stdout_console,
+    warn,
+)
 from fabric_cli.commands.infer import check_export, parse_head, visible
 
 SCHEMA_VERSION = 1
@@ -32,12 +39,8 @@ def heads(
         "--fps", help="With --timeline in a terminal: frames per second.", min=0.5,
         max=30)] = 4.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
-    export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
-    )] = None,
-    theme: Annotated[str, typer.Option(
-        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
-    )] = "light",
+    export: ExportOption = None,
+    theme: ThemeOption = "light",
 ) -> None:
     """The layer × head map of roles with scores and ablation evidence; or one head's
     timeline.

@@ -22,6 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from fabric_cli.commands._common import (
+    ExportOption,
+    ThemeOption,
     cli_errors,
     literal,
     literal_text,
@@ -82,12 +84,8 @@ def infer(
         "--json", help="Print every measurement as JSON (docs/infer-json.md).")] = False,
     with_logits: Annotated[bool, typer.Option(
         "--logits", help="With --json: add the full logits (positions x vocabulary).")] = False,
-    export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
-    )] = None,
-    theme: Annotated[str, typer.Option(
-        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
-    )] = "light",
+    export: ExportOption = None,
+    theme: ThemeOption = "light",
 ) -> None:
     """Send a sentence through the trained Fabric and watch its pronoun head resolve it.
 

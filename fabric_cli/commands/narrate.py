@@ -15,6 +15,7 @@ from rich.text import Text
 from fabric_cli.analysis.runs import latest_run_dir
 from fabric_cli.chronicle import COMPONENTS, read_events
 from fabric_cli.commands._common import (
+    ThemeOption,
     cli_errors,
     literal,
     literal_text,
@@ -46,9 +47,7 @@ def narrate(
         "--plain", help="The same moments as a factual log, one line each.")] = False,
     export: Annotated[Path | None, typer.Option(
         "--export", help="Also write the story to FILE.md, .html, .svg or .txt.")] = None,
-    theme: Annotated[str, typer.Option(
-        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
-    )] = "light",
+    theme: ThemeOption = "light",
 ) -> None:
     """A component of the Fabric tells the story of a training run, every number measured.
 

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fabric_cli.commands._common import cli_errors, literal, stderr_console
+from fabric_cli.commands._common import (
+    ExportOption,
+    ThemeOption,
+    cli_errors,
+    literal,
+    stderr_console,
+)
 from fabric_cli.commands.compare import show_comparison
 from fabric_cli.commands.infer import check_export
 
@@ -26,12 +32,8 @@ def why(
     retrain: Annotated[bool, typer.Option(
         "--retrain", help="Train both runs again even if a matching pair is kept.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    export: Annotated[Path | None, typer.Option(
-        "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).",
-    )] = None,
-    theme: Annotated[str, typer.Option(
-        "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.",
-    )] = "light",
+    export: ExportOption = None,
+    theme: ThemeOption = "light",
 ) -> None:
     """Why does the Fabric need COMPONENT? Train it with and without, then compare.
 
