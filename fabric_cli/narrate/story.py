@@ -47,7 +47,8 @@ class Story:
     labels: dict[str, str] = field(default_factory=dict)  # voice -> name shown before its lines
 
     def text(self) -> str:
-        """The whole story as markdown-ish text (what `--export story.md` writes)."""
+        """The whole story as markdown-ish text, for tests and scripts (`fabric narrate --export
+        story.md` writes its own, with each speaker's display name and user text made literal)."""
         lines = [f"# {self.title}", ""]
         if self.epigraph:
             lines += [f"*{self.epigraph}*", ""]
