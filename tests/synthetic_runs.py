@@ -99,10 +99,14 @@ def build_run(
     fade: float = 1.0,
     spikes: tuple[int, ...] = (),
     diverge_loss: float = math.nan,
+    new_measures: bool = True,
 ) -> list[dict]:
     """`fade` < 1 multiplies the gradient by that factor at every layer on its way down (no
-    residual to carry it); `spikes` are steps where the norm jumps tenfold."""
+    residual to carry it); `spikes` are steps where the norm jumps tenfold. Without
+    `new_measures` the chronicle lacks `weight_change` and `qk_space`, as older ones do."""
     rng = random.Random(seed)
+    wrng = random.Random(seed * 7919 + 1)  # its own stream: the other numbers stay as they were
+    late_size = [0.6, 0.1, 0.33][seed % 3]  # grown, shrunk, much the same (against the first)
     d_model, lr, warmup = 64, 3e-3, steps // 10
     floor = {"train": r6(1.1 + rng.random() * 0.05), "heldout": r6(1.15 + rng.random() * 0.05)}
     model = {"n_layers": n_layers, "n_heads": n_heads, "d_model": d_model,
@@ -180,6 +184,9 @@ def build_run(
                            "head_norm": r6(0.2 + strength), "resid_norm": r6(2.5 + t / steps),
                            "ratio": r6((0.2 + strength) / (2.5 + t / steps))},
         }
+        if new_measures:
+            measures["qk_space"] = _qk_space(wrng, n_layers, n_heads, strength,
+                                             measures["qk_alignment"])
         if t % 100 == 0:
             measures["gradient_spread"] = {"n": 4, "mean": r6(0.9 - 0.5 * strength),
                                            "min": r6(0.5 - 0.2 * strength), "max": r6(1.6),
@@ -247,6 +254,9 @@ def build_run(
             "dropout_keep": r6(1 - dropout + (rng.random() - 0.5) * 0.01) if dropout else 1.0,
             "layernorm": lns, "tokens": 400 + rng.randrange(40), "elapsed": r6(t * 0.15),
         })
+        if new_measures and (t == 1 or t % probe_every == 0 or t == steps):
+            events[-1]["weight_change"] = _weight_change(wrng, n_layers, n_heads, lr_t,
+                                                         1.0 if t == 1 else late_size, t == 1)
         if burst and (not clipped or diverged) and not diverged:
             moment("clipping_burst", "engineers", t - 1, start_step=burst[0][0],
                    end_step=burst[-1][0], count=len(burst),
@@ -281,6 +291,50 @@ def build_run(
                        "drawing": 1.0},
     })
     return events
+
+
+def _weight_change(rng: random.Random, n_layers: int, n_heads: int, lr: float, size: float,
+                   first: bool) -> list[dict]:
+    """Shaped like Adam's: the first step moves every weight by about the learning rate."""
+    rows, d_model = [], 64
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            mean = lr * (0.95 + 0.04 * rng.random()) if first else lr * size * (
+                0.9 + 0.2 * rng.random())
+            up = lr if first else mean * (3 + 3 * rng.random())
+            down = lr * (0.98 + 0.02 * rng.random()) if first else mean * (3 + 3 * rng.random())
+            rows.append({"layer": layer, "head": head,
+                         "rise": {"matrix": rng.choice(["W_Q", "W_K", "W_V", "W_O"]),
+                                  "index": [rng.randrange(d_model), rng.randrange(16)],
+                                  "change": r6(up)},
+                         "fall": {"matrix": rng.choice(["W_Q", "W_K", "W_V", "W_O"]),
+                                  "index": [rng.randrange(16), rng.randrange(d_model)],
+                                  "change": r6(-down)},
+                         "mean_abs": r6(mean)})
+    return rows
+
+
+def _qk_space(rng: random.Random, n_layers: int, n_heads: int, strength: float,
+              align: dict) -> dict:
+    """Six pronouns' queries, antecedent keys and other keys, pulled apart as `strength`
+    grows for the pronoun head (the followed one), a loose cloud for the others."""
+    heads = {}
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            s = strength if (layer, head) == PRONOUN_HEAD else 0.05
+
+            def cloud(n, cx, cy, spread=0.3):
+                return [[r6(cx + rng.gauss(0, spread)), r6(cy + rng.gauss(0, spread))]
+                        for _ in range(n)]
+
+            mine = (layer, head) == PRONOUN_HEAD
+            a = {k: align[k] for k in ("antecedent", "others", "gap")} if mine else {
+                "antecedent": r6(0.1 + rng.random() * 0.1), "others": r6(0.1),
+                "gap": r6(rng.random() * 0.1)}
+            heads[f"{layer}.{head}"] = {
+                "queries": cloud(6, 0.5 + 2 * s, 0.0), "antecedents": cloud(6, 0.2 + 2 * s, 1.5 * s),
+                "others": cloud(30, 0.0, -0.5 * s), "kept": r6(0.3 + 0.4 * s), "alignment": a}
+    return {"pronouns": 6, "heads": heads}
 
 
 def _moment_maker(events: list[dict]):
@@ -384,4 +438,5 @@ CHRONICLES = {
     "no_dropout": lambda: build_run(5, dropout=0.0),
     "adrift": lambda: adrift_run(6),
     "storm": lambda: storm_run(7),
+    "older": lambda: build_run(8, new_measures=False),
 }

@@ -86,6 +86,9 @@ INDEPENDENT = {
     and _f(v["after"]) - _f(v["before"]) > C.CHANGE * abs(_f(v["before"])),
     "nothing": lambda v: _f(v["value"]) == 0,
     "exceeds": lambda v: _f(v["a"]) > _f(v["b"]),
+    "both_ways": lambda v: _f(v["fall"]) < 0 < _f(v["rise"]),
+    "even": lambda v: _f(v["fall"]) < 0 < _f(v["rise"])
+    and abs(_f(v["rise"]) + _f(v["fall"])) <= C.CHANGE * _f(v["rise"]),
     "not_exceeds": lambda v: _f(v["a"]) <= _f(v["b"]),
     "clipped": lambda v: _f(v["n"]) > 0,
     "never_clipped": lambda v: _f(v["n"]) == 0,

@@ -223,4 +223,7 @@ def probe_measures(params: dict, cfg, pb, heads: list[dict], step: int = 0) -> d
     if best is not None:
         found["qk_alignment"] = qk_alignment(streams, pb, best["layer"], best["head"])
         found["head_share"] = head_share(streams, pb, best["layer"], best["head"])
+    from fabric_cli.analysis.qkspace import qk_space  # every head's q/k map (qkspace.py)
+
+    found["qk_space"] = qk_space(streams, pb)
     return found

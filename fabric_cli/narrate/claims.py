@@ -141,6 +141,11 @@ FACTS: dict[str, Fact] = {
                    "a gap that is positive and widened by more than 10%"),
     "nothing": Fact(lambda value: _finite(value) and _f(value) == 0, "exactly 0"),
     "exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b), "a > b"),
+    "both_ways": Fact(lambda rise, fall: _finite(rise, fall) and _f(rise) > 0 > _f(fall),
+                      "the largest rise is above 0 and the largest fall below 0"),
+    "even": Fact(lambda rise, fall: _finite(rise, fall) and _f(rise) > 0 > _f(fall)
+                 and abs(abs(_f(fall)) - _f(rise)) <= CHANGE * _f(rise),
+                 f"the largest fall's size within ±{CHANGE:.0%} of the largest rise"),
     "not_exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) <= _f(b), "a ≤ b"),
     "clipped": Fact(lambda n: _f(n) > 0, "clipped steps > 0"),
     "never_clipped": Fact(lambda n: _f(n) == 0, "clipped steps = 0"),
@@ -208,6 +213,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
     "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
     "no more of me": ("not_exceeds",), "nothing of me": ("nothing",),
+    "much the same": ("steady",), "as far up as down": ("even",),
 }
 
 

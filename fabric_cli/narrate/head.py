@@ -24,6 +24,7 @@ from fabric_cli.narrate.format import as_float, count, finite, head_name, pct, s
 from fabric_cli.narrate.head_lines import *
 from fabric_cli.narrate.head_lines_becoming import *
 from fabric_cli.narrate.head_lines_becoming import MOMENT_LINES  # noqa: F401 (the registry)
+from fabric_cli.narrate.head_weights import first_correction, late_correction
 from fabric_cli.narrate.story import Chapter, Story, Voice
 from fabric_cli.typeset import as_typed
 
@@ -103,6 +104,7 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
     if flow is not None and ratio is not None:
         paras.append(voice.say("first-touch", FIRST_TOUCH, arriving=sig(flow["arriving"]),
                                at=step(first["step"]), ratio=sig(ratio), layer=layer))
+    paras += first_correction(run, voice, layer, head)  # head_weights.py
     return Chapter("Random Beginnings", paras)
 
 
@@ -342,6 +344,7 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
         paras.append(voice.say("fade", FADE, peak=sig(run.training.get("lr")),
                                lr=sig(last.get("lr")), at=step(last["step"]), ratio=sig(ratio),
                                val=sig(run.end.get("final_val_loss"))))
+    paras += late_correction(run, voice, layer, head)  # head_weights.py
     told_sentence = False
     for i, snap in enumerate(run.snapshots(run.last_probe)):
         pattern = run.pattern(snap, layer, head)

@@ -217,3 +217,65 @@ ALIGN_APART = Bank("opened", [
     "*The gap widened: the noun it means, drifting apart from everything else.*",
     "*Drifting apart from the irrelevant words, toward the one that matters.*",
 ])
+
+# --- My own weights, one step at a time (analysis/weights.py, narrate/head_weights.py) ---
+# {rise}/{fall}: the largest element change up and down, each with {rise_at}/{fall_at}
+# ("W_Q, row 12, column 3"); {mean}: the mean absolute change of all my weights that step.
+FIRST_CORRECTION = Bank("both_ways", [
+    ("My first correction came at step {at}: {rise} here, in {rise_at}; {fall} there, in "
+     "{fall_at}. Over all my weights the step moved each by {mean} on average."),
+    ("Step {at}, my first correction. The largest push up was {rise} ({rise_at}), the largest "
+     "down {fall} ({fall_at}); the mean change, {mean}."),
+    ("The first update touched me at step {at}: {rise} at {rise_at}, {fall} at {fall_at}, "
+     "and {mean} per weight on average."),
+    ("At step {at} the first correction arrived: {rise} here ({rise_at}), {fall} there "
+     "({fall_at}), {mean} on average across my Q, K, V and O."),
+])
+FIRST_STILL = Bank("nothing", [
+    "At step {at} the first update left my weights exactly as they were: a change of {mean}.",
+    "Step {at}, the first update: my weights did not move at all ({mean} on average).",
+    "The first step, {at}, passed me by: {mean} change in every one of my weights.",
+    "Nothing of me moved at step {at}: the mean change was {mean}.",
+])
+EVEN_CORRECTION = Bank("even", [
+    "*As far up as down: the first step knew directions, hardly sizes.*",
+    "*As far up as down, everywhere at once.*",
+    "*A push as far up as down, no weight singled out.*",
+    "*As far up as down: a nudge, not a decision.*",
+])
+LATE_CORRECTION = {
+    "grew": Bank("grew", [
+        ("By step {at} my corrections had grown: {rise} in {rise_at}, {fall} in {fall_at}, "
+         "{mean} on average against {first_mean} at step {first_at}."),
+        ("Late, at step {at}, one step still moved me {mean} per weight on average, larger "
+         "than the {first_mean} of step {first_at}: {rise} here ({rise_at}), {fall} there "
+         "({fall_at})."),
+        ("At step {at}: {rise} ({rise_at}), {fall} ({fall_at}), a mean of {mean}. Larger "
+         "than my first correction's {first_mean} at step {first_at}."),
+        ("Step {at} still reshaped me: {rise} at {rise_at}, {fall} at {fall_at}; {mean} on "
+         "average, where step {first_at} had moved {first_mean}. *The corrections grew as I "
+         "learned what to correct.*"),
+    ]),
+    "shrank": Bank("shrank", [
+        ("By step {at} my corrections had shrunk: {rise} in {rise_at}, {fall} in {fall_at}, "
+         "{mean} on average against {first_mean} at step {first_at}."),
+        ("Late, at step {at}, a step moved me only {mean} per weight on average, smaller than "
+         "the {first_mean} of step {first_at}: {rise} here ({rise_at}), {fall} there "
+         "({fall_at})."),
+        ("At step {at}: {rise} ({rise_at}), {fall} ({fall_at}), a mean of {mean}. Smaller "
+         "than my first correction's {first_mean} at step {first_at}. *Ripples now.*"),
+        ("Step {at} reshaped me only a little: {rise} at {rise_at}, {fall} at {fall_at}; {mean} on "
+         "average, where step {first_at} had moved {first_mean}."),
+    ]),
+    "steady": Bank("steady", [
+        ("At step {at} a step still moved me {mean} per weight on average, much the same as "
+         "the {first_mean} of step {first_at}: {rise} in {rise_at}, {fall} in {fall_at}."),
+        ("Step {at}: {rise} ({rise_at}), {fall} ({fall_at}), a mean of {mean}; much the same "
+         "size as my first correction, {first_mean} at step {first_at}."),
+        ("Late, at step {at}, the corrections were much the same size as at step {first_at}: "
+         "{mean} per weight against {first_mean}; {rise} here ({rise_at}), {fall} there "
+         "({fall_at})."),
+        ("By step {at}: {rise} at {rise_at}, {fall} at {fall_at}, {mean} on average, much the "
+         "same as the {first_mean} of step {first_at}."),
+    ]),
+}

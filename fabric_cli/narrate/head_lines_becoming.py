@@ -35,7 +35,7 @@ ABLATION = Bank("hurt", [
      "{before} to {after} nats; accuracy from {acc_before} to {acc_after}."),
     ("Silence me and see: {before} to {after} nats on the words after my role, {acc_before} "
      "to {acc_after} in accuracy."),
-    ("Zeroed, I am missed: the loss after my role {before} → {after} nats, accuracy "
+    ("Zeroed, I leave a hole: the loss after my role {before} → {after} nats, accuracy "
      "{acc_before} → {acc_after}."),
 ])
 ABLATION_BACKUP = Bank("harmless", [

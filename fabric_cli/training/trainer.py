@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.analysis import rundir, runs
+from fabric_cli.analysis import rundir, runs, weights
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
 from fabric_cli.limits import MAX_SEED, MAX_STEPS
@@ -212,11 +212,13 @@ class Trainer:
         if not math.isfinite(norm_before):
             self._torn = {"loss": result.loss, "grad_norm": norm_before}
             return None
+        watch = weights.measured_step(self.step + 1, t.probe_every, self.total_steps)
+        before = weights.attention_weights(self.params, self.cfg.n_layers) if watch else None
         ratios = self.optimizer.step(self.params, grads, lr, measure=True)
         self.times.optimizer += time.perf_counter() - t2
         self.threads.after_step(time.perf_counter() - t0)
         self.step += 1
-        return {
+        event = {
             "type": "step", "step": self.step, "loss": result.loss, "lr": lr,
             "grad_norm": norm_before, "grad_norm_clipped": norm_after, "clipped": clipped,
             "grad_flow": flow, "grad_embed": flow[0]["leaving"] if flow else None,
@@ -225,6 +227,9 @@ class Trainer:
             "dropout_keep": result.dropout_keep, "layernorm": result.layernorm,
             "tokens": int((targets >= 0).sum()), "elapsed": self._elapsed(),
         }
+        if before is not None:  # the first update and those landing on a probe (weights.py)
+            event["weight_change"] = weights.head_changes(before, self.params, self.cfg.n_layers)
+        return event
 
     def _probe(self) -> dict:
         t0 = time.perf_counter()
