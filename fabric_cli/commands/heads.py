@@ -22,6 +22,7 @@ from fabric_cli.commands._common import (
     warn,
 )
 from fabric_cli.commands.infer import check_export, parse_head, visible
+from fabric_cli.errors import FabricError
 
 SCHEMA_VERSION = 1
 MUTED = "grey62"
@@ -33,6 +34,8 @@ def heads(
         "--run", help="Run directory (default: the newest runs/*/ here).")] = None,
     timeline: Annotated[str | None, typer.Option(
         "--timeline", help="Replay head L.H's attention through training, e.g. 0.2.")] = None,
+    qk: Annotated[str | None, typer.Option(
+        "--qk", help="Draw head L.H's query/key space, early beside late, e.g. 1.2.")] = None,
     sentence: Annotated[int, typer.Option(
         "--sentence", help="With --timeline: which story sentence (0-indexed).")] = 0,
     fps: Annotated[float, typer.Option(
@@ -51,6 +54,7 @@ def heads(
       fabric heads --run runs/pronouns --export heads.html
       fabric heads --timeline 0.0
       fabric heads --timeline 0.2 --sentence 1 --fps 8
+      fabric heads --qk 1.2 --export qk.svg
       fabric heads --json
     """
     from fabric_cli.commands._export import check_theme, export_picture
@@ -58,6 +62,9 @@ def heads(
     check_export(export)
     check_theme(theme)
     target = parse_head(timeline, "--timeline") if timeline is not None else None
+    if qk is not None and target is not None:
+        raise FabricError("give --timeline or --qk, not both")
+    qk_head = parse_head(qk, "--qk") if qk is not None else None
 
     from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
     from fabric_cli.analysis.runs import latest_run_dir
@@ -69,6 +76,9 @@ def heads(
         warn(message)
     events = list(events)
     n_layers, n_heads = model_shape(events)
+    if qk_head is not None:
+        _qk(events, directory, qk_head, n_layers, n_heads, as_json, export, theme)
+        return
     if target is not None:
         frames = head_timeline(events, target[0], target[1], sentence)
         if as_json:
@@ -97,9 +107,31 @@ def heads(
         export_picture(draw, export, "fabric heads", theme)
 
 
-def _chronicle(directory: Path) -> Path:
-    from fabric_cli.errors import FabricError
+def _qk(events: list[dict], directory: Path, head: tuple[int, int], n_layers: int,
+        n_heads: int, as_json: bool, export: Path | None, theme: str) -> None:
+    """`--qk L.H`: the head's query/key map at the first and the last probe."""
+    from fabric_cli.analysis.qkspace import qk_frames
+    from fabric_cli.commands._export import export_picture
+    from fabric_cli.views.qkspace import qk_scatter
 
+    if not (0 <= head[0] < n_layers and 0 <= head[1] < n_heads):
+        raise FabricError(f"--qk {head[0]}.{head[1]}: this run has layers 0..{n_layers - 1} "
+                          f"and heads 0..{n_heads - 1}")
+    frames = qk_frames(events, *head)
+    if as_json:
+        _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
+                     "head": list(head), "frames": frames})
+
+    def draw(console: Console) -> None:
+        console.print(qk_scatter(frames, head, max_width=console.width))
+
+    if not as_json:
+        draw(stdout_console())
+    if export is not None:
+        export_picture(draw, export, f"fabric heads --qk {head[0]}.{head[1]}", theme)
+
+
+def _chronicle(directory: Path) -> Path:
     if not directory.exists():
         raise FabricError(f"{literal(str(directory))}: no such run directory; train one with "
                           "`fabric train`")
@@ -112,7 +144,6 @@ def _chronicle(directory: Path) -> Path:
 
 def _thresholds(events: list[dict]):
     """The bars the moments used: the scenario's specialist_threshold over the defaults."""
-    from fabric_cli.errors import FabricError
     from fabric_cli.scenario import load_scenario
     from fabric_cli.training.moments import MomentThresholds
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -89,11 +90,45 @@ def narrate(
     draw_story(stdout_console(), story)
     if export is None:
         return
+    picture = qk_picture(list(events), layer, head) if story.component == "head" else None
     if export.suffix.lower() == ".md":
-        write_file(export, story_markdown(story))
+        text = story_markdown(story)
+        if picture is not None:
+            text += f"\n## {QK_HEADING}\n\n```\n{_plain(picture)}```\n"
+        write_file(export, text)
     else:
-        export_picture(lambda console: draw_story(console, story), export, literal(story.title),
-                       theme)
+        def draw(console: Console) -> None:
+            draw_story(console, story)
+            if picture is not None:
+                console.print(Rule(Text(QK_HEADING, style="bold"), align="left"))
+                console.print(picture(console.width))
+
+        export_picture(draw, export, literal(story.title), theme)
+
+
+QK_HEADING = "My query/key space, early and late"
+
+
+def qk_picture(events: list[dict], layer: int | None, head: int | None):
+    """The Head's export carries the picture of its query/key space (views/qkspace.py), for
+    the head the story followed; None when the chronicle has no map of it."""
+    from fabric_cli.analysis.qkspace import qk_frames
+    from fabric_cli.narrate.facts import collect
+    from fabric_cli.views.qkspace import qk_scatter
+
+    target = (layer, head) if layer is not None and head is not None else \
+        collect(events).pronoun_head()
+    frames = qk_frames(events, *target) if target is not None else []
+    if not frames:
+        return None
+    return lambda width: qk_scatter(frames, target, max_width=width)
+
+
+def _plain(picture) -> str:
+    """The picture as plain text at 80 columns (a markdown code block)."""
+    console = Console(file=io.StringIO(), record=True, width=80, color_system=None)
+    console.print(picture(80))
+    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
 
 
 def _print_plain(console: Console, lines: list[str]) -> None:
