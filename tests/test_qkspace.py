@@ -190,3 +190,16 @@ def test_the_heads_story_export_carries_its_query_key_picture(tmp_path, suffix):
     result = cli_invoke("narrate", ["--run", str(old), "-c", "head", "--export", str(out2)])
     assert result.exit_code == 0 and QK_HEADING not in out2.read_text()
     assert "Random Beginnings" in out2.read_text()
+
+
+def test_the_plane_is_orthonormal_even_when_antecedent_and_other_keys_look_alike():
+    from fabric_cli.analysis.qkspace import plane
+
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(4, 8))
+    keys = rng.normal(size=(6, 8))
+    for ants, others in ((keys[:3], keys[3:]), (keys[:3], keys[:3]),
+                         (np.outer([1, 2, 3], q.mean(0)), np.outer([1, 2, 3], q.mean(0)))):
+        basis = plane(q, ants, others)
+        assert np.allclose(basis @ basis.T, np.eye(2), atol=1e-9)
+        assert np.allclose(basis[0], q.mean(0) / np.linalg.norm(q.mean(0)))

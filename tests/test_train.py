@@ -154,8 +154,14 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tm
     step_fields = ("step", "loss", "lr", "grad_norm", "clipped", "update_ratio",
                    "dropout_keep", "grad_flow", "layernorm")
     assert story(cut_events, "step", step_fields) == story(whole_events, "step", step_fields)
+    # the heads' weight changes, measured inside the step on the first and the probe steps
+    changes = [(e["step"], e["weight_change"]) for e in of_type(cut_events, "step")
+               if "weight_change" in e]
+    assert [s for s, _ in changes] == [1, 25, 50, 60]
+    assert changes == [(e["step"], e["weight_change"]) for e in of_type(whole_events, "step")
+                       if "weight_change" in e]
     probe_fields = ("step", "train_loss", "val_loss", "heldout_loss", "heads",
-                    "focus_under_dropout")
+                    "focus_under_dropout", "qk_space")
     assert story(cut_events, "probe", probe_fields) == story(whole_events, "probe",
                                                               probe_fields)
     moment_fields = ("step", "kind", "layer", "head", "data")

@@ -42,8 +42,10 @@ def plane(queries: np.ndarray, antecedents: np.ndarray, others: np.ndarray) -> n
         flat = keys - np.outer(keys @ u, u)
         d = np.linalg.svd(flat - flat.mean(0), full_matrices=False)[2][0]
         d = d - (d @ u) * u
-    v = d / np.linalg.norm(d) if np.linalg.norm(d) > 0 else np.roll(u, 1)
-    return np.stack([u, v])
+    if np.linalg.norm(d) <= 1e-12:  # every key on the query's line: any orthogonal axis
+        d = np.eye(len(u))[int(np.argmin(np.abs(u)))]
+        d = d - (d @ u) * u
+    return np.stack([u, d / np.linalg.norm(d)])
 
 
 def _sites(pb, n: int) -> list[tuple[int, int, int, list[int]]]:

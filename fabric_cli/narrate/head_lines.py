@@ -238,7 +238,7 @@ FIRST_STILL = Bank("nothing", [
     "Nothing of me moved at step {at}: the mean change was {mean}.",
 ])
 EVEN_CORRECTION = Bank("even", [
-    "*As far up as down: the first step knew directions, hardly sizes.*",
+    "*As far up as down: the same size of push each way.*",
     "*As far up as down, everywhere at once.*",
     "*A push as far up as down, no weight singled out.*",
     "*As far up as down: a nudge, not a decision.*",
