@@ -176,15 +176,15 @@ def test_a_run_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
 def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkeypatch):
     """A real SIGINT, sent by the process to itself at step 15 (no timing involved)."""
     run_dir = tmp_path / "cut"
-    emit = Trainer.emit
+    train_step = Trainer._train_step
 
-    def emit_then_ctrl_c(self, event):
-        written = emit(self, event)
-        if event["type"] == "step" and event["step"] == 15 and self.resumed_from is None:
+    def train_step_then_ctrl_c(self):
+        event = train_step(self)
+        if self.step == 15 and self.resumed_from is None:
             os.kill(os.getpid(), signal.SIGINT)
-        return written
+        return event
 
-    monkeypatch.setattr(Trainer, "emit", emit_then_ctrl_c)
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
     cut = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
     assert cut.exit_code == 130, cut.output
     lines = [line for line in cut.stderr.splitlines() if line.strip()]

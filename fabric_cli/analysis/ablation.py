@@ -135,33 +135,85 @@ def hurts(row: dict) -> bool:
 EFFECT_KEYS = ("loss_before", "loss_after", "acc_before", "acc_after")
 
 
+class _Silencings:
+    """Each set of silenced heads goes through the Fabric once, whichever roles read it: a
+    head that is a candidate for two roles, and the clean pass every role starts from, cost
+    one forward each. Only the roles' measures are kept, not the passes."""
+
+    def __init__(self, params, cfg, pb: ProbeBatch, roles: Iterable[str], pt,
+                 measured: dict | None = None) -> None:
+        self.params, self.cfg, self.pb, self.roles, self.pt = params, cfg, pb, tuple(roles), pt
+        # {frozenset of (layer, head): {role: {"loss", "acc"}}}, some perhaps measured
+        # elsewhere (the probe process takes half of the final ablation's passes)
+        self.measured: dict[frozenset, dict[str, dict]] = dict(measured or {})
+
+    def measure(self, heads: Iterable[tuple[int, int]], role: str) -> dict:
+        key = frozenset(heads)
+        if key not in self.measured:
+            result = forward(self.params, self.cfg, self.pb.tokens, self.pb.targets,
+                             ablate=sorted(key))
+            self.measured[key] = {r: role_measure(result, self.pb, r, self.pt)
+                                  for r in self.roles}
+        return self.measured[key][role]
+
+    def row(self, role: str, heads: list[tuple[int, int]]) -> dict:
+        """As `ablate` gives it."""
+        before, after = self.measure((), role), self.measure(heads, role)
+        return {"heads": [[int(layer), int(head)] for layer, head in heads], "role": role,
+                "loss_before": before["loss"], "loss_after": after["loss"],
+                "acc_before": before["acc"], "acc_after": after["acc"]}
+
+
+def silencing_sets(candidates: dict[str, list[tuple[int, int]]]) -> list[frozenset]:
+    """Every set of heads `name_specialists` silences, the clean pass (the empty set) first,
+    each once."""
+    sets: list[frozenset] = [frozenset()]
+    for heads in candidates.values():
+        wanted = [[h] for h in heads]
+        if len(heads) > 1:
+            wanted.append(list(heads))
+            wanted += [[o for o in heads if o != h] for h in heads]
+        sets += [frozenset(w) for w in wanted]
+    return list(dict.fromkeys(sets))
+
+
+def measure_silencings(params, cfg, pb: ProbeBatch, sets: Iterable[Iterable[tuple[int, int]]],
+                       roles: Iterable[str], pt) -> dict[frozenset, dict[str, dict]]:
+    """Each set's measures for every role, one forward pass per set."""
+    silence = _Silencings(params, cfg, pb, roles, pt)
+    for heads in sets:
+        silence.measure(heads, silence.roles[0])
+    return silence.measured
+
+
 def name_specialists(params, cfg, pb: ProbeBatch, candidates: dict[str, list[tuple[int, int]]],
-                     pt) -> tuple[list[dict], list[dict]]:
+                     pt, measured: dict | None = None) -> tuple[list[dict], list[dict]]:
     """Ablate each candidate alone, each role's candidates together, and each candidate on
     top of the others.
 
     Returns (ablation rows, specialists). A candidate is a specialist when silencing it alone
     hurts, or when it is a real backup: with the role's other heads already silenced,
     silencing it too hurts further (`backup_effect`). Redundant heads pass the second test
-    and fail the first; a head that merely rides along passes neither.
+    and fail the first; a head that merely rides along passes neither. `measured`: passes
+    already measured (`measure_silencings`) for every role with candidates.
     """
     rows: list[dict] = []
     specialists: list[dict] = []
+    silence = _Silencings(params, cfg, pb, [r for r, heads in candidates.items() if heads], pt,
+                          measured)
     for role, heads in candidates.items():
         if not heads:
             continue
-        base = role_measure(forward(params, cfg, pb.tokens, pb.targets), pb, role, pt)
-        alone = {h: ablate(params, cfg, pb, role, [h], pt, base) for h in heads}
+        alone = {h: silence.row(role, [h]) for h in heads}
         rows.extend(alone.values())
-        group = ablate(params, cfg, pb, role, list(heads), pt, base) if len(heads) > 1 else None
+        group = silence.row(role, list(heads)) if len(heads) > 1 else None
         if group is not None:
             rows.append(group)
         for h in heads:
             backup = None
             if group is not None:
                 rest = [o for o in heads if o != h]
-                without_h = ablate(params, cfg, pb, role, rest, pt, base) if len(rest) > 1 \
-                    else alone[rest[0]]
+                without_h = silence.row(role, rest)
                 backup = {"loss_before": without_h["loss_after"],
                           "loss_after": group["loss_after"],
                           "acc_before": without_h["acc_after"], "acc_after": group["acc_after"]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from fabric_cli.analysis.ablation import (
+    measure_silencings,
     name_specialists,
     owned_words,
     pronoun_targets,
@@ -182,10 +183,17 @@ class Prober:
                     candidates[role].append((row["layer"], row["head"]))
         return {role: heads for role, heads in candidates.items() if heads}
 
-    def name_specialists(self, params, probe: dict, thresholds) -> tuple[list[dict], list[dict]]:
+    def measure_silencings(self, params, sets, roles) -> dict:
+        """The final ablation's passes for `sets` of silenced heads (analysis/ablation.py), on
+        the ablation sentences: {frozenset of heads: {role: {"loss", "acc"}}}."""
+        return measure_silencings(params, self.cfg, self.ablation_pb, sets, roles,
+                                  self.heldout_targets)
+
+    def name_specialists(self, params, probe: dict, thresholds,
+                         measured: dict | None = None) -> tuple[list[dict], list[dict]]:
         candidates = self.role_candidates(probe, thresholds)
         rows, specialists = name_specialists(params, self.cfg, self.ablation_pb, candidates,
-                                             self.heldout_targets)
+                                             self.heldout_targets, measured)
         by_head = {(r["layer"], r["head"]): r for r in probe["heads"]}
         trackers = [(sp["layer"], sp["head"]) for sp in specialists if sp["role"] == "pronoun"]
         division = self.pronoun_division(params, trackers) if trackers else None

@@ -2,6 +2,9 @@
 
 One step:  batch ─▶ forward ─▶ loss ─▶ backward ─▶ clip ─▶ AdamW ─▶ `step` event
 Every K steps: probes on fixed annotated sentences ─▶ `probe` event, moments, checkpoint.
+  (The probe runs in its own process on the second core while training goes on; the steps
+  trained meanwhile are told after it, so the chronicle reads as if the loop had waited:
+  training/probe_worker.py.)
 At the end: ablation names the specialists ─▶ `specialist` moments, `ablation`, `run_end`.
 
 The loop never draws. Subscribers (callables taking one event dict) receive every event after
@@ -27,9 +30,11 @@ from fabric_cli.language.corpus import Corpus
 from fabric_cli.limits import MAX_SEED, MAX_STEPS
 from fabric_cli.nn.bench import step_flops
 from fabric_cli.nn.blas import ThreadTuner
-from fabric_cli.nn.model import Capture, backward, forward, init_params
+from fabric_cli.nn.model import Capture, backward, forward, init_params, param_shapes
 from fabric_cli.nn.optim import clip_grad_norm, lr_at, make_optimizer
 from fabric_cli.training.moments import make_moment
+from fabric_cli.training.probe_flow import ProbeFlow, Snapshot
+from fabric_cli.training.probe_worker import ProbeWorker
 
 Subscriber = Callable[[dict], None]
 CHRONICLE = "chronicle.jsonl"
@@ -37,12 +42,15 @@ CHRONICLE = "chronicle.jsonl"
 
 @dataclass
 class TimeSplit:
-    """Where the run's seconds went; `drawing` is the subscribers' share."""
+    """Where the run's seconds went; `drawing` is the subscribers' share. `probes` is what
+    the loop spent on them (waiting included); `probes_beside` what the probe process spent
+    on the second core while the loop trained on."""
 
     forward: float = 0.0
     backward: float = 0.0
     optimizer: float = 0.0
     probes: float = 0.0
+    probes_beside: float = 0.0
     checkpoints: float = 0.0
     drawing: float = 0.0
 
@@ -59,9 +67,10 @@ class RunResult:
     summary: dict = field(default_factory=dict)
 
 
-class Trainer:
+class Trainer(ProbeFlow):
     def __init__(self, scenario, run_dir: Path, *, steps: int | None = None,
-                 seed: int | None = None, subscribers: Iterable[Subscriber] = ()) -> None:
+                 seed: int | None = None, subscribers: Iterable[Subscriber] = (),
+                 probe_worker: bool = True) -> None:
         self.scenario = scenario
         self.run_dir = Path(run_dir)
         self.training = scenario.training
@@ -87,6 +96,10 @@ class Trainer:
         self.started_over = False  # resumed, but no checkpoint yet: from the beginning
         self.events_written = 0  # events in the chronicle (a checkpoint records how many)
         self.lock = None
+        self.use_probe_worker = probe_worker
+        self.worker: ProbeWorker | None = None
+        self._pending: Snapshot | None = None  # the probe in flight, and its checkpoint
+        self._held: list[dict] = []  # step events trained meanwhile, told after that probe
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -172,14 +185,15 @@ class Trainer:
         }
 
     # -- the loop --------------------------------------------------------------------------
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, snapshot: Snapshot | None = None) -> None:
+        """The state now, or as `snapshot` copied it when its probe was sent."""
         t0 = time.perf_counter()
+        state = snapshot or self._snapshot(None)
         runs.save_checkpoint(
-            self.run_dir, self.cfg, self.params, self.optimizer, step=self.step,
-            rng_states={"data": runs.rng_state(self.data_rng),
-                        "dropout": runs.rng_state(self.dropout_rng)},
+            self.run_dir, self.cfg, state.params, state, step=state.step,
+            rng_states=state.rng_states,
             extra={"seed": self.seed, "total_steps": self.total_steps,
-                   "scenario": self.scenario.name, "elapsed": self._elapsed(),
+                   "scenario": self.scenario.name, "elapsed": state.elapsed,
                    "events": self.events_written,
                    "vocab": list(self.corpus.tokenizer.vocab)},
         )
@@ -231,16 +245,6 @@ class Trainer:
             event["weight_change"] = weights.head_changes(before, self.params, self.cfg.n_layers)
         return event
 
-    def _probe(self) -> dict:
-        t0 = time.perf_counter()
-        recent = self._recent_losses
-        train_loss = sum(recent) / len(recent) if recent else None
-        self._recent_losses = []
-        event = self.prober.probe(self.params, self.step, train_loss)
-        self.times.probes += time.perf_counter() - t0
-        self.last_probe = event
-        return event
-
     def run(self) -> RunResult:
         # A tearing Fabric overflows inside numpy long before the loss reads nan; the loop
         # checks finiteness itself (_train_step), so numpy's warnings would only be noise on
@@ -254,6 +258,8 @@ class Trainer:
         except FabricError as exc:  # a write refused (a full disk): say what is kept
             raise FabricError(f"{exc.message}; {self.resume_hint()}", exc.exit_code) from None
         finally:
+            if self.worker is not None:
+                self.worker.close()
             self.writer.close()
             if self.lock is not None:
                 self.lock.release()
@@ -273,32 +279,33 @@ class Trainer:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
         self.emit(self._run_start())
+        if self.use_probe_worker:
+            t = self.training
+            self.worker = ProbeWorker(self.scenario, self.cfg, dropout=t.dropout,
+                                      attn_dropout=t.attn_dropout, seed=self.seed,
+                                      shapes=param_shapes(self.cfg))
         if self.step == 0 and self.resumed_from is None:  # a resume at 0 has its probe@0
-            probe = self._probe()
-            self.emit(probe)
-            self._emit_all(self.detector.on_probe(probe))
-            self._checkpoint()
+            self._probe()
         K = max(1, int(self.training.probe_every))
-        last_good = self.step
+        last_good = self.step  # the step of the last checkpoint (written once its probe is in)
         while self.step < self.total_steps:
             if self._stop:
                 return self._interrupted()
             event = self._train_step()
             if event is None:
                 return self._diverged(last_good)
-            # the loss as stored, so a resumed run (which reads it back) averages the same
-            self._recent_losses.append(self.emit(event)["loss"])
-            self._emit_all(self.detector.on_step(event))
+            self._tell_step(event)
+            if self._pending is not None and self.worker.ready():
+                self._settle()
             if self.step % K == 0 or self.step == self.total_steps:
-                probe = self._probe()
-                self.emit(probe)
-                self._emit_all(self.detector.on_probe(probe))
-                self._checkpoint()
+                self._settle()
+                self._probe()
                 last_good = self.step
         return self._finish()
 
     # -- endings ---------------------------------------------------------------------------
     def _interrupted(self) -> RunResult:
+        self._settle()
         # told before the checkpoint, so the resumed run's chronicle keeps it
         self.emit({"type": "interrupted", "step": self.step, "reason": "ctrl-c",
                    "checkpoint_step": self.step})
@@ -306,6 +313,7 @@ class Trainer:
         return self._end("interrupted")
 
     def _diverged(self, last_good: int) -> RunResult:
+        self._settle()  # the last good checkpoint is written once its probe is told
         lr = lr_at(self.step, base_lr=self.training.lr, warmup_steps=self.training.warmup_steps,
                    total_steps=self.total_steps, min_lr_ratio=self.training.min_lr_ratio)
         self._emit_all(self.detector.finish(self.step))
@@ -318,10 +326,10 @@ class Trainer:
         return self._end("diverged", checkpoint_step=last_good, extra={"non_finite": torn})
 
     def _finish(self) -> RunResult:
+        self._settle()
         self._emit_all(self.detector.finish(self.step))
         t0 = time.perf_counter()
-        rows, specialists = self.prober.name_specialists(self.params, self.last_probe,
-                                                         self.detector.thresholds)
+        rows, specialists = self._name_specialists()
         self.times.probes += time.perf_counter() - t0
         self.emit({"type": "ablation", "step": self.step, "rows": rows})
         for sp in specialists:

@@ -1,0 +1,128 @@
+"""The probes' way through the training loop, beside it when they can be.
+
+A probe reads one step's weights. When the probe process (training/probe_worker.py) can take
+it, the loop sends the weights, copies what that step's checkpoint needs (`Snapshot`) and
+trains on; the steps trained meanwhile are held, and `_settle` tells the probe, its moments
+and its checkpoint, then the held steps, in the order a loop that waited would have told
+them. So the chronicle, the moments and every checkpoint are the same either way
+(tests/test_probe_worker.py); only the loop's clock differs. Without a worker (one core, a
+Fabric that trains on two BLAS threads, a worker that failed) the probe runs in the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from fabric_cli.analysis import runs
+from fabric_cli.analysis.ablation import silencing_sets
+from fabric_cli.training.probe_worker import exact_event
+
+
+@dataclass
+class Snapshot:
+    """What a checkpoint of `step` needs, copied when its probe leaves for the worker."""
+
+    step: int
+    params: dict
+    optimizer_t: int
+    optimizer_arrays: dict
+    rng_states: dict
+    elapsed: float
+    train_loss: float | None
+
+    def state_arrays(self) -> dict:  # save_checkpoint reads the optimizer through these two
+        return self.optimizer_arrays
+
+    @property
+    def t(self) -> int:
+        return self.optimizer_t
+
+
+class ProbeFlow:
+    """The Trainer's probe methods (a mixin: the state they use is the Trainer's)."""
+
+    def _worker_free(self) -> bool:
+        """The worker may take work: it exists and the loop trains on one BLAS thread (with
+        two, the loop already uses both cores)."""
+        return self.worker is not None and (self.threads.chosen or 1) == 1
+
+    def _snapshot(self, train_loss: float | None) -> Snapshot:
+        return Snapshot(
+            step=self.step, params={n: p.copy() for n, p in self.params.items()},
+            optimizer_t=self.optimizer.t,
+            optimizer_arrays={n: a.copy() for n, a in self.optimizer.state_arrays().items()},
+            rng_states={"data": runs.rng_state(self.data_rng),
+                        "dropout": runs.rng_state(self.dropout_rng)},
+            elapsed=self._elapsed(), train_loss=train_loss)
+
+    def _probe(self) -> None:
+        """The probe of this step: sent to the probe process when it can take it (the loop
+        goes on, `_settle` tells it), else measured here and told at once."""
+        t0 = time.perf_counter()
+        recent = self._recent_losses
+        train_loss = sum(recent) / len(recent) if recent else None
+        self._recent_losses = []
+        if self._worker_free() and self.worker.submit(
+                self.params, {"kind": "probe", "step": self.step, "train_loss": train_loss}):
+            self._pending = self._snapshot(train_loss)
+            self.times.probes += time.perf_counter() - t0
+            return
+        event = exact_event(self.prober.probe(self.params, self.step, train_loss))
+        self.times.probes += time.perf_counter() - t0
+        self._tell_probe(event, None)
+
+    def _tell_probe(self, event: dict, snapshot: Snapshot | None) -> None:
+        self.last_probe = event
+        self.emit(event)
+        self._emit_all(self.detector.on_probe(event))
+        self._checkpoint(snapshot)
+
+    def _tell_step(self, event: dict) -> None:
+        if self._pending is not None:  # told after the probe in flight
+            self._held.append(event)
+            return
+        # the loss as stored, so a resumed run (which reads it back) averages the same
+        self._recent_losses.append(self.emit(event)["loss"])
+        self._emit_all(self.detector.on_step(event))
+
+    def _settle(self) -> None:
+        """Tell the probe in flight (waiting for it), its checkpoint, then the steps held."""
+        snapshot = self._pending
+        if snapshot is None:
+            return
+        t0 = time.perf_counter()  # the loop's share: waiting, or probing here after all
+        answer = self.worker.result()
+        if answer is None:  # the worker failed: probe that step here, from its weights
+            event = exact_event(self.prober.probe(snapshot.params, snapshot.step,
+                                                  snapshot.train_loss))
+        else:
+            event = answer["event"]
+            self.times.probes_beside += answer["seconds"]
+        self.times.probes += time.perf_counter() - t0
+        self._pending = None
+        self._tell_probe(event, snapshot)
+        held, self._held = self._held, []
+        for step_event in held:
+            self._tell_step(step_event)
+
+    def _name_specialists(self) -> tuple[list[dict], list[dict]]:
+        """The final ablation; the probe process takes every other pass when it is free."""
+        thresholds = self.detector.thresholds
+        candidates = self.prober.role_candidates(self.last_probe, thresholds)
+        roles = list(candidates)
+        sets = silencing_sets(candidates)
+        measured = {}
+        theirs, mine = sets[1::2], sets[::2]
+        if (roles and theirs and self._worker_free() and self.worker.submit(
+                self.params, {"kind": "silence", "sets": [sorted(s) for s in theirs],
+                              "roles": roles})):
+            measured = self.prober.measure_silencings(self.params, mine, roles)
+            answer = self.worker.result()
+            if answer is None:
+                measured |= self.prober.measure_silencings(self.params, theirs, roles)
+            else:
+                self.times.probes_beside += answer["seconds"]
+                measured |= {frozenset(tuple(h) for h in heads): by_role
+                             for heads, by_role in answer["measured"]}
+        return self.prober.name_specialists(self.params, self.last_probe, thresholds, measured)

@@ -1,0 +1,301 @@
+"""The probes' own process: the Prober's forward passes run on the machine's second core
+while the Trainer goes on training on the first.
+
+A probe reads the weights of one step and changes nothing, so it need not hold up the loop.
+The Trainer hands the worker the step's weights and goes on; it tells the probe, and takes
+that step's checkpoint, when the answer comes back (training/trainer.py keeps the events of
+the steps in between and tells them after it, so the chronicle's order is the one a probe in
+the loop would give). The worker runs the same Prober code on the same weights with one BLAS
+thread, so its numbers are the ones the loop would have measured: tests/test_probe_worker.py
+compares the two chronicles.
+
+The worker is a child process of its own session (Ctrl-C at the terminal reaches only the
+Trainer, which then waits for the probe in flight before its last checkpoint), reading
+requests on its stdin and answering on its stdout, each message a length and then bytes:
+    parent -> worker   JSON set-up: scenario path and text digest, model config, dropout, seed
+    worker -> parent   JSON {"ready": true} or {"error": "..."}
+    parent -> worker   JSON {"kind": "probe", "step", "train_loss"} or, for the final
+                       ablation's share, {"kind": "silence", "sets": [[[layer, head], ...]],
+                       "roles"}; then the weights: float32 bytes in param_shapes order
+    worker -> parent   JSON {"event": the probe event} or {"measured": [[heads, {role:
+                       {"loss", "acc"}}], ...]}, numbers exact (NaN allowed), with
+                       "seconds" (the worker's time on it); or {"error": "..."}
+Nothing is pickled. Whenever the worker cannot answer (it failed to start, its scenario does
+not match, it died), `ProbeWorker` says so and the Trainer probes in its own process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+_LENGTH = 8  # bytes of the big-endian length before every message
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _exact(value: Any) -> Any:
+    """JSON's `default`: numpy scalars and arrays as Python numbers and lists, unrounded."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot send {type(value).__name__}")
+
+
+def _encode(message: dict) -> bytes:
+    return json.dumps(message, default=_exact, allow_nan=True).encode("utf-8")
+
+
+def exact_event(event: dict) -> dict:
+    """A probe event as the worker sends it: numpy numbers as Python ones, tuples as lists,
+    every value exact. The loop passes its own probes through this too, so the moments
+    read the same numbers whichever process measured them."""
+    return json.loads(_encode(event))
+
+
+def _write(fd: int, payload: bytes) -> None:
+    data = len(payload).to_bytes(_LENGTH, "big") + payload
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read(fd: int) -> bytes:
+    def exactly(n: int) -> bytes:
+        parts, left = [], n
+        while left:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                raise EOFError("the other side closed the pipe")
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    return exactly(int.from_bytes(exactly(_LENGTH), "big"))
+
+
+# -- the parent's side ---------------------------------------------------------------------
+class ProbeWorker:
+    """The Trainer's handle on its probe process. `submit` sends a step's weights; `ready`
+    says without waiting whether the answer is in; `result` waits for it. Every failure
+    closes the worker (`alive` turns False) and `result` returns None: probe in-process."""
+
+    def __init__(self, scenario, cfg, *, dropout: float, attn_dropout: float, seed: int,
+                 shapes: dict[str, tuple[int, ...]]) -> None:
+        self.shapes = shapes
+        self.proc: subprocess.Popen | None = None
+        self.pending: dict | None = None  # the request in flight
+        self._started = False
+        self._sender: threading.Thread | None = None
+        self._sent: dict = {}
+        if not scenario.text or scenario.path is None or (os.cpu_count() or 1) < 2:
+            return
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fabric_cli.training.probe_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                bufsize=0, start_new_session=True, env=env)
+            _write(self.proc.stdin.fileno(), _encode({
+                "scenario_path": os.fspath(scenario.path), "scenario_sha": _digest(scenario.text),
+                "cfg": cfg.to_dict(), "dropout": dropout, "attn_dropout": attn_dropout,
+                "seed": seed}))
+        except (OSError, ValueError):
+            self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _answer_waiting(self, timeout: float | None) -> bool:
+        try:
+            readable, _, _ = select.select([self.proc.stdout.fileno()], [], [], timeout)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
+
+    def _receive(self) -> dict | None:
+        try:
+            answer = json.loads(_read(self.proc.stdout.fileno()))
+        except (OSError, EOFError, ValueError):
+            self.close()
+            return None
+        if not isinstance(answer, dict) or "error" in answer:
+            self.close()
+            return None
+        return answer
+
+    def _take_ready(self) -> bool:
+        """Read the worker's first answer, its "ready", once it is in; False while it is
+        still starting (or when it failed to)."""
+        if not self._started and self.alive and self._answer_waiting(0):
+            self._started = self._receive() is not None
+        return self._started
+
+    def submit(self, params: dict[str, np.ndarray], request: dict) -> bool:
+        """Send `request` ({"kind": "probe", "step", "train_loss"} or {"kind": "silence",
+        "sets", "roles"}) with the weights it reads. A worker still starting reads it once it
+        is ready. False when nothing was sent: measure it here."""
+        if not self.alive or self.pending is not None:
+            return False
+        if any(params[n].dtype != np.float32 or params[n].shape != s
+               for n, s in self.shapes.items()):
+            return False
+        weights = np.concatenate([params[n].reshape(-1) for n in self.shapes]).tobytes()
+        # written by a thread: the weights fill the pipe, and a worker still starting (or
+        # busy) reads them only when it can, while the loop trains on
+        self._sent = {}
+        self._sender = threading.Thread(target=self._send, args=(_encode(request), weights),
+                                        daemon=True)
+        self._sender.start()
+        self.pending = request
+        return True
+
+    def _send(self, request: bytes, weights: bytes) -> None:
+        try:
+            fd = self.proc.stdin.fileno()
+            _write(fd, request)
+            _write(fd, weights)
+            self._sent["ok"] = True
+        except (OSError, ValueError, AttributeError):
+            self._sent["ok"] = False
+
+    def _sent_whole(self) -> bool:
+        """Wait for the request's last byte to leave; False if it could not be written."""
+        if self._sender is not None:
+            self._sender.join()
+            self._sender = None
+        return bool(self._sent.get("ok"))
+
+    def ready(self) -> bool:
+        """Is the answer to the request in flight in (or has the worker died)? Never waits."""
+        if self.pending is None:
+            return False
+        if not self.alive:
+            return True
+        return self._take_ready() and self._answer_waiting(0)
+
+    def result(self) -> dict | None:
+        """The answer to the request in flight ({"event", "seconds"} for a probe,
+        {"measured", "seconds"} for silencings), waiting for it; None if the worker failed
+        (the caller then measures it itself)."""
+        request, self.pending = self.pending, None
+        if request is None or not self._sent_whole() or not self.alive:
+            self.close()
+            return None
+        if not self._started:
+            self._started = self._receive() is not None
+            if not self._started:
+                return None
+        answer = self._receive()
+        wanted = "event" if request["kind"] == "probe" else "measured"
+        if answer is None or wanted not in answer:
+            self.close()
+            return None
+        return answer
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        self.pending = None
+        if proc is None:
+            return
+        try:
+            proc.kill()  # it holds nothing worth keeping; a sender blocked on it is freed
+        except OSError:
+            pass
+        if self._sender is not None:
+            self._sender.join()
+            self._sender = None
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        proc.wait()
+
+
+# -- the worker's side ---------------------------------------------------------------------
+def _prober(setup: dict):
+    from fabric_cli.language.corpus import Corpus
+    from fabric_cli.nn.model import param_shapes
+    from fabric_cli.scenario import load_scenario
+    from fabric_cli.training.probing import Prober
+
+    scenario = load_scenario(setup["scenario_path"])
+    if _digest(scenario.text) != setup["scenario_sha"]:
+        raise ValueError("the scenario file changed since training started")
+    corpus = Corpus(scenario)
+    cfg = corpus.model_config()
+    if cfg.to_dict() != setup["cfg"]:
+        raise ValueError("the scenario's model is not the one being trained")
+    prober = Prober(corpus, cfg, setup["dropout"], setup["seed"], setup["attn_dropout"])
+    return prober, cfg, param_shapes(cfg)
+
+
+def _unpack(weights: bytes, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    flat = np.frombuffer(weights, dtype=np.float32)
+    params, start = {}, 0
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        params[name] = flat[start:start + size].reshape(shape)
+        start += size
+    if start != flat.size:
+        raise ValueError("the weights do not fit the model")
+    return params
+
+
+def main() -> int:
+    # the protocol owns the real stdout; anything else printed goes nowhere
+    answers = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    requests = sys.stdin.fileno()
+    try:
+        setup = json.loads(_read(requests))
+        prober, cfg, shapes = _prober(setup)
+    except EOFError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - told to the parent, which probes itself
+        _write(answers, _encode({"error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    _write(answers, _encode({"ready": True}))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        while True:
+            try:
+                request = json.loads(_read(requests))
+                params = _unpack(_read(requests), shapes)
+            except EOFError:
+                return 0
+            try:
+                start = time.perf_counter()
+                answer = _answer(prober, cfg, params, request)
+                answer["seconds"] = time.perf_counter() - start
+                _write(answers, _encode(answer))
+            except Exception as exc:  # noqa: BLE001
+                _write(answers, _encode({"error": f"{type(exc).__name__}: {exc}"}))
+                return 1
+
+
+def _answer(prober, cfg, params: dict, request: dict) -> dict:
+    if request["kind"] == "probe":
+        return {"event": prober.probe(params, int(request["step"]), request["train_loss"])}
+    sets = [[tuple(head) for head in heads] for heads in request["sets"]]
+    measured = prober.measure_silencings(params, sets, request["roles"])
+    return {"measured": [[[list(h) for h in sorted(key)], by_role]
+                         for key, by_role in measured.items()]}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
