@@ -7,49 +7,53 @@ from typing import Annotated
 import typer
 
 from fabric_cli import __version__
-from fabric_cli.commands import (
-    bench,
-    check,
-    compare,
-    corpus,
-    export,
-    heads,
-    infer,
-    narrate,
-    scenarios,
-    train,
-    why,
-)
-from fabric_cli.commands._common import PlainUsage
-from fabric_cli.commands.report import report as report_command
 
-app = typer.Typer(
-    name="fabric",
-    help=(
-        "Watch a small transformer learn to track pronouns, and hear it tell you how.\n\n"
-        "Start with `fabric train` (about a minute), then `fabric infer \"The professor "
-        "thanked the king after she finished her lecture.\"` and `fabric narrate`."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# name: (module under fabric_cli.commands, function, short help: what it does and one
+# example). Only the command typed is imported (`fabric infer` need not load rich's tables,
+# the bench's shapes or the report's page); `fabric --help` imports them all to list them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("train", "train", "Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3"),
+    "infer": ("infer", "infer", "Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor thanked the king after she finished her lecture.\""),
+    "heads": ("heads", "heads", "What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2"),
+    "narrate": ("narrate", "narrate", "A component tells the run's story.  e.g. fabric narrate --component gradient"),
+    "report": ("report", "report", "The whole run as one offline HTML page.  e.g. fabric report -o run.html"),
+    "scenarios": ("scenarios", "scenarios", "List the bundled scenarios.  e.g. fabric scenarios"),
+    "corpus": ("corpus", "corpus", "Show sentences the Fabric will read.  e.g. fabric corpus -n 10"),
+    "compare": ("compare", "compare", "Two runs side by side, and what differed.  e.g. fabric compare runs/a runs/b"),
+    "why": ("why", "why", "Why a component exists: train with and without it.  e.g. fabric why residual"),
+    "check": ("check", "check", "Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json"),
+    "export": ("export", "export", "Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out"),
+    "bench": ("bench", "bench", "Time a training step on this machine.  e.g. fabric bench --d-model 256"),
+}
+PLAIN_USAGE = {"infer"}  # usage lines that must not be re-wrapped (a sentence argument)
 
-# short_help is what `fabric --help` lists: what the command does and one example.
-app.command("train", short_help="Train the Fabric and watch a pronoun head grow.  e.g. fabric train --seed 3")(train.train)
-app.command("infer", cls=PlainUsage, short_help="Send a sentence through the trained Fabric.  e.g. fabric infer \"The professor thanked the king after she finished her lecture.\"")(infer.infer)
-app.command("heads", short_help="What every head became, proven by ablation.  e.g. fabric heads --timeline 0.2")(heads.heads)
-app.command("narrate", short_help="A component tells the run's story.  e.g. fabric narrate --component gradient")(narrate.narrate)
-app.command("report", short_help="The whole run as one offline HTML page.  e.g. fabric report -o run.html")(report_command)
-app.command("scenarios", short_help="List the bundled scenarios.  e.g. fabric scenarios")(scenarios.scenarios)
-app.command("corpus", short_help="Show sentences the Fabric will read.  e.g. fabric corpus -n 10")(corpus.corpus)
-app.command("compare", short_help="Two runs side by side, and what differed.  e.g. fabric compare runs/a runs/b")(compare.compare)
-app.command("why", short_help="Why a component exists: train with and without it.  e.g. fabric why residual")(why.why)
-app.command("check", short_help="Prove the Gradient honest: finite-difference checks.  e.g. fabric check --json")(check.check)
-app.command("export", short_help="Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out")(export.export)
-app.command("bench", short_help="Time a training step on this machine.  e.g. fabric bench --d-model 256")(bench.bench)
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The `fabric` app with every command, or with `only` the one about to run."""
+    import importlib
+
+    from fabric_cli.commands._common import PlainUsage
+
+    app = typer.Typer(
+        name="fabric",
+        help=(
+            "Watch a small transformer learn to track pronouns, and hear it tell you how.\n\n"
+            "Start with `fabric train` (about a minute), then `fabric infer \"The professor "
+            "thanked the king after she finished her lecture.\"` and `fabric narrate`."
+        ),
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    for name in COMMANDS if only is None else (only,):
+        module, function, short_help = COMMANDS[name]
+        command = getattr(importlib.import_module(f"fabric_cli.commands.{module}"), function)
+        extra = {"cls": PlainUsage} if name in PLAIN_USAGE else {}
+        app.command(name, short_help=short_help, **extra)(command)
+    app.callback()(_root)
+    return app
 
 
 def _version(value: bool) -> None:
@@ -58,7 +62,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[
         bool,
@@ -66,6 +69,14 @@ def _root(
     ] = False,
 ) -> None:
     """Watch a small transformer learn to track pronouns, and hear it tell you how."""
+
+
+def __getattr__(name: str):
+    """`fabric_cli.cli.app`: the whole app, built when first asked for (the tests' runner)."""
+    if name == "app":
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -79,6 +90,8 @@ def main() -> None:
     from fabric_cli.commands._common import stderr_console
     from fabric_cli.views.palette import literal
 
+    typed = sys.argv[1] if len(sys.argv) > 1 else None
+    app = build_app(typed if typed in COMMANDS else None)
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as exc:  # `fabric` alone: the help is the greeting
