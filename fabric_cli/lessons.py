@@ -67,3 +67,15 @@ def load_lesson(name: str) -> Lesson:
         without_scenario=replace(without_sc, name=f"why-{name}-without"),
         changes=dict(changes),
     )
+
+
+def every_bundled_scenario() -> list[tuple[str, Scenario]]:
+    """(name, scenario) for each bundled scenario and both sides of every lesson."""
+    from fabric_cli.scenario import bundled_scenarios, load_scenario
+
+    found = [(info.name, load_scenario(str(info.path))) for info in bundled_scenarios()]
+    for name in LESSONS:
+        lesson = load_lesson(name)
+        found += [(f"why {name}", lesson.with_scenario),
+                  (f"why {name} (without)", lesson.without_scenario)]
+    return found

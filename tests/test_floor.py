@@ -26,8 +26,38 @@ def test_tiny_floor_by_hand():
     # attribute (2 per noun); each noun has one verb. 9 targets per sentence.
     by_hand_train = (math.log(14) + 3.5 * math.log(2)) / 9
     by_hand_heldout = (math.log(4) + 3.5 * math.log(2)) / 9
-    assert tiny.floor["train"] == pytest.approx(by_hand_train, rel=1e-12)
-    assert tiny.floor["heldout"] == pytest.approx(by_hand_heldout, rel=1e-12)
+    walked = tiny.computed_floor_details()  # the floor walked out now, and as kept
+    for floors in ({s: f.nats_per_token for s, f in walked.items()}, tiny.floor):
+        assert floors["train"] == pytest.approx(by_hand_train, rel=1e-12)
+        assert floors["heldout"] == pytest.approx(by_hand_heldout, rel=1e-12)
+
+
+def test_the_kept_floors_are_the_floors_walked_out_now_for_every_bundled_language():
+    """language/floors.json spares `fabric train` the walk; it must hold exactly what the walk
+    gives today, for every bundled scenario and lesson (else: scripts/write_floors.py)."""
+    from fabric_cli.language.floors import _table, known_floors
+    from fabric_cli.lessons import every_bundled_scenario
+
+    walked: dict[str, dict] = {}
+    for name, scenario in every_bundled_scenario():
+        corpus = Corpus(scenario)
+        key = corpus.language_key()
+        assert known_floors(key) is not None, f"{name}: no kept floor; run write_floors.py"
+        if key not in walked:
+            walked[key] = corpus.computed_floor_details()
+        assert known_floors(key) == walked[key], name
+    assert set(_table()) == set(walked), "floors.json keeps a language no scenario speaks"
+
+
+def test_a_language_of_ones_own_is_walked_out(tmp_path):
+    text = load_scenario("tiny").text.replace('seed = 0', 'seed = 5', 1)
+    path = tmp_path / "mine.toml"
+    path.write_text(text, encoding="utf-8")
+    mine = Corpus(load_scenario(str(path)))
+    from fabric_cli.language.floors import known_floors
+
+    assert known_floors(mine.language_key()) is None  # other held-out pairs: not kept
+    assert mine.floor == {s: f.nats_per_token for s, f in mine.computed_floor_details().items()}
 
 
 def test_first_words_have_the_template_weights(corpus):

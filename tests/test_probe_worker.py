@@ -120,7 +120,8 @@ def test_a_scenario_file_changed_under_the_run_is_probed_in_the_loop(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text(load_scenario("tiny").text, encoding="utf-8")
     scenario = load_scenario(str(path))
-    path.write_text(scenario.text.replace("steps = 300", "steps = 301"), encoding="utf-8")
+    path.write_text(scenario.text.replace("n_sentences = 32", "n_sentences = 33"),
+                    encoding="utf-8")
     trainer = Trainer(scenario, tmp_path / "changed", steps=60)
     trainer.prepare()
     changed = trainer.run()
@@ -130,3 +131,18 @@ def test_a_scenario_file_changed_under_the_run_is_probed_in_the_loop(tmp_path):
     same.prepare()
     same.run()
     assert told(tmp_path / "changed")[1:] == told(tmp_path / "same")[1:]  # run_start: paths
+
+
+def test_a_lessons_twin_is_probed_beside_its_loop_too(tmp_path):
+    """`fabric why` trains scenarios that live in a lesson file (both sides share its path);
+    the worker finds the side whose language the run trains and tells the same story."""
+    from fabric_cli.lessons import load_lesson
+
+    twin = load_lesson("adam").without_scenario
+    runs = {}
+    for name, worker in (("beside", True), ("inside", False)):
+        trainer = Trainer(twin, tmp_path / name, steps=12, probe_worker=worker)
+        trainer.prepare()
+        runs[name] = trainer.run()
+    assert runs["beside"].summary["time_split"]["probes_beside"] > 0
+    assert told(tmp_path / "beside") == told(tmp_path / "inside")

@@ -12,7 +12,8 @@ compares the two chronicles.
 The worker is a child process of its own session (Ctrl-C at the terminal reaches only the
 Trainer, which then waits for the probe in flight before its last checkpoint), reading
 requests on its stdin and answering on its stdout, each message a length and then bytes:
-    parent -> worker   JSON set-up: scenario path and text digest, model config, dropout, seed
+    parent -> worker   JSON set-up: the scenario's path and a digest of what probes read of
+                       it (grammar, probes, seeds, model), model config, dropout, seed
     worker -> parent   JSON {"ready": true} or {"error": "..."}
     parent -> worker   JSON {"kind": "probe", "step", "train_loss"} or, for the final
                        ablation's share, {"kind": "silence", "sets": [[[layer, head], ...]],
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,13 @@ _LENGTH = 8  # bytes of the big-endian length before every message
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def probed_language(scenario) -> str:
+    """A digest of all a Prober reads from its scenario (every part's repr is
+    deterministic): the worker's copy, loaded from the file, must give the same."""
+    return _digest(repr((scenario.grammar, scenario.probes, scenario.seed,
+                         scenario.heldout_fraction, scenario.model)))
 
 
 def _exact(value: Any) -> Any:
@@ -109,7 +118,7 @@ class ProbeWorker:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 bufsize=0, start_new_session=True, env=env)
             _write(self.proc.stdin.fileno(), _encode({
-                "scenario_path": os.fspath(scenario.path), "scenario_sha": _digest(scenario.text),
+                "scenario_path": os.fspath(scenario.path), "probed": probed_language(scenario),
                 "cfg": cfg.to_dict(), "dropout": dropout, "attn_dropout": attn_dropout,
                 "seed": seed}))
         except (OSError, ValueError):
@@ -228,14 +237,25 @@ class ProbeWorker:
 
 # -- the worker's side ---------------------------------------------------------------------
 def _prober(setup: dict):
+    from fabric_cli.errors import FabricError
     from fabric_cli.language.corpus import Corpus
+    from fabric_cli.lessons import LESSONS, lessons_dir, load_lesson
     from fabric_cli.nn.model import param_shapes
     from fabric_cli.scenario import load_scenario
     from fabric_cli.training.probing import Prober
 
-    scenario = load_scenario(setup["scenario_path"])
-    if _digest(scenario.text) != setup["scenario_sha"]:
-        raise ValueError("the scenario file changed since training started")
+    path = Path(setup["scenario_path"])
+    found = []
+    try:
+        found.append(load_scenario(str(path)))
+    except FabricError:
+        pass
+    if path.parent.resolve() == lessons_dir().resolve() and path.stem in LESSONS:
+        lesson = load_lesson(path.stem)  # `fabric why`: either side of the lesson
+        found += [lesson.with_scenario, lesson.without_scenario]
+    scenario = next((s for s in found if probed_language(s) == setup["probed"]), None)
+    if scenario is None:
+        raise ValueError("the scenario file no longer holds the language being trained")
     corpus = Corpus(scenario)
     cfg = corpus.model_config()
     if cfg.to_dict() != setup["cfg"]:
