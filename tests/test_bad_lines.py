@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 
+import pytest
 from synthetic_runs import PRONOUN_HEAD, STORY_SENTENCES, build_run
 
 from fabric_cli.narrate import tell
@@ -142,3 +143,46 @@ def test_the_ensemble_tells_a_team_once_not_a_list_of_identical_paragraphs():
     assert text.count("I am a pronoun head") <= 1
     assert "L1H0, L1H2 and L1H3" in text or "L1H2, L1H0 and L1H3" in text
     assert not re.search(r"^Step [\d,]+, pronoun score [\d.]+, over the line", text, re.MULTILINE)
+
+
+_FIGURE = r"(\d[\d,]*(?:\.\d+)?%?)"  # 1.37, 1,400, 100%: then not another digit or %
+SAME_FIGURE = re.compile(rf"from {_FIGURE} to \1(?![\d%]|\.\d)|{_FIGURE} → \2(?![\d%]|\.\d)")
+
+
+def _set_pronoun_ablation(events, alone: dict, group: dict) -> None:
+    """Every record of the pronoun head's ablation: the specialist moment (alone and with its
+    team), the ablation event's rows, and run_end's specialists."""
+    for event in events:
+        if event.get("kind") == "specialist" and (event["layer"], event["head"]) == PRONOUN_HEAD:
+            event["data"]["ablation"], event["data"]["group_ablation"] = dict(alone), dict(group)
+        if event["type"] == "ablation":
+            for row in event["rows"]:
+                if row["role"] == "pronoun":
+                    row.update(alone if row["heads"] == [list(PRONOUN_HEAD)] else group)
+        if event["type"] == "run_end":
+            for spec in event["specialists"]:
+                if (spec["layer"], spec["head"]) == PRONOUN_HEAD:
+                    spec["ablation"], spec["group_ablation"] = dict(alone), dict(group)
+
+
+@pytest.mark.parametrize("alone, group", [
+    # silenced alone the loss rises (hurt) while accuracy is 100% before and after
+    ({"loss_before": 0.41, "loss_after": 1.37, "acc_before": 1.0, "acc_after": 1.0},
+     {"loss_before": 0.41, "loss_after": 1.9, "acc_before": 1.0, "acc_after": 1.0}),
+    # alone it is barely missed; the team's loss rises while accuracy prints 100% both times
+    ({"loss_before": 0.41, "loss_after": 0.43, "acc_before": 1.0, "acc_after": 1.0},
+     {"loss_before": 0.41, "loss_after": 1.37, "acc_before": 0.99996, "acc_after": 1.0}),
+])
+def test_an_accuracy_that_prints_the_same_stayed_it_did_not_go_from_100_to_100(alone, group):
+    from fabric_cli.narrate import ticker_line
+
+    events = copy.deepcopy(build_run(0))
+    _set_pronoun_ablation(events, alone, group)
+    head = tell(events, "head").text()
+    everything = _every_text(events) + tell(events, None).text()
+    moment = next(e for e in events if e.get("kind") == "specialist")
+    everything += "\n" + ticker_line(moment, 0)
+    assert not SAME_FIGURE.search(everything), SAME_FIGURE.search(everything)
+    assert re.search(r"accuracy (stayed|held) at 100%", head), head
+    assert "nats" in head and "1.37" in head  # the loss that did move is still told
+

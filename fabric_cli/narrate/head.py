@@ -20,6 +20,7 @@ from fabric_cli.narrate.common import (
     token,
 )
 from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.figures import ablation_moves
 from fabric_cli.narrate.format import as_float, count, finite, head_name, pct, sig, step
 from fabric_cli.narrate.head_lines import *
 from fabric_cli.narrate.head_lines_becoming import *
@@ -260,21 +261,19 @@ def _ablation(voice: Voice, spec: dict) -> list[str]:
     if not abl:
         return []
     nums = {k: abl.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
-    values = {"before": sig(abl.get("loss_before")), "after": sig(abl.get("loss_after")),
-                  "acc_before": pct(abl.get("acc_before")), "acc_after": pct(abl.get("acc_after"))}
     hurt, harmless = voice.claim("hurt", **nums), voice.claim("harmless", **nums)
     if hurt:
-        return [voice.say("ablation", ABLATION, claim=hurt, **values)]
+        return [voice.say("ablation", ABLATION, claim=hurt, **ablation_moves(voice, "alone", abl))]
     if not harmless:
         return []
-    text = voice.say("ablation", ABLATION_BACKUP, claim=harmless, **values)
+    text = voice.say("ablation", ABLATION_BACKUP, claim=harmless,
+                     **ablation_moves(voice, "alone", abl))
     group = spec.get("group_ablation") or {}
     gnums = {k: group.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
     team = voice.claim("hurt", **gnums)
     if team:
         text += " " + voice.say("team", TEAM_HURT, claim=team,
-                                group_before=pct(group.get("acc_before")),
-                                group_after=pct(group.get("acc_after")))
+                                **ablation_moves(voice, "team", group, prefix="group_"))
     return [text]
 
 
