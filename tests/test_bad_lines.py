@@ -119,7 +119,7 @@ def test_sentences_read_as_typed_and_each_is_told_once_in_the_dance():
             snap["sentence"] = " ".join(snap["tokens"][1:])  # as the prober writes it
     text = _every_text(events)
     assert "lecture ." not in text and " , " not in text and "was n't" not in text
-    assert "*The professor finished her lecture.*" in text
+    assert "*“The professor finished her lecture.”*" in text
     head = tell(events, "head")
     dance = next(c for c in head.chapters if c.title == "The Inference Dance")
     for sentence in STORY_SENTENCES:
@@ -186,3 +186,30 @@ def test_an_accuracy_that_prints_the_same_stayed_it_did_not_go_from_100_to_100(a
     assert re.search(r"accuracy (stayed|held) at 100%", head), head
     assert "nats" in head and "1.37" in head  # the loss that did move is still told
 
+
+def test_a_story_sentence_inside_prose_is_set_off_by_quotes_in_piped_output(tmp_path):
+    """Piped output has no italics: "In flows The professor ..." must read as a quotation."""
+    from cli_helpers import invoke
+    from synthetic_runs import write_chronicle
+
+    write_chronicle(tmp_path / "run", build_run(0))
+    for component in ([], ["-c", "head"], ["-c", "tokenizer"], ["-c", "softmax"]):
+        result = invoke("narrate", ["--run", str(tmp_path / "run"), *component])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())  # the lines as one, wrapping undone
+        told = {sentence: text.count(sentence) for sentence in STORY_SENTENCES}
+        assert sum(told.values()) or component[-1] == "softmax", component
+        for sentence, n in told.items():
+            assert text.count(f"\u201c{sentence}\u201d") == n, (component, text)
+        assert not re.search(r"\b(flows|handed me|[Ii]n|cut|[Ff]rom|reading|Given) The ", text)
+
+
+def test_a_typed_sentence_is_quoted_as_typed_and_its_continuation_follows_it(tiny_run_master):
+    from cli_helpers import invoke
+
+    typed = "The king met the professor and she"
+    result = invoke("infer", [typed, "--run", str(tiny_run_master)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"\u201c{typed}\u201d" in text
+    assert not re.search(r"on: [A-Z]", text)  # "it weaves on: Finished his crown." was told

@@ -27,7 +27,7 @@ from fabric_cli.narrate.head_lines_becoming import *
 from fabric_cli.narrate.head_lines_becoming import MOMENT_LINES  # noqa: F401 (the registry)
 from fabric_cli.narrate.head_weights import first_correction, late_correction
 from fabric_cli.narrate.story import Chapter, Story, Voice
-from fabric_cli.typeset import as_typed
+from fabric_cli.typeset import quoted
 
 SPEAKER = "the Head"
 COLOUR = "magenta"
@@ -94,7 +94,7 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
         hit = voice.claim("right", target=focus[0], antecedent=a)
         miss = voice.claim("wrong", target=focus[0], antecedent=a)
         paras.append(voice.say("begin-snap", BEGIN_LEANING if hit else BEGIN_ASTRAY,
-                               claim=hit if hit else miss, sentence=as_typed(snap["sentence"]),
+                               claim=hit if hit else miss, sentence=quoted(snap["sentence"]),
                                pronoun=token(snap, p), top=token(snap, focus[0]),
                                weight=sig(focus[1]), antecedent=token(snap, a),
                                on_antecedent=sig(pattern[p][a])))
@@ -137,7 +137,7 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
         if clear or narrow:
             paras.append(voice.say(
                 "snap", SNAP_CLEAR if clear else SNAP_NARROW, claim=clear if clear else narrow,
-                at=v["step"], sentence=as_typed(str(d.get("sentence", ""))),
+                at=v["step"], sentence=quoted(str(d.get("sentence", ""))),
                 pronoun=v.get("pronoun", "?"), antecedent=v.get("antecedent", "?"),
                 weight=v.get("weight", "?"), runner_up=v.get("runner_up", "?"),
                 runner_weight=v.get("runner_up_weight", "?")))
@@ -236,8 +236,8 @@ def _forms(by_pronoun: dict | None) -> list[str]:
 
 
 def _quoted(words: list[str]) -> str:
-    quoted = [f'"{w}"' for w in words]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    marks = [f'"{w}"' for w in words]
+    return marks[0] if len(marks) == 1 else ", ".join(marks[:-1]) + " and " + marks[-1]
 
 
 def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int]]) -> str:
@@ -362,7 +362,7 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
         if not parts:
             continue
         bank = INFERENCE_MORE if told_sentence else INFERENCE
-        paras.append(voice.say(f"infer:{i}", bank, sentence=as_typed(snap["sentence"]),
+        paras.append(voice.say(f"infer:{i}", bank, sentence=quoted(snap["sentence"]),
                                pairs=" ".join(parts)))
         told_sentence = True
     return Chapter("The Inference Dance", paras) if paras else None
