@@ -213,3 +213,19 @@ def test_a_typed_sentence_is_quoted_as_typed_and_its_continuation_follows_it(tin
     text = " ".join(result.output.split())
     assert f"\u201c{typed}\u201d" in text
     assert not re.search(r"on: [A-Z]", text)  # "it weaves on: Finished his crown." was told
+
+
+def test_the_first_correction_is_named_once_when_the_weights_tell_it():
+    """Seed 3's Gradient arrival said "The first correction reached Layer 0 ..." and the
+    weight-change beat then began "My first correction came at step 1 ..."."""
+    def beginnings(events) -> str:
+        story = tell(events, "head")
+        return " ".join(next(c for c in story.chapters
+                             if c.title == "Random Beginnings").paragraphs).lower()
+
+    with_weights = beginnings(build_run(3))
+    assert "w_q" in with_weights or "w_k" in with_weights or "w_v" in with_weights
+    assert with_weights.count("first correction") <= 1, with_weights
+    assert "gradient" in with_weights  # the arrival is still told, in other words
+    # without the weight-change beat (an older chronicle) the arrival may name it
+    assert "first correction" in beginnings(build_run(3, new_measures=False))

@@ -102,10 +102,12 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
     first = run.first_step
     flow = flow_row(first, layer)
     ratio = ((first or {}).get("update_ratio") or {}).get(f"blocks.{layer}")
+    weights = first_correction(run, voice, layer, head)  # head_weights.py
     if flow is not None and ratio is not None:
-        paras.append(voice.say("first-touch", FIRST_TOUCH, arriving=sig(flow["arriving"]),
+        bank = FIRST_TOUCH_BEFORE_WEIGHTS if weights else FIRST_TOUCH  # one "first correction"
+        paras.append(voice.say("first-touch", bank, arriving=sig(flow["arriving"]),
                                at=step(first["step"]), ratio=sig(ratio), layer=layer))
-    paras += first_correction(run, voice, layer, head)  # head_weights.py
+    paras += weights
     return Chapter("Random Beginnings", paras)
 
 
