@@ -47,17 +47,17 @@ STRETCH = re.compile(r"steps? (\d[\d,]*) (?:to|and) (?:step )?(\d[\d,]*)", re.IG
 AT_STEP = re.compile(r"step (\d[\d,]*)", re.IGNORECASE)
 
 
-def _told_ranges(story, banks) -> list[tuple[int, int]]:
-    """The steps each told calm or fall spans, as a reader takes them: "steps 340 to 440" is
+def _span(text: str) -> tuple[int, int]:
+    """The steps a told calm or fall spans, as a reader takes them: "steps 340 to 440" is
     (340, 440); a fall told only "by step 383" is (383, 383)."""
-    ranges = []
-    for told in story.told:
-        if any(told.template in bank for bank in banks):
-            found = STRETCH.search(told.text)
-            steps = found.groups() if found else AT_STEP.findall(told.text)
-            steps = [int(n.replace(",", "")) for n in steps]
-            ranges.append((min(steps), max(steps)))
-    return ranges
+    found = STRETCH.search(text)
+    steps = [int(n.replace(",", "")) for n in (found.groups() if found else
+                                                AT_STEP.findall(text))]
+    return min(steps), max(steps)
+
+
+def _told_ranges(story, banks) -> list[tuple[int, int]]:
+    return [_span(t.text) for t in story.told if any(t.template in bank for bank in banks)]
 
 
 @pytest.mark.parametrize("seed", sorted(REAL["losses"]))
@@ -70,7 +70,11 @@ def test_a_real_default_runs_calms_and_falls_never_overlap(seed):
     events = [e for e in copy.deepcopy(build_run(int(seed)))
               if e.get("kind") not in LOSS_KINDS]
     events[1:1] = moments  # the narrators sort moments by step
-    loss_told = _told_ranges(tell(events, "loss"), (DROP, PLATEAU_LOST, PLATEAU_WORKING))
+    loss = tell(events, "loss")
+    loss_told = _told_ranges(loss, (DROP, PLATEAU_LOST, PLATEAU_WORKING))
+    calms = next(c for c in loss.chapters if c.title == "Calms and Falls").paragraphs
+    spans = [_span(p) for p in calms]
+    assert len(spans) == len(loss_told) and spans == sorted(spans)  # told as they happened
     chorus = tell(events, None)
     ensemble_told = _told_ranges(chorus, (E_DROP, E_LOST, E_WORKING))
     assert len(ensemble_told) == len(moments)
