@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 
+import pytest
 from synthetic_runs import PRONOUN_HEAD, STORY_SENTENCES, build_run
 
 from fabric_cli.narrate import tell
@@ -118,7 +119,7 @@ def test_sentences_read_as_typed_and_each_is_told_once_in_the_dance():
             snap["sentence"] = " ".join(snap["tokens"][1:])  # as the prober writes it
     text = _every_text(events)
     assert "lecture ." not in text and " , " not in text and "was n't" not in text
-    assert "*The professor finished her lecture.*" in text
+    assert "*“The professor finished her lecture.”*" in text
     head = tell(events, "head")
     dance = next(c for c in head.chapters if c.title == "The Inference Dance")
     for sentence in STORY_SENTENCES:
@@ -142,3 +143,89 @@ def test_the_ensemble_tells_a_team_once_not_a_list_of_identical_paragraphs():
     assert text.count("I am a pronoun head") <= 1
     assert "L1H0, L1H2 and L1H3" in text or "L1H2, L1H0 and L1H3" in text
     assert not re.search(r"^Step [\d,]+, pronoun score [\d.]+, over the line", text, re.MULTILINE)
+
+
+_FIGURE = r"(\d[\d,]*(?:\.\d+)?%?)"  # 1.37, 1,400, 100%: then not another digit or %
+SAME_FIGURE = re.compile(rf"from {_FIGURE} to \1(?![\d%]|\.\d)|{_FIGURE} → \2(?![\d%]|\.\d)")
+
+
+def _set_pronoun_ablation(events, alone: dict, group: dict) -> None:
+    """Every record of the pronoun head's ablation: the specialist moment (alone and with its
+    team), the ablation event's rows, and run_end's specialists."""
+    for event in events:
+        if event.get("kind") == "specialist" and (event["layer"], event["head"]) == PRONOUN_HEAD:
+            event["data"]["ablation"], event["data"]["group_ablation"] = dict(alone), dict(group)
+        if event["type"] == "ablation":
+            for row in event["rows"]:
+                if row["role"] == "pronoun":
+                    row.update(alone if row["heads"] == [list(PRONOUN_HEAD)] else group)
+        if event["type"] == "run_end":
+            for spec in event["specialists"]:
+                if (spec["layer"], spec["head"]) == PRONOUN_HEAD:
+                    spec["ablation"], spec["group_ablation"] = dict(alone), dict(group)
+
+
+@pytest.mark.parametrize("alone, group", [
+    # silenced alone the loss rises (hurt) while accuracy is 100% before and after
+    ({"loss_before": 0.41, "loss_after": 1.37, "acc_before": 1.0, "acc_after": 1.0},
+     {"loss_before": 0.41, "loss_after": 1.9, "acc_before": 1.0, "acc_after": 1.0}),
+    # alone it is barely missed; the team's loss rises while accuracy prints 100% both times
+    ({"loss_before": 0.41, "loss_after": 0.43, "acc_before": 1.0, "acc_after": 1.0},
+     {"loss_before": 0.41, "loss_after": 1.37, "acc_before": 0.99996, "acc_after": 1.0}),
+])
+def test_an_accuracy_that_prints_the_same_stayed_it_did_not_go_from_100_to_100(alone, group):
+    from fabric_cli.narrate import ticker_line
+
+    events = copy.deepcopy(build_run(0))
+    _set_pronoun_ablation(events, alone, group)
+    head = tell(events, "head").text()
+    everything = _every_text(events) + tell(events, None).text()
+    moment = next(e for e in events if e.get("kind") == "specialist")
+    everything += "\n" + ticker_line(moment, 0)
+    assert not SAME_FIGURE.search(everything), SAME_FIGURE.search(everything)
+    assert re.search(r"accuracy (stayed|held) at 100%", head), head
+    assert "nats" in head and "1.37" in head  # the loss that did move is still told
+
+
+def test_a_story_sentence_inside_prose_is_set_off_by_quotes_in_piped_output(tmp_path):
+    """Piped output has no italics: "In flows The professor ..." must read as a quotation."""
+    from cli_helpers import invoke
+    from synthetic_runs import write_chronicle
+
+    write_chronicle(tmp_path / "run", build_run(0))
+    for component in ([], ["-c", "head"], ["-c", "tokenizer"], ["-c", "softmax"]):
+        result = invoke("narrate", ["--run", str(tmp_path / "run"), *component])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())  # the lines as one, wrapping undone
+        told = {sentence: text.count(sentence) for sentence in STORY_SENTENCES}
+        assert sum(told.values()) or component[-1] == "softmax", component
+        for sentence, n in told.items():
+            assert text.count(f"\u201c{sentence}\u201d") == n, (component, text)
+        assert not re.search(r"\b(flows|handed me|[Ii]n|cut|[Ff]rom|reading|Given) The ", text)
+
+
+def test_a_typed_sentence_is_quoted_as_typed_and_its_continuation_follows_it(tiny_run_master):
+    from cli_helpers import invoke
+
+    typed = "The king met the professor and she"
+    result = invoke("infer", [typed, "--run", str(tiny_run_master)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"\u201c{typed}\u201d" in text
+    assert not re.search(r"on: [A-Z]", text)  # "it weaves on: Finished his crown." was told
+
+
+def test_the_first_correction_is_named_once_when_the_weights_tell_it():
+    """Seed 3's Gradient arrival said "The first correction reached Layer 0 ..." and the
+    weight-change beat then began "My first correction came at step 1 ..."."""
+    def beginnings(events) -> str:
+        story = tell(events, "head")
+        return " ".join(next(c for c in story.chapters
+                             if c.title == "Random Beginnings").paragraphs).lower()
+
+    with_weights = beginnings(build_run(3))
+    assert "w_q" in with_weights or "w_k" in with_weights or "w_v" in with_weights
+    assert with_weights.count("first correction") <= 1, with_weights
+    assert "gradient" in with_weights  # the arrival is still told, in other words
+    # without the weight-change beat (an older chronicle) the arrival may name it
+    assert "first correction" in beginnings(build_run(3, new_measures=False))

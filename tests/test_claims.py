@@ -85,6 +85,8 @@ INDEPENDENT = {
     "opened": lambda v: _f(v["after"]) > 0
     and _f(v["after"]) - _f(v["before"]) > C.CHANGE * abs(_f(v["before"])),
     "nothing": lambda v: _f(v["value"]) == 0,
+    "figures_equal": lambda v: isinstance(v["before"], str) and v["before"] == v["after"],
+    "figures_differ": lambda v: isinstance(v["before"], str) and v["before"] != v["after"],
     "exceeds": lambda v: _f(v["a"]) > _f(v["b"]),
     "both_ways": lambda v: _f(v["fall"]) < 0 < _f(v["rise"]),
     "even": lambda v: _f(v["fall"]) < 0 < _f(v["rise"])

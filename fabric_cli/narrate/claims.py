@@ -140,6 +140,11 @@ FACTS: dict[str, Fact] = {
                    and _f(after) > _f(before) + CHANGE * abs(_f(before)),
                    "a gap that is positive and widened by more than 10%"),
     "nothing": Fact(lambda value: _finite(value) and _f(value) == 0, "exactly 0"),
+    # on the figures as printed (strings): 0.9996 and 1.0 both read "100%", so they "stayed"
+    "figures_equal": Fact(lambda before, after: str(before) == str(after),
+                          "the two figures, as printed, are the same"),
+    "figures_differ": Fact(lambda before, after: str(before) != str(after),
+                           "the two figures, as printed, differ"),
     "exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b), "a > b"),
     "both_ways": Fact(lambda rise, fall: _finite(rise, fall) and _f(rise) > 0 > _f(fall),
                       "the largest rise is above 0 and the largest fall below 0"),
@@ -213,7 +218,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
     "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
     "no more of me": ("not_exceeds",), "nothing of me": ("nothing",),
-    "much the same": ("steady",), "as far up as down": ("even",),
+    "much the same": ("steady",), "stayed at": ("figures_equal",), "as far up as down": ("even",),
 }
 
 

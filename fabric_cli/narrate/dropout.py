@@ -11,6 +11,7 @@ from __future__ import annotations
 from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.figures import moved
 from fabric_cli.narrate.format import as_float, head_name, pct, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
@@ -59,16 +60,16 @@ INSIDE_TOO = [
     'Inside the heads too: {attn} of every attention weight, dark on each step.',
     'I reached into the heads as well, cutting {attn} of their attention weights.',
 ]
-BACKUPS = [
+BACKUPS = [  # {moved}: figures.moved, "went from A to B" or "stayed at A"
     ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
     "pronoun's antecedent on held-out sentences; silence any one of them and almost nothing "
-    "changed, silence {every} and resolution fell from {before} to {after}. *Cut a thread "
-    "and the cloth still holds.*"),
+    "changed, silence {every} and resolution {moved}. *Cut a thread and the cloth still "
+    "holds.*"),
     ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
-    "them together and the Fabric resolved {after} of pronouns instead of {before}. *I taught "
-    "them not to trust a single thread.*"),
-    'By the end {count} heads, {list}, had learned the same pronoun paths; silence {every} and resolution went from {before} to {after}. *Backups, woven under my cuts.*',
-    'In the end {count} heads ({list}) came to carry the pronouns; zeroed together, {before} of pronouns resolved became {after}.',
+    "them together and the share of pronouns resolved {moved}. *I taught them not to trust a "
+    "single thread.*"),
+    'By the end {count} heads, {list}, had learned the same pronoun paths; silence {every} and resolution {moved}. *Backups, woven under my cuts.*',
+    'In the end {count} heads ({list}) came to carry the pronouns; zeroed together, the share of pronouns resolved {moved}.',
 ]
 FOCUS = [
     ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
@@ -171,8 +172,9 @@ def _backups(run: RunFacts, voice: Voice) -> str | None:
     names = ", ".join(heads[:-1]) + " and " + heads[-1]
     count = COUNT_WORDS.get(len(trackers), str(len(trackers)))
     every = "both" if len(trackers) == 2 else f"all {count}"
-    return voice.say("backups", BACKUPS, count=count, every=every, list=names,
-                     before=pct(group.get("acc_before")), after=pct(group.get("acc_after")))
+    resolved = moved(voice, "backups:acc", pct(group.get("acc_before")),
+                     pct(group.get("acc_after")))
+    return voice.say("backups", BACKUPS, count=count, every=every, list=names, moved=resolved)
 
 
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:

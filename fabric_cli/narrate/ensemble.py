@@ -18,6 +18,7 @@ from fabric_cli.narrate import head_lines as H
 from fabric_cli.narrate import residual as R
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.figures import ablation_moves
 from fabric_cli.narrate.format import as_float, head_name, pct, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
@@ -81,16 +82,14 @@ class _Teller:
             if hurt:
                 return self.voice.say(slot, L.SPECIALIST_TEAM, claim=hurt, step=step(first["step"]),
                                       role=role, heads=_list([_who(m) for m in moments]),
-                                      acc_before=pct(group.get("acc_before")),
-                                      acc_after=pct(group.get("acc_after")))
+                                      **ablation_moves(self.voice, slot, group))
         abl = d.get("ablation") or {}
         nums = {k: abl.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
         hurt = self.voice.claim("hurt", **nums)
         if len(moments) == 1 and hurt:
-            v = moment_values(first)
-            return self.voice.say(slot, L.SPECIALIST_ALONE, claim=hurt, step=v["step"], role=role,
-                                  loss_before=v.get("ablation_loss_before", "?"),
-                                  loss_after=v.get("ablation_loss_after", "?"))
+            moves = ablation_moves(self.voice, slot, abl)
+            return self.voice.say(slot, L.SPECIALIST_ALONE, claim=hurt, step=step(first["step"]),
+                                  role=role, loss_move=moves["loss_move"])
         return self.fallback(first, self.run.seed)
 
     def one(self, m: dict) -> str | None:

@@ -52,26 +52,28 @@ SNAP_ONE = [
     "Step {step}, the snap: {weight} from \"{pronoun}\" onto \"{antecedent}\", and the rest as sure.",
 ]
 SNAP_ITEM = "{who} at step {step}"
+# {loss_move}, {acc_move}: figures.moved ("went from A to B", or "stayed at A")
 SPECIALIST_TEAM = Bank("hurt", [
     ("By step {step} the probes named us {role} heads: {heads}. Silence one of us alone and "
-     "little changes; silence all of us and accuracy on the words after each {role} goes from "
-     "{acc_before} to {acc_after}. *A team, not a soloist.*"),
-    ("Step {step}: {heads}, {role} heads all, proven together: zeroed at once, we take the "
-     "words after each {role} from {acc_before} right to {acc_after}."),
-    ("We are {heads}, and the ablation names us {role} heads: together, our silence drops "
-     "accuracy from {acc_before} to {acc_after}."),
-    ("At step {step} they silenced {heads} together: {acc_before} became {acc_after} on the "
-     "words after each {role}. *Alone we are spares; together we are the thread.*"),
+     "little changes; silence all of us and, on the words after each {role}, the loss "
+     "{loss_move} nats and accuracy {acc_move}. *A team, not a soloist.*"),
+    ("Step {step}: {heads}, {role} heads all, proven together: zeroed at once, on the words "
+     "after each {role} the loss {loss_move} nats and accuracy {acc_move}."),
+    ("We are {heads}, and the ablation names us {role} heads: silenced together, the loss "
+     "after each {role} {loss_move} nats and accuracy {acc_move}."),
+    ("At step {step} they silenced {heads} together: on the words after each {role} the loss "
+     "{loss_move} nats, accuracy {acc_move}. *Alone we are spares; together we are the "
+     "thread.*"),
 ])
 SPECIALIST_ALONE = Bank("hurt", [
     ("At step {step} the ablation named me a {role} head: silenced, the loss on the words after "
-     "each {role} goes from {loss_before} to {loss_after} nats."),
-    ("Step {step}: a {role} head, proven. Zero me and the words after each {role} cost "
-     "{loss_after} nats instead of {loss_before}."),
-    ("The probes and the ablation agree at step {step}: I am a {role} head; without me, "
-     "{loss_before} becomes {loss_after} nats."),
-    ("Step {step}, the proof: {loss_before} nats with me, {loss_after} without, on the words "
-     "after each {role}."),
+     "each {role} {loss_move} nats."),
+    ("Step {step}: a {role} head, proven. Zero me and the loss on the words after each {role} "
+     "{loss_move} nats."),
+    ("The probes and the ablation agree at step {step}: I am a {role} head; without me, the "
+     "loss after each {role} {loss_move} nats."),
+    ("Step {step}, the proof: silence me and the loss on the words after each {role} "
+     "{loss_move} nats."),
 ])
 CLIP_BURST = Bank("clipped", [
     ("From step {start_step} to step {end_step} we cut the Gradient back {count} times; its "

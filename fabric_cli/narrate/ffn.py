@@ -71,8 +71,8 @@ AFTER_ROLE = [
      "working, {after} and {acc_after} with them zeroed."),
     ("After a {role} comes my hardest word. Intact: {before} nats, {acc_before} right. With "
      "{heads} silent: {after} nats, {acc_after} right."),
-    ("They zeroed {heads} and watched me on the word after each {role}: {before} nats became "
-     "{after}, {acc_before} right became {acc_after}."),
+    ("They zeroed {heads} and watched me on the word after each {role}: {before} nats and "
+     "{acc_before} right before, {after} nats and {acc_after} right after."),
 ]
 # What the silence did to me, judged on those numbers (the nearest-noun guess is the bar).
 AFTER_BLIND = Bank("blind", [

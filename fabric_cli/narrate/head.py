@@ -20,13 +20,14 @@ from fabric_cli.narrate.common import (
     token,
 )
 from fabric_cli.narrate.facts import RunFacts
+from fabric_cli.narrate.figures import ablation_moves
 from fabric_cli.narrate.format import as_float, count, finite, head_name, pct, sig, step
 from fabric_cli.narrate.head_lines import *
 from fabric_cli.narrate.head_lines_becoming import *
 from fabric_cli.narrate.head_lines_becoming import MOMENT_LINES  # noqa: F401 (the registry)
 from fabric_cli.narrate.head_weights import first_correction, late_correction
 from fabric_cli.narrate.story import Chapter, Story, Voice
-from fabric_cli.typeset import as_typed
+from fabric_cli.typeset import quoted
 
 SPEAKER = "the Head"
 COLOUR = "magenta"
@@ -93,7 +94,7 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
         hit = voice.claim("right", target=focus[0], antecedent=a)
         miss = voice.claim("wrong", target=focus[0], antecedent=a)
         paras.append(voice.say("begin-snap", BEGIN_LEANING if hit else BEGIN_ASTRAY,
-                               claim=hit if hit else miss, sentence=as_typed(snap["sentence"]),
+                               claim=hit if hit else miss, sentence=quoted(snap["sentence"]),
                                pronoun=token(snap, p), top=token(snap, focus[0]),
                                weight=sig(focus[1]), antecedent=token(snap, a),
                                on_antecedent=sig(pattern[p][a])))
@@ -101,10 +102,12 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
     first = run.first_step
     flow = flow_row(first, layer)
     ratio = ((first or {}).get("update_ratio") or {}).get(f"blocks.{layer}")
+    weights = first_correction(run, voice, layer, head)  # head_weights.py
     if flow is not None and ratio is not None:
-        paras.append(voice.say("first-touch", FIRST_TOUCH, arriving=sig(flow["arriving"]),
+        bank = FIRST_TOUCH_BEFORE_WEIGHTS if weights else FIRST_TOUCH  # one "first correction"
+        paras.append(voice.say("first-touch", bank, arriving=sig(flow["arriving"]),
                                at=step(first["step"]), ratio=sig(ratio), layer=layer))
-    paras += first_correction(run, voice, layer, head)  # head_weights.py
+    paras += weights
     return Chapter("Random Beginnings", paras)
 
 
@@ -136,7 +139,7 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
         if clear or narrow:
             paras.append(voice.say(
                 "snap", SNAP_CLEAR if clear else SNAP_NARROW, claim=clear if clear else narrow,
-                at=v["step"], sentence=as_typed(str(d.get("sentence", ""))),
+                at=v["step"], sentence=quoted(str(d.get("sentence", ""))),
                 pronoun=v.get("pronoun", "?"), antecedent=v.get("antecedent", "?"),
                 weight=v.get("weight", "?"), runner_up=v.get("runner_up", "?"),
                 runner_weight=v.get("runner_up_weight", "?")))
@@ -235,8 +238,8 @@ def _forms(by_pronoun: dict | None) -> list[str]:
 
 
 def _quoted(words: list[str]) -> str:
-    quoted = [f'"{w}"' for w in words]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    marks = [f'"{w}"' for w in words]
+    return marks[0] if len(marks) == 1 else ", ".join(marks[:-1]) + " and " + marks[-1]
 
 
 def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int]]) -> str:
@@ -260,21 +263,19 @@ def _ablation(voice: Voice, spec: dict) -> list[str]:
     if not abl:
         return []
     nums = {k: abl.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
-    values = {"before": sig(abl.get("loss_before")), "after": sig(abl.get("loss_after")),
-                  "acc_before": pct(abl.get("acc_before")), "acc_after": pct(abl.get("acc_after"))}
     hurt, harmless = voice.claim("hurt", **nums), voice.claim("harmless", **nums)
     if hurt:
-        return [voice.say("ablation", ABLATION, claim=hurt, **values)]
+        return [voice.say("ablation", ABLATION, claim=hurt, **ablation_moves(voice, "alone", abl))]
     if not harmless:
         return []
-    text = voice.say("ablation", ABLATION_BACKUP, claim=harmless, **values)
+    text = voice.say("ablation", ABLATION_BACKUP, claim=harmless,
+                     **ablation_moves(voice, "alone", abl))
     group = spec.get("group_ablation") or {}
     gnums = {k: group.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
     team = voice.claim("hurt", **gnums)
     if team:
         text += " " + voice.say("team", TEAM_HURT, claim=team,
-                                group_before=pct(group.get("acc_before")),
-                                group_after=pct(group.get("acc_after")))
+                                **ablation_moves(voice, "team", group, prefix="group_"))
     return [text]
 
 
@@ -363,7 +364,7 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
         if not parts:
             continue
         bank = INFERENCE_MORE if told_sentence else INFERENCE
-        paras.append(voice.say(f"infer:{i}", bank, sentence=as_typed(snap["sentence"]),
+        paras.append(voice.say(f"infer:{i}", bank, sentence=quoted(snap["sentence"]),
                                pairs=" ".join(parts)))
         told_sentence = True
     return Chapter("The Inference Dance", paras) if paras else None

@@ -72,6 +72,16 @@ FIRST_TOUCH = [
     ("At step {at} a tide of {arriving} reached my layer from above, and my block moved by "
      "{ratio} of itself. *I did not understand it. I felt it.*"),
 ]
+# When the weight-change beat follows (head_weights.first_correction), it is the one that
+# names "my first correction": the arrival then leaves the phrase to it. Same variants, in the
+# same places, so the choice stays the one the seed made.
+FIRST_TOUCH_BEFORE_WEIGHTS = [
+    FIRST_TOUCH[0],
+    ("The Gradient reached Layer {layer} at step {at} carrying a norm of {arriving}; Adam's "
+     "step shifted my block's weights by {ratio} of their length. A nudge, not a lesson."),
+    FIRST_TOUCH[2],
+    FIRST_TOUCH[3],
+]
 
 # --- Finding My Focus ---------------------------------------------------------------------
 NEIGHBOURS_FIRST = [

@@ -27,35 +27,36 @@ HELDOUT_ROLE = [  # any role but pronoun: the probe's own bar for a head without
     "At my role's places in sentences I never saw: {heldout} right, where {baseline} is the bar.",
     "On new sentences, {heldout} at my role's places; {baseline} is what a head without it gets.",
 ]
+# {loss_move} and {acc_move} are figures.moved: "went from A to B", or "stayed at A" when the
+# two printed figures are the same (the loss in nats, accuracy as a percentage).
 ABLATION = Bank("hurt", [
     ("They silenced me to be sure. With my output zeroed the loss on the words after my role "
-     "rose from {before} to {after} nats, and accuracy went from {acc_before} to {acc_after}. "
-     "*Take me out and the weave loosens.*"),
-    ("The ablation is my proof: zero my output and the loss on the tokens I serve goes from "
-     "{before} to {after} nats; accuracy from {acc_before} to {acc_after}."),
-    ("Silence me and see: {before} to {after} nats on the words after my role, {acc_before} "
-     "to {acc_after} in accuracy."),
-    ("Zeroed, I leave a hole: the loss after my role {before} → {after} nats, accuracy "
-     "{acc_before} → {acc_after}."),
+     "{loss_move} nats, and accuracy {acc_move}. *Take me out and the weave loosens.*"),
+    ("The ablation is my proof: zero my output and the loss on the tokens I serve {loss_move} "
+     "nats; accuracy {acc_move}."),
+    ("Silence me and see: on the words after my role the loss {loss_move} nats, and accuracy "
+     "{acc_move}."),
+    ("Zeroed, I leave a hole: the loss after my role {loss_move} nats, and accuracy "
+     "{acc_move}."),
 ])
 ABLATION_BACKUP = Bank("harmless", [
     ("They silenced me alone, and almost nothing happened: the loss on the words after my "
-     "role went from {before} to {after} nats, accuracy from {acc_before} to {acc_after}."),
-    ("Zero me alone and the Fabric barely notices ({before} to {after} nats, {acc_before} to "
-     "{acc_after} in accuracy)."),
-    ("Alone, my silence costs almost nothing: {before} to {after} nats, accuracy "
-     "{acc_before} to {acc_after}."),
-    ("Silenced by myself I am barely missed: {before} → {after} nats, {acc_before} → "
-     "{acc_after}."),
+     "role {loss_move} nats, and accuracy {acc_move}."),
+    ("Zero me alone and the Fabric barely notices: the loss after my role {loss_move} nats, "
+     "accuracy {acc_move}."),
+    ("Alone, my silence costs almost nothing: the loss {loss_move} nats, and accuracy "
+     "{acc_move}."),
+    ("Silenced by myself I am barely missed: the loss {loss_move} nats, accuracy {acc_move}."),
 ])
 TEAM_HURT = Bank("hurt", [
-    ("Silenced together with the others of my role, accuracy fell from {group_before} to "
-     "{group_after}. *Alone I am not needed; together we are the thread.*"),
-    ("Zero every head of my role at once and my role's answers come apart: {group_before} resolved "
-     "before, {group_after} after."),
-    ("But silence all of us and the cloth tears: {group_before} → {group_after}. *A team, "
-     "not a soloist.*"),
-    "Together we matter: with the whole role silenced, {group_before} fell to {group_after}.",
+    ("Silenced together with the others of my role, the loss {group_loss_move} nats and "
+     "accuracy {group_acc_move}. *Alone I am not needed; together we are the thread.*"),
+    ("Zero every head of my role at once and the loss on my role's words {group_loss_move} "
+     "nats; accuracy {group_acc_move}."),
+    ("But silence all of us and the cloth tears: the loss {group_loss_move} nats, accuracy "
+     "{group_acc_move}. *A team, not a soloist.*"),
+    ("Together we matter: with the whole role silenced, the loss {group_loss_move} nats and "
+     "accuracy {group_acc_move}."),
 ])
 REDUNDANT = [
     "I am not alone in it: {list} {verb} the same thread, so silencing me alone hurts less.",
@@ -226,20 +227,25 @@ MOMENT_LINES = {
         "at step {step} my {role} score reached {score}, past {threshold}.",
         "{role}, step {step}: {score} against a line of {threshold}.",
     ],
+    # {loss_move}, {group_loss_move}, {group_acc_move}: figures.moved on the moment's
+    # ablation and group_ablation ("went from A to B", or "stayed at A")
     "specialist": [
         ("step {step}: I am a {role} head, score {score}; silence me and the loss on the words "
-         "after my role goes from {ablation_loss_before} to {ablation_loss_after} nats."),
+         "after my role {loss_move} nats."),
         ("step {step}: named a {role} head (score {score}); zeroed, the loss after my role "
-         "reads {ablation_loss_after} nats instead of {ablation_loss_before}."),
-    'step {step}, proven a {role} head (score {score}): without me the words after my role cost {ablation_loss_after} nats, with me {ablation_loss_before}.',
-    'a {role} head by step {step}, score {score}; the ablation: {ablation_loss_before} → {ablation_loss_after} nats.',
+         "{loss_move} nats."),
+        ("step {step}, proven a {role} head (score {score}): silenced, the loss on the words "
+         "after my role {loss_move} nats."),
+        "a {role} head by step {step}, score {score}; the ablation: the loss {loss_move} nats.",
     ],
     "specialist_backup": [
         ("step {step}: I am a {role} head, score {score}, one of a team: silence us all and "
-         "accuracy goes from {group_ablation_acc_before_pct} to {group_ablation_acc_after_pct}."),
+         "accuracy {group_acc_move}."),
         ("step {step}: a {role} head in a team (score {score}); the whole team silenced, "
-         "{group_ablation_acc_before_pct} → {group_ablation_acc_after_pct}."),
-    'step {step}: {role} head, score {score}; my team silenced, {group_ablation_acc_before_pct} became {group_ablation_acc_after_pct}.',
-    'one {role} head of a team at step {step} (score {score}): all of us zeroed, {group_ablation_acc_before_pct} to {group_ablation_acc_after_pct}.',
+         "accuracy {group_acc_move}."),
+        ("step {step}: {role} head, score {score}; my team silenced, the loss "
+         "{group_loss_move} nats and accuracy {group_acc_move}."),
+        ("one {role} head of a team at step {step} (score {score}): all of us zeroed, accuracy "
+         "{group_acc_move}."),
     ],
 }

@@ -16,7 +16,7 @@ import zlib
 from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.format import head_name, pct, sig
 from fabric_cli.narrate.story import Told, Voice
-from fabric_cli.typeset import as_typed
+from fabric_cli.typeset import as_typed, in_quotes
 
 COMPONENT = "head"
 _PLURAL_POSSESSIVE = re.compile(r"\b(\w+s)'s\b")
@@ -216,7 +216,7 @@ def _tell(doc: dict, voice: Voice, sentence: str) -> list[str]:
     me = trackers[0]
     tokens = doc["tokens"]
     paragraphs = []
-    opening = [voice.say("open", OPENING, head=me[1], layer=me[0], sentence=sentence.strip(),
+    opening = [voice.say("open", OPENING, head=me[1], layer=me[0], sentence=in_quotes(sentence.strip()),
                          n=len(tokens) - 1)]
     if doc.get("trackers", {}).get("source") == "probe":
         opening.append(voice.say("unproven", UNPROVEN))
@@ -302,7 +302,8 @@ def _ending(voice: Voice, doc: dict) -> str:
     if continuation.get("stopped") == "ended":
         parts.append(voice.say("ended", ENDED))
     elif continuation.get("tokens"):
-        parts.append(voice.say("cont", CONTINUES, words=as_typed(continuation["tokens"])))
+        parts.append(voice.say("cont", CONTINUES, words=in_quotes(
+            "\u2026" + as_typed(continuation["tokens"], capital=False))))
     return " ".join(parts)
 
 

@@ -161,9 +161,11 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         chapters.append(Chapter("The First Verdict", [voice.say(
             "first", FIRST, at=step(first["step"]), loss=sig(first["loss"]), v=str(v),
             uniform=sig(uniform), italic=italic).rstrip()]))
-    paras = [p for m in run.moments_of("loss_plateau")[:2] if (p := _plateau(run, voice, m))]
-    paras += [voice.say(f"drop:{m['step']}", DROP, **moment_values(m))
-              for m in run.moments_of("loss_drop")[:2]]
+    calms = [(m["step"], p) for m in run.moments_of("loss_plateau")[:2]
+             if (p := _plateau(run, voice, m))]
+    falls = [(m["step"], voice.say(f"drop:{m['step']}", DROP, **moment_values(m)))
+             for m in run.moments_of("loss_drop")[:2]]
+    paras = [p for _, p in sorted(calms + falls, key=lambda told: told[0])]  # as they happened
     chapters.append(Chapter("Calms and Falls", paras))
     paras = [voice.say("near", NEAR, **moment_values(m)) for m in run.moments_of("near_floor")[:1]]
     diverged = run.first_moment("diverged")

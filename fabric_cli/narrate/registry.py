@@ -23,6 +23,7 @@ from fabric_cli.narrate import (
 )
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts, collect
+from fabric_cli.narrate.figures import ablation_moves
 from fabric_cli.narrate.format import head_name, step
 from fabric_cli.narrate.story import Story, Voice
 
@@ -112,8 +113,13 @@ def _moment_text(moment: dict, seed: int) -> str | None:
     if not bank:
         return None
     voice = Voice(seed, str(moment.get("component")))
+    slot = f"tick:{kind}:{moment.get('step')}"
+    values = moment_values(moment)
+    for key, prefix in (("ablation", ""), ("group_ablation", "group_")):
+        if isinstance(data.get(key), dict):  # said by the printed figures: went / stayed
+            values.update(ablation_moves(voice, f"{slot}:{key}", data[key], prefix=prefix))
     try:
-        text = voice.say(f"tick:{kind}:{moment.get('step')}", bank, **moment_values(moment))
+        text = voice.say(slot, bank, **values)
     except (KeyError, IndexError, ValueError):
         return None  # a moment missing a field gets the plain line instead of a guess
     return text[:1].upper() + text[1:]

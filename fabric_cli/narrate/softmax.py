@@ -14,7 +14,7 @@ from fabric_cli.narrate.common import moment_values, pronoun_pairs, sharpest, to
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import head_name, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
-from fabric_cli.typeset import as_typed
+from fabric_cli.typeset import quoted
 
 SPEAKER = "Softmax"
 COLOUR = "bright_yellow"
@@ -177,7 +177,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                 continue
             p, ante = pairs[0]
             text = voice.say("row", HEAD_ROW, who=head_name(layer, head),
-                             pronoun=token(s_last, p), sentence=as_typed(s_last["sentence"]),
+                             pronoun=token(s_last, p), sentence=quoted(s_last["sentence"]),
                              antecedent=token(s_last, ante), early=sig(a[p][ante]),
                              early_at=step(first["step"]), late=sig(b[p][ante]),
                              late_at=step(last["step"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import count, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
-from fabric_cli.typeset import as_typed
+from fabric_cli.typeset import quoted
 
 SPEAKER = "the Tokenizer"
 COLOUR = "bright_cyan"
@@ -84,7 +84,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         tokens = [str(t) for t in snap.get("tokens") or []]
         if not tokens:
             continue
-        paras.append(voice.say(f"story:{i}", STORY, sentence=as_typed(snap.get("sentence", "")),
+        paras.append(voice.say(f"story:{i}", STORY, sentence=quoted(snap.get("sentence", "")),
                                n=count(len(tokens)), tokens=", ".join(f'"{t}"' for t in tokens)))
         unknown = tokens.count("<unk>")
         if unknown:

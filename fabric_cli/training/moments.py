@@ -275,7 +275,9 @@ class MomentDetector:
     def _loss(self, step: int, loss: float) -> list[dict]:
         """A plateau begins when the smoothed loss of the last `plateau_min_steps` steps fits in
         the tolerance band (max - min ≤ tolerance × min), well above the floor; it lasts while
-        the smoothed loss stays within half that band of its mean, and is told when it ends."""
+        the smoothed loss stays within half that band of its mean, and is told when it ends.
+        Told ranges never overlap: a plateau's steps start no earlier than the end of the drop
+        told before it, and a drop is watched for only until the next plateau begins."""
         t = self.thresholds
         s = loss if self.loss_smooth is None else self.loss_smooth + t.loss_ema * (
             loss - self.loss_smooth)
@@ -304,6 +306,9 @@ class MomentDetector:
                     "from_loss": round_number(watch["mean"]), "to_loss": round_number(s),
                     "best_pronoun_score": self.best_pronoun_score}))
                 self.after_plateau = None
+                # the fall is told up to here, so a slow stretch after it starts here too
+                self.flat.clear()
+                self.flat.push(step, s, t.plateau_tolerance)
         return moments
 
     def _maybe_begin_plateau(self, step: int) -> None:
@@ -315,6 +320,7 @@ class MomentDetector:
         self.plateau = {"start": self.flat.values[0][0], "end": step, "low": min(values),
                         "high": max(values), "total": math.fsum(values), "count": len(values)}
         self.flat.clear()
+        self.after_plateau = None  # a new slow stretch: the fall that led here is not told
 
     def _plateau_moment(self, step: int) -> dict:
         ep = self.plateau
