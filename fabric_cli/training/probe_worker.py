@@ -9,9 +9,10 @@ the loop would give). The worker runs the same Prober code on the same weights w
 thread, so its numbers are the ones the loop would have measured: tests/test_probe_worker.py
 compares the two chronicles.
 
-The worker is a child process of its own session (Ctrl-C at the terminal reaches only the
-Trainer, which then waits for the probe in flight before its last checkpoint), reading
-requests on its stdin and answering on its stdout, each message a length and then bytes:
+The worker runs the parent's own copy of fabric_cli (not whichever one its working
+directory would put first). It is a child process of its own session (Ctrl-C at the terminal
+reaches only the Trainer, which then waits for the probe in flight before its last
+checkpoint), reading requests on its stdin and answering on its stdout, each message a length and then bytes:
     parent -> worker   JSON set-up: the scenario's path and a digest of what probes read of
                        it (grammar, probes, seeds, model), model config, dropout, seed
     worker -> parent   JSON {"ready": true} or {"error": "..."}
@@ -110,11 +111,16 @@ class ProbeWorker:
         self._sent: dict = {}
         if not scenario.text or scenario.path is None or (os.cpu_count() or 1) < 2:
             return
+        # The worker must run this very fabric_cli: `-P` keeps the working directory (a
+        # checkout beside an installed copy, say) off its path; ours goes first instead.
+        ours = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1"}
+               "MKL_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in (ours, os.environ.get("PYTHONPATH"))
+                                             if p)}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "fabric_cli.training.probe_worker"],
+                [sys.executable, "-P", "-m", "fabric_cli.training.probe_worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 bufsize=0, start_new_session=True, env=env)
             _write(self.proc.stdin.fileno(), _encode({
