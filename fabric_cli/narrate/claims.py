@@ -185,13 +185,16 @@ def trend_all(pairs: list[tuple[object, object]]) -> Claim:
     return judge("mixed", pairs=pairs)
 
 # Words that claim something, and the facts under which each may be said. A phrase that uses
-# one of these words must name one of its facts (case-insensitive, whole words).
+# one of these words must name one of its facts (case-insensitive, whole words). A fact may
+# license a word in the negative ("never faded" under 'reached', "neither louder nor quieter"
+# under 'steady'): tests/test_claims.py reads every bank's phrases against this table.
 LEXICON: dict[str, tuple[str, ...]] = {
     "grew": ("grew", "all_grew"), "grown": ("grew", "all_grew"),
-    "larger": ("grew", "all_grew", "exceeds"), "louder": ("grew",), "wider": ("grew",),
+    "larger": ("grew", "all_grew", "exceeds"), "louder": ("grew", "exceeds", "steady"),
+    "wider": ("grew",),
     "swelled": ("grew",), "climbed": ("grew", "sharper"), "louder voices": ("grew",),
     "shrank": ("shrank", "all_shrank"), "shrunk": ("shrank", "all_shrank"),
-    "smaller": ("shrank", "all_shrank", "not_exceeds"), "quieter": ("shrank",), "narrower": ("shrank",),
+    "smaller": ("shrank", "all_shrank", "not_exceeds"), "quieter": ("shrank", "steady"), "narrower": ("shrank",),
     "nearly there": ("shrank", "all_shrank"), "small steps": ("shrank", "all_shrank"),
     "ripples": ("shrank",), "whisper where": ("shrank",),
     "knew nothing": ("near_uniform",), "blank loom": ("near_uniform",),
@@ -200,14 +203,14 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "grip held": ("held",), "focus held": ("held",), "it held": ("held",),
     "bent": ("bent",), "shook": ("shaken",), "shaken": ("shaken",),
     "unravels": ("hurt",), "blind": ("blind",),
-    "barely": ("harmless",), "almost nothing": ("harmless",),
+    "barely": ("harmless", "share_kept", "steady"), "almost nothing": ("harmless",),
     "were learned": ("learned",), "were not": ("not_learned",), "becalmed": ("not_learned",),
-    "certainty": ("certain",), "certain": ("certain",), "murmur": ("murmur",),
+    "certainty": ("certain",), "certain": ("certain",), "murmur": ("murmur", "certain"),
     "sharper": ("sharper",),
-    "tied true": ("right",), "that is the one": ("right",), "missed": ("wrong",),
+    "tied true": ("right",), "that is the one": ("right",), "missed": ("wrong", "not_learned", "harmless"),
     "wrong thread": ("wrong",), "dropped stitch": ("wrong",),
-    "faded": ("faded",), "ghost": ("faded",), "always heard": ("reached",),
-    "storm": ("clipped", "diverged"), "gale": ("clipped",), "trimmed": ("clipped",),
+    "faded": ("faded", "reached"), "ghost": ("faded",), "always heard": ("reached",),
+    "storm": ("clipped", "diverged"), "gale": ("clipped",), "trimmed": ("clipped", "never_clipped"),
     "reined": ("clipped",), "distant": ("clear_margin",), "knot tied": ("clear_margin",),
     "snapped taut": ("clear_margin",), "close behind": ("narrow_margin",),
     "near second": ("narrow_margin",), "not yet a knot": ("narrow_margin",),
