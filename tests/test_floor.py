@@ -33,8 +33,9 @@ def test_tiny_floor_by_hand():
 
 
 def test_the_kept_floors_are_the_floors_walked_out_now_for_every_bundled_language():
-    """language/floors.json spares `fabric train` the walk; it must hold exactly what the walk
-    gives today, for every bundled scenario and lesson (else: scripts/write_floors.py)."""
+    """language/floors.json spares `fabric train` the walk; it must hold what the walk gives
+    today, to the last bits of rounding, for every bundled scenario and lesson (else:
+    scripts/write_floors.py)."""
     from fabric_cli.language.floors import _table, known_floors
     from fabric_cli.lessons import every_bundled_scenario
 
@@ -45,7 +46,13 @@ def test_the_kept_floors_are_the_floors_walked_out_now_for_every_bundled_languag
         assert known_floors(key) is not None, f"{name}: no kept floor; run write_floors.py"
         if key not in walked:
             walked[key] = corpus.computed_floor_details()
-        assert known_floors(key) == walked[key], name
+        kept = known_floors(key)
+        assert set(kept) == set(walked[key]), name
+        for split, floor in walked[key].items():  # numpy's sums round a last bit differently
+            assert kept[split].states == floor.states, (name, split)  # on other CPUs' SIMD
+            for field in ("nats_per_token", "sentence_entropy", "mean_length"):
+                assert getattr(kept[split], field) == pytest.approx(getattr(floor, field),
+                                                                    rel=1e-12), (name, split)
     assert set(_table()) == set(walked), "floors.json keeps a language no scenario speaks"
 
 
