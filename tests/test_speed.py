@@ -84,17 +84,24 @@ def train(params, steps, seed=0, kind="adamw"):
 
 
 @pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
-def test_the_blas_thread_count_changes_the_speed_not_the_numbers():
+def test_a_thread_count_repeats_itself_exactly_and_differs_from_another_only_by_rounding():
+    """On Intel's kernels 1 and 2 threads give the same bits; on AMD EPYC's, the weight
+    gradients' long sums are split between threads and the last bits move (nn/blas.py), so
+    a run never changes its count while it trains."""
     cfg = replace(CFG, n_ctx=24, d_model=64, d_head=16, n_heads=4, d_mlp=256, d_vocab=50)
     before = blas_threads()
     try:
         results = []
-        for threads in (1, 2):
+        for threads in (1, 2, 2):
             set_blas_threads(threads)
             results.append(train(init_params(cfg, np.random.default_rng(0)), steps=3))
     finally:
         set_blas_threads(before)
-    assert all(np.array_equal(results[0][n], results[1][n]) for n in results[0])
+    one, two, two_again = results
+    assert all(np.array_equal(two[n], two_again[n]) for n in two)
+    # three AdamW steps of lr 1e-2 each move a weight by up to 3e-2: the counts may differ
+    # by rounding, 1% of one step at most, never by a step's worth
+    assert max(float(np.abs(one[n] - two[n]).max()) for n in one) < 1e-4
 
 
 @pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")

@@ -262,3 +262,41 @@ def test_pronoun_threshold_moments_come_exactly_at_the_first_crossing(tiny_run_m
             row = next(r for r in before[-1]["heads"] if (r["layer"], r["head"]) == head)
             assert number(row["scores"]["pronoun"]) < bar
             assert moment["data"]["previous_step"] == before[-1]["step"]
+
+
+@pytest.mark.skipif(__import__("fabric_cli.nn.blas", fromlist=["x"]).blas_threads() is None,
+                    reason="the BLAS's thread count cannot be set")
+def test_the_thread_count_is_chosen_on_rehearsals_and_kept_by_a_resume(tmp_path, monkeypatch):
+    """A count can move the last bits of a step (nn/blas.py): the steps timed to choose it
+    touch nothing of the run, the run trains on that count alone, and a resume keeps it."""
+    from fabric_cli.nn import blas
+
+    before = blas.blas_threads()
+    monkeypatch.setattr(blas, "TUNE_ABOVE_FLOPS", 0.0)  # the tiny Fabric is tuned too
+    scenario = load_scenario("tiny")
+    try:
+        _, whole = train(scenario, tmp_path / "tuned", steps=30)
+        chosen = whole.summary["blas_threads"]["threads"]
+        assert chosen in (1, 2) and set(whole.summary["blas_threads"]["ms"]) <= {"1", "2"}
+        assert load_checkpoint(tmp_path / "tuned").extra["blas_threads"] == chosen
+        monkeypatch.setattr(blas, "TUNE_ABOVE_FLOPS", float("inf"))  # no tuning at all
+        blas.set_blas_threads(chosen)
+        train(scenario, tmp_path / "plain", steps=30)
+        a, b = load_checkpoint(tmp_path / "tuned"), load_checkpoint(tmp_path / "plain")
+        assert all(np.array_equal(a.params[n], b.params[n]) for n in a.params)
+
+        monkeypatch.setattr(blas, "TUNE_ABOVE_FLOPS", 0.0)
+        cut = StoppingTrainer(scenario, tmp_path / "cut", steps=30)
+        cut.stop_after = 12
+        cut.prepare()
+        cut.run()
+        kept = load_checkpoint(tmp_path / "cut").extra["blas_threads"]
+        blas.set_blas_threads(3 - kept)  # the other count, as a new process might start with
+
+        def no_rehearsal(self, step):
+            raise AssertionError("a resumed run timed its thread count again")
+        monkeypatch.setattr(blas.ThreadTuner, "rehearse", no_rehearsal)
+        _, resumed = train(scenario, tmp_path / "cut", resume=True)
+        assert resumed.summary["blas_threads"]["threads"] == kept == blas.blas_threads()
+    finally:
+        blas.set_blas_threads(before)

@@ -5,13 +5,17 @@ unless the user set it): the Fabric's default matrices are 64 wide, a thread poo
 in hand-offs than it gains there, and on a busy machine spinning threads make it far worse.
 Larger shapes gain from both cores, so the count is changed at run time through OpenBLAS's
 own openblas_set_num_threads (found with ctypes in the library NumPy loaded; the pool grows
-on demand), and chosen per shape by timing real steps (see `choose_threads`).
+on demand), and chosen per shape by timing steps (see `ThreadTuner`).
 
-With the OpenBLAS NumPy ships, products of the Fabric's shapes and whole training steps
-come out bit-identical at 1 and 2 threads (measured here; tests/test_speed.py checks it on
-the Fabric's own steps): its sgemm divides the output between threads rather than the sum
-along k, so the choice changes the speed, not the numbers. Any other BLAS, or none found:
-`blas_threads()` is None and nothing is changed.
+The count can change the numbers. On Intel machines OpenBLAS's sgemm divides a product's
+output between its threads and the Fabric's steps come out bit-identical at 1 and 2; on AMD
+EPYC (its Zen kernels) it also divides the sum along k of the weight gradients' long products
+(768 tokens deep), which then differ in the last bits. So the count is never changed inside a
+run's training: the trainer chooses it on rehearsal steps that touch nothing of the run (see
+`ThreadTuner.rehearse`), trains on that count alone, and records it in each checkpoint so a
+resume trains on the same one (bit-exact resume holds for a given count;
+tests/test_speed.py checks that 1 and 2 threads agree to rounding). Any other BLAS, or none
+found: `blas_threads()` is None and nothing is changed.
 """
 
 from __future__ import annotations
@@ -79,12 +83,7 @@ def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1,
     one round is dropped). Returns {"threads": chosen, "ms": {count: median ms}}."""
     tuner = ThreadTuner(TUNE_ABOVE_FLOPS if step_flops is None else step_flops, candidates,
                         trials)
-    while tuner.active and tuner.chosen is None:
-        tuner.before_step()
-        start = time.perf_counter()
-        step()
-        tuner.after_step(time.perf_counter() - start)
-    report = tuner.report()
+    report = tuner.rehearse(step)
     return {"threads": report["threads"], "ms": {int(n): ms for n, ms in report["ms"].items()}}
 
 
@@ -95,10 +94,10 @@ TUNE_ABOVE_FLOPS = 1e9
 
 
 class ThreadTuner:
-    """Chooses the BLAS thread count from a run's own first steps: step i runs at
+    """Chooses the BLAS thread count from timed steps: step i runs at
     candidates[i % len(candidates)] until each count has `trials` timings, then the count
-    with the fastest median is kept for the rest of the run. Results do not depend on the
-    choice (see the module's note), so these steps are ordinary training steps."""
+    with the fastest median is kept for the rest of the run. The count can change the
+    numbers (see the module's note), so the steps timed are rehearsals, never the run's."""
 
     def __init__(self, step_flops: float, candidates: tuple[int, ...] = (1, 2),
                  trials: int = 3) -> None:
@@ -132,6 +131,23 @@ class ThreadTuner:
             medians = {n: statistics.median(self.times[n]) for n in self.candidates}
             self.chosen = min(medians, key=lambda n: (medians[n], n))
             set_blas_threads(self.chosen)
+
+    def rehearse(self, step: Callable[[], object]) -> dict:
+        """Time `step` (work whose results are thrown away) at each count by the rules above
+        until one is chosen, and keep it; returns `report()`."""
+        while self.active and self.chosen is None:
+            self.before_step()
+            start = time.perf_counter()
+            step()
+            self.after_step(time.perf_counter() - start)
+        return self.report()
+
+    def keep(self, n: int) -> bool:
+        """Use count n, chosen before (a resumed run's checkpoint), with no timing."""
+        if self.active and set_blas_threads(n):
+            self.chosen = n
+            return True
+        return False
 
     def report(self) -> dict:
         """{"threads": the count in use, "ms": {count: median ms of the tuning steps}}."""

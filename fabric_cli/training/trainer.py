@@ -84,13 +84,14 @@ class Trainer(ProbeFlow):
         self.subscribers = list(subscribers)
         self.corpus = Corpus(scenario)
         self.cfg = self.corpus.model_config()
-        # the BLAS thread count, timed on the first steps of large Fabrics (nn/blas.py)
+        # the BLAS thread count, chosen on rehearsal steps for large Fabrics (nn/blas.py)
         self.threads = ThreadTuner(step_flops(self.cfg, self.training.batch_size,
                                               self.cfg.n_ctx))
         self.times = TimeSplit()
         self._stop = False
         self.step = 0
         self.elapsed_before = 0.0  # seconds spent before a resume
+        self.kept_threads: object = None  # the BLAS thread count a checkpoint trained on
         # set by prepare() (training/prepare.py)
         self.resumed_from: int | None = None  # the checkpoint's step when resumed
         self.started_over = False  # resumed, but no checkpoint yet: from the beginning
@@ -131,6 +132,7 @@ class Trainer(ProbeFlow):
         self.seed = int(extra.get("seed", self.seed))
         self.total_steps = int(extra.get("total_steps", self.total_steps))
         self.elapsed_before = float(extra.get("elapsed", 0.0))
+        self.kept_threads = extra.get("blas_threads")  # the count it trained on
         self.params = ckpt.params
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_arrays(ckpt.optimizer_arrays, ckpt.optimizer_t)
@@ -194,11 +196,28 @@ class Trainer(ProbeFlow):
             rng_states=state.rng_states,
             extra={"seed": self.seed, "total_steps": self.total_steps,
                    "scenario": self.scenario.name, "elapsed": state.elapsed,
-                   "events": self.events_written,
+                   "events": self.events_written, "blas_threads": self.threads.chosen,
                    "vocab": list(self.corpus.tokenizer.vocab)},
         )
         self.writer.sync()
         self.times.checkpoints += time.perf_counter() - t0
+
+    def _choose_threads(self) -> None:
+        """The BLAS thread count for the whole run: a resumed run keeps the one it trained on
+        (a count can change the last bits of a step, nn/blas.py); a new run times rehearsal
+        steps, a forward and backward on a batch of their own that touch nothing of the run."""
+        if not self.threads.active:
+            return
+        if isinstance(self.kept_threads, int) and self.threads.keep(self.kept_threads):
+            return
+        t = self.training
+        tokens, targets = self.corpus.train_batch(np.random.default_rng(0), t.batch_size)
+
+        def rehearsal() -> None:
+            backward(forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
+                             attn_dropout=t.attn_dropout, rng=np.random.default_rng(1),
+                             capture=Capture(layernorm=True, dropout=True)), grad_flow=True)
+        self.threads.rehearse(rehearsal)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.perf_counter() - self._t_start)
@@ -207,7 +226,6 @@ class Trainer(ProbeFlow):
         """One update. Returns the step event, or None if the Fabric tore (non-finite)."""
         t = self.training
         tokens, targets = self.corpus.train_batch(self.data_rng, t.batch_size)
-        self.threads.before_step()  # the BLAS thread count: timed on the first steps
         t0 = time.perf_counter()
         result = forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
                          attn_dropout=t.attn_dropout, rng=self.dropout_rng,
@@ -230,7 +248,6 @@ class Trainer(ProbeFlow):
         before = weights.attention_weights(self.params, self.cfg.n_layers) if watch else None
         ratios = self.optimizer.step(self.params, grads, lr, measure=True)
         self.times.optimizer += time.perf_counter() - t2
-        self.threads.after_step(time.perf_counter() - t0)
         self.step += 1
         event = {
             "type": "step", "step": self.step, "loss": result.loss, "lr": lr,
@@ -278,6 +295,7 @@ class Trainer(ProbeFlow):
     def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
+        self._choose_threads()
         self.emit(self._run_start())
         if self.use_probe_worker:
             t = self.training
