@@ -268,7 +268,8 @@ def test_pronoun_threshold_moments_come_exactly_at_the_first_crossing(tiny_run_m
                     reason="the BLAS's thread count cannot be set")
 def test_the_thread_count_is_chosen_on_rehearsals_and_kept_by_a_resume(tmp_path, monkeypatch):
     """A count can move the last bits of a step (nn/blas.py): the steps timed to choose it
-    touch nothing of the run, the run trains on that count alone, and a resume keeps it."""
+    touch nothing of the run, the run trains on that count alone, a resume keeps it, and
+    the process has its own count back when the run ends."""
     from fabric_cli.nn import blas
 
     before = blas.blas_threads()
@@ -279,6 +280,7 @@ def test_the_thread_count_is_chosen_on_rehearsals_and_kept_by_a_resume(tmp_path,
         chosen = whole.summary["blas_threads"]["threads"]
         assert chosen in (1, 2) and set(whole.summary["blas_threads"]["ms"]) <= {"1", "2"}
         assert load_checkpoint(tmp_path / "tuned").extra["blas_threads"] == chosen
+        assert blas.blas_threads() == before  # the run gives the process its count back
         monkeypatch.setattr(blas, "TUNE_ABOVE_FLOPS", float("inf"))  # no tuning at all
         blas.set_blas_threads(chosen)
         train(scenario, tmp_path / "plain", steps=30)
@@ -297,6 +299,7 @@ def test_the_thread_count_is_chosen_on_rehearsals_and_kept_by_a_resume(tmp_path,
             raise AssertionError("a resumed run timed its thread count again")
         monkeypatch.setattr(blas.ThreadTuner, "rehearse", no_rehearsal)
         _, resumed = train(scenario, tmp_path / "cut", resume=True)
-        assert resumed.summary["blas_threads"]["threads"] == kept == blas.blas_threads()
+        assert resumed.summary["blas_threads"]["threads"] == kept
+        assert blas.blas_threads() == 3 - kept  # and gave back the count it found
     finally:
         blas.set_blas_threads(before)

@@ -105,7 +105,8 @@ class ThreadTuner:
         self.candidates = candidates
         self.trials = trials
         self.times: dict[int, list[float]] = {n: [] for n in candidates}
-        self.chosen: int | None = None if self.active else blas_threads()
+        self.found = blas_threads()  # the count before this tuner changed it
+        self.chosen: int | None = None if self.active else self.found
         self._current: int | None = None
 
     def before_step(self) -> None:
@@ -148,6 +149,11 @@ class ThreadTuner:
             self.chosen = n
             return True
         return False
+
+    def restore(self) -> None:
+        """Give the process back the count it had before (a run ends; the tests go on)."""
+        if self.active and self.found is not None:
+            set_blas_threads(self.found)
 
     def report(self) -> dict:
         """{"threads": the count in use, "ms": {count: median ms of the tuning steps}}."""

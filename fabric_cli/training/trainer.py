@@ -275,6 +275,7 @@ class Trainer(ProbeFlow):
         except FabricError as exc:  # a write refused (a full disk): say what is kept
             raise FabricError(f"{exc.message}; {self.resume_hint()}", exc.exit_code) from None
         finally:
+            self.threads.restore()
             if self.worker is not None:
                 self.worker.close()
             self.writer.close()
