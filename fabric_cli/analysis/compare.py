@@ -21,6 +21,9 @@ from fabric_cli.errors import FabricError
 SCHEMA_VERSION = 1
 CURVE_POINTS = 120  # loss and ratio curves are downsampled to this many points (bin medians)
 DEFAULT_PRONOUN_BAR = 0.5  # MomentThresholds' pronoun bar when the chronicle names none
+# A backup holds the pronoun paths nearly as well as the best tracker: a pronoun score of at
+# least this share of the best head's (a bar of its own, since Dropout lowers every score).
+NEAR_BEST = 0.8
 
 
 def load_run(directory: Path) -> list[dict]:
@@ -292,17 +295,24 @@ def _roles(moments: list[dict], end: dict | None) -> dict:
 
 def _pronoun(probe: dict | None, moments: list[dict]) -> dict:
     """Held-out pronoun accuracy of the best tracker, the nearest-noun baseline, how many heads
-    hold the pronoun paths (the backups), and the tracker's focus under a dropout mask."""
+    hold the pronoun paths (over the bar, and within NEAR_BEST of the best: the backups), the
+    resolution under the run's own dropout mask and under the probes' fixed mask test."""
     bars = [_num((m.get("data") or {}).get("threshold")) for m in moments
             if m.get("kind") == "role_threshold" and (m.get("data") or {}).get("role") == "pronoun"]
     bar = next((b for b in bars if b is not None), DEFAULT_PRONOUN_BAR)
     if not probe or not probe.get("heads"):
         return {"bar": bar, "best": None, "heldout_acc": None, "baseline_acc": None,
-                "heads_over_bar": 0, "focus": None}
+                "heads_over_bar": 0, "near_share": NEAR_BEST, "near_best": [], "focus": None,
+                "mask_test": None}
     heads = probe["heads"]
-    best = max(heads, key=lambda h: _num(h["scores"].get("pronoun")) or 0.0)
-    over = [h for h in heads if (_num(h["scores"].get("pronoun")) or 0.0) >= bar]
+
+    def score(h: dict) -> float:
+        return _num(h["scores"].get("pronoun")) or 0.0
+    best = max(heads, key=score)
+    over = [h for h in heads if score(h) >= bar]
+    near = [h for h in heads if score(best) > 0 and score(h) >= NEAR_BEST * score(best)]
     focus = probe.get("focus_under_dropout")
+    test = probe.get("mask_test")
     return {
         "bar": bar,
         "best": {"layer": best["layer"], "head": best["head"],
@@ -310,8 +320,12 @@ def _pronoun(probe: dict | None, moments: list[dict]) -> dict:
         "heldout_acc": _num(best.get("pronoun_acc_heldout")),
         "baseline_acc": _num((probe.get("baseline_acc") or {}).get("heldout")),
         "heads_over_bar": len(over),
+        "near_share": NEAR_BEST,
+        "near_best": [{"layer": h["layer"], "head": h["head"], "score": score(h)} for h in near],
         "focus": ({"clean": _num(focus.get("clean")), "dropped": _num(focus.get("dropped"))}
                   if focus else None),
+        "mask_test": ({"rate": _num(test.get("rate")), "clean": _num(test.get("clean")),
+                       "masked": _num(test.get("masked"))} if test else None),
     }
 
 

@@ -20,7 +20,7 @@ STALLED_RATIO = 1.1  # "stalled above the floor": val/floor ≥ 1.1× the presen
 NEAR_FLOOR = 1.05  # "reached the floor": val/floor ≤ 1.05
 ACC_DIFF = 0.05  # held-out accuracy differences of 5 points or more are told
 STREAM_GREW = 2.0  # the stream's top/bottom growth ≥ 2× the present run's
-FOCUS_DROP = 0.05  # a mask costs the tracker ≥ 5 points of accuracy
+FOCUS_DROP = 0.05  # a mask costs (or one Fabric keeps under it) ≥ 5 points of accuracy
 
 # Who is absent in which run, from the switches each run was trained with.
 ABSENT = {
@@ -246,6 +246,21 @@ def _dropout_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
         facts["more_heads_without"] = vals
     else:
         facts["same_heads"] = vals
+    near_w, near_wo = w["pronoun"].get("near_best") or [], wo["pronoun"].get("near_best") or []
+    if near_w and near_wo:
+        near = {**v, "near_with": step(len(near_w)), "near_without": step(len(near_wo)),
+                "near_share": pct(w["pronoun"]["near_share"]), "near_heads_with": _heads(near_w),
+                "near_heads_without": _heads(near_wo)}
+        facts["more_near_with" if len(near_w) > len(near_wo) else
+              "more_near_without" if len(near_wo) > len(near_w) else "same_near"] = near
+    tw, two = w["pronoun"].get("mask_test"), wo["pronoun"].get("mask_test")
+    if tw and two and None not in (tw["masked"], two["masked"]) and tw["rate"] == two["rate"]:
+        cut = {**v, "rate": pct(tw["rate"]), "masked_with": pct(tw["masked"]),
+               "masked_without": pct(two["masked"]), "clean_with": pct(tw["clean"]),
+               "clean_without": pct(two["clean"])}
+        gap = tw["masked"] - two["masked"]
+        facts["cut_kept_with" if gap >= FOCUS_DROP else
+              "cut_kept_without" if -gap >= FOCUS_DROP else "cut_alike"] = cut
     f = w["pronoun"]["focus"]
     if f and f["clean"] is not None and f["dropped"] is not None:
         vals = {**v, "clean": pct(f["clean"]), "dropped": pct(f["dropped"])}
@@ -254,6 +269,11 @@ def _dropout_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
         else:  # the mask did not hurt: with backups, they held; alone, the tracker did
             key = "mask_harmless" if hw >= 2 else "mask_harmless_alone"
         facts[key] = vals
+
+
+def _heads(heads: list[dict]) -> str:
+    names = [f"L{h['layer']}H{h['head']}" for h in heads]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _run_facts(facts: dict, name: str, run: dict) -> None:

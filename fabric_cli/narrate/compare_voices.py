@@ -101,6 +101,24 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                                "{backups_without}, against {backups_with} {with_me}.")),
         ("same_heads", ("{backups_with} heads held the pronoun paths {with_me}, and as many "
                        "{without_me}.")),
+        ("more_near_with", ("{With_me} {near_with} heads came within {near_share} of the "
+                           "best tracker's pronoun score ({near_heads_with}); {without_me} "
+                           "{near_without} ({near_heads_without}).")),
+        ("more_near_without", ("{Without_me} {near_without} heads came within {near_share} of "
+                              "the best tracker's pronoun score ({near_heads_without}), against "
+                              "{near_with} {with_me}.")),
+        ("same_near", ("{near_with} heads came within {near_share} of the best tracker's "
+                      "pronoun score {with_me}, and as many {without_me}.")),
+        ("cut_kept_with", ("Cut alike, {rate} of every thread, the Fabric trained {with_me} "
+                          "still resolved {masked_with} of the pronouns; the one trained "
+                          "{without_me}, {masked_without} (clean, {clean_with} and "
+                          "{clean_without}).")),
+        ("cut_kept_without", ("Cut alike, {rate} of every thread, the Fabric trained "
+                             "{without_me} resolved {masked_without} of the pronouns and the "
+                             "one trained {with_me} {masked_with}; I claim no more than that.")),
+        ("cut_alike", ("Cut alike, {rate} of every thread, both Fabrics resolved the pronouns "
+                      "about as well: {masked_with} {with_me}, {masked_without} "
+                      "{without_me}.")),
         ("mask_costs_with", ("Under one of my masks the pronouns were still resolved "
                             "{dropped} of the time, against {clean} clean.")),
         ("mask_harmless", ("Under one of my masks the pronouns were still resolved {dropped} "

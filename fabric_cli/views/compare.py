@@ -98,8 +98,17 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
     others = sorted({role for run in runs for role in run["roles"] if role != "pronoun"})
     for role in others:
         row(f"{role} specialists", lambda r, role=role: _specialists(r["roles"].get(role)))
-    row("focus under a mask", lambda r: "—" if not r["pronoun"]["focus"] else
+    share = runs[0]["pronoun"].get("near_share")
+    if share is not None:
+        row(f"heads ≥ {share:.0%} of the best", lambda r: str(len(r["pronoun"].get("near_best")
+                                                                  or [])))
+    row("focus under own mask", lambda r: "—" if not r["pronoun"]["focus"] else
         f"{_pct(r['pronoun']['focus']['clean'])} → {_pct(r['pronoun']['focus']['dropped'])}")
+    tests = [r["pronoun"].get("mask_test") for r in runs]
+    if all(tests):
+        row(f"focus under a {tests[0]['rate']:.0%} mask", lambda r: (
+            f"{_pct(r['pronoun']['mask_test']['clean'])} → "
+            f"{_pct(r['pronoun']['mask_test']['masked'])}"))
     row("gradient bottom/top", lambda r: fraction(r["gradient"]["ratio_median"]))
     row("clipped steps", lambda r: (f"{r['clipping']['count']} (to {r['clipping']['clip']:g})"
                                     if r["clipping"]["enabled"] else "clipping off"))
