@@ -72,8 +72,12 @@ def effect(name: str, cmp: dict | None, run: dict) -> str:
         def d(r):
             f = r["pronoun"]["focus"]
             focus = f"{f['clean']:.2f}->{f['dropped']:.2f}" if f else "n/a"
-            return (f"{r['pronoun']['heads_over_bar']} heads over the bar, held-out "
-                    f"{r['pronoun']['heldout_acc']:.3f}, focus under a mask {focus}")
+            t = r["pronoun"].get("mask_test")
+            cut = f"{t['clean']:.2f}->{t['masked']:.2f}" if t else "n/a"
+            return (f"{r['pronoun']['heads_over_bar']} heads over the bar, "
+                    f"{len(r['pronoun'].get('near_best') or [])} within 80% of the best, "
+                    f"held-out {r['pronoun']['heldout_acc']:.3f}, focus under its own mask "
+                    f"{focus}, under the fixed 0.3 mask {cut}")
         return f"{d(wo)}; twin: {d(w)}"
     if name == "no-layernorm":
         def g(r):
