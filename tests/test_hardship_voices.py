@@ -92,3 +92,26 @@ def test_a_gradient_that_reaches_nothing_is_not_called_a_calm():
     residual = tell(events, "residual")
     late = [p for c in residual.chapters for p in c.paragraphs if step(last["step"]) in p]
     assert late and not any(re.search(r"\*[^*]*(more|most)[^*]*\*", p) for p in late), late
+
+
+def test_dropout_absent_tells_the_probes_mask_test_with_its_numbers(tmp_path):
+    """A Fabric trained without Dropout is still cut once per probe (mask_test): the Dropout
+    voice tells that test, with the last probe's numbers and the word its ratio licenses."""
+    from fabric_cli.narrate.format import pct
+    from fabric_cli.scenario import load_scenario
+    from fabric_cli.training.trainer import Trainer
+
+    text = load_scenario("tiny").text.replace("attn_dropout = 0.1", "attn_dropout = 0.0")
+    (tmp_path / "uncut.toml").write_text(text, encoding="utf-8")
+    trainer = Trainer(load_scenario(str(tmp_path / "uncut.toml")), tmp_path / "run", steps=50)
+    trainer.prepare()
+    trainer.run()
+    events = [json.loads(line) for line in
+              (tmp_path / "run" / "chronicle.jsonl").read_text().splitlines()]
+    test = [e for e in events if e["type"] == "probe"][-1]["mask_test"]
+    told = tell(events, "dropout").text()
+    assert pct(test["masked"]) in told and pct(test["clean"]) in told and "50" in told
+    assert "no test" not in told.lower()
+    ratio = test["masked"] / test["clean"] if test["clean"] else 0.0
+    word = "held" if ratio >= 0.9 else "bent" if ratio >= 0.5 else "sh"
+    assert re.search(rf"\b{word}", told), (ratio, told)

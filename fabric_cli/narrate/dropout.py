@@ -113,13 +113,38 @@ REST = [
     'At inference no one cuts. The last time I did, step {at}: {clean} clean, {dropped} masked, with {who} leading.',
 ]
 ABSENT = [
-    ("In this run my rate was {rate}: I was not invited. No unit was silenced, no head tested "
-    "in the dark. Whatever the Fabric learned, it learned with every thread lit, and the "
-    "chronicle holds no test of its focus under a mask."),
-    'My rate in this run was {rate}: no unit was silenced, and no test of the Fabric under a mask was made.',
-    'A rate of {rate}. I was not there; every thread stayed lit, and nothing measured the Fabric in the dark.',
-    'With a rate of {rate} I cut nothing. The chronicle holds no test under a mask.',
+    ("In this run my rate was {rate}: I was not invited. No unit was silenced while it "
+     "trained; whatever the Fabric learned, it learned with every thread lit."),
+    'My rate in this run was {rate}: no unit was silenced while the Fabric learned.',
+    'A rate of {rate}. I was not there; every thread stayed lit through training.',
+    'With a rate of {rate} I cut nothing while it trained.',
 ]
+# The probes' fixed mask test (probe["mask_test"]), told of a Fabric that never trained under
+# a mask: what cutting does to it anyway.
+UNCUT_TEST = [
+    ("The probes cut it anyway, once, as a test: at step {at}, with {rate} of every thread "
+     "cut, it resolved {masked} of the pronouns, against {clean} with all of them lit."),
+    ("At step {at} the probes cut {rate} of its threads, as I would have: {masked} of the "
+     "pronouns still resolved, {clean} with none cut."),
+    ("Cut for a test at step {at}, {rate} of every thread, it resolved {masked} of the "
+     "pronouns; {clean} uncut."),
+    ("The last probe, step {at}, cut {rate} of its threads: {clean} of the pronouns resolved "
+     "lit, {masked} cut."),
+]
+UNCUT_GRIP = {
+    "held": Bank("held", ["*Never cut in training, and it held all the same.*",
+                          "*It held, though no one had taught it to.*",
+                          "*Cut, it still found its way: it held.*",
+                          "*Untaught, it held.*"]),
+    "bent": Bank("bent", ["*It bent: no one had taught it to work with threads missing.*",
+                          "*It bent, a Fabric that had never been cut.*",
+                          "*Untaught for the dark, it bent.*",
+                          "*It bent, and kept some of its grip.*"]),
+    "shaken": Bank("shaken", ["*It shook badly: every answer hung on threads I would have cut.*",
+                              "*Shaken: half its grip gone at the first cut.*",
+                              "*It shook; nothing in it had learned to stand without a thread.*",
+                              "*In the dark it had never met, it shook.*"]),
+}
 STORM = [
     "Then the Fabric tore at step {at}, and there was nothing left for me to test.",
     'At step {at} the Fabric tore; my mask had nothing left to test.',
@@ -177,13 +202,30 @@ def _backups(run: RunFacts, voice: Voice) -> str | None:
     return voice.say("backups", BACKUPS, count=count, every=every, list=names, moved=resolved)
 
 
+def _uncut_test(run: RunFacts, voice: Voice) -> str | None:
+    """The last probe's fixed mask test of a Fabric trained without Dropout."""
+    probe = next((p for p in reversed(run.probes) if p.get("mask_test")), None)
+    if probe is None or run.status == "diverged":
+        return None
+    test = probe["mask_test"]
+    italic = ""
+    for name in ("held", "bent", "shaken"):
+        grip = voice.claim(name, clean=test.get("clean"), dropped=test.get("masked"))
+        if grip:
+            italic = " " + voice.pick("uncut:i", UNCUT_GRIP[name], claim=grip)
+            break
+    return voice.say("uncut", UNCUT_TEST, at=step(probe["step"]), rate=pct(test.get("rate")),
+                     clean=pct(test.get("clean")), masked=pct(test.get("masked"))) + italic
+
+
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     rate = run.training.get("dropout", 0)
     attn = run.training.get("attn_dropout", 0)
     title, epigraph = voice.pick("title", TITLES), voice.pick("epigraph", EPIGRAPH)
     if not as_float(rate) > 0 and not as_float(attn) > 0:
-        return Story(title, "dropout", [Chapter("Not Invited", [voice.say(
-            "absent", ABSENT, rate=pct(rate))])], epigraph)
+        paras = [voice.say("absent", ABSENT, rate=pct(rate)), _uncut_test(run, voice)]
+        return Story(title, "dropout", [Chapter("Not Invited", [p for p in paras if p])],
+                     epigraph)
     first, last = run.first_step, run.last_step
     paras = []
     if as_float(rate) > 0:
