@@ -11,7 +11,7 @@ from reference_fabric import loss_and_grads
 
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
-from fabric_cli.nn.model import Capture, backward, forward, init_params
+from fabric_cli.nn.model import Capture, backward, forward, forward_by_rows, init_params
 from fabric_cli.nn.optim import clip_grad_norm, make_optimizer
 
 CFG = ModelConfig(n_layers=2, n_heads=3, d_model=12, d_head=4, d_mlp=20, n_ctx=7, d_vocab=13)
@@ -185,3 +185,28 @@ def test_probe_batches_joined_in_one_pass_give_what_each_gives_alone():
         np.testing.assert_allclose(part.token_losses, alone.token_losses, rtol=1e-4, atol=1e-5)
         for a, b in zip(part.attention, alone.attention, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("B,rows", [(11, 4), (9, 3), (5, 8)])
+def test_a_measuring_pass_in_slices_gives_what_one_pass_gives(B, rows):
+    params = spread(CFG, dtype=np.float32, seed=3)
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(0, CFG.d_vocab, (B, 7))
+    targets = rng.integers(-1, CFG.d_vocab, (B, 7))
+    capture = Capture(attention=True, stream=True)
+    for ablate in ((), [(0, 1), (1, 2)]):
+        whole = forward(params, CFG, tokens, targets, capture=capture, ablate=ablate)
+        sliced = forward_by_rows(params, CFG, tokens, targets, capture=capture, ablate=ablate,
+                                 rows=rows)
+        assert sliced.loss == pytest.approx(whole.loss, rel=1e-6)
+        np.testing.assert_allclose(sliced.logits, whole.logits, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sliced.token_losses, whole.token_losses, rtol=1e-5,
+                                   atol=1e-6)
+        for name in ("attention", "stream"):
+            for a, b in zip(getattr(sliced, name), getattr(whole, name), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # no targets: logits only; LayerNorm statistics need the whole batch, so one pass
+    assert np.isnan(forward_by_rows(params, CFG, tokens, rows=rows).loss)
+    stats = forward_by_rows(params, CFG, tokens, targets, capture=Capture(layernorm=True),
+                            rows=rows).layernorm
+    assert stats == forward(params, CFG, tokens, targets, capture=Capture(layernorm=True)).layernorm

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabric_cli.analysis.probes import ProbeBatch
-from fabric_cli.nn.model import forward
+from fabric_cli.nn.model import forward_by_rows
 
 # What "measurably hurts" means: the role loss rises by this many nats, or accuracy falls by
 # this much. Both are far above the noise of a fixed probe set evaluated without dropout.
@@ -113,8 +113,10 @@ def ablate(params, cfg, pb: ProbeBatch, role: str, heads: list[tuple[int, int]],
            pt, baseline: dict | None = None) -> dict:
     """One ablation row: the role's loss and accuracy before and after silencing `heads`."""
     if baseline is None:
-        baseline = role_measure(forward(params, cfg, pb.tokens, pb.targets), pb, role, pt)
-    after = role_measure(forward(params, cfg, pb.tokens, pb.targets, ablate=heads), pb, role, pt)
+        baseline = role_measure(forward_by_rows(params, cfg, pb.tokens, pb.targets), pb, role,
+                                pt)
+    after = role_measure(forward_by_rows(params, cfg, pb.tokens, pb.targets, ablate=heads), pb,
+                         role, pt)
     return {
         "heads": [[int(layer), int(head)] for layer, head in heads],
         "role": role,
@@ -150,8 +152,8 @@ class _Silencings:
     def measure(self, heads: Iterable[tuple[int, int]], role: str) -> dict:
         key = frozenset(heads)
         if key not in self.measured:
-            result = forward(self.params, self.cfg, self.pb.tokens, self.pb.targets,
-                             ablate=sorted(key))
+            result = forward_by_rows(self.params, self.cfg, self.pb.tokens, self.pb.targets,
+                                     ablate=sorted(key))
             self.measured[key] = {r: role_measure(result, self.pb, r, self.pt)
                                   for r in self.roles}
         return self.measured[key][role]

@@ -220,6 +220,60 @@ def forward(
     )
 
 
+# Sequences per slice of a measuring pass: 768 probe sentences of 14 tokens through a 3-block
+# Fabric took 0.37 s cold and 0.14 s warm in one pass, 0.11 s and 0.085 s in slices of ~200.
+ROWS_PER_PASS = 192
+
+
+def forward_by_rows(
+    params: Params,
+    cfg: ModelConfig,
+    tokens: np.ndarray,
+    targets: np.ndarray | None = None,
+    *,
+    capture: Capture | None = None,
+    ablate: Iterable[tuple[int, int]] = (),
+    rows: int = ROWS_PER_PASS,
+) -> ForwardResult:
+    """`forward` without Dropout, for measuring: the sequences go through in slices of about
+    `rows` and the results are joined, with no cache (nothing to run backward on).
+
+    Each sequence of a causal Fabric without Dropout is computed alone, so the slices give
+    what one pass gives, to float32 rounding (bit for bit wherever BLAS treats a slice's
+    rows as it treats the whole batch's; slices are kept even, never a few stray rows).
+    A slice's arrays stay in the CPU's cache and its memory is reused by the next, which
+    one pass over hundreds of sentences cannot do."""
+    capture = capture or Capture()
+    B = tokens.shape[0]
+    if B <= rows or capture.layernorm:  # LayerNorm's statistics are over the whole batch
+        return forward(params, cfg, tokens, targets, capture=capture, ablate=ablate)
+    ablate = tuple(ablate)
+    n = -(-B // rows)
+    size = -(-B // n)
+    parts = []
+    for s in range(0, B, size):
+        part = forward(params, cfg, tokens[s:s + size],
+                       None if targets is None else targets[s:s + size],
+                       capture=capture, ablate=ablate)
+        part.cache = None  # freed now, so the next slice reuses its memory
+        parts.append(part)
+
+    def joined(name: str) -> list[np.ndarray] | None:
+        if getattr(parts[0], name) is None:
+            return None
+        return [np.concatenate(layer) for layer in zip(*(getattr(p, name) for p in parts))]
+
+    loss, token_losses = float("nan"), None
+    if targets is not None:
+        token_losses = np.concatenate([p.token_losses for p in parts])
+        n_valid = int(np.count_nonzero(targets >= 0))  # as cross_entropy_forward counts
+        loss = float(token_losses.sum(dtype=np.float64)) / max(n_valid, 1)
+    return ForwardResult(
+        loss=loss, logits=np.concatenate([p.logits for p in parts]), token_losses=token_losses,
+        attention=joined("attention"), stream=joined("stream"),
+        dropout_keep=1.0 if capture.dropout else None)
+
+
 def _norm(x: np.ndarray) -> float:
     flat = x.reshape(-1)
     return float(np.sqrt(np.dot(flat, flat)))

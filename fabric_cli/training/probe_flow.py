@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from fabric_cli.analysis import runs
 from fabric_cli.analysis.ablation import silencing_sets
+from fabric_cli.analysis.probes import ROLES
 from fabric_cli.training.probe_worker import exact_event
 
 
@@ -106,18 +107,25 @@ class ProbeFlow:
         for step_event in held:
             self._tell_step(step_event)
 
-    def _name_specialists(self) -> tuple[list[dict], list[dict]]:
-        """The final ablation; the probe process takes every other pass when it is free."""
+    def _clean_silencing(self) -> dict:
+        """The final ablation's clean pass (no head silenced), measured for every role while
+        the probe process measures the last probe: every ablation starts from it, whichever
+        roles that probe's candidates turn out to have."""
+        return self.prober.measure_silencings(self.params, [frozenset()], ROLES)
+
+    def _name_specialists(self, measured: dict | None = None) -> tuple[list[dict], list[dict]]:
+        """The final ablation; the probe process takes every other pass when it is free.
+        `measured`: passes already made (`_clean_silencing`)."""
         thresholds = self.detector.thresholds
         candidates = self.prober.role_candidates(self.last_probe, thresholds)
         roles = list(candidates)
-        sets = silencing_sets(candidates)
-        measured = {}
+        measured = dict(measured or {})
+        sets = [s for s in silencing_sets(candidates) if s not in measured]
         theirs, mine = sets[1::2], sets[::2]
         if (roles and theirs and self._worker_free() and self.worker.submit(
                 self.params, {"kind": "silence", "sets": [sorted(s) for s in theirs],
                               "roles": roles})):
-            measured = self.prober.measure_silencings(self.params, mine, roles)
+            measured |= self.prober.measure_silencings(self.params, mine, roles)
             answer = self.worker.result()
             if answer is None:
                 measured |= self.prober.measure_silencings(self.params, theirs, roles)

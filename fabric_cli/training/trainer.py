@@ -345,10 +345,14 @@ class Trainer(ProbeFlow):
         return self._end("diverged", checkpoint_step=last_good, extra={"non_finite": torn})
 
     def _finish(self) -> RunResult:
+        t0 = time.perf_counter()
+        # while the last probe is measured beside the loop, the ablation's clean pass here
+        clean = self._clean_silencing() if self._pending is not None else None
+        self.times.probes += time.perf_counter() - t0
         self._settle()
         self._emit_all(self.detector.finish(self.step))
         t0 = time.perf_counter()
-        rows, specialists = self._name_specialists()
+        rows, specialists = self._name_specialists(clean)
         self.times.probes += time.perf_counter() - t0
         self.emit({"type": "ablation", "step": self.step, "rows": rows})
         for sp in specialists:
