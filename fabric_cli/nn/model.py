@@ -246,7 +246,9 @@ def forward_by_rows(
     capture = capture or Capture()
     B = tokens.shape[0]
     if B <= rows or capture.layernorm:  # LayerNorm's statistics are over the whole batch
-        return forward(params, cfg, tokens, targets, capture=capture, ablate=ablate)
+        whole = forward(params, cfg, tokens, targets, capture=capture, ablate=ablate)
+        whole.cache = None
+        return whole
     ablate = tuple(ablate)
     n = -(-B // rows)
     size = -(-B // n)
