@@ -87,7 +87,7 @@ def main() -> None:
     # typer vendors click (typer._click); its exceptions are the ones raised here.
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-    from fabric_cli.commands._common import stderr_console
+    from fabric_cli.commands._common import stderr_console, told_interruption
     from fabric_cli.views.palette import literal
 
     typed = sys.argv[1] if len(sys.argv) > 1 else None
@@ -104,6 +104,7 @@ def main() -> None:
                                markup=False, highlight=False)
         code = 2
     except (KeyboardInterrupt, typer.Abort):  # Ctrl-C before a command's own handler
-        os.write(2, b"fabric: error: interrupted\n")
         code = 130
+    if code == 130 and not told_interruption():  # typer's own exit 130 says nothing
+        os.write(2, b"fabric: error: interrupted\n")
     sys.exit(code if isinstance(code, int) else 0)

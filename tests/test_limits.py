@@ -109,11 +109,38 @@ def test_ctrl_c_at_any_moment_of_the_start_is_one_line(tmp_path):
         lines = [line for line in err.splitlines() if line.strip()]
         if proc.returncode == 0:
             continue  # it had finished (3 steps) before the signal
-        if proc.returncode == -signal.SIGINT:  # before Python itself was up: the system's
-            assert lines == []                 # default, silent, as for any program
+        if proc.returncode == -signal.SIGINT and not lines:
+            continue  # before Python's handlers are up, or after they are gone: silent
+        if proc.returncode == -signal.SIGINT:
+            # Python itself re-raised the signal after fabric had handled it: CPython marks a
+            # KeyboardInterrupt raised inside exec() of source text (dataclasses builds each
+            # __init__ so, while rich is imported) as unhandled even once it is caught, and at
+            # exit dies by SIGINT rather than with the exit code. A shell reports 130 either
+            # way; what the user sees must still be fabric's one line.
+            assert lines == ["fabric: error: interrupted"], err
             continue
         assert proc.returncode == 130, (delay, proc.returncode, err)
         # before the first step: the early handler's line; once training runs: the trainer's
         # own "Interrupted at step N; ... Resume with: ..." (a quiet machine gets there fast)
         assert len(lines) == 1 and lines[0].startswith(
             ("fabric: error: interrupted", "Interrupted at step")), err
+
+
+def test_ctrl_c_while_typer_reads_the_command_line_is_still_one_line(monkeypatch, capfd):
+    """typer turns a KeyboardInterrupt raised while it parses the command line (before any
+    command runs) into a silent exit 130; fabric still says its one line."""
+    import typer.core
+
+    from fabric_cli import cli
+    from fabric_cli.commands import _common
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.core.TyperGroup, "resolve_command", interrupted)
+    monkeypatch.setitem(_common._told, "interruption", False)
+    monkeypatch.setattr(sys, "argv", ["fabric", "scenarios"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 130
+    assert capfd.readouterr().err == "fabric: error: interrupted\n"

@@ -59,8 +59,21 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+_told = {"interruption": False}
+
+
+def told_interruption(now: bool = False) -> bool:
+    """Whether the user has been told of a Ctrl-C; `now=True` records that they just were.
+    (typer turns a Ctrl-C that lands while it parses the command line into a silent exit
+    130; `cli.main` says the line then, unless a command already said its own.)"""
+    _told["interruption"] = _told["interruption"] or now
+    return _told["interruption"]
+
+
 def fail(message: str, exit_code: int = 2) -> typer.Exit:
     """Print `fabric: error: message` on stderr and return the Exit to raise."""
+    if exit_code == 130:
+        told_interruption(now=True)
     err = stderr_console()
     err.print(Text("fabric: error: ", style="bold red") + literal_text(message))
     return typer.Exit(exit_code)

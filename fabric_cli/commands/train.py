@@ -11,7 +11,13 @@ from typing import Annotated
 
 import typer
 
-from fabric_cli.commands._common import cli_errors, literal, stderr_console, stdout_console
+from fabric_cli.commands._common import (
+    cli_errors,
+    literal,
+    stderr_console,
+    stdout_console,
+    told_interruption,
+)
 from fabric_cli.errors import FabricError
 
 
@@ -131,6 +137,7 @@ def train(
         again = f"fabric train --resume --run-dir {shlex.quote(str(result.run_dir))}"
         err.print(f"Interrupted at step {result.steps}; the checkpoint is saved in {where}. "
                   f"Resume with: {literal(again)}", markup=False)
+        told_interruption(now=True)
         raise typer.Exit(130)
     if result.status == "diverged":
         good = result.summary.get("checkpoint_step")
