@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from reference_fabric import loss_and_grads
 
+from fabric_cli.nn import halves, optim
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import Capture, backward, forward, forward_by_rows, init_params
@@ -102,6 +103,63 @@ def test_a_thread_count_repeats_itself_exactly_and_differs_from_another_only_by_
     # three AdamW steps of lr 1e-2 each move a weight by up to 3e-2: the counts may differ
     # by rounding, 1% of one step at most, never by a step's worth
     assert max(float(np.abs(one[n] - two[n]).max()) for n in one) < 1e-4
+
+
+def split_or_whole(split, measure_on):
+    """Three steps with the GELU in two threads and the optimizer in pieces of 7 (or not)."""
+    cfg = replace(CFG, n_ctx=24, d_model=64, d_head=16, n_heads=4, d_mlp=256, d_vocab=50)
+    halves.MIN_ELEMENTS, optim.PIECE = (1, 7) if split else (1 << 62, 1 << 62)
+    assert halves.worth_splitting(2) is split
+    rng = np.random.default_rng(0)
+    params = init_params(cfg, rng)
+    opt = make_optimizer("adamw", params, lr=1e-2, weight_decay=0.1)
+    losses, ratios = [], []
+    for step in range(3):
+        tokens = rng.integers(0, cfg.d_vocab, (32, 24))
+        result = forward(params, cfg, tokens, tokens, dropout=0.1, attn_dropout=0.1, rng=rng)
+        grads, _ = backward(result)
+        clip_grad_norm(grads, 1.0)
+        ratios.append(opt.step(params, grads, 1e-2, measure=step == measure_on))
+        losses.append(result.loss)
+    return params, losses, ratios
+
+
+@pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
+def test_the_gelu_split_in_two_threads_and_the_optimizer_in_pieces_change_no_bit(monkeypatch):
+    monkeypatch.setattr(halves, "MIN_ELEMENTS", halves.MIN_ELEMENTS)  # restored after
+    monkeypatch.setattr(optim, "PIECE", optim.PIECE)
+    before = blas_threads()
+    try:
+        set_blas_threads(2)
+        whole, whole_losses, whole_ratios = split_or_whole(False, measure_on=1)
+        split, split_losses, split_ratios = split_or_whole(True, measure_on=1)
+    finally:
+        set_blas_threads(before)
+    assert split_losses == whole_losses
+    assert split_ratios == whole_ratios and split_ratios[1]
+    assert all(np.array_equal(split[n], whole[n]) for n in whole)
+
+
+def test_in_halves_covers_every_index_once_and_waits_for_a_failing_half(monkeypatch):
+    monkeypatch.setattr(halves, "worth_splitting", lambda elements: True)
+    seen = np.zeros(9, dtype=int)
+
+    def mark(s):
+        seen[s] += 1
+
+    halves.in_halves(mark, 9)
+    assert seen.tolist() == [1] * 9
+
+    done = []
+
+    def fail_low(s):
+        if s.start == 0:
+            raise ValueError("lower half")
+        done.append(s)
+
+    with pytest.raises(ValueError):
+        halves.in_halves(fail_low, 9)
+    assert done == [slice(4, 9)]  # the upper half had finished before the error came out
 
 
 @pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")

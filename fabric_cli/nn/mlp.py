@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fabric_cli.nn.halves import in_halves
 from fabric_cli.nn.sums import column_sums
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -24,31 +25,44 @@ class GeluCache(NamedTuple):
 
 
 def gelu_forward(x: np.ndarray) -> tuple[np.ndarray, GeluCache]:
-    # u = sqrt(2/pi) (x + 0.044715 x^3) = x (sqrt(2/pi) + sqrt(2/pi) 0.044715 x^2)
-    t = x * x
-    t *= _SQRT_2_OVER_PI * _CUBIC
-    t += _SQRT_2_OVER_PI
-    t *= x
-    np.tanh(t, out=t)
-    t += 1.0  # 1 + tanh(u)
-    out = t * x
-    out *= 0.5
+    t = np.empty_like(x)
+    out = np.empty_like(x)
+
+    def rows(s: slice) -> None:  # a large array's two halves at once (nn/halves.py)
+        # u = sqrt(2/pi) (x + 0.044715 x^3) = x (sqrt(2/pi) + sqrt(2/pi) 0.044715 x^2)
+        xs, ts, outs = x[s], t[s], out[s]
+        np.multiply(xs, xs, out=ts)
+        ts *= _SQRT_2_OVER_PI * _CUBIC
+        ts += _SQRT_2_OVER_PI
+        ts *= xs
+        np.tanh(ts, out=ts)
+        ts += 1.0  # 1 + tanh(u)
+        np.multiply(ts, xs, out=outs)
+        outs *= 0.5
+
+    in_halves(rows, x.shape[0], x.size)
     return out, GeluCache(x, t)
 
 
 def gelu_backward(dout: np.ndarray, cache: GeluCache) -> np.ndarray:
     x, tp1 = cache  # tp1 = 1 + t
-    # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), and
-    # 1 - t^2 = (1 + t)(2 - (1 + t)), so
-    # d/dx = (1 + t) [0.5 + x (2 - (1 + t)) 0.5 sqrt(2/pi) (1 + 3 * 0.044715 x^2)]
-    slope = x * x
-    slope *= 0.5 * _SQRT_2_OVER_PI * 3.0 * _CUBIC
-    slope += 0.5 * _SQRT_2_OVER_PI
-    slope *= x
-    slope *= np.subtract(2.0, tp1, dtype=tp1.dtype)
-    slope += 0.5
-    slope *= tp1
-    slope *= dout
+    slope = np.empty_like(x)  # dout has x's shape
+
+    def rows(s: slice) -> None:
+        # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), and
+        # 1 - t^2 = (1 + t)(2 - (1 + t)), so
+        # d/dx = (1 + t) [0.5 + x (2 - (1 + t)) 0.5 sqrt(2/pi) (1 + 3 * 0.044715 x^2)]
+        xs, tp1s, ss = x[s], tp1[s], slope[s]
+        np.multiply(xs, xs, out=ss)
+        ss *= 0.5 * _SQRT_2_OVER_PI * 3.0 * _CUBIC
+        ss += 0.5 * _SQRT_2_OVER_PI
+        ss *= xs
+        ss *= np.subtract(2.0, tp1s, dtype=tp1s.dtype)
+        ss += 0.5
+        ss *= tp1s
+        ss *= dout[s]
+
+    in_halves(rows, x.shape[0], x.size)
     return slope
 
 

@@ -21,8 +21,15 @@ import math
 import numpy as np
 
 from fabric_cli.errors import FabricError
+from fabric_cli.nn.halves import in_pieces
 
 Params = dict[str, np.ndarray]
+# The step walks the flat buffers in pieces this long (1 MiB of float32 each), every pass
+# over one piece before the next, so the piece stays in cache across the ~14 passes instead
+# of each pass streaming all of m, v, g and p from memory. On the large preset (~3.4M
+# parameters) the optimizer took 22-26 ms a step in one pass, 18 ms in these pieces;
+# pieces of 16K-64K gave 19 ms. A buffer smaller than a piece is one pass, as before.
+PIECE = 1 << 18
 
 # The matrices weight decay applies to, by their last name component.
 DECAYED = {"W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U"}
@@ -93,8 +100,9 @@ class _Optimizer:
         for n in self.names:
             params[n] = self._views[n]
 
-    def _direction(self, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
-        """The step before weight decay, for the whole flat buffer, written into `out`."""
+    def _direction(self, s: slice, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
+        """The step before weight decay for the span `s` of the flat buffer (g and out are
+        already that span), written into `out`; the state is read and kept at `s` too."""
         raise NotImplementedError
 
     def _begin(self) -> None:
@@ -111,13 +119,22 @@ class _Optimizer:
         g, p = self._grad, self._flat
         if self.names:
             np.concatenate([grads[n].reshape(-1) for n in self.names], out=g)
-        update = self._direction(g, lr, self._update)
-        if self.weight_decay:
-            decay = np.multiply(p, self._decay_mask, out=self._spare)
-            decay *= lr * self.weight_decay
-            update += decay  # decoupled: not through the state
-        ratios = self._ratios(update, p) if measure else None
-        p -= update
+
+        def span(s: slice) -> None:  # one cache-sized piece through every pass at once
+            update = self._direction(s, g[s], lr, self._update[s])
+            if self.weight_decay:
+                decay = np.multiply(p[s], self._decay_mask[s], out=self._spare[s])
+                decay *= lr * self.weight_decay
+                update += decay  # decoupled: not through the state
+            if not measure:
+                moved = p[s]
+                moved -= update
+
+        in_pieces(span, p.size, PIECE)
+        if not measure:
+            return None
+        ratios = self._ratios(self._update, p)
+        p -= self._update
         return ratios
 
     def _ratios(self, update: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -165,7 +182,7 @@ class SGD(_Optimizer):
                  decay_embeddings: bool = False) -> None:
         super().__init__(params, lr, weight_decay, decay_embeddings)
 
-    def _direction(self, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
+    def _direction(self, s: slice, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
         return np.multiply(g, lr, out=out)
 
 
@@ -180,8 +197,8 @@ class Momentum(_Optimizer):
         super().__init__(params, lr, weight_decay, decay_embeddings)
         self.momentum = momentum
 
-    def _direction(self, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
-        buf = self._state_flat["m"]
+    def _direction(self, s: slice, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
+        buf = self._state_flat["m"][s]
         buf *= self.momentum
         buf += g
         return np.multiply(buf, lr, out=out)
@@ -217,10 +234,10 @@ class AdamW(_Optimizer):
         self._m_correction = 1.0 - self.beta1**self.t  # bias correction of m, in the step
         self._v_correction = 1.0 / math.sqrt(1.0 - self.beta2**self.t)  # of v, as sqrt(v_hat)
 
-    def _direction(self, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
+    def _direction(self, s: slice, g: np.ndarray, lr: float, out: np.ndarray) -> np.ndarray:
         b1, b2 = self.beta1, self.beta2
-        m, v = self._state_flat["m"], self._state_flat["v"]
-        spare = self._spare
+        m, v = self._state_flat["m"][s], self._state_flat["v"][s]
+        spare = self._spare[s]
         m *= b1  # momentum: running mean of the gradient
         m += np.multiply(g, 1.0 - b1, out=spare)
         v *= b2  # RMSprop: running mean of the squared gradient

@@ -1,0 +1,57 @@
+"""The second core for elementwise work: a large array's GELU done half in this thread and
+half in a helper thread at the same time; and the slicing of a long pass into pieces.
+
+NumPy's elementwise loops run on one core, while the BLAS under the matmuls can use two. On
+the large shapes, once the trainer (or `fabric bench`) has found that two BLAS threads are
+faster, the GELU of the MLP's hidden layer (a dozen elementwise passes over the widest
+array of the step, forward and back) is the largest such work left on one core. NumPy lets
+go of the GIL inside its loops, so two threads working on two halves run side by side. (The
+optimizer's pass is memory-bound, not compute-bound: a second thread gained it under 1 ms,
+so it takes pieces, in_pieces, for the cache, and no thread.)
+
+Nothing changes in the numbers: each element is computed by the same operations in the same
+order whichever half it lies in (tests/test_speed.py checks bit-equality). Work is split only
+when it is worth a hand-off: at least MIN_ELEMENTS elements (a hand-off costs ~0.1 ms; the
+default Fabric's (768, 256) GELU took 0.22 ms on one thread and 0.33 ms split; the large
+preset's (1024, 1024) took 1.39 ms and 0.67 ms) and BLAS already allowed two threads (the
+machine has a core to spare: on a busy machine the tuner keeps one, and so does this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from fabric_cli.nn.blas import blas_threads
+
+MIN_ELEMENTS = 1 << 19  # 524,288: the large preset's MLP hidden layer (1024 x 1024) qualifies
+_helper: ThreadPoolExecutor | None = None
+
+
+def worth_splitting(elements: int) -> bool:
+    """True when `elements` is large enough and two BLAS threads are in use."""
+    return elements >= MIN_ELEMENTS and (blas_threads() or 1) >= 2
+
+
+def in_pieces(work: Callable[[slice], object], n: int, piece: int) -> None:
+    """Call work over 0..n in consecutive slices of at most `piece`."""
+    for start in range(0, n, piece):
+        work(slice(start, min(start + piece, n)))
+
+
+def in_halves(work: Callable[[slice], object], n: int, elements: int | None = None) -> None:
+    """Call work(slice) over the whole index range 0..n: in two halves at once when
+    `worth_splitting(elements)` (elements defaults to n), otherwise once with the whole.
+    `work` must touch only its slice of whatever it writes."""
+    global _helper
+    if n < 2 or not worth_splitting(n if elements is None else elements):
+        work(slice(0, n))
+        return
+    if _helper is None:
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabric-half")
+    middle = n // 2
+    upper = _helper.submit(work, slice(middle, n))
+    try:
+        work(slice(0, middle))
+    finally:
+        upper.result()  # waited for even if this half failed: it writes the same arrays
