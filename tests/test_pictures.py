@@ -217,6 +217,72 @@ def test_the_live_picture_follows_one_head_through_a_real_run(tiny_run_master) -
     assert switches <= 2
 
 
+class _Clock:
+    """A clock the test moves: the events and the redraws take the time they are given."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _TimedLive:
+    def __init__(self, clock: _Clock, cost: float) -> None:
+        self.clock, self.cost, self.at = clock, cost, []
+
+    def refresh(self) -> None:
+        self.at.append(self.clock.now)
+        self.clock.now += self.cost
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("probes", [True, False])
+@pytest.mark.parametrize("cost", [0.002, 0.008, 0.04])
+def test_the_live_picture_keeps_to_its_share_of_the_time_and_shows_every_moment_soon(
+        tiny_run_master, monkeypatch, cost, probes) -> None:
+    """Steps every 20 ms; a redraw costs `cost`. Redraws that no probe or moment asked for
+    take at most DRAWING_SHARE of the time and come at most 4 a second; a probe or moment is
+    on screen within BURST_SECONDS and one step of its arrival. (Without the probes, the
+    tiny run's steady redraws are not cut short by a probe every 0.5 s.)"""
+    from rich.console import Console
+
+    from fabric_cli.commands import live
+
+    clock = _Clock()
+    monkeypatch.setattr(live.time, "perf_counter", clock)
+    picture = LivePicture(Console(width=80, height=24, color_system=None))
+    picture.live = drawn = _TimedLive(clock, cost)
+    urgent_at, steps_at = [], []
+    for line in (tiny_run_master / "chronicle.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] in ("probe", "moment", "ablation") and not probes:
+            continue
+        if event["type"] in ("probe", "moment"):
+            urgent_at.append(clock.now)
+        elif event["type"] == "step":
+            steps_at.append(clock.now)
+        picture.on_event(event)
+        clock.now += 0.020 if event["type"] == "step" else 0.003
+    picture.stop()  # as `fabric train` does at the end: the last burst is drawn
+    assert len(steps_at) > 50 and bool(urgent_at) is probes
+    for t in urgent_at:
+        assert any(t <= r <= t + live.BURST_SECONDS + 0.025 for r in drawn.at), t
+    # a redraw no probe or moment asked for waits the refresh interval, or longer when a
+    # redraw costs more than DRAWING_SHARE of that interval (the last is stop()'s)
+    steady = [(prev, r) for prev, r in itertools.pairwise(drawn.at[:-1])
+              if not any(prev < t <= r for t in urgent_at)]
+    wait = max(live.REFRESH_SECONDS, cost / live.DRAWING_SHARE)
+    assert steady or probes
+    assert min((r - prev for prev, r in steady), default=wait) >= wait - 1e-9
+    span = steps_at[-1] - steps_at[0]
+    assert len(steady) * cost <= 0.03 * span + cost  # the picture's budget: 3% of the run
+    if wait == live.REFRESH_SECONDS:  # a cheap redraw: about four a second, not fewer
+        assert len(drawn.at) >= 0.8 * span / (live.REFRESH_SECONDS + 0.020)
+
+
 # -- wrapping at the widths where it went wrong ----------------------------------------------
 
 

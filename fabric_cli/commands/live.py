@@ -7,7 +7,9 @@ the same words `fabric narrate` uses.
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections import deque
 
 import numpy as np
 from rich.console import Console
@@ -17,7 +19,17 @@ from fabric_cli.commands._common import literal
 from fabric_cli.narrate import ticker_line
 from fabric_cli.views.dashboard import TrainingDashboard, plain_progress_line
 
-REFRESH_SECONDS = 0.25  # the picture redraws at most 4 times a second
+REFRESH_SECONDS = 0.25  # the picture redraws at most 4 times a second,
+DRAWING_SHARE = 0.025  # and less often when a redraw is slow: at most this share of the time
+# (a redraw costs 5-8 ms at 120x40 on a loaded 2-core machine, more on wide terminals; the
+# picture's budget in all, events included, is 3% of a run, measured by
+# scripts/bench_train.py). The wait before the next redraw is the median of the last few
+# redraws' cost over this share.
+# A probe or a moment is drawn at once, unless a redraw came less than BURST_SECONDS before:
+# a probe and its moments arrive together a few ms apart, and drawing each would cost a
+# fifth of all the drawing for frames no one sees. The burst is drawn once, on the first
+# event this long after the last redraw (steps come every ~20 ms).
+BURST_SECONDS = 0.1
 
 
 class _Progress:
@@ -144,6 +156,8 @@ class LivePicture:
         self.progress = _Progress()
         self.live: Live | None = None
         self._last_refresh = 0.0
+        self._urgent = False  # a probe or moment not drawn yet
+        self._costs: deque[float] = deque(maxlen=5)  # the last redraws' seconds
         self.follower = HeadFollower()
         self._last_probe: dict | None = None
 
@@ -158,11 +172,19 @@ class LivePicture:
             self.live.stop()
             self.live = None
 
-    def _refresh(self, force: bool = False) -> None:
+    def _refresh(self, urgent: bool = False) -> None:
         now = time.perf_counter()
-        if self.live is not None and (force or now - self._last_refresh >= REFRESH_SECONDS):
+        self._urgent = self._urgent or urgent
+        if self._urgent:
+            wait = BURST_SECONDS
+        else:
+            cost = statistics.median(self._costs) if self._costs else 0.0
+            wait = max(REFRESH_SECONDS, cost / DRAWING_SHARE)
+        if self.live is not None and now - self._last_refresh >= wait:
             self._last_refresh = now
+            self._urgent = False
             self.live.refresh()
+            self._costs.append(time.perf_counter() - now)
 
     def _watch_best_head(self, probe: dict) -> None:
         """Show the followed pronoun head (HeadFollower) on the first story sentence."""
@@ -197,7 +219,7 @@ class LivePicture:
             d.add_val(event["step"], event["val_loss"])
             self._last_probe = event
             self._watch_best_head(event)
-            self._refresh(force=True)
+            self._refresh(urgent=True)
         elif kind == "moment":
             if self.follower.prove(event) and self._last_probe is not None:
                 self._watch_best_head(self._last_probe)  # the proven tracker, from now on
@@ -207,4 +229,6 @@ class LivePicture:
             if event["component"] != "head" and text:
                 line = text
             d.add_moment(event["component"], line, step=event["step"])
-            self._refresh(force=True)
+            self._refresh(urgent=True)
+        elif self._urgent:
+            self._refresh()  # any later event draws a burst still waiting

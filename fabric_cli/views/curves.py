@@ -128,6 +128,7 @@ class LossCurve:
         self.gap = gap and self.floor is not None
         if self.gap:  # on a log axis a batch's noise near the floor would swamp the line
             self.losses = _ema(self.losses, SMOOTHING)
+        self._span: tuple[float, float] | None = None
         self._range = self._value_range()
 
     def value_range(self) -> tuple[float, float]:
@@ -237,7 +238,7 @@ class LossCurve:
     def _canvas(self, plot_w: int) -> tuple[list[Text], int | None]:
         """Braille cells for the line, then the floor dashes and validation dots on top."""
         height = self.height
-        dots = np.zeros((height, plot_w), dtype=np.int32)
+        dots = [[0] * plot_w for _ in range(height)]  # plain lists: cell by cell, no NumPy
         pix_w = 2 * plot_w
         keep = np.isfinite(self.losses)
         steps, losses = self.steps[keep], self.losses[keep]
@@ -245,24 +246,24 @@ class LossCurve:
         # One value per pixel column (mean of the steps that fall in it), joined vertically.
         xs, means = self._column_means(steps, losses, pix_w)
         previous = None
-        for x, mean in zip(xs, means, strict=True):
+        for x, mean in zip(xs.tolist(), means.tolist(), strict=True):
             y = self.pixel_row(mean)
             y0, y1 = (y, y) if previous is None else sorted((previous[1], y))
             if previous is not None and x - previous[0] > 1:
                 y0, y1 = y, y  # a gap in the data stays a gap
             for yy in range(y0, y1 + 1):
-                dots[yy // 4, x // 2] |= _DOTS[x % 2][yy % 4]
+                dots[yy // 4][x // 2] |= _DOTS[x % 2][yy % 4]
             previous = (x, y)
         floor_row = None if self.floor is None or self.gap else self.pixel_row(self.floor) // 4
         if floor_row is not None:  # the floor runs on under the curve too: one dot a cell
             y = self.pixel_row(self.floor)
             for c in range(plot_w):
-                if dots[floor_row, c]:
-                    dots[floor_row, c] |= _DOTS[c % 2][y % 4]
-        val_cells = {}
+                if dots[floor_row][c]:
+                    dots[floor_row][c] |= _DOTS[c % 2][y % 4]
+        val_cells = set()
         for s, v in self.val:
             x = round((s - s0) / (s1 - s0) * (pix_w - 1)) // 2
-            val_cells[(self.pixel_row(v) // 4, min(max(x, 0), plot_w - 1))] = True
+            val_cells.add((self.pixel_row(v) // 4, min(max(x, 0), plot_w - 1)))
         styles = {
             "val": Style(color=VAL_COLOR, bold=True),
             "line": Style(color=LINE_COLOR),
@@ -271,26 +272,25 @@ class LossCurve:
         }
         rows = []
         for r in range(height):
-            cells = []  # (character, style key), merged into runs below: fewer spans, faster
-            for c in range(plot_w):
-                if (r, c) in val_cells:
-                    cells.append((VAL_GLYPH, "val"))
-                elif dots[r, c]:
-                    cells.append((chr(0x2800 + int(dots[r, c])), "line"))
-                elif r == floor_row:
-                    cells.append((FLOOR_GLYPH, "floor"))
-                else:
-                    cells.append((" ", ""))
-            text = Text(no_wrap=True)
+            empty = (FLOOR_GLYPH, "floor") if r == floor_row else (" ", "")
+            cells = [(VAL_GLYPH, "val") if (r, c) in val_cells
+                     else (chr(0x2800 + d), "line") if d else empty
+                     for c, d in enumerate(dots[r])]
+            text = Text(no_wrap=True)  # cells merged into runs: fewer spans, faster
             for key, run in groupby(cells, key=lambda cell: cell[1]):
                 text.append("".join(ch for ch, _ in run), style=styles[key])
             rows.append(text)
         return rows, floor_row
 
     def _step_span(self) -> tuple[float, float]:
-        candidates = list(self.steps[np.isfinite(self.losses)]) + [s for s, _ in self.val]
-        s0, s1 = min(candidates), max(candidates)
-        return (s0, s1) if s1 > s0 else (s0, s0 + 1)
+        if self._span is None:  # asked for on every pixel column's way: worked out once
+            drawn = self.steps[np.isfinite(self.losses)]
+            candidates = [s for s, _ in self.val]
+            if drawn.size:
+                candidates += [float(drawn.min()), float(drawn.max())]
+            s0, s1 = min(candidates), max(candidates)
+            self._span = (s0, s1) if s1 > s0 else (s0, s0 + 1)
+        return self._span
 
     def _x_axis(self, plot_w: int) -> list[Text]:
         s0, s1 = self._step_span()
