@@ -12,7 +12,6 @@ from rich.table import Table
 from fabric_cli.commands._common import cli_errors, stdout_console
 from fabric_cli.errors import FabricError
 from fabric_cli.nn.bench import FLOP_FORMULA, PRESETS, run_bench
-from fabric_cli.nn.blas import TUNE_ABOVE_FLOPS
 
 
 @cli_errors
@@ -67,8 +66,6 @@ def bench(
     threads_row = str(result["blas_threads"]) if result["blas_threads"] else "unknown"
     if tried:
         threads_row += f"  (timed {tried})"
-    elif threads == "auto" and result["flops_per_step"] < TUNE_ABOVE_FLOPS:
-        threads_row += f"  (a step under {TUNE_ABOVE_FLOPS / 1e9:.0f} GFLOP: not tried with 2)"
     table.add_row("BLAS threads", threads_row)
     table.add_row("tokens per second", f"{result['tokens_per_second']:,.0f}")
     table.add_row("GFLOP/s achieved", f"{result['gflops_per_second']:.1f}")

@@ -103,7 +103,8 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
     """Median time of a training step of `shape`, with throughput and FLOP rate.
 
     `threads`: the BLAS thread count, or "auto" to time real steps at 1 and 2 threads
-    first and keep the faster (nn/blas.py). Both wall time (what a user waits) and this
+    first and keep the faster (nn/blas.py; at every size, where the trainer tunes only
+    steps above TUNE_ABOVE_FLOPS). Both wall time (what a user waits) and this
     process's CPU time per step (robust to a busy machine) are reported."""
     if repeats < 1:
         raise FabricError(f"--repeats must be at least 1, got {repeats}")
@@ -121,11 +122,21 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
         clip_grad_norm(grads, 1.0)
         optimizer.step(params, grads, 1e-3)
 
+    found = blas_threads()
+    try:
+        return _timed_run(shape, cfg, params, train_step, repeats, warmup, threads)
+    finally:  # the process's count as it was (a test, or a script, goes on after)
+        if found is not None:
+            set_blas_threads(found)
+
+
+def _timed_run(shape: BenchShape, cfg: ModelConfig, params, train_step, repeats: int,
+               warmup: int, threads: int | str) -> dict:
     for _ in range(warmup):
         train_step()
     if threads == "auto":
-        tuning = choose_threads(train_step, step_flops=step_flops(cfg, shape.batch,
-                                                                  shape.seq_len))
+        tuning = choose_threads(train_step)  # every size: a bare step shares the machine
+        # with no probe worker, unlike a training run (nn/blas.py, TUNE_ABOVE_FLOPS)
     else:
         set_blas_threads(int(threads))
         tuning = {"threads": blas_threads(), "ms": {}}
@@ -143,7 +154,7 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
         "ms_per_step_min": min(times) * 1e3,
         "ms_per_step_max": max(times) * 1e3,
         "cpu_ms_per_step": statistics.median(c for _, c in both) * 1e3,
-        "blas_threads": blas_threads(),
+        "blas_threads": tuning["threads"],
         "blas_threads_tried_ms": {str(n): ms for n, ms in tuning["ms"].items()},
         "tokens_per_step": shape.batch * shape.seq_len,
         "tokens_per_second": shape.batch * shape.seq_len / seconds,

@@ -1,8 +1,8 @@
 """How many threads the BLAS under NumPy may use, read and changed while the process runs.
 
 fabric_cli/__init__.py starts every process with one BLAS thread (OPENBLAS_NUM_THREADS=1
-unless the user set it): the Fabric's default matrices are 64 wide, a thread pool costs more
-in hand-offs than it gains there, and on a busy machine spinning threads make it far worse.
+unless the user set it): a default run gives its second core to the probe worker (see
+TUNE_ABOVE_FLOPS), and on a busy machine spinning threads make a step far slower.
 Larger shapes gain from both cores, so the count is changed at run time through OpenBLAS's
 own openblas_set_num_threads (found with ctypes in the library NumPy loaded; the pool grows
 on demand), and chosen per shape by timing steps (see `ThreadTuner`).
@@ -78,18 +78,23 @@ def set_blas_threads(n: int) -> bool:
 def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1, 2),
                    trials: int = 3, step_flops: float | None = None) -> dict:
     """Time `step` at each thread count, interleaved (1, 2, 1, 2, ...), and keep the fastest
-    median, as the trainer's ThreadTuner does (same rules: nothing is tried below
-    TUNE_ABOVE_FLOPS when `step_flops` is given, and a count 1.5x slower than the best after
-    one round is dropped). Returns {"threads": chosen, "ms": {count: median ms}}."""
+    median, as the trainer's ThreadTuner does (a count 1.5x slower than the best after one
+    round is dropped). With `step_flops`, nothing is tried below TUNE_ABOVE_FLOPS, the
+    trainer's rule; without, every size is timed (`fabric bench`, a bare step with no probes
+    to share the machine with). Returns {"threads": chosen, "ms": {count: median ms}}."""
     tuner = ThreadTuner(TUNE_ABOVE_FLOPS if step_flops is None else step_flops, candidates,
                         trials)
     report = tuner.rehearse(step)
     return {"threads": report["threads"], "ms": {int(n): ms for n, ms in report["ms"].items()}}
 
 
-# Below this many FLOPs a step is dispatch-bound, and a second BLAS thread only adds hand-offs
-# (the default 2-layer Fabric, 0.5 GFLOP a step, always ran slower with two on this machine);
-# above it, the trainer times its own first steps at each count and keeps the faster.
+# Below this many FLOPs a training run keeps one BLAS thread and gives the second core to its
+# probe worker (training/probe_flow.py), which a run on two threads cannot use. The default
+# 2-layer Fabric (0.5 GFLOP a step) on a 2-core AMD EPYC: a bare step 11.4 -> 8.9 ms on two
+# threads, but the whole `fabric train` 25.5 -> 35.4 s wall and 30.5 -> 63.6 s CPU, its
+# probes back in the loop (medians of 3 alternating runs; on an Intel machine a second
+# thread did not even speed the bare step). Above it, the trainer times rehearsal steps at
+# each count and keeps the faster.
 TUNE_ABOVE_FLOPS = 1e9
 
 
