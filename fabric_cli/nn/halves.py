@@ -7,7 +7,9 @@ faster, the GELU of the MLP's hidden layer (a dozen elementwise passes over the 
 array of the step, forward and back) is the largest such work left on one core. NumPy lets
 go of the GIL inside its loops, so two threads working on two halves run side by side. (The
 optimizer's pass is memory-bound, not compute-bound: a second thread gained it under 1 ms,
-so it takes pieces, in_pieces, for the cache, and no thread.)
+so it takes pieces, in_pieces, for the cache, and no thread. Each half's pieces on its own
+core went 15 -> 11 ms timed alone on the large preset, but 16.0 -> 17.0 ms inside whole
+steps, where OpenBLAS's second thread still holds the other core after the backward.)
 
 Nothing changes in the numbers: each element is computed by the same operations in the same
 order whichever half it lies in (tests/test_speed.py checks bit-equality). Work is split only
