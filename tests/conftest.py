@@ -7,6 +7,7 @@ import os
 # As fabric_cli/__init__.py does for users: one BLAS thread, set before any test imports numpy.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 import shutil
 from pathlib import Path

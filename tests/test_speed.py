@@ -3,6 +3,9 @@ the speed work (tests/reference_fabric.py), on fixed inputs and the same dropout
 float32 close to float64; results independent of the BLAS thread count; and the flat
 optimizer's bookkeeping."""
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -106,7 +109,8 @@ def test_a_thread_count_repeats_itself_exactly_and_differs_from_another_only_by_
 
 
 def split_or_whole(split, measure_on):
-    """Three steps with the GELU in two threads and the optimizer in pieces of 7 (or not)."""
+    """Three steps with the GELU and the optimizer in two threads, the optimizer in pieces
+    of 7 (or neither)."""
     cfg = replace(CFG, n_ctx=24, d_model=64, d_head=16, n_heads=4, d_mlp=256, d_vocab=50)
     halves.MIN_ELEMENTS, optim.PIECE = (1, 7) if split else (1 << 62, 1 << 62)
     assert halves.worth_splitting(2) is split
@@ -125,7 +129,7 @@ def split_or_whole(split, measure_on):
 
 
 @pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set")
-def test_the_gelu_split_in_two_threads_and_the_optimizer_in_pieces_change_no_bit(monkeypatch):
+def test_the_gelu_and_the_optimizer_split_in_two_threads_and_pieces_change_no_bit(monkeypatch):
     monkeypatch.setattr(halves, "MIN_ELEMENTS", halves.MIN_ELEMENTS)  # restored after
     monkeypatch.setattr(optim, "PIECE", optim.PIECE)
     before = blas_threads()
@@ -138,6 +142,18 @@ def test_the_gelu_split_in_two_threads_and_the_optimizer_in_pieces_change_no_bit
     assert split_losses == whole_losses
     assert split_ratios == whole_ratios and split_ratios[1]
     assert all(np.array_equal(split[n], whole[n]) for n in whole)
+
+
+def test_openblas_idle_threads_sleep_soon_unless_the_user_chose_otherwise():
+    code = "import fabric_cli, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+
+    def seen(env):
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    assert seen(env) == "20"  # 2^20 cycles of spinning, not OpenBLAS's 2^28
+    assert seen({**env, "OPENBLAS_THREAD_TIMEOUT": "28"}) == "28"
 
 
 def test_in_halves_covers_every_index_once_and_waits_for_a_failing_half(monkeypatch):

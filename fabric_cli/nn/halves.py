@@ -5,11 +5,13 @@ NumPy's elementwise loops run on one core, while the BLAS under the matmuls can 
 the large shapes, once the trainer (or `fabric bench`) has found that two BLAS threads are
 faster, the GELU of the MLP's hidden layer (a dozen elementwise passes over the widest
 array of the step, forward and back) is the largest such work left on one core. NumPy lets
-go of the GIL inside its loops, so two threads working on two halves run side by side. (The
-optimizer's pass is memory-bound, not compute-bound: a second thread gained it under 1 ms,
-so it takes pieces, in_pieces, for the cache, and no thread. Each half's pieces on its own
-core went 15 -> 11 ms timed alone on the large preset, but 16.0 -> 17.0 ms inside whole
-steps, where OpenBLAS's second thread still holds the other core after the backward.)
+go of the GIL inside its loops, so two threads working on two halves run side by side. The
+optimizer's passes are memory-bound: over the whole buffer a second thread gained them under
+1 ms, but in cache-sized pieces (in_pieces), each half's pieces in its own core's cache, they
+take 14.2 -> 11.2 ms of a large step (the optimizer's own time inside 12 alternating rounds of
+10 whole steps). That holds only while OpenBLAS's second thread sleeps between products
+(OPENBLAS_THREAD_TIMEOUT, fabric_cli/__init__.py): spinning for its default 0.1 s after the
+backward it held the other core, and the split took 17.0 ms against 16.0 whole.
 
 Nothing changes in the numbers: each element is computed by the same operations in the same
 order whichever half it lies in (tests/test_speed.py checks bit-equality). Work is split only

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from fabric_cli.errors import FabricError
-from fabric_cli.nn.halves import in_pieces
+from fabric_cli.nn.halves import in_halves, in_pieces
 
 Params = dict[str, np.ndarray]
 # The step walks the flat buffers in pieces this long (1 MiB of float32 each), every pass
@@ -130,7 +130,11 @@ class _Optimizer:
                 moved = p[s]
                 moved -= update
 
-        in_pieces(span, p.size, PIECE)
+        def half(h: slice) -> None:  # each core its own pieces (nn/halves.py)
+            in_pieces(lambda s: span(slice(h.start + s.start, h.start + s.stop)),
+                      h.stop - h.start, PIECE)
+
+        in_halves(half, p.size)
         if not measure:
             return None
         ratios = self._ratios(self._update, p)
