@@ -284,3 +284,46 @@ def test_a_measuring_pass_in_slices_gives_what_one_pass_gives(B, rows):
     stats = forward_by_rows(params, CFG, tokens, targets, capture=Capture(layernorm=True),
                             rows=rows).layernorm
     assert stats == forward(params, CFG, tokens, targets, capture=Capture(layernorm=True)).layernorm
+
+
+@pytest.mark.parametrize("B,rows", [(11, 4), (5, 8)])
+def test_a_silenced_pass_started_above_the_clean_blocks_is_the_whole_pass_to_the_bit(B, rows):
+    """Silencing heads of block L changes nothing below it: starting there from the clean
+    pass's own stream gives what the whole silenced pass gives, bit for bit, slices or not;
+    and the final ablation's measures (which start so) equal one whole pass per set."""
+    from types import SimpleNamespace
+
+    from fabric_cli.analysis.ablation import _Silencings, role_measure
+
+    cfg = replace(CFG, n_layers=3)
+    params = spread(cfg, dtype=np.float32, seed=4)
+    rng = np.random.default_rng(6)
+    tokens = rng.integers(0, cfg.d_vocab, (B, 7))
+    targets = rng.integers(-1, cfg.d_vocab, (B, 7))
+    clean = forward_by_rows(params, cfg, tokens, targets, capture=Capture(resid=True), rows=rows)
+    assert len(clean.resid) == -(-B // rows) and len(clean.resid[0]) == cfg.n_layers
+    for heads in ([(1, 0)], [(2, 1), (2, 2)], [(1, 2), (2, 0)]):
+        lowest = min(layer for layer, _ in heads)
+        whole = forward_by_rows(params, cfg, tokens, targets, ablate=heads, rows=rows)
+        started = forward_by_rows(params, cfg, tokens, targets, ablate=heads, rows=rows,
+                                  from_layer=lowest,
+                                  resid_in=[part[lowest] for part in clean.resid])
+        assert np.array_equal(started.logits, whole.logits)
+        assert np.array_equal(started.token_losses, whole.token_losses)
+        assert started.loss == whole.loss
+        # started one block too high, the silenced block's own change is lost: it differs
+        wrong = forward_by_rows(params, cfg, tokens, targets, ablate=heads, rows=rows,
+                                from_layer=lowest + 1,
+                                resid_in=[part[lowest + 1] for part in clean.resid]) \
+            if lowest + 1 < cfg.n_layers else None
+        if wrong is not None:
+            assert not np.array_equal(wrong.logits, whole.logits)
+    pb = SimpleNamespace(tokens=tokens, targets=targets, sites={})
+    sets = [(), ((0, 1),), ((1, 0),), ((2, 1), (2, 2))]
+    silence = _Silencings(params, cfg, pb, ["pronoun"], None)
+    for heads in sets[1:] + sets[:1]:  # a silenced set first: the clean pass is run for it
+        got = silence.measure(heads, "pronoun")
+        alone = forward_by_rows(params, cfg, tokens, targets, ablate=list(heads))
+        assert got == role_measure(alone, pb, "pronoun", None)
+    with pytest.raises(ValueError):
+        forward(params, cfg, tokens, targets, from_layer=1)  # no stream to start from

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabric_cli.analysis.probes import ProbeBatch
-from fabric_cli.nn.model import forward_by_rows
+from fabric_cli.nn.model import Capture, forward_by_rows
 
 # What "measurably hurts" means: the role loss rises by this many nats, or accuracy falls by
 # this much. Both are far above the noise of a fixed probe set evaluated without dropout.
@@ -140,7 +140,12 @@ EFFECT_KEYS = ("loss_before", "loss_after", "acc_before", "acc_after")
 class _Silencings:
     """Each set of silenced heads goes through the Fabric once, whichever roles read it: a
     head that is a candidate for two roles, and the clean pass every role starts from, cost
-    one forward each. Only the roles' measures are kept, not the passes."""
+    one forward each. Only the roles' measures are kept, not the passes.
+
+    Silencing a head of block L changes nothing below L, so a set's pass starts at its
+    lowest block from the stream the clean pass brought there (kept from the first set
+    measured here; the clean pass is run for it if it was measured elsewhere). The blocks
+    below are the clean pass's own arithmetic, so the measures are the same to the bit."""
 
     def __init__(self, params, cfg, pb: ProbeBatch, roles: Iterable[str], pt,
                  measured: dict | None = None) -> None:
@@ -148,14 +153,34 @@ class _Silencings:
         # {frozenset of (layer, head): {role: {"loss", "acc"}}}, some perhaps measured
         # elsewhere (the probe process takes half of the final ablation's passes)
         self.measured: dict[frozenset, dict[str, dict]] = dict(measured or {})
+        self._clean_resid: list | None = None  # per slice, the stream entering each block
+
+    def _pass(self, key: frozenset):
+        pb = self.pb
+        if not key:
+            result = forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
+                                     capture=Capture(resid=True))
+            self._clean_resid = result.resid
+            return result
+        lowest = min(layer for layer, _ in key)
+        if lowest == 0:
+            return forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
+                                   ablate=sorted(key))
+        if self._clean_resid is None:
+            self._keep(frozenset(), self._pass(frozenset()))
+        return forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
+                               ablate=sorted(key), from_layer=lowest,
+                               resid_in=[part[lowest] for part in self._clean_resid])
+
+    def _keep(self, key: frozenset, result) -> None:
+        if key not in self.measured:
+            self.measured[key] = {r: role_measure(result, self.pb, r, self.pt)
+                                  for r in self.roles}
 
     def measure(self, heads: Iterable[tuple[int, int]], role: str) -> dict:
         key = frozenset(heads)
         if key not in self.measured:
-            result = forward_by_rows(self.params, self.cfg, self.pb.tokens, self.pb.targets,
-                                     ablate=sorted(key))
-            self.measured[key] = {r: role_measure(result, self.pb, r, self.pt)
-                                  for r in self.roles}
+            self._keep(key, self._pass(key))
         return self.measured[key][role]
 
     def row(self, role: str, heads: list[tuple[int, int]]) -> dict:

@@ -101,6 +101,7 @@ class Capture:
     layernorm: bool = False  # mean/std in and out of every LayerNorm
     dropout: bool = False  # fraction of units Dropout kept
     stream: bool = False  # each token's std across channels of the residual stream, per layer
+    resid: bool = False  # the residual stream itself entering each layer, (B,T,C) per layer
 
 
 @dataclass
@@ -112,6 +113,7 @@ class ForwardResult:
     layernorm: list[dict] | None = None  # {"name","in_mean","in_std","out_mean","out_std"}
     dropout_keep: float | None = None
     stream: list[np.ndarray] | None = None  # (B,T) entering each layer, then at the top
+    resid: list[np.ndarray] | None = None  # (B,T,C) entering each layer (Capture.resid)
     cache: Any = field(default=None, repr=False)  # for backward only
 
 
@@ -140,12 +142,19 @@ def forward(
     capture: Capture | None = None,
     ablate: Iterable[tuple[int, int]] = (),
     attn_dropout: float = 0.0,
+    from_layer: int = 0,
+    resid_in: np.ndarray | None = None,
 ) -> ForwardResult:
     """Run tokens (B,T) through the Fabric. `ablate`: (layer, head) pairs whose z is zeroed.
 
     `dropout` cuts units of each block's attention and MLP outputs; `attn_dropout` cuts
-    attention weights inside every head (GPT-2's attn_pdrop). Both draw from `rng`."""
+    attention weights inside every head (GPT-2's attn_pdrop). Both draw from `rng`.
+    `from_layer` with `resid_in`: start at that block from the stream an earlier pass
+    captured entering it (Capture.resid), for a measuring pass whose changes all lie at or
+    above it; captures then cover the blocks from there up, and there is no backward."""
     _check_inputs(cfg, tokens, targets)
+    if from_layer and (resid_in is None or resid_in.shape != (*tokens.shape, cfg.d_model)):
+        raise ValueError("from_layer needs resid_in, the (B,T,C) stream entering that block")
     capture = capture or Capture()
     ablate_by_layer: dict[int, set[int]] = {}
     for layer, head in ablate:
@@ -153,6 +162,7 @@ def forward(
     attention = [] if capture.attention else None
     ln_stats = [] if capture.layernorm else None
     stream = [] if capture.stream else None
+    resids = [] if capture.resid else None
     kept = [0, 0]  # units kept, units seen by Dropout
 
     def drop(x: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -169,10 +179,16 @@ def forward(
             ln_stats.append({"name": name, **layernorm_stats(x, out, c)})
         return out, c
 
-    resid, emb_cache = embedding_forward(tokens, params["embed.W_E"], params["pos_embed.W_pos"])
+    if from_layer:
+        resid, emb_cache = resid_in, None
+    else:
+        resid, emb_cache = embedding_forward(tokens, params["embed.W_E"],
+                                             params["pos_embed.W_pos"])
     blocks = []
-    for layer in range(cfg.n_layers):
+    for layer in range(from_layer, cfg.n_layers):
         p = f"blocks.{layer}."
+        if resids is not None:
+            resids.append(resid)  # never written in place: each block makes a new stream
         if stream is not None:
             stream.append(resid.std(axis=-1))  # resid_pre_l
         ln1_out, ln1_c = norm(resid, p + "ln1")
@@ -216,7 +232,8 @@ def forward(
         layernorm=ln_stats,
         dropout_keep=(kept[0] / kept[1] if kept[1] else 1.0) if capture.dropout else None,
         stream=stream,
-        cache=(cfg, emb_cache, blocks, lnf_c, unembed_c, loss_c),
+        resid=resids,
+        cache=None if from_layer else (cfg, emb_cache, blocks, lnf_c, unembed_c, loss_c),
     )
 
 
@@ -234,6 +251,8 @@ def forward_by_rows(
     capture: Capture | None = None,
     ablate: Iterable[tuple[int, int]] = (),
     rows: int = ROWS_PER_PASS,
+    from_layer: int = 0,
+    resid_in: list[np.ndarray] | None = None,
 ) -> ForwardResult:
     """`forward` without Dropout, for measuring: the sequences go through in slices of about
     `rows` and the results are joined, with no cache (nothing to run backward on).
@@ -242,21 +261,28 @@ def forward_by_rows(
     what one pass gives, to float32 rounding (bit for bit wherever BLAS treats a slice's
     rows as it treats the whole batch's; slices are kept even, never a few stray rows).
     A slice's arrays stay in the CPU's cache and its memory is reused by the next, which
-    one pass over hundreds of sentences cannot do."""
+    one pass over hundreds of sentences cannot do.
+    With Capture.resid, `resid` holds each slice's own list of streams (one per block), and
+    a later call on the same tokens may start `from_layer` with `resid_in`, those streams at
+    that block, slice by slice (see `forward`)."""
     capture = capture or Capture()
     B = tokens.shape[0]
     if B <= rows or capture.layernorm:  # LayerNorm's statistics are over the whole batch
-        whole = forward(params, cfg, tokens, targets, capture=capture, ablate=ablate)
+        whole = forward(params, cfg, tokens, targets, capture=capture, ablate=ablate,
+                        from_layer=from_layer, resid_in=resid_in[0] if from_layer else None)
         whole.cache = None
+        if whole.resid is not None:
+            whole.resid = [whole.resid]  # one slice
         return whole
     ablate = tuple(ablate)
     n = -(-B // rows)
     size = -(-B // n)
     parts = []
-    for s in range(0, B, size):
+    for i, s in enumerate(range(0, B, size)):
         part = forward(params, cfg, tokens[s:s + size],
                        None if targets is None else targets[s:s + size],
-                       capture=capture, ablate=ablate)
+                       capture=capture, ablate=ablate, from_layer=from_layer,
+                       resid_in=resid_in[i] if from_layer else None)
         part.cache = None  # freed now, so the next slice reuses its memory
         parts.append(part)
 
@@ -273,6 +299,7 @@ def forward_by_rows(
     return ForwardResult(
         loss=loss, logits=np.concatenate([p.logits for p in parts]), token_losses=token_losses,
         attention=joined("attention"), stream=joined("stream"),
+        resid=[p.resid for p in parts] if capture.resid else None,
         dropout_keep=1.0 if capture.dropout else None)
 
 
@@ -289,6 +316,8 @@ def backward(result: ForwardResult, grad_flow: bool = False) -> tuple[Params, li
     the identity skip (the same; 0 with residual=False), what came through attention and MLP,
     and what left below.
     """
+    if result.cache is None:
+        raise ValueError("backward needs the cache of a whole forward pass (not a measuring one)")
     cfg, emb_c, blocks, lnf_c, unembed_c, loss_c = result.cache
     if loss_c is None:
         raise ValueError("backward needs a forward pass that was given targets")
