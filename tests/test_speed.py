@@ -287,12 +287,14 @@ def test_a_measuring_pass_in_slices_gives_what_one_pass_gives(B, rows):
 
 
 @pytest.mark.parametrize("B,rows", [(11, 4), (5, 8)])
-def test_a_silenced_pass_started_above_the_clean_blocks_is_the_whole_pass_to_the_bit(B, rows):
+def test_a_silenced_pass_started_above_the_clean_blocks_is_the_whole_pass_to_the_bit(
+        B, rows, monkeypatch):
     """Silencing heads of block L changes nothing below it: starting there from the clean
     pass's own stream gives what the whole silenced pass gives, bit for bit, slices or not;
     and the final ablation's measures (which start so) equal one whole pass per set."""
     from types import SimpleNamespace
 
+    from fabric_cli.analysis import ablation
     from fabric_cli.analysis.ablation import _Silencings, role_measure
 
     cfg = replace(CFG, n_layers=3)
@@ -320,10 +322,14 @@ def test_a_silenced_pass_started_above_the_clean_blocks_is_the_whole_pass_to_the
             assert not np.array_equal(wrong.logits, whole.logits)
     pb = SimpleNamespace(tokens=tokens, targets=targets, sites={})
     sets = [(), ((0, 1),), ((1, 0),), ((2, 1), (2, 2))]
-    silence = _Silencings(params, cfg, pb, ["pronoun"], None)
-    for heads in sets[1:] + sets[:1]:  # a silenced set first: the clean pass is run for it
-        got = silence.measure(heads, "pronoun")
-        alone = forward_by_rows(params, cfg, tokens, targets, ablate=list(heads))
-        assert got == role_measure(alone, pb, "pronoun", None)
+    for keep in (True, False):  # streams kept; or too large to keep: every pass from the bottom
+        if not keep:
+            monkeypatch.setattr(ablation, "KEEP_STREAM_BYTES", 0)
+        silence = _Silencings(params, cfg, pb, ["pronoun"], None)
+        for heads in sets[1:] + sets[:1]:  # a silenced set first: the clean pass runs for it
+            got = silence.measure(heads, "pronoun")
+            alone = forward_by_rows(params, cfg, tokens, targets, ablate=list(heads))
+            assert got == role_measure(alone, pb, "pronoun", None)
+        assert (silence._clean_resid is not None) is keep
     with pytest.raises(ValueError):
         forward(params, cfg, tokens, targets, from_layer=1)  # no stream to start from

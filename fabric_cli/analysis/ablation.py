@@ -137,6 +137,12 @@ def hurts(row: dict) -> bool:
 EFFECT_KEYS = ("loss_before", "loss_after", "acc_before", "acc_after")
 
 
+# The clean streams kept for the silenced passes: tokens x d_model x n_layers float32, about
+# 8 MB for the default Fabric's 768 ablation sentences (14 tokens) and 32 MB at twelve
+# layers. A Fabric whose streams would pass this measures every set from the bottom instead.
+KEEP_STREAM_BYTES = 256 * 2**20
+
+
 class _Silencings:
     """Each set of silenced heads goes through the Fabric once, whichever roles read it: a
     head that is a candidate for two roles, and the clean pass every role starts from, cost
@@ -155,15 +161,19 @@ class _Silencings:
         self.measured: dict[frozenset, dict[str, dict]] = dict(measured or {})
         self._clean_resid: list | None = None  # per slice, the stream entering each block
 
+    def _streams_fit(self) -> bool:
+        cfg = self.cfg
+        return self.pb.tokens.size * cfg.d_model * cfg.n_layers * 4 <= KEEP_STREAM_BYTES
+
     def _pass(self, key: frozenset):
         pb = self.pb
         if not key:
             result = forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
-                                     capture=Capture(resid=True))
+                                     capture=Capture(resid=self._streams_fit()))
             self._clean_resid = result.resid
             return result
         lowest = min(layer for layer, _ in key)
-        if lowest == 0:
+        if lowest == 0 or not self._streams_fit():
             return forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
                                    ablate=sorted(key))
         if self._clean_resid is None:
