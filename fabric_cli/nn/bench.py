@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabric_cli.errors import FabricError
+from fabric_cli.nn.batch_halves import backward_step, forward_step
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
-from fabric_cli.nn.model import backward, count_params, forward, init_params
+from fabric_cli.nn.model import count_params, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm
 
 
@@ -116,9 +117,9 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
     targets = rng.integers(0, cfg.d_vocab, (shape.batch, shape.seq_len))
 
     def train_step() -> None:
-        result = forward(params, cfg, tokens, targets, dropout=shape.dropout,
-                         attn_dropout=shape.attn_dropout, rng=rng)
-        grads, _ = backward(result)
+        result = forward_step(params, cfg, tokens, targets, dropout=shape.dropout,
+                              attn_dropout=shape.attn_dropout, rng=rng)
+        grads, _ = backward_step(result)
         clip_grad_norm(grads, 1.0)
         optimizer.step(params, grads, 1e-3)
 

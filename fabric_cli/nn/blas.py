@@ -5,12 +5,14 @@ unless the user set it): a default run gives its second core to the probe worker
 TUNE_ABOVE_FLOPS), and on a busy machine spinning threads make a step far slower.
 Larger shapes gain from both cores, so the count is changed at run time through OpenBLAS's
 own openblas_set_num_threads (found with ctypes in the library NumPy loaded; the pool grows
-on demand), and chosen per shape by timing steps (see `ThreadTuner`).
+on demand), and chosen per shape by timing steps (see `ThreadTuner`). On two threads a
+training step runs in two halves of its batch, one per core, each on one BLAS thread
+(nn/batch_halves.py), and everything else (the optimizer, the probes) on two.
 
-The count can change the numbers. On Intel machines OpenBLAS's sgemm divides a product's
-output between its threads and the Fabric's steps come out bit-identical at 1 and 2; on AMD
-EPYC (its Zen kernels) it also divides the sum along k of the weight gradients' long products
-(768 tokens deep), which then differ in the last bits. So the count is never changed inside a
+The count changes the numbers in their last bits: on two threads a weight's gradient is
+the sum of the two halves' products where one thread makes one product (and besides, on AMD
+EPYC's Zen kernels OpenBLAS divides the sum along k of a long product between its threads;
+on Intel's it divides only the output). So the count is never changed inside a
 run's training: the trainer chooses it on rehearsal steps that touch nothing of the run (see
 `ThreadTuner.rehearse`), trains on that count alone, and records it in each checkpoint so a
 resume trains on the same one (bit-exact resume holds for a given count;

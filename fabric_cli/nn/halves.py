@@ -2,9 +2,11 @@
 half in a helper thread at the same time; and the slicing of a long pass into pieces.
 
 NumPy's elementwise loops run on one core, while the BLAS under the matmuls can use two. On
-the large shapes, once the trainer (or `fabric bench`) has found that two BLAS threads are
-faster, the GELU of the MLP's hidden layer (a dozen elementwise passes over the widest
-array of the step, forward and back) is the largest such work left on one core. NumPy lets
+the large shapes, where two BLAS threads work on a whole batch (a probe's passes: a
+training step on two threads is split by its batch instead, nn/batch_halves.py, and each
+half runs on one BLAS thread, so nothing here splits again inside it), the GELU of the MLP's
+hidden layer (a dozen elementwise passes over the widest array, forward and back) is the
+largest such work left on one core. `side_by_side` is the hand-off both use. NumPy lets
 go of the GIL inside its loops, so two threads working on two halves run side by side. The
 optimizer's passes are memory-bound: over the whole buffer a second thread gained them under
 1 ms, but in cache-sized pieces (in_pieces), each half's pieces in its own core's cache, they
@@ -25,8 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
 
 from fabric_cli.nn.blas import blas_threads
+
+L = TypeVar("L")
+U = TypeVar("U")
 
 MIN_ELEMENTS = 1 << 19  # 524,288: the large preset's MLP hidden layer (1024 x 1024) qualifies
 _helper: ThreadPoolExecutor | None = None
@@ -43,19 +51,37 @@ def in_pieces(work: Callable[[slice], object], n: int, piece: int) -> None:
         work(slice(start, min(start + piece, n)))
 
 
+def side_by_side(lower: Callable[[], L], upper: Callable[[], U]) -> tuple[L, U]:
+    """Run `upper` in the helper thread while `lower` runs in this one; both results.
+
+    The helper works under this thread's NumPy error state (a training run silences the
+    overflow of a tearing Fabric; a new thread would warn on the user's stderr). If `lower`
+    fails (or Ctrl-C arrives), `upper` is still waited for, since both may write the same
+    arrays, and then the failure goes on; a failure of `upper` is raised here."""
+    global _helper
+    if _helper is None:
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabric-half")
+    errors = np.geterr()
+
+    def upper_here() -> U:
+        with np.errstate(**errors):
+            return upper()
+
+    future = _helper.submit(upper_here)
+    try:
+        first = lower()
+    except BaseException:
+        future.exception()  # waits for the helper, whatever it did
+        raise
+    return first, future.result()
+
+
 def in_halves(work: Callable[[slice], object], n: int, elements: int | None = None) -> None:
     """Call work(slice) over the whole index range 0..n: in two halves at once when
     `worth_splitting(elements)` (elements defaults to n), otherwise once with the whole.
     `work` must touch only its slice of whatever it writes."""
-    global _helper
     if n < 2 or not worth_splitting(n if elements is None else elements):
         work(slice(0, n))
         return
-    if _helper is None:
-        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabric-half")
     middle = n // 2
-    upper = _helper.submit(work, slice(middle, n))
-    try:
-        work(slice(0, middle))
-    finally:
-        upper.result()  # waited for even if this half failed: it writes the same arrays
+    side_by_side(lambda: work(slice(0, middle)), lambda: work(slice(middle, n)))

@@ -144,11 +144,14 @@ def forward(
     attn_dropout: float = 0.0,
     from_layer: int = 0,
     resid_in: np.ndarray | None = None,
+    drawn: Iterable[np.ndarray] | None = None,
 ) -> ForwardResult:
     """Run tokens (B,T) through the Fabric. `ablate`: (layer, head) pairs whose z is zeroed.
 
     `dropout` cuts units of each block's attention and MLP outputs; `attn_dropout` cuts
-    attention weights inside every head (GPT-2's attn_pdrop). Both draw from `rng`.
+    attention weights inside every head (GPT-2's attn_pdrop). Both draw from `rng`, or take
+    their masks from `drawn`, drawn before in the order this pass would draw them
+    (nn/batch_halves.py draws a whole batch's and gives each half its rows).
     `from_layer` with `resid_in`: start at that block from the stream an earlier pass
     captured entering it (Capture.resid), for a measuring pass whose changes all lie at or
     above it; captures then cover the blocks from there up, and there is no backward."""
@@ -164,9 +167,11 @@ def forward(
     stream = [] if capture.stream else None
     resids = [] if capture.resid else None
     kept = [0, 0]  # units kept, units seen by Dropout
+    draws = None if drawn is None else iter(drawn)
 
     def drop(x: np.ndarray) -> tuple[np.ndarray, Any]:
-        out, c = dropout_forward(x, dropout, rng)
+        mask = next(draws) if draws is not None and dropout > 0 else None
+        out, c = dropout_forward(x, dropout, rng, mask)
         kept[0] += c.kept_count
         kept[1] += c.total_count
         return out, c
@@ -193,7 +198,9 @@ def forward(
             stream.append(resid.std(axis=-1))  # resid_pre_l
         ln1_out, ln1_c = norm(resid, p + "ln1")
         pattern_mask = None
-        if attn_dropout > 0:
+        if attn_dropout > 0 and draws is not None:
+            pattern_mask = next(draws)
+        elif attn_dropout > 0:
             if rng is None:
                 raise ValueError("attention dropout needs a random generator")
             B, T = tokens.shape
@@ -308,8 +315,10 @@ def _norm(x: np.ndarray) -> float:
     return float(np.sqrt(np.dot(flat, flat)))
 
 
-def backward(result: ForwardResult, grad_flow: bool = False) -> tuple[Params, list[dict] | None]:
+def backward(result: ForwardResult, grad_flow: bool = False,
+             dloss: float = 1.0) -> tuple[Params, list[dict] | None]:
     """The Gradient's way down, top to bottom; each line is a place where it arrives.
+    `dloss` scales it all: a half batch's share of the whole batch's mean loss.
 
     Returns gradients of the loss for every parameter (same names), and with `grad_flow`
     one row per layer (0 = bottom): norms of what arrived at the block's output, what passed
@@ -324,7 +333,7 @@ def backward(result: ForwardResult, grad_flow: bool = False) -> tuple[Params, li
     g: Params = {}
     flow: list[dict] | None = [] if grad_flow else None
 
-    dlogits = cross_entropy_backward(1.0, loss_c)  # the Loss's verdict, per logit
+    dlogits = cross_entropy_backward(dloss, loss_c)  # the Loss's verdict, per logit
     dfinal, g["unembed.W_U"], g["unembed.b_U"] = unembed_backward(dlogits, unembed_c)
     dresid = _norm_backward(dfinal, lnf_c, "ln_final", g)
     for layer in reversed(range(cfg.n_layers)):

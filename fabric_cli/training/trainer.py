@@ -28,9 +28,10 @@ from fabric_cli.analysis import rundir, runs, weights
 from fabric_cli.errors import FabricError
 from fabric_cli.language.corpus import Corpus
 from fabric_cli.limits import MAX_SEED, MAX_STEPS
+from fabric_cli.nn.batch_halves import backward_step, forward_step
 from fabric_cli.nn.bench import step_flops
 from fabric_cli.nn.blas import ThreadTuner
-from fabric_cli.nn.model import Capture, backward, forward, init_params, param_shapes
+from fabric_cli.nn.model import Capture, init_params, param_shapes
 from fabric_cli.nn.optim import clip_grad_norm, lr_at, make_optimizer
 from fabric_cli.training.moments import make_moment
 from fabric_cli.training.probe_flow import ProbeFlow, Snapshot
@@ -214,9 +215,10 @@ class Trainer(ProbeFlow):
         tokens, targets = self.corpus.train_batch(np.random.default_rng(0), t.batch_size)
 
         def rehearsal() -> None:
-            backward(forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
-                             attn_dropout=t.attn_dropout, rng=np.random.default_rng(1),
-                             capture=Capture(layernorm=True, dropout=True)), grad_flow=True)
+            backward_step(forward_step(
+                self.params, self.cfg, tokens, targets, dropout=t.dropout,
+                attn_dropout=t.attn_dropout, rng=np.random.default_rng(1),
+                capture=Capture(layernorm=True, dropout=True)), grad_flow=True)
         self.threads.rehearse(rehearsal)
 
     def _elapsed(self) -> float:
@@ -227,15 +229,15 @@ class Trainer(ProbeFlow):
         t = self.training
         tokens, targets = self.corpus.train_batch(self.data_rng, t.batch_size)
         t0 = time.perf_counter()
-        result = forward(self.params, self.cfg, tokens, targets, dropout=t.dropout,
-                         attn_dropout=t.attn_dropout, rng=self.dropout_rng,
-                         capture=Capture(layernorm=True, dropout=True))
+        result = forward_step(self.params, self.cfg, tokens, targets, dropout=t.dropout,
+                              attn_dropout=t.attn_dropout, rng=self.dropout_rng,
+                              capture=Capture(layernorm=True, dropout=True))
         t1 = time.perf_counter()
         self.times.forward += t1 - t0
         if not math.isfinite(result.loss):
             self._torn = {"loss": result.loss, "grad_norm": float("nan")}
             return None
-        grads, flow = backward(result, grad_flow=True)
+        grads, flow = backward_step(result, grad_flow=True)
         t2 = time.perf_counter()
         self.times.backward += t2 - t1
         lr = lr_at(self.step, base_lr=t.lr, warmup_steps=t.warmup_steps,

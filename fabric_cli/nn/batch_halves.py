@@ -1,0 +1,155 @@
+"""The batch in two halves, one per core: a training step's forward and backward passes run
+on the first half of the sequences in this thread and on the second half in a helper thread,
+each on one BLAS thread, and the two halves' gradients are added.
+
+    result = forward_step(params, cfg, tokens, targets, dropout=.., attn_dropout=.., rng=..)
+    grads, flow = backward_step(result, grad_flow=True)
+
+Why: NumPy's elementwise loops run on one core, and OpenBLAS's second thread gains little on
+the products of a small Fabric (768 x 64 by 64 x 256: too small to divide well). Two halves
+of the batch keep both cores busy with all of it, products, softmax, LayerNorm, GELU and
+Dropout alike, for the price of two hand-offs a step (NumPy lets go of the GIL inside its
+loops and products). Measured on the 2-core AMD EPYC, the step alone, 7 alternating rounds
+(`fabric bench` shapes): 2 layers d_model 64, 15.5 ms on one thread, 13.7 on two BLAS threads,
+11.2 in halves; 12 layers, 96 / 87 / 65 ms; 6 layers d_model 256, 516 / 358 / 332 ms.
+
+What stays the same: every sequence of a causal Fabric is computed alone, so each half's
+forward is the whole batch's rows; Dropout's masks are drawn for the whole batch from the
+run's generator in the order one whole pass draws them (`draw_masks`) and each half takes
+its rows, so the masks and the generator's state after a step are exactly the one-pass
+ones; the loss is the whole batch's mean (each half's backward is scaled by its share of the
+valid targets). What changes: a weight's gradient is the sum of two halves' products
+instead of one product over all rows, so its last bits differ from a one-pass step's (to
+float32 rounding; tests/test_speed.py). A run therefore never switches mid-way: halves are
+used exactly when the run trains on two threads (nn/blas.py: the tuner's choice, kept in the
+checkpoint), and a step with halves is bit-identical to itself on every resume.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fabric_cli.nn.blas import blas_threads, set_blas_threads
+from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.halves import side_by_side
+from fabric_cli.nn.model import Capture, ForwardResult, Params, backward, forward
+
+FLOW_KEYS = ("arriving", "skip", "block", "leaving")
+
+
+class HalvesCache(NamedTuple):
+    lower: ForwardResult  # the first `middle` sequences, with their own cache
+    upper: ForwardResult
+    lower_share: float  # its valid targets / the whole batch's: scales its backward
+    upper_share: float
+
+
+def in_halves(tokens: np.ndarray, capture: Capture | None) -> bool:
+    """True when a step on `tokens` is split: two BLAS threads are in use (the machine has a
+    core to spare, nn/blas.py) and there are at least two sequences. Captures a step never
+    takes (patterns, streams) keep the whole pass."""
+    capture = capture or Capture()
+    whole_only = capture.attention or capture.stream or capture.resid
+    return tokens.shape[0] >= 2 and (blas_threads() or 1) >= 2 and not whole_only
+
+
+def draw_masks(cfg: ModelConfig, batch: int, seq_len: int, dropout: float,
+               attn_dropout: float, rng: np.random.Generator) -> tuple[list, list]:
+    """Every mask one whole forward pass would draw from `rng`, in its order: per block,
+    attention dropout's (B,NH,T,T), then Dropout's on attention's output and on the MLP's
+    (B,T,C). Returns (all masks in that order, the unit masks alone, for the fraction kept)."""
+    masks, units = [], []
+    for _ in range(cfg.n_layers):
+        if attn_dropout > 0:
+            masks.append(rng.random((batch, cfg.n_heads, seq_len, seq_len),
+                                    dtype=np.float32) >= attn_dropout)
+        if dropout > 0:
+            for _branch in ("attn", "mlp"):
+                units.append(rng.random((batch, seq_len, cfg.d_model),
+                                        dtype=np.float32) >= dropout)
+                masks.append(units[-1])
+    return masks, units
+
+
+@contextmanager
+def _one_blas_thread():
+    """Each half on one BLAS thread (two halves on two threads each would ask for four)."""
+    before = blas_threads()
+    set_blas_threads(1)
+    try:
+        yield
+    finally:
+        if before is not None:
+            set_blas_threads(before)
+
+
+def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray, targets: np.ndarray,
+                 *, dropout: float = 0.0, attn_dropout: float = 0.0,
+                 rng: np.random.Generator | None = None,
+                 capture: Capture | None = None) -> ForwardResult:
+    """A training step's forward pass (model.forward's result), in halves when `in_halves`."""
+    if not in_halves(tokens, capture) or ((dropout > 0 or attn_dropout > 0) and rng is None):
+        return forward(params, cfg, tokens, targets, dropout=dropout,
+                       attn_dropout=attn_dropout, rng=rng, capture=capture)
+    capture = capture or Capture()
+    B, T = tokens.shape
+    middle = B // 2
+    masks, units = draw_masks(cfg, B, T, dropout, attn_dropout, rng)
+    halves = Capture(layernorm=capture.layernorm)
+
+    def half(rows: slice) -> ForwardResult:
+        return forward(params, cfg, tokens[rows], targets[rows], dropout=dropout,
+                       attn_dropout=attn_dropout, capture=halves,
+                       drawn=[m[rows] for m in masks])
+
+    with _one_blas_thread():
+        lower, upper = side_by_side(lambda: half(slice(0, middle)),
+                                    lambda: half(slice(middle, B)))
+    valid = [int(np.count_nonzero(targets[:middle] >= 0)),
+             int(np.count_nonzero(targets[middle:] >= 0))]
+    total = max(sum(valid), 1)  # as cross_entropy_forward divides
+    loss = (float(lower.token_losses.sum(dtype=np.float64))
+            + float(upper.token_losses.sum(dtype=np.float64))) / total
+    keep = None
+    if capture.dropout:
+        seen = sum(m.size for m in units)
+        keep = sum(int(np.count_nonzero(m)) for m in units) / seen if seen else 1.0
+    return ForwardResult(
+        loss=loss, logits=np.concatenate([lower.logits, upper.logits]),
+        token_losses=np.concatenate([lower.token_losses, upper.token_losses]),
+        layernorm=_joined_stats(lower.layernorm, upper.layernorm, middle / B),
+        dropout_keep=keep,
+        cache=HalvesCache(lower, upper, valid[0] / total, valid[1] / total))
+
+
+def _joined_stats(lower: list | None, upper: list | None, lower_part: float) -> list | None:
+    """LayerNorm's statistics are means over tokens: the halves' means, weighted by rows."""
+    if lower is None or upper is None:
+        return None
+    return [{"name": a["name"], **{k: a[k] * lower_part + b[k] * (1.0 - lower_part)
+                                   for k in a if k != "name"}}
+            for a, b in zip(lower, upper, strict=True)]
+
+
+def backward_step(result: ForwardResult,
+                  grad_flow: bool = False) -> tuple[Params, list[dict] | None]:
+    """model.backward for a `forward_step` result: the halves' gradients added (lower +
+    upper), and the gradient-flow norms joined (the root of the halves' squares)."""
+    cache: Any = result.cache
+    if not isinstance(cache, HalvesCache):
+        return backward(result, grad_flow=grad_flow)
+    with _one_blas_thread():
+        (grads, flow), (upper, upper_flow) = side_by_side(
+            lambda: backward(cache.lower, grad_flow, cache.lower_share),
+            lambda: backward(cache.upper, grad_flow, cache.upper_share))
+    for name, grad in upper.items():
+        grads[name] += grad
+    if flow is not None and upper_flow is not None:
+        for row, other in zip(flow, upper_flow, strict=True):
+            for key in FLOW_KEYS:
+                row[key] = math.hypot(row[key], other[key])
+    return grads, flow
