@@ -9,9 +9,12 @@ Why: NumPy's elementwise loops run on one core, and OpenBLAS's second thread gai
 the products of a small Fabric (768 x 64 by 64 x 256: too small to divide well). Two halves
 of the batch keep both cores busy with all of it, products, softmax, LayerNorm, GELU and
 Dropout alike, for the price of two hand-offs a step (NumPy lets go of the GIL inside its
-loops and products). Measured on the 2-core AMD EPYC, the step alone, 7 alternating rounds
-(`fabric bench` shapes): 2 layers d_model 64, 15.5 ms on one thread, 13.7 on two BLAS threads,
-11.2 in halves; 12 layers, 96 / 87 / 65 ms; 6 layers d_model 256, 516 / 358 / 332 ms.
+loops and products). Whole `fabric bench` processes, paired, on the 2-core AMD EPYC: 2 layers
+d_model 64, two threads against one 0.83 in halves (two BLAS threads on the whole batch,
+1.01); 12 layers 0.83 (1.01); 6 layers d_model 256, halves 0.90 of two BLAS threads. The
+GIL caps it: each half makes as many NumPy calls as the whole batch did, and the threads
+wait on each other ~125 times a default step (two processes would not, but would have to
+share the weights, masks and gradients every step: a prototype gained 3-13% more).
 
 What stays the same: every sequence of a causal Fabric is computed alone, so each half's
 forward is the whole batch's rows; Dropout's masks are drawn for the whole batch from the
