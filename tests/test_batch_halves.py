@@ -141,3 +141,41 @@ def test_the_helper_half_works_under_the_callers_error_state_and_is_waited_for()
     with pytest.raises(ValueError):
         halves.side_by_side(failing_lower, slow_upper)
     assert finished == [True]  # the upper half had finished before the error came out
+
+
+@pytest.mark.parametrize("B,T,offset", [(7, 12, 0), (7, 12, 1), (2, 5, 3), (9, 3, 2)])
+def test_each_half_draws_its_own_rows_of_the_masks_one_whole_draw_gives(B, T, offset):
+    """The generator's stream positioned for each half (a float32 draw takes half of a
+    64-bit output, so where a half begins depends on what is waiting): the same masks and
+    the same generator state after, whatever odd counts came before."""
+    cfg = replace(CFG, n_ctx=T, d_model=5, n_heads=3)  # odd sizes: halves begin mid-output
+    whole_rng, planned_rng = np.random.default_rng(9), np.random.default_rng(9)
+    for rng in (whole_rng, planned_rng):
+        rng.random(offset, dtype=np.float32)  # 1 or 3 leave a high half waiting
+    masks, units = batch_halves.draw_masks(cfg, B, T, 0.3, 0.2, whole_rng)
+    plan = batch_halves.plan_masks(cfg, B, T, B // 2, 0.3, 0.2, planned_rng)
+    lower, upper = batch_halves.draw_half(plan, 0), batch_halves.draw_half(plan, 1)
+    assert len(lower) == len(masks) == 3 * cfg.n_layers
+    for whole, low, high in zip(masks, lower, upper, strict=True):
+        assert np.array_equal(whole[:B // 2], low) and np.array_equal(whole[B // 2:], high)
+    assert planned_rng.bit_generator.state == whole_rng.bit_generator.state
+    assert [m.shape[1:] for m, u in zip(lower, plan.units, strict=True) if u] == [
+        m.shape[1:] for m in units]
+
+
+@settable
+def test_a_generator_other_than_pcg64_draws_the_whole_masks_first(two_threads):
+    assert batch_halves.plan_masks(CFG, 6, 12, 3, 0.1, 0.1,
+                                   np.random.Generator(np.random.MT19937(4))) is None
+    params = init_params(CFG, np.random.default_rng(0))
+    tokens, targets = batch()
+    whole_rng = np.random.Generator(np.random.MT19937(4))
+    split_rng = np.random.Generator(np.random.MT19937(4))
+    whole = forward(params, CFG, tokens, targets, dropout=0.2, attn_dropout=0.15,
+                    rng=whole_rng, capture=STEP)
+    split = batch_halves.forward_step(params, CFG, tokens, targets, dropout=0.2,
+                                      attn_dropout=0.15, rng=split_rng, capture=STEP)
+    assert isinstance(split.cache, batch_halves.HalvesCache)
+    assert split.dropout_keep == whole.dropout_keep
+    assert split_rng.random() == whole_rng.random()  # moved on alike
+    assert np.allclose(split.logits, whole.logits, rtol=1e-5, atol=1e-6)

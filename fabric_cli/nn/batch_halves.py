@@ -78,6 +78,69 @@ def draw_masks(cfg: ModelConfig, batch: int, seq_len: int, dropout: float,
     return masks, units
 
 
+class MaskPlan(NamedTuple):
+    """Where in the generator's stream each half's rows of each mask lie (`plan_masks`)."""
+
+    shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]  # (lower rows, upper rows) per mask
+    rates: list[float]  # the rate each mask drops at
+    starts: list[tuple[dict, dict]]  # the PCG64 state where each half's rows begin
+    units: list[bool]  # True for Dropout's unit masks (the fraction kept counts them)
+
+
+def _moved_on(state: dict, count: int) -> dict:
+    """A PCG64 `state` after `count` float32 draws. Each draw takes one 32-bit half of a
+    64-bit output, the low half first; a high half not yet taken waits in the state
+    (has_uint32, uinteger), as NumPy's Generator.random(dtype=float32) keeps it."""
+    if count and state["has_uint32"]:
+        state, count = {**state, "has_uint32": 0}, count - 1
+    if not count:
+        return state
+    words = (count + 1) // 2  # 64-bit outputs taken, the last maybe only its low half
+    scratch = np.random.PCG64()
+    scratch.state = {**state, "has_uint32": 0}
+    scratch.advance(words - 1)
+    high = int(scratch.random_raw()) >> 32
+    # odd: the last output's high half waits; even: it was taken, and stays as NumPy leaves it
+    return {**scratch.state, "has_uint32": count % 2, "uinteger": high}
+
+
+def plan_masks(cfg: ModelConfig, batch: int, seq_len: int, middle: int, dropout: float,
+               attn_dropout: float, rng: np.random.Generator) -> MaskPlan | None:
+    """`draw_masks` in two halves that can be drawn at once: for every mask, where the rows
+    of sequences 0..middle and middle..batch begin in the stream of `rng`, which is moved on
+    past them all, as one whole draw leaves it. None when `rng` is not a PCG64 (the halves
+    then take their rows of `draw_masks`)."""
+    if type(rng.bit_generator) is not np.random.PCG64:
+        return None
+    plan = MaskPlan([], [], [], [])
+    state = rng.bit_generator.state
+    for _ in range(cfg.n_layers):
+        wanted = [((cfg.n_heads, seq_len, seq_len), attn_dropout, False)] if attn_dropout > 0 else []
+        if dropout > 0:
+            wanted += [((seq_len, cfg.d_model), dropout, True)] * 2  # attention's, the MLP's
+        for row, rate, unit in wanted:
+            per_row = math.prod(row)
+            upper = _moved_on(state, middle * per_row)
+            plan.shapes.append(((middle, *row), (batch - middle, *row)))
+            plan.rates.append(rate)
+            plan.starts.append((state, upper))
+            plan.units.append(unit)
+            state = _moved_on(upper, (batch - middle) * per_row)
+    rng.bit_generator.state = state
+    return plan
+
+
+def draw_half(plan: MaskPlan, half: int) -> list[np.ndarray]:
+    """Half `half`'s rows (0 lower, 1 upper) of every mask of `plan`, from its own generator."""
+    bits = np.random.PCG64()
+    rng = np.random.Generator(bits)
+    masks = []
+    for shapes, rate, starts in zip(plan.shapes, plan.rates, plan.starts, strict=True):
+        bits.state = starts[half]
+        masks.append(rng.random(shapes[half], dtype=np.float32) >= rate)
+    return masks
+
+
 @contextmanager
 def _one_blas_thread():
     """Each half on one BLAS thread (two halves on two threads each would ask for four)."""
@@ -101,17 +164,25 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray, targets: 
     capture = capture or Capture()
     B, T = tokens.shape
     middle = B // 2
-    masks, units = draw_masks(cfg, B, T, dropout, attn_dropout, rng)
+    plan = plan_masks(cfg, B, T, middle, dropout, attn_dropout, rng)
+    whole = None if plan is not None else draw_masks(cfg, B, T, dropout, attn_dropout, rng)
     halves = Capture(layernorm=capture.layernorm)
+    kept = [0, 0, 0, 0]  # units kept and seen, by each half
 
-    def half(rows: slice) -> ForwardResult:
+    def half(which: int, rows: slice) -> ForwardResult:
+        if plan is not None:  # each half draws its own rows, both at once
+            masks = draw_half(plan, which)
+            units = [m for m, unit in zip(masks, plan.units, strict=True) if unit]
+        else:
+            masks, units = [m[rows] for m in whole[0]], [m[rows] for m in whole[1]]
+        kept[2 * which] = sum(int(np.count_nonzero(m)) for m in units)
+        kept[2 * which + 1] = sum(m.size for m in units)
         return forward(params, cfg, tokens[rows], targets[rows], dropout=dropout,
-                       attn_dropout=attn_dropout, capture=halves,
-                       drawn=[m[rows] for m in masks])
+                       attn_dropout=attn_dropout, capture=halves, drawn=masks)
 
     with _one_blas_thread():
-        lower, upper = side_by_side(lambda: half(slice(0, middle)),
-                                    lambda: half(slice(middle, B)))
+        lower, upper = side_by_side(lambda: half(0, slice(0, middle)),
+                                    lambda: half(1, slice(middle, B)))
     valid = [int(np.count_nonzero(targets[:middle] >= 0)),
              int(np.count_nonzero(targets[middle:] >= 0))]
     total = max(sum(valid), 1)  # as cross_entropy_forward divides
@@ -119,8 +190,8 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray, targets: 
             + float(upper.token_losses.sum(dtype=np.float64))) / total
     keep = None
     if capture.dropout:
-        seen = sum(m.size for m in units)
-        keep = sum(int(np.count_nonzero(m)) for m in units) / seen if seen else 1.0
+        seen = kept[1] + kept[3]
+        keep = (kept[0] + kept[2]) / seen if seen else 1.0
     return ForwardResult(
         loss=loss, logits=np.concatenate([lower.logits, upper.logits]),
         token_losses=np.concatenate([lower.token_losses, upper.token_losses]),
