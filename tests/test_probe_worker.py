@@ -146,3 +146,24 @@ def test_a_lessons_twin_is_probed_beside_its_loop_too(tmp_path):
         runs[name] = trainer.run()
     assert runs["beside"].summary["time_split"]["probes_beside"] > 0
     assert told(tmp_path / "beside") == told(tmp_path / "inside")
+
+
+@pytest.mark.skipif(__import__("fabric_cli.nn.blas", fromlist=["x"]).blas_threads() is None,
+                    reason="the BLAS's thread count cannot be set")
+def test_a_run_with_its_probes_beside_it_keeps_one_thread_and_times_none(tmp_path,
+                                                                         monkeypatch):
+    """The second core is the probe process's: a Fabric big enough to tune (here the tiny
+    one, with the line lowered to 0) trains on one thread without rehearsals when the worker
+    runs, and rehearses both counts when it does not."""
+    from fabric_cli.nn import blas
+
+    monkeypatch.setattr(blas, "TUNE_ABOVE_FLOPS", 0.0)
+    before = blas.blas_threads()
+    beside_trainer, _ = run(tmp_path, "beside", worker=True, steps=20)
+    inside_trainer, _ = run(tmp_path, "inside", worker=False, steps=20)
+    assert blas.blas_threads() == before  # each run gave the count back
+    beside = read_events(tmp_path / "beside" / "chronicle.jsonl")[-1]["blas_threads"]
+    inside = read_events(tmp_path / "inside" / "chronicle.jsonl")[-1]["blas_threads"]
+    assert beside == {"threads": 1, "ms": {}}
+    assert set(inside["ms"]) <= {"1", "2"} and "1" in inside["ms"]
+    assert beside_trainer.times.probes_beside > 0 and inside_trainer.times.probes_beside == 0

@@ -90,13 +90,12 @@ def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1,
     return {"threads": report["threads"], "ms": {int(n): ms for n, ms in report["ms"].items()}}
 
 
-# Below this many FLOPs a training run keeps one BLAS thread and gives the second core to its
-# probe worker (training/probe_flow.py), which a run on two threads cannot use. The default
-# 2-layer Fabric (0.5 GFLOP a step) on a 2-core AMD EPYC: a bare step 11.4 -> 8.9 ms on two
-# threads, but the whole `fabric train` 25.5 -> 35.4 s wall and 30.5 -> 63.6 s CPU, its
-# probes back in the loop (medians of 3 alternating runs; on an Intel machine a second
-# thread did not even speed the bare step). Above it, the trainer times rehearsal steps at
-# each count and keeps the faster.
+# Below this many FLOPs a training run keeps one BLAS thread, and so does any run whose probes
+# go to their own process (training/probe_flow.py), the second core being theirs: on a 2-core
+# AMD EPYC the default `fabric train` took 33.8 s so against 43.7 s on two threads with its
+# probes back in the loop, and twelve layers 76 s against 116-125 s (scripts/bench_train.py;
+# training/trainer.py `_choose_threads`). Above it, a run without that process times
+# rehearsal steps at each count and keeps the faster.
 TUNE_ABOVE_FLOPS = 1e9
 
 

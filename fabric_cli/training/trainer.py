@@ -205,11 +205,18 @@ class Trainer(ProbeFlow):
 
     def _choose_threads(self) -> None:
         """The BLAS thread count for the whole run: a resumed run keeps the one it trained on
-        (a count can change the last bits of a step, nn/blas.py); a new run times rehearsal
-        steps, a forward and backward on a batch of their own that touch nothing of the run."""
+        (a count can change the last bits of a step, nn/blas.py); a new run with a probe
+        process beside it keeps one, the second core being that process's; any other new
+        run times rehearsal steps, a forward and backward on a batch of their own that touch
+        nothing of the run. Why one beside the probes: the twelve-layers run (seeds 0-2,
+        scripts/bench_train.py) took 76 s where the rehearsals chose one thread, and 116 and
+        125 s where they chose two: its steps in halves gained less than its probes lost,
+        back in the loop (47-55 s of them, against 15 s waited for beside it)."""
         if not self.threads.active:
             return
         if isinstance(self.kept_threads, int) and self.threads.keep(self.kept_threads):
+            return
+        if self.worker is not None and self.worker.alive and self.threads.keep(1):
             return
         t = self.training
         tokens, targets = self.corpus.train_batch(np.random.default_rng(0), t.batch_size)
@@ -298,13 +305,13 @@ class Trainer(ProbeFlow):
     def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
         self._torn: dict = {}
-        self._choose_threads()
-        self.emit(self._run_start())
-        if self.use_probe_worker:
+        if self.use_probe_worker:  # first: whether it runs decides the thread count
             t = self.training
             self.worker = ProbeWorker(self.scenario, self.cfg, dropout=t.dropout,
                                       attn_dropout=t.attn_dropout, seed=self.seed,
                                       shapes=param_shapes(self.cfg))
+        self._choose_threads()
+        self.emit(self._run_start())
         if self.step == 0 and self.resumed_from is None:  # a resume at 0 has its probe@0
             self._probe()
         K = max(1, int(self.training.probe_every))
