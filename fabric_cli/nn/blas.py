@@ -92,10 +92,10 @@ def choose_threads(step: Callable[[], object], candidates: tuple[int, ...] = (1,
 
 # Below this many FLOPs a training run keeps one BLAS thread, and so does any run whose probes
 # go to their own process (training/probe_flow.py), the second core being theirs: on a 2-core
-# AMD EPYC the default `fabric train` took 33.8 s so against 43.7 s on two threads with its
-# probes back in the loop, and twelve layers 76 s against 116-125 s (scripts/bench_train.py;
-# training/trainer.py `_choose_threads`). Above it, a run without that process times
-# rehearsal steps at each count and keeps the faster.
+# AMD EPYC the default `fabric train` took 33.8 s that way against 43.7 s on two threads
+# with its probes back in the loop (3 alternating runs each), and twelve layers 76 s against
+# 116-125 s (scripts/bench_train.py; training/trainer.py `_choose_threads`). Above it, a run
+# without that process times rehearsal steps at each count and keeps the faster.
 TUNE_ABOVE_FLOPS = 1e9
 
 
