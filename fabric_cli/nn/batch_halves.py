@@ -153,12 +153,14 @@ def _one_blas_thread():
             set_blas_threads(before)
 
 
-def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray, targets: np.ndarray,
+def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
+                 targets: np.ndarray | None,
                  *, dropout: float = 0.0, attn_dropout: float = 0.0,
                  rng: np.random.Generator | None = None,
                  capture: Capture | None = None) -> ForwardResult:
     """A training step's forward pass (model.forward's result), in halves when `in_halves`."""
-    if not in_halves(tokens, capture) or ((dropout > 0 or attn_dropout > 0) and rng is None):
+    if (not in_halves(tokens, capture) or targets is None
+            or ((dropout > 0 or attn_dropout > 0) and rng is None)):
         return forward(params, cfg, tokens, targets, dropout=dropout,
                        attn_dropout=attn_dropout, rng=rng, capture=capture)
     capture = capture or Capture()
