@@ -108,11 +108,11 @@ def test_a_run_in_halves_repeats_itself_to_the_bit(two_threads):
 def test_a_step_stays_whole_where_halves_cannot_help_or_cannot_capture(monkeypatch):
     tokens = np.zeros((6, 4), dtype=int)
     monkeypatch.setattr(batch_halves, "blas_threads", lambda: 2)
-    assert batch_halves.in_halves(tokens, STEP)
-    assert not batch_halves.in_halves(tokens[:1], STEP)  # one sequence has no halves
-    assert not batch_halves.in_halves(tokens, Capture(attention=True))  # patterns: whole
+    assert batch_halves.step_in_halves(tokens, STEP)
+    assert not batch_halves.step_in_halves(tokens[:1], STEP)  # one sequence has no halves
+    assert not batch_halves.step_in_halves(tokens, Capture(attention=True))  # patterns: whole
     monkeypatch.setattr(batch_halves, "blas_threads", lambda: 1)  # no core to spare
-    assert not batch_halves.in_halves(tokens, STEP)
+    assert not batch_halves.step_in_halves(tokens, STEP)
     params = init_params(CFG, np.random.default_rng(0))
     result = batch_halves.forward_step(params, CFG, tokens, tokens, capture=STEP)
     assert not isinstance(result.cache, batch_halves.HalvesCache)

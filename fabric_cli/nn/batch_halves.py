@@ -51,7 +51,7 @@ class HalvesCache(NamedTuple):
     upper_share: float
 
 
-def in_halves(tokens: np.ndarray, capture: Capture | None) -> bool:
+def step_in_halves(tokens: np.ndarray, capture: Capture | None) -> bool:
     """True when a step on `tokens` is split: two BLAS threads are in use (the machine has a
     core to spare, nn/blas.py) and there are at least two sequences. Captures a step never
     takes (patterns, streams) keep the whole pass."""
@@ -60,21 +60,27 @@ def in_halves(tokens: np.ndarray, capture: Capture | None) -> bool:
     return tokens.shape[0] >= 2 and (blas_threads() or 1) >= 2 and not whole_only
 
 
-def draw_masks(cfg: ModelConfig, batch: int, seq_len: int, dropout: float,
-               attn_dropout: float, rng: np.random.Generator) -> tuple[list, list]:
-    """Every mask one whole forward pass would draw from `rng`, in its order: per block,
-    attention dropout's (B,NH,T,T), then Dropout's on attention's output and on the MLP's
-    (B,T,C). Returns (all masks in that order, the unit masks alone, for the fraction kept)."""
-    masks, units = [], []
+def _mask_order(cfg: ModelConfig, seq_len: int, dropout: float, attn_dropout: float):
+    """(one sequence's shape, rate, whether a unit mask) of every mask one whole forward pass
+    draws, in its order: per block, attention dropout's (NH,T,T), then Dropout's (T,C) on
+    attention's output and on the MLP's."""
     for _ in range(cfg.n_layers):
         if attn_dropout > 0:
-            masks.append(rng.random((batch, cfg.n_heads, seq_len, seq_len),
-                                    dtype=np.float32) >= attn_dropout)
+            yield (cfg.n_heads, seq_len, seq_len), attn_dropout, False
         if dropout > 0:
-            for _branch in ("attn", "mlp"):
-                units.append(rng.random((batch, seq_len, cfg.d_model),
-                                        dtype=np.float32) >= dropout)
-                masks.append(units[-1])
+            yield (seq_len, cfg.d_model), dropout, True  # attention's output
+            yield (seq_len, cfg.d_model), dropout, True  # the MLP's
+
+
+def draw_masks(cfg: ModelConfig, batch: int, seq_len: int, dropout: float,
+               attn_dropout: float, rng: np.random.Generator) -> tuple[list, list]:
+    """Every mask one whole forward pass would draw from `rng`, in its order (`_mask_order`).
+    Returns (all masks in that order, the unit masks alone, for the fraction kept)."""
+    masks, units = [], []
+    for row, rate, unit in _mask_order(cfg, seq_len, dropout, attn_dropout):
+        masks.append(rng.random((batch, *row), dtype=np.float32) >= rate)
+        if unit:
+            units.append(masks[-1])
     return masks, units
 
 
@@ -87,7 +93,7 @@ class MaskPlan(NamedTuple):
     units: list[bool]  # True for Dropout's unit masks (the fraction kept counts them)
 
 
-def _moved_on(state: dict, count: int) -> dict:
+def _moved_on(state: dict, count: int, scratch: np.random.PCG64) -> dict:
     """A PCG64 `state` after `count` float32 draws. Each draw takes one 32-bit half of a
     64-bit output, the low half first; a high half not yet taken waits in the state
     (has_uint32, uinteger), as NumPy's Generator.random(dtype=float32) keeps it."""
@@ -96,7 +102,6 @@ def _moved_on(state: dict, count: int) -> dict:
     if not count:
         return state
     words = (count + 1) // 2  # 64-bit outputs taken, the last maybe only its low half
-    scratch = np.random.PCG64()
     scratch.state = {**state, "has_uint32": 0}
     scratch.advance(words - 1)
     high = int(scratch.random_raw()) >> 32
@@ -113,26 +118,23 @@ def plan_masks(cfg: ModelConfig, batch: int, seq_len: int, middle: int, dropout:
     if type(rng.bit_generator) is not np.random.PCG64:
         return None
     plan = MaskPlan([], [], [], [])
+    scratch = np.random.PCG64(0)  # its state is always set before use: no entropy gathered
     state = rng.bit_generator.state
-    for _ in range(cfg.n_layers):
-        wanted = [((cfg.n_heads, seq_len, seq_len), attn_dropout, False)] if attn_dropout > 0 else []
-        if dropout > 0:
-            wanted += [((seq_len, cfg.d_model), dropout, True)] * 2  # attention's, the MLP's
-        for row, rate, unit in wanted:
-            per_row = math.prod(row)
-            upper = _moved_on(state, middle * per_row)
-            plan.shapes.append(((middle, *row), (batch - middle, *row)))
-            plan.rates.append(rate)
-            plan.starts.append((state, upper))
-            plan.units.append(unit)
-            state = _moved_on(upper, (batch - middle) * per_row)
+    for row, rate, unit in _mask_order(cfg, seq_len, dropout, attn_dropout):
+        per_row = math.prod(row)
+        upper = _moved_on(state, middle * per_row, scratch)
+        plan.shapes.append(((middle, *row), (batch - middle, *row)))
+        plan.rates.append(rate)
+        plan.starts.append((state, upper))
+        plan.units.append(unit)
+        state = _moved_on(upper, (batch - middle) * per_row, scratch)
     rng.bit_generator.state = state
     return plan
 
 
 def draw_half(plan: MaskPlan, half: int) -> list[np.ndarray]:
     """Half `half`'s rows (0 lower, 1 upper) of every mask of `plan`, from its own generator."""
-    bits = np.random.PCG64()
+    bits = np.random.PCG64(0)  # its state is set for every mask
     rng = np.random.Generator(bits)
     masks = []
     for shapes, rate, starts in zip(plan.shapes, plan.rates, plan.starts, strict=True):
@@ -158,8 +160,8 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
                  *, dropout: float = 0.0, attn_dropout: float = 0.0,
                  rng: np.random.Generator | None = None,
                  capture: Capture | None = None) -> ForwardResult:
-    """A training step's forward pass (model.forward's result), in halves when `in_halves`."""
-    if (not in_halves(tokens, capture) or targets is None
+    """A training step's forward pass (model.forward's result), in halves when `step_in_halves`."""
+    if (not step_in_halves(tokens, capture) or targets is None
             or ((dropout > 0 or attn_dropout > 0) and rng is None)):
         return forward(params, cfg, tokens, targets, dropout=dropout,
                        attn_dropout=attn_dropout, rng=rng, capture=capture)
