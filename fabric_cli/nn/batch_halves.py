@@ -39,6 +39,7 @@ import numpy as np
 from fabric_cli.nn.blas import blas_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.halves import side_by_side
+from fabric_cli.nn.masks import keep_mask
 from fabric_cli.nn.model import Capture, ForwardResult, Params, backward, forward
 
 FLOW_KEYS = ("arriving", "skip", "block", "leaving")
@@ -78,7 +79,7 @@ def draw_masks(cfg: ModelConfig, batch: int, seq_len: int, dropout: float,
     Returns (all masks in that order, the unit masks alone, for the fraction kept)."""
     masks, units = [], []
     for row, rate, unit in _mask_order(cfg, seq_len, dropout, attn_dropout):
-        masks.append(rng.random((batch, *row), dtype=np.float32) >= rate)
+        masks.append(keep_mask(rng, (batch, *row), rate))
         if unit:
             units.append(masks[-1])
     return masks, units
@@ -139,7 +140,7 @@ def draw_half(plan: MaskPlan, half: int) -> list[np.ndarray]:
     masks = []
     for shapes, rate, starts in zip(plan.shapes, plan.rates, plan.starts, strict=True):
         bits.state = starts[half]
-        masks.append(rng.random(shapes[half], dtype=np.float32) >= rate)
+        masks.append(keep_mask(rng, shapes[half], rate))
     return masks
 
 

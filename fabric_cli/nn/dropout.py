@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fabric_cli.nn.masks import keep_mask
+
 
 class DropoutCache(NamedTuple):
     scale: np.ndarray | None  # mask / (1-p) in x's dtype; None when nothing was dropped
@@ -32,7 +34,7 @@ def dropout_forward(
     if mask is None:
         if rng is None:
             raise ValueError("dropout needs a random generator (or a mask)")
-        mask = rng.random(x.shape, dtype=np.float32) >= p
+        mask = keep_mask(rng, x.shape, p)  # rng.random(x.shape, dtype=np.float32) >= p
     elif mask.shape != x.shape:
         raise ValueError(f"dropout mask shape {mask.shape} != input shape {x.shape}")
     scale = np.multiply(mask, np.asarray(1.0 / (1.0 - p), dtype=x.dtype))  # one pass

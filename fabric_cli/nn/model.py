@@ -37,6 +37,7 @@ from fabric_cli.nn.embedding import (
 )
 from fabric_cli.nn.layernorm import layernorm_backward, layernorm_forward, layernorm_stats
 from fabric_cli.nn.loss import cross_entropy_backward, cross_entropy_forward
+from fabric_cli.nn.masks import keep_mask
 from fabric_cli.nn.mlp import mlp_backward, mlp_forward
 
 Params = dict[str, np.ndarray]
@@ -204,7 +205,7 @@ def forward(
             if rng is None:
                 raise ValueError("attention dropout needs a random generator")
             B, T = tokens.shape
-            pattern_mask = rng.random((B, cfg.n_heads, T, T), dtype=np.float32) >= attn_dropout
+            pattern_mask = keep_mask(rng, (B, cfg.n_heads, T, T), attn_dropout)
         attn_out, attn_c = attention_forward(
             ln1_out, *(params[p + "attn." + n] for n in ATTN_NAMES),
             ablate=ablate_by_layer.get(layer, ()), pattern_mask=pattern_mask,
