@@ -19,7 +19,11 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    previous = _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+    try:
+        previous = _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+    except KeyboardInterrupt:  # one that came before: installing a handler runs it first
+        os.write(2, INTERRUPTED)
+        os._exit(130)
     try:
         from fabric_cli import cli
     except KeyboardInterrupt:  # pragma: no cover - only if the handler was replaced
