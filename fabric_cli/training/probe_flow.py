@@ -11,12 +11,14 @@ Fabric that trains on two BLAS threads, a worker that failed) the probe runs in 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 from fabric_cli.analysis import runs
 from fabric_cli.analysis.ablation import silencing_sets
 from fabric_cli.analysis.probes import ROLES
+from fabric_cli.chronicle import number
 from fabric_cli.training.probe_worker import exact_event
 
 
@@ -38,6 +40,12 @@ class Snapshot:
     @property
     def t(self) -> int:
         return self.optimizer_t
+
+
+def sound(probe: dict) -> bool:
+    """Every loss the probe measured is finite (those it did not measure are None)."""
+    losses = [probe.get(k) for k in ("train_loss", "val_loss", "heldout_loss")]
+    return all(math.isfinite(number(x)) for x in losses if x is not None)
 
 
 class ProbeFlow:
@@ -74,10 +82,16 @@ class ProbeFlow:
         self._tell_probe(event, None)
 
     def _tell_probe(self, event: dict, snapshot: Snapshot | None) -> None:
+        """Tell the probe, its moments and its checkpoint. A step whose probe measured a
+        loss that is not finite (the training batch's was, or the step would have stopped
+        the run) is no checkpoint to keep: the Fabric already fails on some sentences, and
+        the last good one, the one a divergence keeps, stays the one before."""
         self.last_probe = event
         self.emit(event)
         self._emit_all(self.detector.on_probe(event))
-        self._checkpoint(snapshot)
+        if sound(event):
+            self._checkpoint(snapshot)
+            self.last_good = event["step"]
 
     def _tell_step(self, event: dict) -> None:
         if self._pending is not None:  # told after the probe in flight

@@ -95,6 +95,7 @@ class Trainer(ProbeFlow):
         self.kept_threads: object = None  # the BLAS thread count a checkpoint trained on
         # set by prepare() (training/prepare.py)
         self.resumed_from: int | None = None  # the checkpoint's step when resumed
+        self.last_good = 0  # the step of the last checkpoint whose probe was sound
         self.started_over = False  # resumed, but no checkpoint yet: from the beginning
         self.events_written = 0  # events in the chronicle (a checkpoint records how many)
         self.lock = None
@@ -312,23 +313,22 @@ class Trainer(ProbeFlow):
                                       shapes=param_shapes(self.cfg))
         self._choose_threads()
         self.emit(self._run_start())
+        self.last_good = self.step  # a resumed run's checkpoint, or the first probe's
         if self.step == 0 and self.resumed_from is None:  # a resume at 0 has its probe@0
             self._probe()
         K = max(1, int(self.training.probe_every))
-        last_good = self.step  # the step of the last checkpoint (written once its probe is in)
         while self.step < self.total_steps:
             if self._stop:
                 return self._interrupted()
             event = self._train_step()
             if event is None:
-                return self._diverged(last_good)
+                return self._diverged()
             self._tell_step(event)
             if self._pending is not None and self.worker.ready():
                 self._settle()
             if self.step % K == 0 or self.step == self.total_steps:
                 self._settle()
                 self._probe()
-                last_good = self.step
         return self._finish()
 
     # -- endings ---------------------------------------------------------------------------
@@ -340,8 +340,9 @@ class Trainer(ProbeFlow):
         self._checkpoint()
         return self._end("interrupted")
 
-    def _diverged(self, last_good: int) -> RunResult:
+    def _diverged(self) -> RunResult:
         self._settle()  # the last good checkpoint is written once its probe is told
+        last_good = self.last_good
         lr = lr_at(self.step, base_lr=self.training.lr, warmup_steps=self.training.warmup_steps,
                    total_steps=self.total_steps, min_lr_ratio=self.training.min_lr_ratio)
         self._emit_all(self.detector.finish(self.step))
