@@ -6,15 +6,15 @@ optimizer's bookkeeping."""
 import os
 import subprocess
 import sys
-from dataclasses import replace
-
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from reference_fabric import loss_and_grads
 
 from fabric_cli.nn import halves, optim
+from fabric_cli.nn.batch_halves import backward_step, forward_step, to_last_target
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import Capture, backward, forward, forward_by_rows, init_params
@@ -37,6 +37,38 @@ def batch(seed=1):
     targets = rng.integers(0, CFG.d_vocab, (4, 7))
     targets[0, 5:] = -1
     return tokens, targets
+
+
+@pytest.mark.parametrize("residual", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_step_computes_no_column_after_the_last_target_and_learns_the_same(residual,
+                                                                            threads):
+    """forward_step leaves out the padding after every sentence's last target: the same
+    loss and gradients as the whole width (float64, to 1e-10), from the same Dropout masks,
+    and the generator left where the whole width leaves it; in one pass and in halves."""
+    cfg = replace(CFG, residual=residual)
+    params = spread(cfg)
+    tokens, targets = batch()
+    targets[:, 4:] = -1  # every sentence ends by column 3; 4.. are padding
+    targets[2, 4] = 3  # but one goes on a column more
+    assert to_last_target(tokens, targets) == 5
+    assert to_last_target(tokens, np.full_like(targets, -1)) == 1
+    rates = {"dropout": 0.2, "attn_dropout": 0.15}
+    ours_rng, whole_rng = np.random.default_rng(5), np.random.default_rng(5)
+    before = blas_threads()
+    try:
+        set_blas_threads(threads)
+        ours = forward_step(params, cfg, tokens, targets, rng=ours_rng, **rates)
+        ours_grads = backward_step(ours)[0]
+    finally:
+        set_blas_threads(before)
+    whole = forward(params, cfg, tokens, targets, rng=whole_rng, **rates)
+    assert ours.logits.shape[1] == 5  # the two padding columns were never computed
+    assert ours_rng.bit_generator.state == whole_rng.bit_generator.state
+    assert ours.loss == pytest.approx(whole.loss, rel=1e-12)
+    np.testing.assert_allclose(ours.token_losses, whole.token_losses[:, :5], rtol=1e-12)
+    for name, g in backward(whole)[0].items():
+        np.testing.assert_allclose(ours_grads[name], g, rtol=1e-10, atol=1e-14, err_msg=name)
 
 
 @pytest.mark.parametrize("residual,norm", [(True, "LN"), (False, "LN"), (True, None),

@@ -68,7 +68,7 @@ def test_adrift_the_gradient_fades_by_orders_of_magnitude_without_the_residual(t
 
 
 def test_storm_diverges_without_clipping_and_survives_with_it(tmp_path):
-    gale = {"training.lr": 1.0, "model.n_layers": 2}  # the storm file's own depth (the default's)
+    gale = {"training.lr": 1.0, "model.n_layers": 3}  # the storm file's own depth (the default's)
     storm = summary(shortened("storm", **gale), tmp_path / "storm", steps=150)
     assert storm["status"] == "diverged"
     d = storm["divergence"]

@@ -156,30 +156,66 @@ def _one_blas_thread():
             set_blas_threads(before)
 
 
+def to_last_target(tokens: np.ndarray, targets: np.ndarray) -> int:
+    """How many columns of a batch hold a target in any sentence, counted to the last one
+    (at least 1): the loss ignores targets of -1, the padding."""
+    valid = np.flatnonzero((targets >= 0).any(axis=0))
+    return int(valid[-1]) + 1 if valid.size else 1
+
+
+def _cut(masks: list[np.ndarray], units: list[bool], width: int) -> list[np.ndarray]:
+    """Masks drawn for the whole width, cut to the first `width` columns: (B,T,C) unit masks
+    by time, attention's (B,NH,T,T) by query and key."""
+    return [m[:, :width] if unit else m[:, :, :width, :width]
+            for m, unit in zip(masks, units, strict=True)]
+
+
 def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
                  targets: np.ndarray | None,
                  *, dropout: float = 0.0, attn_dropout: float = 0.0,
                  rng: np.random.Generator | None = None,
                  capture: Capture | None = None) -> ForwardResult:
-    """A training step's forward pass (model.forward's result), in halves when `step_in_halves`."""
+    """A training step's forward pass (model.forward's result), in halves when `step_in_halves`.
+
+    The columns after the batch's last target are not computed (`to_last_target`): the
+    Fabric is causal, so they change nothing the loss sees, and the default scenario pads
+    every batch to 16 columns where its longest sentence mostly ends at 13. Their Dropout
+    masks are still drawn: the generator moves on as for the whole width, and the columns
+    computed get the masks the whole width would give them, so a run sees the same masks
+    whether or not its padding is computed (the result then has the cut width)."""
+    drawing = (dropout > 0 or attn_dropout > 0) and rng is not None
+    width = tokens.shape[1] if targets is None else to_last_target(tokens, targets)
+    if width < tokens.shape[1] and capture is not None and (
+            capture.attention or capture.stream or capture.resid):
+        width = tokens.shape[1]  # what is captured keeps its shape
     if (not step_in_halves(tokens, capture) or targets is None
             or ((dropout > 0 or attn_dropout > 0) and rng is None)):
-        return forward(params, cfg, tokens, targets, dropout=dropout,
-                       attn_dropout=attn_dropout, rng=rng, capture=capture)
+        drawn = None
+        if drawing and width < tokens.shape[1]:
+            masks, _ = draw_masks(cfg, *tokens.shape, dropout, attn_dropout, rng)
+            drawn = _cut(masks, [u for *_, u in _mask_order(cfg, 1, dropout, attn_dropout)],
+                         width)
+        cut_targets = None if targets is None else targets[:, :width]
+        return forward(params, cfg, tokens[:, :width], cut_targets, dropout=dropout,
+                       attn_dropout=attn_dropout, rng=None if drawn else rng,
+                       capture=capture, drawn=drawn)
     capture = capture or Capture()
     B, T = tokens.shape
     middle = B // 2
     plan = plan_masks(cfg, B, T, middle, dropout, attn_dropout, rng)
     whole = None if plan is not None else draw_masks(cfg, B, T, dropout, attn_dropout, rng)
+    order = [u for *_, u in _mask_order(cfg, 1, dropout, attn_dropout)]
     halves = Capture(layernorm=capture.layernorm)
     kept = [0, 0, 0, 0]  # units kept and seen, by each half
+    tokens, targets = tokens[:, :width], targets[:, :width]
 
     def half(which: int, rows: slice) -> ForwardResult:
         if plan is not None:  # each half draws its own rows, both at once
-            masks = draw_half(plan, which)
+            masks = _cut(draw_half(plan, which), order, width)
             units = [m for m, unit in zip(masks, plan.units, strict=True) if unit]
         else:
-            masks, units = [m[rows] for m in whole[0]], [m[rows] for m in whole[1]]
+            masks = _cut([m[rows] for m in whole[0]], order, width)
+            units = [m for m, unit in zip(masks, order, strict=True) if unit]
         kept[2 * which] = sum(int(np.count_nonzero(m)) for m in units)
         kept[2 * which + 1] = sum(m.size for m in units)
         return forward(params, cfg, tokens[rows], targets[rows], dropout=dropout,
