@@ -88,7 +88,10 @@ def test_sentences_are_short_and_the_vocabulary_small(corpus, train_sentences):
 def test_batch_alignment(corpus, train_sentences):
     sentences = train_sentences[:8]
     tokens, targets = corpus.batch(sentences)
-    assert tokens.shape == targets.shape == (8, corpus.n_ctx)
+    longest = max(len(s.words) for s in sentences)
+    # <bos> and the longest sentence's words; no column of padding alone
+    assert tokens.shape == targets.shape == (8, min(longest + 1, corpus.n_ctx))
+    assert (targets[:, -1] == -1).all() and (tokens[:, -1] != PAD).any()
     for b, s in enumerate(sentences):
         n = len(s.words)
         ids = corpus.tokenizer.encode_words(s.words)

@@ -103,12 +103,17 @@ class Corpus:
         return self._align(drawn.ids)
 
     def batch(self, sentences: list[Sentence]) -> tuple[np.ndarray, np.ndarray]:
-        """(tokens, targets), each (B, n_ctx), for given sentences (cut to n_ctx if longer)."""
+        """(tokens, targets), each (B, T), for given sentences (cut to n_ctx if longer): T is
+        <bos> and the longest sentence's words, at most n_ctx, so the probes and `infer`
+        compute no column that is padding in every sentence (a causal Fabric computes the
+        real tokens the same at any width)."""
         width = max((len(s.words) for s in sentences), default=0)
         ids = np.full((len(sentences), max(width, 1)), PAD, dtype=np.int64)
         for i, sentence in enumerate(sentences):
             ids[i, : len(sentence.words)] = self.tokenizer.encode_words(sentence.words)
-        return self._align(ids)
+        tokens, targets = self._align(ids)
+        keep = min(width + 1, self.n_ctx)
+        return np.ascontiguousarray(tokens[:, :keep]), np.ascontiguousarray(targets[:, :keep])
 
     def _align(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n, width = ids.shape
