@@ -136,8 +136,10 @@ def _timed_run(shape: BenchShape, cfg: ModelConfig, params, train_step, repeats:
     for _ in range(warmup):
         train_step()
     if threads == "auto":
-        tuning = choose_threads(train_step)  # every size: a bare step shares the machine
-        # with no probe worker, unlike a training run (nn/blas.py, TUNE_ABOVE_FLOPS)
+        # every size: a bare step shares the machine with no probe worker, unlike a
+        # training run (nn/blas.py, TUNE_ABOVE_FLOPS); 5 steps at each count, not the
+        # trainer's 3, since a bench is a measurement and a wrong pick is its whole result
+        tuning = choose_threads(train_step, trials=5)
     else:
         set_blas_threads(int(threads))
         tuning = {"threads": blas_threads(), "ms": {}}
