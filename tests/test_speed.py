@@ -41,8 +41,9 @@ def batch(seed=1):
 
 @pytest.mark.parametrize("residual", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("rates", [(0.2, 0.15), (0.2, 0.0), (0.0, 0.15), (0.0, 0.0)])
 def test_a_step_computes_no_column_after_the_last_target_and_learns_the_same(residual,
-                                                                            threads):
+                                                                            threads, rates):
     """forward_step leaves out the padding after every sentence's last target: the same
     loss and gradients as the whole width (float64, to 1e-10), from the same Dropout masks,
     and the generator left where the whole width leaves it; in one pass and in halves."""
@@ -53,7 +54,7 @@ def test_a_step_computes_no_column_after_the_last_target_and_learns_the_same(res
     targets[2, 4] = 3  # but one goes on a column more
     assert to_last_target(tokens, targets) == 5
     assert to_last_target(tokens, np.full_like(targets, -1)) == 1
-    rates = {"dropout": 0.2, "attn_dropout": 0.15}
+    rates = dict(zip(("dropout", "attn_dropout"), rates, strict=True))
     ours_rng, whole_rng = np.random.default_rng(5), np.random.default_rng(5)
     before = blas_threads()
     try:
