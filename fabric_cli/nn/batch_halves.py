@@ -5,6 +5,9 @@ each on one BLAS thread, and the two halves' gradients are added.
     result = forward_step(params, cfg, tokens, targets, dropout=.., attn_dropout=.., rng=..)
     grads, flow = backward_step(result, grad_flow=True)
 
+Whole or in halves, a training step leaves out the padding columns after the batch's last
+target (`to_last_target`; `forward_step` says why nothing else changes).
+
 Why: NumPy's elementwise loops run on one core, and OpenBLAS's second thread gains little on
 the products of a small Fabric (768 x 64 by 64 x 256: too small to divide well). Two halves
 of the batch keep both cores busy with all of it, products, softmax, LayerNorm, GELU and
