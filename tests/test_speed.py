@@ -52,8 +52,8 @@ def test_a_step_computes_no_column_after_the_last_target_and_learns_the_same(res
     tokens, targets = batch()
     targets[:, 4:] = -1  # every sentence ends by column 3; 4.. are padding
     targets[2, 4] = 3  # but one goes on a column more
-    assert to_last_target(tokens, targets) == 5
-    assert to_last_target(tokens, np.full_like(targets, -1)) == 1
+    assert to_last_target(targets) == 5
+    assert to_last_target(np.full_like(targets, -1)) == 1
     rates = dict(zip(("dropout", "attn_dropout"), rates, strict=True))
     ours_rng, whole_rng = np.random.default_rng(5), np.random.default_rng(5)
     before = blas_threads()

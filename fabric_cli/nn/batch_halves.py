@@ -159,7 +159,7 @@ def _one_blas_thread():
             set_blas_threads(before)
 
 
-def to_last_target(tokens: np.ndarray, targets: np.ndarray) -> int:
+def to_last_target(targets: np.ndarray) -> int:
     """How many columns of a batch hold a target in any sentence, counted to the last one
     (at least 1): the loss ignores targets of -1, the padding."""
     valid = np.flatnonzero((targets >= 0).any(axis=0))
@@ -186,18 +186,17 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
     masks are still drawn: the generator moves on as for the whole width, and the columns
     computed get the masks the whole width would give them, so a run sees the same masks
     whether or not its padding is computed (the result then has the cut width)."""
-    drawing = (dropout > 0 or attn_dropout > 0) and rng is not None
-    width = tokens.shape[1] if targets is None else to_last_target(tokens, targets)
-    if width < tokens.shape[1] and capture is not None and (
-            capture.attention or capture.stream or capture.resid):
+    masking = dropout > 0 or attn_dropout > 0
+    order = [unit for *_, unit in _mask_order(cfg, 1, dropout, attn_dropout)]
+    width = tokens.shape[1] if targets is None else to_last_target(targets)
+    if capture is not None and (capture.attention or capture.stream or capture.resid):
         width = tokens.shape[1]  # what is captured keeps its shape
     if (not step_in_halves(tokens, capture) or targets is None
-            or ((dropout > 0 or attn_dropout > 0) and rng is None)):
+            or (masking and rng is None)):
         drawn = None
-        if drawing and width < tokens.shape[1]:
-            masks, _ = draw_masks(cfg, *tokens.shape, dropout, attn_dropout, rng)
-            drawn = _cut(masks, [u for *_, u in _mask_order(cfg, 1, dropout, attn_dropout)],
-                         width)
+        if masking and rng is not None and width < tokens.shape[1]:
+            drawn = _cut(draw_masks(cfg, *tokens.shape, dropout, attn_dropout, rng)[0],
+                         order, width)
         cut_targets = None if targets is None else targets[:, :width]
         return forward(params, cfg, tokens[:, :width], cut_targets, dropout=dropout,
                        attn_dropout=attn_dropout, rng=None if drawn else rng,
@@ -207,18 +206,15 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
     middle = B // 2
     plan = plan_masks(cfg, B, T, middle, dropout, attn_dropout, rng)
     whole = None if plan is not None else draw_masks(cfg, B, T, dropout, attn_dropout, rng)
-    order = [u for *_, u in _mask_order(cfg, 1, dropout, attn_dropout)]
     halves = Capture(layernorm=capture.layernorm)
     kept = [0, 0, 0, 0]  # units kept and seen, by each half
     tokens, targets = tokens[:, :width], targets[:, :width]
 
     def half(which: int, rows: slice) -> ForwardResult:
-        if plan is not None:  # each half draws its own rows, both at once
-            masks = _cut(draw_half(plan, which), order, width)
-            units = [m for m, unit in zip(masks, plan.units, strict=True) if unit]
-        else:
-            masks = _cut([m[rows] for m in whole[0]], order, width)
-            units = [m for m, unit in zip(masks, order, strict=True) if unit]
+        # each half draws its own rows, both at once, or takes them from the whole draw
+        rows_drawn = draw_half(plan, which) if plan is not None else [m[rows] for m in whole[0]]
+        masks = _cut(rows_drawn, order, width)
+        units = [m for m, unit in zip(masks, order, strict=True) if unit]
         kept[2 * which] = sum(int(np.count_nonzero(m)) for m in units)
         kept[2 * which + 1] = sum(m.size for m in units)
         return forward(params, cfg, tokens[rows], targets[rows], dropout=dropout,
