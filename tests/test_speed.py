@@ -16,6 +16,7 @@ from reference_fabric import loss_and_grads
 from fabric_cli.nn import halves, optim
 from fabric_cli.nn.batch_halves import backward_step, forward_step, to_last_target
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
+from fabric_cli.nn.by_length import forward_by_length
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import Capture, backward, forward, forward_by_rows, init_params
 from fabric_cli.nn.optim import clip_grad_norm, make_optimizer
@@ -382,8 +383,11 @@ def test_a_silenced_pass_started_above_the_clean_blocks_is_the_whole_pass_to_the
         silence = _Silencings(params, cfg, pb, ["pronoun"], None)
         for heads in sets[1:] + sets[:1]:  # a silenced set first: the clean pass runs for it
             got = silence.measure(heads, "pronoun")
-            alone = forward_by_rows(params, cfg, tokens, targets, ablate=list(heads))
+            alone = forward_by_length(params, cfg, tokens, targets, ablate=list(heads))
             assert got == role_measure(alone, pb, "pronoun", None)
+            unsorted = role_measure(forward_by_rows(params, cfg, tokens, targets,
+                                                    ablate=list(heads)), pb, "pronoun", None)
+            assert got == pytest.approx(unsorted, rel=1e-5)
         assert (silence._clean_resid is not None) is keep
     with pytest.raises(ValueError):
         forward(params, cfg, tokens, targets, from_layer=1)  # no stream to start from

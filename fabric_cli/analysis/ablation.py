@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fabric_cli.analysis.probes import ProbeBatch
-from fabric_cli.nn.model import Capture, forward_by_rows
+from fabric_cli.nn.by_length import forward_by_length
 
 # What "measurably hurts" means: the role loss rises by this many nats, or accuracy falls by
 # this much. Both are far above the noise of a fixed probe set evaluated without dropout.
@@ -113,10 +113,10 @@ def ablate(params, cfg, pb: ProbeBatch, role: str, heads: list[tuple[int, int]],
            pt, baseline: dict | None = None) -> dict:
     """One ablation row: the role's loss and accuracy before and after silencing `heads`."""
     if baseline is None:
-        baseline = role_measure(forward_by_rows(params, cfg, pb.tokens, pb.targets), pb, role,
-                                pt)
-    after = role_measure(forward_by_rows(params, cfg, pb.tokens, pb.targets, ablate=heads), pb,
-                         role, pt)
+        baseline = role_measure(forward_by_length(params, cfg, pb.tokens, pb.targets), pb,
+                                role, pt)
+    after = role_measure(forward_by_length(params, cfg, pb.tokens, pb.targets, ablate=heads),
+                         pb, role, pt)
     return {
         "heads": [[int(layer), int(head)] for layer, head in heads],
         "role": role,
@@ -151,7 +151,9 @@ class _Silencings:
     Silencing a head of block L changes nothing below L, so a set's pass starts at its
     lowest block from the stream the clean pass brought there (kept from the first set
     measured here; the clean pass is run for it if it was measured elsewhere). The blocks
-    below are the clean pass's own arithmetic, so the measures are the same to the bit."""
+    below are the clean pass's own arithmetic, so the measures are the same to the bit.
+    Every pass goes through the sentences sorted by length, each slice cut after its own
+    last target (nn/by_length.py): the padding is not computed."""
 
     def __init__(self, params, cfg, pb: ProbeBatch, roles: Iterable[str], pt,
                  measured: dict | None = None) -> None:
@@ -168,19 +170,19 @@ class _Silencings:
     def _pass(self, key: frozenset):
         pb = self.pb
         if not key:
-            result = forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
-                                     capture=Capture(resid=self._streams_fit()))
+            result = forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
+                                       keep_resid=self._streams_fit())
             self._clean_resid = result.resid
             return result
         lowest = min(layer for layer, _ in key)
         if lowest == 0 or not self._streams_fit():
-            return forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
-                                   ablate=sorted(key))
+            return forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
+                                     ablate=sorted(key))
         if self._clean_resid is None:
             self._keep(frozenset(), self._pass(frozenset()))
-        return forward_by_rows(self.params, self.cfg, pb.tokens, pb.targets,
-                               ablate=sorted(key), from_layer=lowest,
-                               resid_in=[part[lowest] for part in self._clean_resid])
+        return forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
+                                 ablate=sorted(key), from_layer=lowest,
+                                 resid_in=[part[lowest] for part in self._clean_resid])
 
     def _keep(self, key: frozenset, result) -> None:
         if key not in self.measured:
