@@ -12,7 +12,8 @@ compares the two chronicles.
 The worker runs the parent's own copy of fabric_cli (not whichever one its working
 directory would put first). It is a child process of its own session (Ctrl-C at the terminal
 reaches only the Trainer, which then waits for the probe in flight before its last
-checkpoint), reading requests on its stdin and answering on its stdout, each message a length and then bytes:
+checkpoint), reading requests on its stdin and answering on its stdout, each message a
+length and then bytes (nn/messages.py):
     parent -> worker   JSON set-up: the scenario's path and a digest of what probes read of
                        it (grammar, probes, seeds, model), model config, dropout, seed
     worker -> parent   JSON {"ready": true} or {"error": "..."}
@@ -38,11 +39,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-_LENGTH = 8  # bytes of the big-endian length before every message
+from fabric_cli.nn.messages import encode, read_message, write_message
 
 
 def _digest(text: str) -> str:
@@ -56,43 +56,11 @@ def probed_language(scenario) -> str:
                          scenario.heldout_fraction, scenario.model)))
 
 
-def _exact(value: Any) -> Any:
-    """JSON's `default`: numpy scalars and arrays as Python numbers and lists, unrounded."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot send {type(value).__name__}")
-
-
-def _encode(message: dict) -> bytes:
-    return json.dumps(message, default=_exact, allow_nan=True).encode("utf-8")
-
-
 def exact_event(event: dict) -> dict:
     """A probe event as the worker sends it: numpy numbers as Python ones, tuples as lists,
     every value exact. The loop passes its own probes through this too, so the moments
     read the same numbers whichever process measured them."""
-    return json.loads(_encode(event))
-
-
-def _write(fd: int, payload: bytes) -> None:
-    data = len(payload).to_bytes(_LENGTH, "big") + payload
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read(fd: int) -> bytes:
-    def exactly(n: int) -> bytes:
-        parts, left = [], n
-        while left:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                raise EOFError("the other side closed the pipe")
-            parts.append(chunk)
-            left -= len(chunk)
-        return b"".join(parts)
-
-    return exactly(int.from_bytes(exactly(_LENGTH), "big"))
+    return json.loads(encode(event))
 
 
 # -- the parent's side ---------------------------------------------------------------------
@@ -123,7 +91,7 @@ class ProbeWorker:
                 [sys.executable, "-P", "-m", "fabric_cli.training.probe_worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 bufsize=0, start_new_session=True, env=env)
-            _write(self.proc.stdin.fileno(), _encode({
+            write_message(self.proc.stdin.fileno(), encode({
                 "scenario_path": os.fspath(scenario.path), "probed": probed_language(scenario),
                 "cfg": cfg.to_dict(), "dropout": dropout, "attn_dropout": attn_dropout,
                 "seed": seed}))
@@ -143,7 +111,7 @@ class ProbeWorker:
 
     def _receive(self) -> dict | None:
         try:
-            answer = json.loads(_read(self.proc.stdout.fileno()))
+            answer = json.loads(read_message(self.proc.stdout.fileno()))
         except (OSError, EOFError, ValueError):
             self.close()
             return None
@@ -172,7 +140,7 @@ class ProbeWorker:
         # written by a thread: the weights fill the pipe, and a worker still starting (or
         # busy) reads them only when it can, while the loop trains on
         self._sent = {}
-        self._sender = threading.Thread(target=self._send, args=(_encode(request), weights),
+        self._sender = threading.Thread(target=self._send, args=(encode(request), weights),
                                         daemon=True)
         self._sender.start()
         self.pending = request
@@ -181,8 +149,8 @@ class ProbeWorker:
     def _send(self, request: bytes, weights: bytes) -> None:
         try:
             fd = self.proc.stdin.fileno()
-            _write(fd, request)
-            _write(fd, weights)
+            write_message(fd, request)
+            write_message(fd, weights)
             self._sent["ok"] = True
         except (OSError, ValueError, AttributeError):
             self._sent["ok"] = False
@@ -289,28 +257,28 @@ def main() -> int:
     os.dup2(devnull, 1)
     requests = sys.stdin.fileno()
     try:
-        setup = json.loads(_read(requests))
+        setup = json.loads(read_message(requests))
         prober, cfg, shapes = _prober(setup)
     except EOFError:
         return 0
     except Exception as exc:  # noqa: BLE001 - told to the parent, which probes itself
-        _write(answers, _encode({"error": f"{type(exc).__name__}: {exc}"}))
+        write_message(answers, encode({"error": f"{type(exc).__name__}: {exc}"}))
         return 1
-    _write(answers, _encode({"ready": True}))
+    write_message(answers, encode({"ready": True}))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         while True:
             try:
-                request = json.loads(_read(requests))
-                params = _unpack(_read(requests), shapes)
+                request = json.loads(read_message(requests))
+                params = _unpack(read_message(requests), shapes)
             except EOFError:
                 return 0
             try:
                 start = time.perf_counter()
                 answer = _answer(prober, cfg, params, request)
                 answer["seconds"] = time.perf_counter() - start
-                _write(answers, _encode(answer))
+                write_message(answers, encode(answer))
             except Exception as exc:  # noqa: BLE001
-                _write(answers, _encode({"error": f"{type(exc).__name__}: {exc}"}))
+                write_message(answers, encode({"error": f"{type(exc).__name__}: {exc}"}))
                 return 1
 
 
