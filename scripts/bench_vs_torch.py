@@ -22,7 +22,8 @@ fabric / best(PyTorch 1 thread, PyTorch 2 threads). Below 1 the Fabric is faster
 
 Wall time is what a user waits, but on a machine shared with other work it measures the
 queue as much as the code; each child also reports its own CPU time per step (all its
-threads), and the table shows that ratio beside the wall-time one.
+threads, and for the Fabric its half process too, nn/half_process.py), and the table shows
+that ratio beside the wall-time one.
 """
 
 from __future__ import annotations

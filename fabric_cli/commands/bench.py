@@ -62,7 +62,7 @@ def bench(
     table.add_row(f"ms per step (median of {result['repeats']})",
                   f"{result['ms_per_step']:.2f}  (min {result['ms_per_step_min']:.2f}, "
                   f"max {result['ms_per_step_max']:.2f})")
-    table.add_row("CPU ms per step (this process)", f"{result['cpu_ms_per_step']:.2f}")
+    table.add_row("CPU ms per step (all its processes)", f"{result['cpu_ms_per_step']:.2f}")
     tried = ", ".join(f"{n}: {ms:.1f} ms" for n, ms in result["blas_threads_tried_ms"].items())
     count = result["blas_threads"]
     threads_row = str(count) if count else "unknown"

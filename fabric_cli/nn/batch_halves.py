@@ -16,8 +16,10 @@ loops and products). Whole `fabric bench` processes, paired, on the 2-core AMD E
 d_model 64, two threads against one 0.83 in halves (two BLAS threads on the whole batch,
 1.01); 12 layers 0.83 (1.01); 6 layers d_model 256, halves 0.90 of two BLAS threads. The
 GIL caps it: each half makes as many NumPy calls as the whole batch did, and the threads
-wait on each other ~125 times a default step (two processes would not, but would have to
-share the weights, masks and gradients every step: a prototype gained 3-13% more).
+wait on each other at every one. So where it can (Linux), the upper half runs in a child
+process instead (nn/half_process.py), sharing the weights, its rows and its gradients
+through shared memory; the helper thread is what a step falls back to, with the same
+numbers.
 
 What stays the same: every sequence of a causal Fabric is computed alone, so each half's
 forward is the whole batch's rows; Dropout's masks are drawn for the whole batch from the
@@ -41,6 +43,7 @@ import numpy as np
 
 from fabric_cli.nn.blas import blas_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.half_process import OtherHalf, UpperElsewhere, other_half
 from fabric_cli.nn.halves import side_by_side
 from fabric_cli.nn.masks import keep_mask
 from fabric_cli.nn.model import Capture, ForwardResult, Params, backward, forward
@@ -166,7 +169,7 @@ def to_last_target(targets: np.ndarray) -> int:
     return int(valid[-1]) + 1 if valid.size else 1
 
 
-def _cut(masks: list[np.ndarray], units: list[bool], width: int) -> list[np.ndarray]:
+def cut_masks(masks: list[np.ndarray], units: list[bool], width: int) -> list[np.ndarray]:
     """Masks drawn for the whole width, cut to the first `width` columns: (B,T,C) unit masks
     by time, attention's (B,NH,T,T) by query and key."""
     return [m[:, :width] if unit else m[:, :, :width, :width]
@@ -195,8 +198,8 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
             or (masking and rng is None)):
         drawn = None
         if masking and rng is not None and width < tokens.shape[1]:
-            drawn = _cut(draw_masks(cfg, *tokens.shape, dropout, attn_dropout, rng)[0],
-                         order, width)
+            drawn = cut_masks(draw_masks(cfg, *tokens.shape, dropout, attn_dropout, rng)[0],
+                              order, width)
         cut_targets = None if targets is None else targets[:, :width]
         return forward(params, cfg, tokens[:, :width], cut_targets, dropout=dropout,
                        attn_dropout=attn_dropout, rng=None if drawn else rng,
@@ -204,16 +207,28 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
     capture = capture or Capture()
     B, T = tokens.shape
     middle = B // 2
-    plan = plan_masks(cfg, B, T, middle, dropout, attn_dropout, rng)
-    whole = None if plan is not None else draw_masks(cfg, B, T, dropout, attn_dropout, rng)
     halves = Capture(layernorm=capture.layernorm)
     kept = [0, 0, 0, 0]  # units kept and seen, by each half
     tokens, targets = tokens[:, :width], targets[:, :width]
+    upper_rows = slice(middle, B)
+    # the upper half goes to its own process first (nn/half_process.py), which finds where
+    # its masks begin from the generator's state as `plan_masks` does here
+    other, pcg = None, rng is not None and type(rng.bit_generator) is np.random.PCG64
+    if pcg or not masking:
+        other = other_half(cfg, params, B - middle, T)
+    if other is not None and not other.forward(
+            params, tokens[upper_rows], targets[upper_rows],
+            rng.bit_generator.state if masking else None, (B, T, middle),
+            dropout=dropout, attn_dropout=attn_dropout, layernorm=halves.layernorm):
+        other = None
+    plan = (plan_masks(cfg, B, T, middle, dropout, attn_dropout, rng) if rng is not None
+            else MaskPlan([], [], [], []))
+    whole = None if plan is not None else draw_masks(cfg, B, T, dropout, attn_dropout, rng)
 
     def half(which: int, rows: slice) -> ForwardResult:
         # each half draws its own rows, both at once, or takes them from the whole draw
         rows_drawn = draw_half(plan, which) if plan is not None else [m[rows] for m in whole[0]]
-        masks = _cut(rows_drawn, order, width)
+        masks = cut_masks(rows_drawn, order, width)
         units = [m for m, unit in zip(masks, order, strict=True) if unit]
         kept[2 * which] = sum(int(np.count_nonzero(m)) for m in units)
         kept[2 * which + 1] = sum(m.size for m in units)
@@ -221,8 +236,14 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
                        attn_dropout=attn_dropout, capture=halves, drawn=masks)
 
     with _one_blas_thread():
-        lower, upper = side_by_side(lambda: half(0, slice(0, middle)),
-                                    lambda: half(1, slice(middle, B)))
+        if other is not None:
+            with other.closed_on_failure():
+                lower = half(0, slice(0, middle))  # while the child computes the upper half
+            upper = _upper_answer(other, B - middle, width, kept,
+                                  lambda: half(1, upper_rows))
+        else:
+            lower, upper = side_by_side(lambda: half(0, slice(0, middle)),
+                                        lambda: half(1, upper_rows))
     valid = [int(np.count_nonzero(targets[:middle] >= 0)),
              int(np.count_nonzero(targets[middle:] >= 0))]
     total = max(sum(valid), 1)  # as cross_entropy_forward divides
@@ -238,6 +259,21 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
         layernorm=_joined_stats(lower.layernorm, upper.layernorm, middle / B),
         dropout_keep=keep,
         cache=HalvesCache(lower, upper, valid[0] / total, valid[1] / total))
+
+
+def _upper_answer(other: OtherHalf, rows: int, width: int, kept: list[int],
+                  recompute) -> ForwardResult:
+    """The upper half's forward as the child answered it (its backward to follow there), or,
+    if the child failed, computed here by `recompute`."""
+    answer = other.forward_answer(rows, width)
+    if answer is None:
+        return recompute()
+    kept[2], kept[3] = answer["kept"]
+    token_losses = answer["token_losses"]
+    return ForwardResult(
+        loss=float("nan"), logits=answer["logits"], token_losses=token_losses,
+        layernorm=answer["layernorm"],
+        cache=UpperElsewhere(other, other.exchange, recompute))
 
 
 def _joined_stats(lower: list | None, upper: list | None, lower_part: float) -> list | None:
@@ -256,10 +292,20 @@ def backward_step(result: ForwardResult,
     cache: Any = result.cache
     if not isinstance(cache, HalvesCache):
         return backward(result, grad_flow=grad_flow)
+    elsewhere = cache.upper.cache
     with _one_blas_thread():
-        (grads, flow), (upper, upper_flow) = side_by_side(
-            lambda: backward(cache.lower, grad_flow, cache.lower_share),
-            lambda: backward(cache.upper, grad_flow, cache.upper_share))
+        if isinstance(elsewhere, UpperElsewhere):
+            sent = elsewhere.process.backward(elsewhere.exchange, cache.upper_share, grad_flow)
+            with elsewhere.process.closed_on_failure():
+                grads, flow = backward(cache.lower, grad_flow, cache.lower_share)
+            answer = elsewhere.process.backward_answer() if sent else None
+            if answer is None:  # the child failed: the same half, computed here
+                answer = backward(elsewhere.recompute(), grad_flow, cache.upper_share)
+            upper, upper_flow = answer
+        else:
+            (grads, flow), (upper, upper_flow) = side_by_side(
+                lambda: backward(cache.lower, grad_flow, cache.lower_share),
+                lambda: backward(cache.upper, grad_flow, cache.upper_share))
     for name, grad in upper.items():
         grads[name] += grad
     if flow is not None and upper_flow is not None:

@@ -22,6 +22,7 @@ from fabric_cli.errors import FabricError
 from fabric_cli.nn.batch_halves import backward_step, forward_step
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
+from fabric_cli.nn.half_process import other_cpu_seconds
 from fabric_cli.nn.model import count_params, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm
 
@@ -92,11 +93,16 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def _cpu() -> float:
+    """CPU seconds of this process, all its threads, and of its half process."""
+    return time.process_time() + other_cpu_seconds()
+
+
 def _timed_both(fn) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process, all its threads) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
+    """(wall seconds, CPU seconds of this process and its half process) of one call."""
+    wall, cpu = time.perf_counter(), _cpu()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, _cpu() - cpu
 
 
 def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int = 0,
