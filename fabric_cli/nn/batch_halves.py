@@ -295,10 +295,11 @@ def backward_step(result: ForwardResult,
     elsewhere = cache.upper.cache
     with _one_blas_thread():
         if isinstance(elsewhere, UpperElsewhere):
-            sent = elsewhere.process.backward(elsewhere.exchange, cache.upper_share, grad_flow)
-            with elsewhere.process.closed_on_failure():
+            other = elsewhere.process
+            sent = other.backward(elsewhere.exchange, cache.upper_share, grad_flow)
+            with other.closed_on_failure():
                 grads, flow = backward(cache.lower, grad_flow, cache.lower_share)
-            answer = elsewhere.process.backward_answer() if sent else None
+            answer = other.backward_answer() if sent else None
             if answer is None:  # the child failed: the same half, computed here
                 answer = backward(elsewhere.recompute(), grad_flow, cache.upper_share)
             upper, upper_flow = answer
