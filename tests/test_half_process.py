@@ -113,3 +113,13 @@ def test_the_child_is_of_its_own_session_and_goes_when_closed(two_threads):
 def test_the_childs_cpu_time_is_counted(two_threads):
     train(2, 0.1, 0.1, B=6)
     assert half_process.other_cpu_seconds() > 0.0
+
+
+def test_fabric_bench_says_where_the_upper_half_ran():
+    from fabric_cli.nn.bench import BenchShape, run_bench
+
+    shape = BenchShape(n_layers=1, n_heads=2, d_model=16, batch=6, seq_len=5, vocab=11)
+    two = run_bench(shape, repeats=2, warmup=1, threads=2)
+    assert two["blas_threads"] == 2 and two["upper_half_in_child_process"]
+    one = run_bench(shape, repeats=2, warmup=1, threads=1)
+    assert one["blas_threads"] == 1 and not one["upper_half_in_child_process"]

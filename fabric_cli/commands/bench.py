@@ -67,10 +67,11 @@ def bench(
     count = result["blas_threads"]
     threads_row = str(count) if count else "unknown"
     if count and count >= 2:
-        threads_row += ", the batch in halves"
-    if tried:
-        threads_row += f"  (timed {tried})"
+        where = "child process" if result["upper_half_in_child_process"] else "helper thread"
+        threads_row += f": in halves, one in a {where}"
     table.add_row("threads", threads_row)
+    if tried:
+        table.add_row("threads timed, ms per step", tried.replace(" ms", ""))
     table.add_row("tokens per second", f"{result['tokens_per_second']:,.0f}")
     table.add_row("GFLOP/s achieved", f"{result['gflops_per_second']:.1f}")
     table.add_row("float32 matmul peak, GFLOP/s", f"{result['peak_gflops_per_second']:.1f}")

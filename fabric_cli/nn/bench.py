@@ -22,7 +22,7 @@ from fabric_cli.errors import FabricError
 from fabric_cli.nn.batch_halves import backward_step, forward_step
 from fabric_cli.nn.blas import blas_threads, choose_threads, set_blas_threads
 from fabric_cli.nn.config import ModelConfig
-from fabric_cli.nn.half_process import other_cpu_seconds
+from fabric_cli.nn.half_process import answering, other_cpu_seconds
 from fabric_cli.nn.model import count_params, init_params
 from fabric_cli.nn.optim import AdamW, clip_grad_norm
 
@@ -164,6 +164,8 @@ def _timed_run(shape: BenchShape, cfg: ModelConfig, params, train_step, repeats:
         "ms_per_step_max": max(times) * 1e3,
         "cpu_ms_per_step": statistics.median(c for _, c in both) * 1e3,
         "blas_threads": tuning["threads"],
+        "upper_half_in_child_process": bool(tuning["threads"] and tuning["threads"] >= 2
+                                            and answering()),
         "blas_threads_tried_ms": {str(n): ms for n, ms in tuning["ms"].items()},
         "tokens_per_step": shape.batch * shape.seq_len,
         "tokens_per_second": shape.batch * shape.seq_len / seconds,

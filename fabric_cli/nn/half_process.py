@@ -324,6 +324,11 @@ def main() -> int:
         write_message(answers, encode(answer))
 
 
+def answering() -> bool:
+    """A child is up and has computed at least one half."""
+    return _current is not None and _current.alive and _current.exchange > 0
+
+
 def other_cpu_seconds() -> float:
     """The CPU time the child has used so far (0 with none): a step's cost is both
     processes'."""
