@@ -98,3 +98,24 @@ def test_a_deeper_fabric_and_no_targets_at_all():
     targets = np.full((3, 4), -1)
     got = forward_by_length(params, cfg, tokens, targets)
     assert got.loss == 0.0 and not got.token_losses.any()
+
+
+def test_the_silenced_sets_stop_when_enough_says_so_and_keep_what_they_measured():
+    from types import SimpleNamespace
+
+    from fabric_cli.analysis.ablation import measure_silencings
+
+    params = spread(2)
+    tokens, targets = sentences(12, seed=5)
+    pb = SimpleNamespace(tokens=tokens, targets=targets, sites={})
+    sets = [frozenset(), frozenset({(0, 1)}), frozenset({(2, 0)})]
+    calls = []
+
+    def enough():
+        calls.append(1)
+        return len(calls) >= 2
+
+    some = measure_silencings(params, CFG, pb, sets, ["prev"], None, enough=enough)
+    assert list(some) == sets[:2]  # asked after each set: the second said enough
+    every = measure_silencings(params, CFG, pb, sets, ["prev"], None)
+    assert list(every) == sets and all(every[s] == some[s] for s in some)

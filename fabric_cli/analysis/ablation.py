@@ -217,11 +217,14 @@ def silencing_sets(candidates: dict[str, list[tuple[int, int]]]) -> list[frozens
 
 
 def measure_silencings(params, cfg, pb: ProbeBatch, sets: Iterable[Iterable[tuple[int, int]]],
-                       roles: Iterable[str], pt) -> dict[frozenset, dict[str, dict]]:
-    """Each set's measures for every role, one forward pass per set."""
+                       roles: Iterable[str], pt, enough=None) -> dict[frozenset, dict[str, dict]]:
+    """Each set's measures for every role, one forward pass per set. `enough`, asked after
+    each set, ends the measuring when it says True."""
     silence = _Silencings(params, cfg, pb, roles, pt)
     for heads in sets:
         silence.measure(heads, silence.roles[0])
+        if enough is not None and enough():
+            break
     return silence.measured
 
 

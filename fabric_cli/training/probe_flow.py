@@ -124,8 +124,17 @@ class ProbeFlow:
     def _clean_silencing(self) -> dict:
         """The final ablation's clean pass (no head silenced), measured for every role while
         the probe process measures the last probe: every ablation starts from it, whichever
-        roles that probe's candidates turn out to have."""
-        return self.prober.measure_silencings(self.params, [frozenset()], ROLES)
+        roles that probe's candidates turn out to have. Then, until that probe is in, the
+        sets the probe before it would ablate (the candidates seldom change at the end of a
+        run), for every role: those the last probe wants too are measured already, and a
+        set's measures are the same whoever measures it and whenever."""
+        guess = ({} if self.last_probe is None
+                 else self.prober.role_candidates(self.last_probe, self.detector.thresholds))
+        # the clean pass first, measured whatever the worker does; then each head alone,
+        # which a changed candidate list changes least, then the groups
+        sets = sorted(silencing_sets(guess), key=len)
+        return self.prober.measure_silencings(self.params, sets, ROLES,
+                                              enough=self.worker.ready)
 
     def _name_specialists(self, measured: dict | None = None) -> tuple[list[dict], list[dict]]:
         """The final ablation; the probe process takes every other pass when it is free.
@@ -133,7 +142,9 @@ class ProbeFlow:
         thresholds = self.detector.thresholds
         candidates = self.prober.role_candidates(self.last_probe, thresholds)
         roles = list(candidates)
-        measured = dict(measured or {})
+        # sets measured ahead for the roles of a guess serve only if they cover these roles
+        measured = {heads: by_role for heads, by_role in (measured or {}).items()
+                    if all(role in by_role for role in roles)}
         sets = [s for s in silencing_sets(candidates) if s not in measured]
         theirs, mine = sets[1::2], sets[::2]
         if (roles and theirs and self._worker_free() and self.worker.submit(
