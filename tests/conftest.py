@@ -1,4 +1,5 @@
-"""Shared fixtures: one real training run of the tiny scenario, made once per test session."""
+"""Shared fixtures: one real training run of the tiny scenario, made once per test session;
+the BLAS on two threads for a test (a step then goes in halves)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,14 @@ def tiny_run(tiny_run_master: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "runs" / "tiny"
     shutil.copytree(tiny_run_master, copy, symlinks=True)
     return copy
+
+
+@pytest.fixture
+def two_threads():
+    """Two BLAS threads for the test, the count as it was after."""
+    from fabric_cli.nn.blas import blas_threads, set_blas_threads
+
+    before = blas_threads()
+    set_blas_threads(2)
+    yield
+    set_blas_threads(before)

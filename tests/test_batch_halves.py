@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fabric_cli.nn import batch_halves, halves
-from fabric_cli.nn.blas import blas_threads, set_blas_threads
+from fabric_cli.nn.blas import blas_threads
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import Capture, backward, forward, init_params
 from fabric_cli.nn.optim import clip_grad_norm, make_optimizer
@@ -17,14 +17,6 @@ CFG = ModelConfig(n_layers=2, n_heads=4, d_model=32, d_head=8, d_mlp=128, n_ctx=
 STEP = Capture(layernorm=True, dropout=True)  # what the trainer asks of a step
 settable = pytest.mark.skipif(blas_threads() is None,
                               reason="the BLAS's thread count cannot be set")
-
-
-@pytest.fixture
-def two_threads():
-    before = blas_threads()
-    set_blas_threads(2)
-    yield
-    set_blas_threads(before)
 
 
 def batch(B=7, seed=1):

@@ -9,7 +9,7 @@ import pytest
 
 from fabric_cli.nn import batch_halves, half_process
 from fabric_cli.nn.batch_halves import backward_step, forward_step
-from fabric_cli.nn.blas import blas_threads, set_blas_threads
+from fabric_cli.nn.blas import blas_threads
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.model import Capture, init_params
 from fabric_cli.nn.optim import clip_grad_norm, make_optimizer
@@ -20,14 +20,6 @@ pytestmark = [
     pytest.mark.skipif(blas_threads() is None, reason="the BLAS's thread count cannot be set"),
     pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no memfd: threads only"),
 ]
-
-
-@pytest.fixture
-def two_threads():
-    before = blas_threads()
-    set_blas_threads(2)
-    yield
-    set_blas_threads(before)
 
 
 def threads_only(monkeypatch):

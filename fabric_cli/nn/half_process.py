@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fabric_cli.nn.config import ModelConfig
-from fabric_cli.nn.messages import encode, read_message, write_message
+from fabric_cli.nn.messages import encode, read_message, stop_process, write_message
 
 START_SECONDS = 20.0  # how long the child may take to import and answer "ready"
 # Waiting, each side first asks the pipe again and again for this long before it sleeps. A
@@ -233,18 +233,8 @@ class OtherHalf:
 
     def close(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            proc.kill()
-        except OSError:
-            pass
-        for pipe in (proc.stdin, proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
-        proc.wait()
+        if proc is not None:
+            stop_process(proc)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,5 +1,5 @@
 """Messages between fabric's own processes: a length, then bytes; JSON for anything but raw
-weights, numbers exact (NaN allowed). Nothing is pickled.
+weights, numbers exact (NaN allowed). Nothing is pickled. And the end of such a process.
 
     write_message(fd, encode({"kind": "probe", ...}))
     answer = json.loads(read_message(fd))
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from typing import Any
 
 _LENGTH = 8  # bytes of the big-endian length before every message
@@ -45,3 +46,18 @@ def read_message(fd: int) -> bytes:
         return b"".join(parts)
 
     return exactly(int.from_bytes(exactly(_LENGTH), "big"))
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill a child of ours (it holds nothing worth keeping), close its pipes, reap it."""
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            if pipe is not None:
+                pipe.close()
+        except OSError:
+            pass
+    proc.wait()

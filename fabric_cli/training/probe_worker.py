@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.nn.messages import encode, read_message, write_message
+from fabric_cli.nn.messages import encode, read_message, stop_process, write_message
 
 
 def _digest(text: str) -> str:
@@ -201,12 +201,7 @@ class ProbeWorker:
         if self._sender is not None:
             self._sender.join()
             self._sender = None
-        for pipe in (proc.stdin, proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
-        proc.wait()
+        stop_process(proc)
 
 
 # -- the worker's side ---------------------------------------------------------------------
