@@ -53,7 +53,9 @@ def main() -> None:
 
 
 def measure(args, env: dict | None) -> None:
-    base = [sys.executable, "-m", "fabric_cli", "infer", args.sentence]
+    # -P: the installed fabric, as the `fabric` command runs it, not a checkout in the
+    # working directory (which `-m` would put first on the path)
+    base = [sys.executable, "-P", "-m", "fabric_cli", "infer", args.sentence]
     if args.run:
         base += ["--run", args.run]
     variants = {"picture": base}
