@@ -119,3 +119,45 @@ def test_the_silenced_sets_stop_when_enough_says_so_and_keep_what_they_measured(
     assert list(some) == sets[:2]  # asked after each set: the second said enough
     every = measure_silencings(params, CFG, pb, sets, ["prev"], None)
     assert list(every) == sets and all(every[s] == some[s] for s in some)
+
+
+def test_the_clean_streams_serve_a_later_call_on_the_same_weights(monkeypatch):
+    from types import SimpleNamespace
+
+    from fabric_cli.analysis import ablation
+
+    params = spread(3)
+    tokens, targets = sentences(10, seed=6)
+    pb = SimpleNamespace(tokens=tokens, targets=targets, sites={})
+    clean_passes = []
+    real = ablation.forward_by_length
+
+    def counted(*args, **kwargs):
+        if kwargs.get("keep_resid"):
+            clean_passes.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ablation, "forward_by_length", counted)
+    streams: dict = {}
+    first = ablation.measure_silencings(params, CFG, pb, [frozenset(), frozenset({(1, 0)})],
+                                        ["prev"], None, streams=streams)
+    later = ablation.measure_silencings(params, CFG, pb, [frozenset({(2, 1)})], ["prev"], None,
+                                        streams=streams)
+    assert len(clean_passes) == 1 and "resid" in streams  # the later call started from them
+    alone = ablation.measure_silencings(params, CFG, pb, [frozenset({(2, 1)})], ["prev"], None)
+    assert later[frozenset({(2, 1)})] == alone[frozenset({(2, 1)})]  # to the bit
+    assert len(clean_passes) == 2 and first
+
+
+def test_the_final_ablation_gives_the_loop_every_set_above_block_0_and_splits_the_rest():
+    from fabric_cli.training.probe_flow import shares
+
+    sets = [frozenset({(0, 1)}), frozenset({(2, 0)}), frozenset({(0, 2), (1, 1)}),
+            frozenset({(1, 3)}), frozenset({(0, 3)}), frozenset({(0, 0), (0, 1)})]
+    mine, theirs = shares(sets, 3)
+    assert sorted(mine + theirs, key=sorted) == sorted(sets, key=sorted)
+    assert frozenset({(2, 0)}) in mine and frozenset({(1, 3)}) in mine
+    assert all(min(layer for layer, _ in s) == 0 for s in theirs)
+    blocks = [sum(3 - min(layer for layer, _ in s) for s in side) for side in (mine, theirs)]
+    assert abs(blocks[0] - blocks[1]) <= 3  # within one pass from the bottom
+    assert shares([], 3) == ([], [])

@@ -156,12 +156,15 @@ class _Silencings:
     last target (nn/by_length.py): the padding is not computed."""
 
     def __init__(self, params, cfg, pb: ProbeBatch, roles: Iterable[str], pt,
-                 measured: dict | None = None) -> None:
+                 measured: dict | None = None, streams: dict | None = None) -> None:
         self.params, self.cfg, self.pb, self.roles, self.pt = params, cfg, pb, tuple(roles), pt
         # {frozenset of (layer, head): {role: {"loss", "acc"}}}, some perhaps measured
         # elsewhere (the probe process takes half of the final ablation's passes)
         self.measured: dict[frozenset, dict[str, dict]] = dict(measured or {})
-        self._clean_resid: list | None = None  # per slice, the stream entering each block
+        # the caller's holder of the clean streams, to hand them to a later _Silencings of
+        # the same weights and sentences: {"resid": per slice, the stream entering each block}
+        self._streams = {} if streams is None else streams
+        self._clean_resid: list | None = self._streams.get("resid")
 
     def _streams_fit(self) -> bool:
         cfg = self.cfg
@@ -172,7 +175,7 @@ class _Silencings:
         if not key:
             result = forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
                                        keep_resid=self._streams_fit())
-            self._clean_resid = result.resid
+            self._clean_resid = self._streams["resid"] = result.resid
             return result
         lowest = min(layer for layer, _ in key)
         if lowest == 0 or not self._streams_fit():
@@ -217,10 +220,13 @@ def silencing_sets(candidates: dict[str, list[tuple[int, int]]]) -> list[frozens
 
 
 def measure_silencings(params, cfg, pb: ProbeBatch, sets: Iterable[Iterable[tuple[int, int]]],
-                       roles: Iterable[str], pt, enough=None) -> dict[frozenset, dict[str, dict]]:
+                       roles: Iterable[str], pt, enough=None,
+                       streams: dict | None = None) -> dict[frozenset, dict[str, dict]]:
     """Each set's measures for every role, one forward pass per set. `enough`, asked after
-    each set, ends the measuring when it says True."""
-    silence = _Silencings(params, cfg, pb, roles, pt)
+    each set, ends the measuring when it says True. `streams`: a dict the caller keeps
+    between calls on the same weights and sentences, so the clean pass's streams, once run,
+    serve them all (`_Silencings`)."""
+    silence = _Silencings(params, cfg, pb, roles, pt, streams=streams)
     for heads in sets:
         silence.measure(heads, silence.roles[0])
         if enough is not None and enough():

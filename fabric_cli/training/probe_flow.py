@@ -48,6 +48,20 @@ def sound(probe: dict) -> bool:
     return all(math.isfinite(number(x)) for x in losses if x is not None)
 
 
+def shares(sets: list[frozenset], n_layers: int) -> tuple[list, list]:
+    """The final ablation's sets in two: (the loop's, the probe process's). Every set that
+    silences nothing in block 0 goes to the loop, which keeps the clean pass's streams to
+    start it from (the probe process would run the clean pass again for it); the others go
+    to whichever side has fewer blocks to pass through so far."""
+    mine, theirs, load = [], [], [0, 0]
+    for heads in sorted(sets, key=lambda s: -min((layer for layer, _ in s), default=0)):
+        lowest = min((layer for layer, _ in heads), default=0)
+        side = 0 if lowest > 0 or load[0] <= load[1] else 1
+        (mine if side == 0 else theirs).append(heads)
+        load[side] += n_layers - lowest
+    return mine, theirs
+
+
 class ProbeFlow:
     """The Trainer's probe methods (a mixin: the state they use is the Trainer's)."""
 
@@ -134,7 +148,8 @@ class ProbeFlow:
         # which a changed candidate list changes least, then the groups
         sets = sorted(silencing_sets(guess), key=len)
         return self.prober.measure_silencings(self.params, sets, ROLES,
-                                              enough=self.worker.ready)
+                                              enough=self.worker.ready,
+                                              streams=self._final_streams)
 
     def _name_specialists(self, measured: dict | None = None) -> tuple[list[dict], list[dict]]:
         """The final ablation; the probe process takes every other pass when it is free.
@@ -146,14 +161,17 @@ class ProbeFlow:
         measured = {heads: by_role for heads, by_role in (measured or {}).items()
                     if all(role in by_role for role in roles)}
         sets = [s for s in silencing_sets(candidates) if s not in measured]
-        theirs, mine = sets[1::2], sets[::2]
+        mine, theirs = shares(sets, self.cfg.n_layers)
+        streams = self._final_streams
         if (roles and theirs and self._worker_free() and self.worker.submit(
                 self.params, {"kind": "silence", "sets": [sorted(s) for s in theirs],
                               "roles": roles})):
-            measured |= self.prober.measure_silencings(self.params, mine, roles)
+            measured |= self.prober.measure_silencings(self.params, mine, roles,
+                                                       streams=streams)
             answer = self.worker.result()
             if answer is None:
-                measured |= self.prober.measure_silencings(self.params, theirs, roles)
+                measured |= self.prober.measure_silencings(self.params, theirs, roles,
+                                                           streams=streams)
             else:
                 self.times.probes_beside += answer["seconds"]
                 measured |= {frozenset(tuple(h) for h in heads): by_role

@@ -206,12 +206,13 @@ class Prober:
                     candidates[role].append((row["layer"], row["head"]))
         return {role: heads for role, heads in candidates.items() if heads}
 
-    def measure_silencings(self, params, sets, roles, enough=None) -> dict:
+    def measure_silencings(self, params, sets, roles, enough=None, streams=None) -> dict:
         """The final ablation's passes for `sets` of silenced heads (analysis/ablation.py), on
         the ablation sentences: {frozenset of heads: {role: {"loss", "acc"}}}; `enough`
-        (asked after each set) may end them early."""
+        (asked after each set) may end them early; `streams` carries the clean pass's
+        streams from one call on these weights to the next."""
         return measure_silencings(params, self.cfg, self.ablation_pb, sets, roles,
-                                  self.heldout_targets, enough)
+                                  self.heldout_targets, enough, streams)
 
     def name_specialists(self, params, probe: dict, thresholds,
                          measured: dict | None = None) -> tuple[list[dict], list[dict]]:

@@ -356,6 +356,7 @@ class Trainer(ProbeFlow):
 
     def _finish(self) -> RunResult:
         t0 = time.perf_counter()
+        self._final_streams = {}  # the final weights' clean streams, for all the loop's sets
         # while the last probe is measured beside the loop, the ablation's clean pass here
         clean = self._clean_silencing() if self._pending is not None else None
         self.times.probes += time.perf_counter() - t0
