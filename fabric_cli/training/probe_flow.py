@@ -152,8 +152,8 @@ class ProbeFlow:
                                               streams=self._final_streams)
 
     def _name_specialists(self, measured: dict | None = None) -> tuple[list[dict], list[dict]]:
-        """The final ablation; the probe process takes every other pass when it is free.
-        `measured`: passes already made (`_clean_silencing`)."""
+        """The final ablation; the probe process takes its share of the passes (`shares`)
+        when it is free. `measured`: passes already made (`_clean_silencing`)."""
         thresholds = self.detector.thresholds
         candidates = self.prober.role_candidates(self.last_probe, thresholds)
         roles = list(candidates)
