@@ -74,21 +74,26 @@ def test_a_silenced_pass_started_from_the_kept_streams_is_the_whole_pass_to_the_
     clean = forward_by_length(params, CFG, tokens, targets, rows=rows, keep_resid=True)
     assert len(clean.resid) == len(length_slices(targets, rows))
     assert all(len(streams) == CFG.n_layers for streams in clean.resid)
-    for heads in ([(1, 0)], [(2, 1), (2, 2)], [(1, 2), (2, 0)]):
+    assert all(len(z) == CFG.n_layers for z in clean.z)
+    for heads in ([(1, 0)], [(2, 1), (2, 2)], [(1, 2), (2, 0)], [(0, 1)], [(0, 0), (2, 2)]):
         lowest = min(layer for layer, _ in heads)
         whole = forward_by_length(params, CFG, tokens, targets, ablate=heads, rows=rows)
-        started = forward_by_length(params, CFG, tokens, targets, ablate=heads, rows=rows,
-                                    from_layer=lowest,
-                                    resid_in=[streams[lowest] for streams in clean.resid])
-        assert np.array_equal(started.logits, whole.logits)
-        assert np.array_equal(started.token_losses, whole.token_losses)
-        assert started.loss == whole.loss
+        for z_in in (None, [z[lowest] for z in clean.z]):  # from the stream, or its heads too
+            started = forward_by_length(params, CFG, tokens, targets, ablate=heads, rows=rows,
+                                        from_layer=lowest, z_in=z_in,
+                                        resid_in=[streams[lowest] for streams in clean.resid])
+            assert np.array_equal(started.logits, whole.logits)
+            assert np.array_equal(started.token_losses, whole.token_losses)
+            assert started.loss == whole.loss
         # one block too high, the silenced block's own change is lost
         if lowest + 1 < CFG.n_layers:
             wrong = forward_by_length(params, CFG, tokens, targets, ablate=heads, rows=rows,
                                       from_layer=lowest + 1,
                                       resid_in=[s[lowest + 1] for s in clean.resid])
             assert not np.array_equal(wrong.logits, whole.logits)
+    again = forward_by_length(params, CFG, tokens, targets, rows=rows, keep_resid=True)
+    for kept, fresh in zip(clean.z, again.z, strict=True):  # the kept z were never zeroed
+        assert all(np.array_equal(a, b) for a, b in zip(kept, fresh, strict=True))
 
 
 def test_a_deeper_fabric_and_no_targets_at_all():

@@ -137,9 +137,10 @@ def hurts(row: dict) -> bool:
 EFFECT_KEYS = ("loss_before", "loss_after", "acc_before", "acc_after")
 
 
-# The clean streams kept for the silenced passes: tokens x d_model x n_layers float32, about
-# 8 MB for the default Fabric's 768 ablation sentences (14 tokens) and 32 MB at twelve
-# layers. A Fabric whose streams would pass this measures every set from the bottom instead.
+# The clean streams kept for the silenced passes, and each block's heads' outputs: 2 x tokens
+# x d_model x n_layers float32, about 16 MB for the default Fabric's 768 ablation sentences
+# (14 tokens) and 64 MB at twelve layers. A Fabric whose streams would pass this measures
+# every set from the bottom instead.
 KEEP_STREAM_BYTES = 256 * 2**20
 
 
@@ -148,10 +149,12 @@ class _Silencings:
     head that is a candidate for two roles, and the clean pass every role starts from, cost
     one forward each. Only the roles' measures are kept, not the passes.
 
-    Silencing a head of block L changes nothing below L, so a set's pass starts at its
-    lowest block from the stream the clean pass brought there (kept from the first set
-    measured here; the clean pass is run for it if it was measured elsewhere). The blocks
-    below are the clean pass's own arithmetic, so the measures are the same to the bit.
+    Silencing a head of block L changes nothing below L, nor the heads' outputs z of block
+    L itself before they are zeroed, so a set's pass starts at its lowest block from the
+    stream the clean pass brought there and that block's z (kept from the first set
+    measured here; the clean pass is run for it if it was measured elsewhere): only the
+    silencing, W_O and what follows are computed. What is skipped is the clean pass's own
+    arithmetic, so the measures are the same to the bit.
     Every pass goes through the sentences sorted by length, each slice cut after its own
     last target (nn/by_length.py): the padding is not computed."""
 
@@ -164,28 +167,32 @@ class _Silencings:
         # the caller's holder of the clean streams, to hand them to a later _Silencings of
         # the same weights and sentences: {"resid": per slice, the stream entering each block}
         self._streams = {} if streams is None else streams
-        self._clean_resid: list | None = self._streams.get("resid")
+
+    @property
+    def _clean_resid(self) -> list | None:
+        return self._streams.get("resid")
 
     def _streams_fit(self) -> bool:
-        cfg = self.cfg
-        return self.pb.tokens.size * cfg.d_model * cfg.n_layers * 4 <= KEEP_STREAM_BYTES
+        cfg = self.cfg  # the stream entering each block and the heads' outputs there
+        return 2 * self.pb.tokens.size * cfg.d_model * cfg.n_layers * 4 <= KEEP_STREAM_BYTES
 
     def _pass(self, key: frozenset):
         pb = self.pb
         if not key:
             result = forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
                                        keep_resid=self._streams_fit())
-            self._clean_resid = self._streams["resid"] = result.resid
+            self._streams.update(resid=result.resid, z=result.z)
             return result
         lowest = min(layer for layer, _ in key)
-        if lowest == 0 or not self._streams_fit():
+        if not self._streams_fit():
             return forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
                                      ablate=sorted(key))
         if self._clean_resid is None:
             self._keep(frozenset(), self._pass(frozenset()))
         return forward_by_length(self.params, self.cfg, pb.tokens, pb.targets,
                                  ablate=sorted(key), from_layer=lowest,
-                                 resid_in=[part[lowest] for part in self._clean_resid])
+                                 resid_in=[part[lowest] for part in self._clean_resid],
+                                 z_in=[part[lowest] for part in self._streams["z"]])
 
     def _keep(self, key: frozenset, result) -> None:
         if key not in self.measured:

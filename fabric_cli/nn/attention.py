@@ -136,15 +136,25 @@ def attention_forward(
     z = np.empty((B, T, NH, HS), dtype=qkv.dtype)  # the layout W_O reads
     np.matmul(cut, v, out=z.transpose(0, 2, 1, 3))
     ablate = tuple(sorted(set(ablate)))
+    out, z_flat, W_O_flat = heads_output(z, W_O, b_O, ablate)
+    cache = AttentionCache(x2, q, k, v, pattern, z_flat, W_qkv, W_O_flat, ablate, scale,
+                           dropped, cut)
+    return out, cache
+
+
+def heads_output(z: np.ndarray, W_O: np.ndarray, b_O: np.ndarray,
+                 ablate: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The heads' outputs z (B,T,NH,HS) through W_O, the `ablate` heads' zeroed first (in z
+    itself): (out (B,T,C), z_flat (B*T, NH*HS), W_O_flat). A measuring pass that starts from
+    a clean pass's z (nn/model.py, `z_in`) gives what the whole pass gives, to the bit."""
+    B, T, NH, HS = z.shape
     if ablate:
         z[:, :, list(ablate)] = 0.0
     z_flat = z.reshape(B * T, NH * HS)
-    W_O_flat = W_O.reshape(NH * HS, C)
+    W_O_flat = W_O.reshape(NH * HS, -1)
     out = z_flat @ W_O_flat
     out += b_O
-    cache = AttentionCache(x2, q, k, v, pattern, z_flat, W_qkv, W_O_flat, ablate, scale,
-                           dropped, cut)
-    return out.reshape(B, T, C), cache
+    return out.reshape(B, T, -1), z_flat, W_O_flat
 
 
 def attention_backward(

@@ -14,9 +14,10 @@ later column changes an earlier one.
 What it gives: the loss, and per sequence its token losses and logits, in the batch's own
 order. The logits after a slice's last target are not computed and read 0; the token
 losses there are 0, as for any ignored target. `keep_resid`: each slice's stream entering
-each block (`forward`'s Capture.resid), for a later call on the same tokens and targets to
-start `from_layer` with `resid_in`, those streams at that block, slice by slice. The
-slices depend only on the targets and `rows`, so the later call's slices are the same.
+each block and its heads' outputs there (`forward`'s Capture.resid and Capture.z), for a
+later call on the same tokens and targets to start `from_layer` with `resid_in` (and
+`z_in`), those at that block, slice by slice. The slices depend only on the targets and
+`rows`, so the later call's slices are the same.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def forward_by_length(
     keep_resid: bool = False,
     from_layer: int = 0,
     resid_in: list[np.ndarray] | None = None,
+    z_in: list[np.ndarray] | None = None,
 ) -> ForwardResult:
     """The Fabric without Dropout on `tokens` (B,T) against `targets`, measured slice by
     slice (`length_slices`); see the module's docstring for what the result holds."""
@@ -68,18 +70,21 @@ def forward_by_length(
     ablate = tuple(ablate)
     logits = np.zeros((B, T, cfg.d_vocab), dtype=params["unembed.W_U"].dtype)
     token_losses = np.zeros((B, T), dtype=logits.dtype)
-    streams = []
+    streams, heads = [], []
     for i, (which, width) in enumerate(length_slices(targets, rows)):
         part = forward(params, cfg, tokens[which, :width], targets[which, :width],
-                       capture=Capture(resid=keep_resid), ablate=ablate,
+                       capture=Capture(resid=keep_resid, z=keep_resid), ablate=ablate,
                        from_layer=from_layer,
-                       resid_in=resid_in[i] if from_layer else None)
+                       resid_in=None if resid_in is None else resid_in[i],
+                       z_in=None if z_in is None else z_in[i])
         logits[which, :width] = part.logits
         token_losses[which, :width] = part.token_losses
         if keep_resid:
             streams.append(part.resid)
+            heads.append(part.z)
         del part  # its cache is freed now, so the next slice reuses its memory
     n_valid = int(np.count_nonzero(targets >= 0))  # as cross_entropy_forward counts
     return ForwardResult(
         loss=float(token_losses.sum(dtype=np.float64)) / max(n_valid, 1), logits=logits,
-        token_losses=token_losses, resid=streams if keep_resid else None)
+        token_losses=token_losses, resid=streams if keep_resid else None,
+        z=heads if keep_resid else None)

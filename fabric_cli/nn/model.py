@@ -26,7 +26,7 @@ import numpy as np
 
 from fabric_cli.errors import FabricError
 from fabric_cli.nn.allocator import keep_freed_memory
-from fabric_cli.nn.attention import attention_backward, attention_forward
+from fabric_cli.nn.attention import attention_backward, attention_forward, heads_output
 from fabric_cli.nn.config import ModelConfig
 from fabric_cli.nn.dropout import dropout_backward, dropout_forward
 from fabric_cli.nn.embedding import (
@@ -103,6 +103,7 @@ class Capture:
     dropout: bool = False  # fraction of units Dropout kept
     stream: bool = False  # each token's std across channels of the residual stream, per layer
     resid: bool = False  # the residual stream itself entering each layer, (B,T,C) per layer
+    z: bool = False  # the heads' outputs before W_O, (B,T,NH,HS) per layer
 
 
 @dataclass
@@ -115,6 +116,7 @@ class ForwardResult:
     dropout_keep: float | None = None
     stream: list[np.ndarray] | None = None  # (B,T) entering each layer, then at the top
     resid: list[np.ndarray] | None = None  # (B,T,C) entering each layer (Capture.resid)
+    z: list[np.ndarray] | None = None  # (B,T,NH,HS) per layer (Capture.z)
     cache: Any = field(default=None, repr=False)  # for backward only
 
 
@@ -146,6 +148,7 @@ def forward(
     from_layer: int = 0,
     resid_in: np.ndarray | None = None,
     drawn: Iterable[np.ndarray] | None = None,
+    z_in: np.ndarray | None = None,
 ) -> ForwardResult:
     """Run tokens (B,T) through the Fabric. `ablate`: (layer, head) pairs whose z is zeroed.
 
@@ -155,11 +158,16 @@ def forward(
     (nn/batch_halves.py draws a whole batch's and gives each half its rows).
     `from_layer` with `resid_in`: start at that block from the stream an earlier pass
     captured entering it (Capture.resid), for a measuring pass whose changes all lie at or
-    above it; captures then cover the blocks from there up, and there is no backward."""
+    above it; captures then cover the blocks from there up, and there is no backward. With
+    `z_in` too, that block's heads' outputs as the earlier pass made them (Capture.z), so
+    only what follows them is computed there (its silenced heads zeroed, then W_O)."""
     _check_inputs(cfg, tokens, targets)
-    if from_layer and (resid_in is None or resid_in.shape != (*tokens.shape, cfg.d_model)):
+    starts = from_layer > 0 or resid_in is not None or z_in is not None
+    if starts and (resid_in is None or resid_in.shape != (*tokens.shape, cfg.d_model)):
         raise ValueError("from_layer needs resid_in, the (B,T,C) stream entering that block")
     capture = capture or Capture()
+    if z_in is not None and capture.attention:
+        raise ValueError("a pass started from z_in has no attention pattern of that block")
     ablate_by_layer: dict[int, set[int]] = {}
     for layer, head in ablate:
         ablate_by_layer.setdefault(int(layer), set()).add(int(head))
@@ -167,6 +175,7 @@ def forward(
     ln_stats = [] if capture.layernorm else None
     stream = [] if capture.stream else None
     resids = [] if capture.resid else None
+    zs = [] if capture.z else None
     kept = [0, 0]  # units kept, units seen by Dropout
     draws = None if drawn is None else iter(drawn)
 
@@ -185,7 +194,7 @@ def forward(
             ln_stats.append({"name": name, **layernorm_stats(x, out, c)})
         return out, c
 
-    if from_layer:
+    if starts:
         resid, emb_cache = resid_in, None
     else:
         resid, emb_cache = embedding_forward(tokens, params["embed.W_E"],
@@ -197,22 +206,29 @@ def forward(
             resids.append(resid)  # never written in place: each block makes a new stream
         if stream is not None:
             stream.append(resid.std(axis=-1))  # resid_pre_l
-        ln1_out, ln1_c = norm(resid, p + "ln1")
-        pattern_mask = None
-        if attn_dropout > 0 and draws is not None:
-            pattern_mask = next(draws)
-        elif attn_dropout > 0:
-            if rng is None:
-                raise ValueError("attention dropout needs a random generator")
-            B, T = tokens.shape
-            pattern_mask = keep_mask(rng, (B, cfg.n_heads, T, T), attn_dropout)
-        attn_out, attn_c = attention_forward(
-            ln1_out, *(params[p + "attn." + n] for n in ATTN_NAMES),
-            ablate=ablate_by_layer.get(layer, ()), pattern_mask=pattern_mask,
-            pattern_p=attn_dropout,
-        )
-        if attention is not None:
-            attention.append(attn_c.pattern)
+        if layer == from_layer and z_in is not None:  # the earlier pass's heads, some silenced
+            ln1_c = attn_c = None
+            attn_out = heads_output(z_in.copy(), params[p + "attn.W_O"], params[p + "attn.b_O"],
+                                    tuple(sorted(ablate_by_layer.get(layer, ()))))[0]
+        else:
+            ln1_out, ln1_c = norm(resid, p + "ln1")
+            pattern_mask = None
+            if attn_dropout > 0 and draws is not None:
+                pattern_mask = next(draws)
+            elif attn_dropout > 0:
+                if rng is None:
+                    raise ValueError("attention dropout needs a random generator")
+                B, T = tokens.shape
+                pattern_mask = keep_mask(rng, (B, cfg.n_heads, T, T), attn_dropout)
+            attn_out, attn_c = attention_forward(
+                ln1_out, *(params[p + "attn." + n] for n in ATTN_NAMES),
+                ablate=ablate_by_layer.get(layer, ()), pattern_mask=pattern_mask,
+                pattern_p=attn_dropout,
+            )
+            if attention is not None:
+                attention.append(attn_c.pattern)
+            if zs is not None:
+                zs.append(attn_c.z_flat.reshape(*tokens.shape, cfg.n_heads, cfg.d_head))
         attn_out, drop1_c = drop(attn_out)
         resid = resid + attn_out if cfg.residual else attn_out  # resid_mid
         ln2_out, ln2_c = norm(resid, p + "ln2")
@@ -241,7 +257,8 @@ def forward(
         dropout_keep=(kept[0] / kept[1] if kept[1] else 1.0) if capture.dropout else None,
         stream=stream,
         resid=resids,
-        cache=None if from_layer else (cfg, emb_cache, blocks, lnf_c, unembed_c, loss_c),
+        z=zs,
+        cache=None if starts else (cfg, emb_cache, blocks, lnf_c, unembed_c, loss_c),
     )
 
 
