@@ -276,8 +276,6 @@ def forward_by_rows(
     capture: Capture | None = None,
     ablate: Iterable[tuple[int, int]] = (),
     rows: int = ROWS_PER_PASS,
-    from_layer: int = 0,
-    resid_in: list[np.ndarray] | None = None,
 ) -> ForwardResult:
     """`forward` without Dropout, for measuring: the sequences go through in slices of about
     `rows` and the results are joined, with no cache (nothing to run backward on).
@@ -286,28 +284,22 @@ def forward_by_rows(
     what one pass gives, to float32 rounding (bit for bit wherever BLAS treats a slice's
     rows as it treats the whole batch's; slices are kept even, never a few stray rows).
     A slice's arrays stay in the CPU's cache and its memory is reused by the next, which
-    one pass over hundreds of sentences cannot do.
-    With Capture.resid, `resid` holds each slice's own list of streams (one per block), and
-    a later call on the same tokens may start `from_layer` with `resid_in`, those streams at
-    that block, slice by slice (see `forward`)."""
+    one pass over hundreds of sentences cannot do. (The final ablation's passes go sorted
+    by length instead, each slice cut after its own last target: nn/by_length.py.)"""
     capture = capture or Capture()
     B = tokens.shape[0]
     if B <= rows or capture.layernorm:  # LayerNorm's statistics are over the whole batch
-        whole = forward(params, cfg, tokens, targets, capture=capture, ablate=ablate,
-                        from_layer=from_layer, resid_in=resid_in[0] if from_layer else None)
+        whole = forward(params, cfg, tokens, targets, capture=capture, ablate=ablate)
         whole.cache = None
-        if whole.resid is not None:
-            whole.resid = [whole.resid]  # one slice
         return whole
     ablate = tuple(ablate)
     n = -(-B // rows)
     size = -(-B // n)
     parts = []
-    for i, s in enumerate(range(0, B, size)):
+    for s in range(0, B, size):
         part = forward(params, cfg, tokens[s:s + size],
                        None if targets is None else targets[s:s + size],
-                       capture=capture, ablate=ablate, from_layer=from_layer,
-                       resid_in=resid_in[i] if from_layer else None)
+                       capture=capture, ablate=ablate)
         part.cache = None  # freed now, so the next slice reuses its memory
         parts.append(part)
 
@@ -324,7 +316,6 @@ def forward_by_rows(
     return ForwardResult(
         loss=loss, logits=np.concatenate([p.logits for p in parts]), token_losses=token_losses,
         attention=joined("attention"), stream=joined("stream"),
-        resid=[p.resid for p in parts] if capture.resid else None,
         dropout_keep=1.0 if capture.dropout else None)
 
 
