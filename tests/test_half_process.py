@@ -108,6 +108,8 @@ def test_the_childs_cpu_time_is_counted(two_threads):
 
 
 def test_fabric_bench_says_where_the_upper_half_ran():
+    from dataclasses import replace
+
     from fabric_cli.nn.bench import BenchShape, run_bench
 
     shape = BenchShape(n_layers=1, n_heads=2, d_model=16, batch=6, seq_len=5, vocab=11)
@@ -115,3 +117,5 @@ def test_fabric_bench_says_where_the_upper_half_ran():
     assert two["blas_threads"] == 2 and two["upper_half_in_child_process"]
     one = run_bench(shape, repeats=2, warmup=1, threads=1)
     assert one["blas_threads"] == 1 and not one["upper_half_in_child_process"]
+    single = run_bench(replace(shape, batch=1), repeats=2, warmup=1, threads=2)
+    assert not single["in_halves"] and not single["upper_half_in_child_process"]

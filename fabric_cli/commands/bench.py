@@ -66,7 +66,7 @@ def bench(
     tried = ", ".join(f"{n}: {ms:.1f} ms" for n, ms in result["blas_threads_tried_ms"].items())
     count = result["blas_threads"]
     threads_row = str(count) if count else "unknown"
-    if count and count >= 2:
+    if result["in_halves"]:
         where = "child process" if result["upper_half_in_child_process"] else "helper thread"
         threads_row += f": in halves, one in a {where}"
     table.add_row("threads", threads_row)

@@ -153,6 +153,8 @@ def _timed_run(shape: BenchShape, cfg: ModelConfig, params, train_step, repeats:
     times = [w for w, _ in both]
     seconds = statistics.median(times)
     flops = step_flops(cfg, shape.batch, shape.seq_len)
+    # as batch_halves.step_in_halves decides: two threads and at least two sequences
+    in_halves = bool(tuning["threads"] and tuning["threads"] >= 2 and shape.batch >= 2)
     peak = matmul_peak_gflops()
     gflops = flops / seconds / 1e9
     return {
@@ -164,8 +166,8 @@ def _timed_run(shape: BenchShape, cfg: ModelConfig, params, train_step, repeats:
         "ms_per_step_max": max(times) * 1e3,
         "cpu_ms_per_step": statistics.median(c for _, c in both) * 1e3,
         "blas_threads": tuning["threads"],
-        "upper_half_in_child_process": bool(tuning["threads"] and tuning["threads"] >= 2
-                                            and answering()),
+        "in_halves": in_halves,
+        "upper_half_in_child_process": in_halves and answering(),
         "blas_threads_tried_ms": {str(n): ms for n, ms in tuning["ms"].items()},
         "tokens_per_step": shape.batch * shape.seq_len,
         "tokens_per_second": shape.batch * shape.seq_len / seconds,
