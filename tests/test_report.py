@@ -64,6 +64,14 @@ def test_the_page_holds_every_voice_and_every_probe(page, tiny_run_master) -> No
         assert got == pytest.approx(want, abs=0.5 / 255 + 1e-6)
 
 
+def test_the_timeline_shows_each_story_sentence_as_a_person_typed_it(page, tiny_run_master):
+    from fabric_cli.scenario import load_scenario
+
+    typed = load_scenario("tiny").probes.story_sentences
+    shown = [s["sentence"] for s in page_data(page)["sentences"]]
+    assert shown and shown == list(typed[:len(shown)])
+
+
 def test_pattern_encoding_round_trips() -> None:
     pattern = [[1.0, 0, 0], [0.25, 0.75, 0], [0.2, 0.3, 0.5]]
     back = decode_pattern(encode_pattern(pattern), 3)

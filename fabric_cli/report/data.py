@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fabric_cli.chronicle import number
+from fabric_cli.typeset import as_typed
 
 MAX_CURVE_POINTS = 2000  # longer runs are drawn from bin means
 
@@ -99,7 +100,9 @@ def page_data(events: Sequence[dict], *, ticker: Callable[[dict], str] | None = 
         for i, snap in enumerate(probe.get("snapshots") or []):
             tokens = [str(t) for t in snap.get("tokens") or []]
             if i >= len(sentences):
-                sentences.append({"sentence": str(snap.get("sentence", "")), "tokens": tokens,
+                # the sentence as a person types it, not the tokenizer's words
+                sentences.append({"sentence": as_typed(str(snap.get("sentence", ""))),
+                                  "tokens": tokens,
                                   "pronouns": [list(map(int, p)) for p in
                                                snap.get("pronouns") or []]})
             shots.append({key: encode_pattern(pattern)
