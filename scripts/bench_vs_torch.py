@@ -24,6 +24,12 @@ Wall time is what a user waits, but on a machine shared with other work it measu
 queue as much as the code; each child also reports its own CPU time per step (all its
 threads, and for the Fabric its half process too, nn/half_process.py), and the table shows
 that ratio beside the wall-time one.
+
+The matmul floor is the step's matrix-product FLOPs (fabric bench's count) at this machine's
+float32 matmul peak on all its cores (fabric bench's 1024 x 1024 products, best round): what
+the step would take if everything but the products were free. Beside it, that floor over
+the best PyTorch time: a ratio target below it cannot be met on this machine, and one just
+above it leaves LayerNorm, GELU, softmax, Dropout, clipping and AdamW next to nothing.
 """
 
 from __future__ import annotations
@@ -128,13 +134,17 @@ def torch_worker(shape: tuple[int, ...], threads: int, repeats: int, warmup: int
 # -- the parent: alternate children, collect medians --------------------------------------
 
 
-def child(argv: list[str], env: dict | None = None) -> dict:
+def child_text(argv: list[str], env: dict | None = None) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, check=False,
                           env={**os.environ, **(env or {})})
     if done.returncode != 0:
         sys.exit(f"bench_vs_torch: {' '.join(argv)} failed ({done.returncode}): "
                  f"{done.stderr.strip()[-600:]}")
-    return json.loads(done.stdout)
+    return done.stdout
+
+
+def child(argv: list[str], env: dict | None = None) -> dict:
+    return json.loads(child_text(argv, env))
 
 
 def fabric_run(shape: tuple[int, ...], repeats: int, threads: str) -> dict:
@@ -147,7 +157,15 @@ def fabric_run(shape: tuple[int, ...], repeats: int, threads: str) -> dict:
         argv += ["--threads", threads]
     out = child(argv)
     return {"ms_per_step": out["ms_per_step"], "cpu_ms_per_step": out.get("cpu_ms_per_step"),
-            "threads": out.get("blas_threads")}
+            "threads": out.get("blas_threads"), "flops": out["flops_per_step"]}
+
+
+def peak_run() -> float:
+    """This machine's float32 matmul peak on all its cores, GFLOP/s (fabric bench's measure)."""
+    code = ("import os; from fabric_cli.nn.blas import set_blas_threads; "
+            "from fabric_cli.nn.bench import matmul_peak_gflops; "
+            "set_blas_threads(os.cpu_count() or 1); print(matmul_peak_gflops(repeats=5))")
+    return float(child_text([sys.executable, "-c", code]))
 
 
 def torch_run(shape: tuple[int, ...], threads: int, repeats: int) -> dict:
@@ -169,8 +187,11 @@ def measure(names: list[str], rounds: int, progress: bool, fabric_threads: str) 
     cpu: dict[str, dict[str, list]] = {n: {"fabric": [], "torch1": [], "torch2": []}
                                        for n in names}
     chosen_threads: dict[str, object] = {}
+    peaks: list[float] = []
+    flops: dict[str, int] = {}
     torch_version = None
     for r in range(rounds):
+        peaks.append(peak_run())
         for name in names:
             shape = SHAPES[name]
             n = repeats_for(shape)
@@ -181,6 +202,7 @@ def measure(names: list[str], rounds: int, progress: bool, fabric_threads: str) 
                 if who == "fabric":
                     out = fabric_run(shape, n, fabric_threads)
                     chosen_threads.setdefault(name, []).append(out["threads"])
+                    flops[name] = out["flops"]
                 else:
                     out = torch_run(shape, threads, n)
                     torch_version = out["torch"]
@@ -190,8 +212,11 @@ def measure(names: list[str], rounds: int, progress: bool, fabric_threads: str) 
                 if progress:
                     print(f"  round {r + 1}/{rounds} {name:8} {who:7} "
                           f"{out['ms_per_step']:8.1f} ms/step", file=sys.stderr)
+    # the floor: the step's matmul FLOPs at the machine's peak, best of the rounds' peaks
+    peak = max(peaks)
     table = {}
     for name in names:
+        floor_ms = flops[name] / peak / 1e6
         med = {who: statistics.median(v) for who, v in runs[name].items()}
         best = min(med["torch1"], med["torch2"])
         cmed = {who: statistics.median(v) if v else None for who, v in cpu[name].items()}
@@ -201,10 +226,12 @@ def measure(names: list[str], rounds: int, progress: bool, fabric_threads: str) 
             ("n_layers", "n_heads", "d_model", "batch", "seq_len"), SHAPES[name], strict=True)),
             "fabric_ms": med["fabric"], "torch_1_thread_ms": med["torch1"],
             "torch_2_threads_ms": med["torch2"], "ratio": med["fabric"] / best,
+            "matmul_floor_ms": floor_ms, "floor_ratio": floor_ms / best,
             "fabric_blas_threads": chosen_threads.get(name), "runs_ms": runs[name],
             "cpu_ms": cmed, "cpu_ratio": cpu_ratio, "runs_cpu_ms": cpu[name]}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"rounds": rounds, "torch": torch_version, "fabric_threads": fabric_threads,
+            "peak_gflops_per_second": peak, "peaks_gflops_per_second": peaks,
             "load_average_at_end": load, "shapes": table}
 
 
@@ -212,11 +239,12 @@ def print_table(result: dict) -> None:
     print(f"fabric bench vs PyTorch {result['torch']} eager CPU: median ms/step of "
           f"{result['rounds']} alternating round(s), each the median of its own steps; "
           f"load average at the end {result['load_average_at_end']:.1f} on "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; float32 matmul peak {result['peak_gflops_per_second']:.0f} "
+          "GFLOP/s on all cores")
     print("| shape | fabric ms/step | PyTorch 2 threads | PyTorch 1 thread | "
-          "fabric / best PyTorch | fabric BLAS threads | CPU ms/step fabric, PyTorch 1t, 2t "
-          "| CPU ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+          "fabric / best PyTorch | matmul floor ms (/ best PyTorch) | fabric BLAS threads | "
+          "CPU ms/step fabric, PyTorch 1t, 2t | CPU ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in result["shapes"].values():
         c = row["cpu_ms"]
         cpu = (f"{c['fabric']:.1f}, {c['torch1']:.1f}, {c['torch2']:.1f}"
@@ -225,6 +253,7 @@ def print_table(result: dict) -> None:
         threads = row["fabric_blas_threads"]
         print(f"| {row['label']} | {row['fabric_ms']:.1f} | {row['torch_2_threads_ms']:.1f} | "
               f"{row['torch_1_thread_ms']:.1f} | {row['ratio']:.2f} | "
+              f"{row['matmul_floor_ms']:.1f} ({row['floor_ratio']:.2f}) | "
               f"{'/'.join(map(str, threads)) if threads else '?'} | {cpu} | {ratio} |")
 
 
