@@ -217,3 +217,12 @@ def test_divergence_exits_1_with_one_hint_and_no_numpy_noise(tmp_path):
     events = read_events(tmp_path / "torn" / "chronicle.jsonl")
     assert events[-1]["status"] == "diverged"
     assert f"at step {events[-1]['steps'] + 1};" in line
+    assert "training.grad_clip in" in line  # its clip was on (1e9): lowering it would help
+
+
+def test_a_storm_without_a_clip_is_told_to_turn_clipping_on_not_to_lower_it(tmp_path):
+    # the storm scenario clips at 0, i.e. never: "lower grad_clip" would be no advice at all
+    proc = run_fabric(["train", "-s", "storm", "--run-dir", "torn"], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc.stderr)
+    assert "turn clipping on (training.grad_clip = 1.0)" in line and "--force" in line

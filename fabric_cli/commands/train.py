@@ -142,10 +142,13 @@ def train(
     if result.status == "diverged":
         good = result.summary.get("checkpoint_step")
         torn = result.summary.get("non_finite", "loss")
+        # a clip of 0 is off: lowering it changes nothing, turning it on does
+        clip = ("lower training.lr or training.grad_clip" if sc.training.grad_clip > 0 else
+                "lower training.lr or turn clipping on (training.grad_clip = 1.0)")
         raise FabricError(
             f"the {torn} became non-finite at step {result.steps + 1}; the last good checkpoint "
-            f"(step {good}) is kept in {where}. Lower training.lr or training.grad_clip in the "
-            "scenario and train again with --force",
+            f"(step {good}) is kept in {where}. To train again, {clip} in the scenario and "
+            "run with --force",
             exit_code=1,
         )
 

@@ -141,7 +141,7 @@ MOMENT_LINES = {
         "step {step}, the loss is {loss}. We stop the run.",
         "divergence at step {step}; the last good checkpoint is step {last_good_step}.",
     'step {step}: loss {loss}; we stop and keep step {last_good_step}.',
-    'at step {step} the run ends in divergence ({loss}); step {last_good_step} is kept.',
+    'at step {step} the run ends in divergence (loss {loss}); step {last_good_step} is kept.',
     ],
 }
 
