@@ -401,6 +401,8 @@ def test_plain_progress_line_is_plain() -> None:
     assert "\x1b" not in line and "\n" not in line
     assert "step  42/600" in line and "loss 2.346" in line and "val 2.500" in line
     assert "floor 1.234 (+1.112)" in line and "5.3k tok/s" in line and "eta 1:02:03" in line
+    storm = plain_progress_line(30, 300, 10287000000.0, 5.1, 1.226, 12000.0, 7.0)
+    assert "loss 1.029e+10" in storm and "floor 1.226 (+1.029e+10)" in storm  # not 11 digits
     early = plain_progress_line(0, 600, None, None, None, None, None)
     assert "loss —" in early and "eta --:--" in early
     assert format_eta(41.4) == "0:41"

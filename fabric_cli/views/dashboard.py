@@ -69,7 +69,15 @@ def format_rate(tokens_per_s: float | None) -> str:
 def _format_loss(value: float | None) -> str:
     if value is None:
         return "—"
-    return f"{value:.3f}" if math.isfinite(value) else str(value)
+    if not math.isfinite(value):
+        return str(value)
+    # a storm's loss runs to 1e10 and more: "1.029e+10", not eleven digits and ".000"
+    return f"{value:.3f}" if abs(value) < 1e4 else f"{value:.4g}"
+
+
+def _format_gap(gap: float) -> str:
+    """Loss minus floor, signed: "+1.112", "+1.029e+10"."""
+    return ("+" if gap >= 0 else "") + _format_loss(gap)
 
 
 def plain_progress_line(
@@ -88,7 +96,9 @@ def plain_progress_line(
     if val_loss is not None:
         parts.append(f"val {_format_loss(val_loss)}")
     if floor is not None:
-        above = f" ({loss - floor:+.3f})" if loss is not None and math.isfinite(loss) else ""
+        above = ""
+        if loss is not None and math.isfinite(loss):
+            above = f" ({_format_gap(loss - floor)})"
         parts.append(f"floor {floor:.3f}{above}")
     parts += [format_rate(tokens_per_s), f"eta {format_eta(eta)}"]
     return literal("  ".join(parts))
@@ -319,7 +329,7 @@ class TrainingDashboard:
             facts.append("  floor ", style=MUTED)
             facts.append(f"{self.floor:.3f}", style="bold")
             if loss is not None and math.isfinite(loss):
-                facts.append(f" ({loss - self.floor:+.3f})", style=MUTED)
+                facts.append(f" ({_format_gap(loss - self.floor)})", style=MUTED)
         speed = Text(format_rate(self.tokens_per_s), style=MUTED)
         speed.append("  ETA ", style=MUTED)
         speed.append(format_eta(self.eta), style="bold")
