@@ -191,7 +191,7 @@ def trend_all(pairs: list[tuple[object, object]]) -> Claim:
 LEXICON: dict[str, tuple[str, ...]] = {
     "grew": ("grew", "all_grew"), "grown": ("grew", "all_grew"),
     "larger": ("grew", "all_grew", "exceeds"), "louder": ("grew", "exceeds", "steady"),
-    "wider": ("grew",),
+    "wider": ("grew",), "lifted": ("shrank",),
     "swelled": ("grew",), "climbed": ("grew", "sharper"), "louder voices": ("grew",),
     "shrank": ("shrank", "all_shrank"), "shrunk": ("shrank", "all_shrank"),
     "smaller": ("shrank", "all_shrank", "not_exceeds"), "quieter": ("shrank", "steady"), "narrower": ("shrank",),

@@ -65,8 +65,8 @@ BRANCH_MORE = Bank("branch_more", [
     "*More came through the blocks than along me.*",
 ])
 BOTTOM = [
-    ("All the way down, at Layer 0, I delivered {arriving} and the last block lifted it to "
-    "{leaving} before it reached the embeddings, at step {at}."),
+    ("All the way down, at Layer 0, I delivered {arriving}, and {leaving} left the last block "
+    "for the embeddings, at step {at}."),
     ("At the bottom, at step {at}: {arriving} arrived on my thread, {leaving} left Layer 0 for "
     "the embeddings."),
     'At step {at}, Layer 0 received {arriving} on my thread and passed {leaving} to the embeddings.',
