@@ -100,6 +100,7 @@ def build_run(
     spikes: tuple[int, ...] = (),
     diverge_loss: float = math.nan,
     new_measures: bool = True,
+    optimizer: str = "adamw",
 ) -> list[dict]:
     """`fade` < 1 multiplies the gradient by that factor at every layer on its way down (no
     residual to carry it); `spikes` are steps where the norm jumps tenfold. Without
@@ -116,7 +117,7 @@ def build_run(
     training = {"steps": steps, "batch_size": 32, "lr": lr, "warmup_steps": warmup,
                 "min_lr_ratio": 0.1, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
                 "grad_clip": grad_clip, "dropout": dropout, "probe_every": probe_every,
-                "optimizer": "adamw"}
+                "optimizer": optimizer}
     events: list[dict] = [{
         "v": 1, "type": "run_start", "step": 0, "scenario": "pronouns",
         "scenario_path": "scenarios/pronouns.toml", "description": "who does 'her' mean?",
@@ -424,7 +425,7 @@ def storm_run(seed: int = 0) -> list[dict]:
     """A storm-like run: clipping off (grad_clip 0), spikes, then the loss turns nan."""
     # as the real storm ends: the gradient turns infinite while the loss is still a (huge) number
     return build_run(seed, grad_clip=0.0, spikes=(40, 70), diverge_at=100, specialist=False,
-                     diverge_loss=4.3e21)
+                     diverge_loss=4.3e21, optimizer="momentum")
 
 
 # Every synthetic chronicle the narrators are tested over, by name (each call builds afresh).

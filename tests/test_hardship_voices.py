@@ -115,3 +115,17 @@ def test_dropout_absent_tells_the_probes_mask_test_with_its_numbers(tmp_path):
     ratio = test["masked"] / test["clean"] if test["clean"] else 0.0
     word = "held" if ratio >= 0.9 else "bent" if ratio >= 0.5 else "sh"
     assert re.search(rf"\b{word}", told), (ratio, told)
+
+
+def test_only_a_run_that_trained_with_adamw_has_adam_in_its_other_voices():
+    # the storm and no-adam train with momentum or SGD: a head saying "Adam made of it a step",
+    # or the Engineers clipping "before Adam could act", would name a component not in the run
+    for seed in range(6):  # each seed picks other variants of the phrases
+        for optimizer in ("momentum", "adamw"):
+            events = build_run(seed, spikes=(40, 70), optimizer=optimizer)
+            text = "\n".join(tell(events, c).text() for c in
+                             ("head", "gradient", "engineers", "residual", "loss"))
+            if optimizer == "adamw":
+                assert "Adam" in text  # what the other runs must not say, said where it is true
+            else:
+                assert "Adam" not in text and "optimiser" in text

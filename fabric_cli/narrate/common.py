@@ -98,6 +98,15 @@ def flow_row(step_event: dict | None, layer: int) -> dict | None:
     return None
 
 
+def stepper(run: RunFacts) -> dict[str, str]:
+    """Who turns a gradient into a step, for phrases that name it: {adam} mid-sentence and
+    {Adam} at a sentence's start. Adam only where the run trained with AdamW; a run on SGD or
+    momentum (no-adam, storm) had no Adam in it."""
+    if run.training.get("optimizer", "adamw") == "adamw":
+        return {"adam": "Adam", "Adam": "Adam"}
+    return {"adam": "the optimiser", "Adam": "The optimiser"}
+
+
 def top_layer(run: RunFacts) -> int:
     return max(0, int(run.model.get("n_layers", 1)) - 1)
 

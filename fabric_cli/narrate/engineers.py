@@ -7,7 +7,7 @@ norm, warmup steps, peak and final learning rate, min_lr_ratio, the run's second
 from __future__ import annotations
 
 from fabric_cli.narrate.claims import Bank
-from fabric_cli.narrate.common import moment_values
+from fabric_cli.narrate.common import moment_values, stepper
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
@@ -44,7 +44,7 @@ CLIP = Bank("clipped", [
     ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
     "and we cut it back; the wildest reading was {max} at step {max_at}. *Steady. Steady.*"),
     ("Our line was {clip}. {n} steps crossed it, and every one was scaled back to the line "
-    "before Adam could act. The highest norm we ever saw: {max}, at step {max_at}."),
+    "before {adam} could act. The highest norm we ever saw: {max}, at step {max_at}."),
     ("The clip stood at {clip}; {n} steps crossed it and were cut back. The wildest gale read "
      "{max}, at step {max_at}."),
     ("{n} times we reined the Gradient in to {clip}. At its worst, step {max_at}, it read "
@@ -176,7 +176,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     elif peak is not None and clipped:
         paras.append(voice.say("clip", CLIP, claim=clipped, clip=clip,
                                n=count(len(run.clipped_steps)),
-                               max=sig(peak["grad_norm"]), max_at=step(peak["step"])))
+                               max=sig(peak["grad_norm"]), max_at=step(peak["step"]),
+                               **stepper(run)))
         for m in run.moments_of("clipping_burst")[:2]:
             paras.append(voice.say(f"burst:{m['step']}", BURST, claim=clipped,
                                    **moment_values(m)))

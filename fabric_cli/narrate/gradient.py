@@ -7,7 +7,7 @@ step, the embeddings' share, vanishing/spike moments, the clipped-step count.
 from __future__ import annotations
 
 from fabric_cli.narrate.claims import Bank, trend
-from fabric_cli.narrate.common import flow_row, moment_values, top_layer
+from fabric_cli.narrate.common import flow_row, moment_values, stepper, top_layer
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
@@ -115,7 +115,7 @@ SPIKE = [
 ]
 CLIPPED = Bank("clipped", [
     ("On {n} steps I arrived above the clip of {clip}, and the Engineers cut me down to size "
-    "before Adam saw me. The wildest I ran was {max} at step {max_at}."),
+    "before {adam} saw me. The wildest I ran was {max} at step {max_at}."),
     ("{n} times I came in too hot for the clip of {clip} and was trimmed. My highest swell was "
     "{max}, at step {max_at}."),
     "On {n} steps the Engineers reined me in to {clip}; my peak was {max}, at step {max_at}.",
@@ -327,7 +327,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     peak = run.max_grad_step()
     if peak is not None:
         values = {"n": count(len(run.clipped_steps)), "clip": sig(run.training.get("grad_clip")),
-                      "max": sig(peak["grad_norm"]), "max_at": step(peak["step"])}
+                      "max": sig(peak["grad_norm"]), "max_at": step(peak["step"]), **stepper(run)}
         clipped = voice.claim("clipped", n=len(run.clipped_steps))
         never = voice.claim("never_clipped", n=len(run.clipped_steps))
         if not as_float(run.training.get("grad_clip")) > 0:

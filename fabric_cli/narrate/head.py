@@ -17,6 +17,7 @@ from fabric_cli.narrate.common import (
     moment_values,
     pronoun_pairs,
     row_focus,
+    stepper,
     token,
 )
 from fabric_cli.narrate.facts import RunFacts
@@ -106,7 +107,8 @@ def _beginnings(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter |
     if flow is not None and ratio is not None:
         bank = FIRST_TOUCH_BEFORE_WEIGHTS if weights else FIRST_TOUCH  # one "first correction"
         paras.append(voice.say("first-touch", bank, arriving=sig(flow["arriving"]),
-                               at=step(first["step"]), ratio=sig(ratio), layer=layer))
+                               at=step(first["step"]), ratio=sig(ratio), layer=layer,
+                               **stepper(run)))
     paras += weights
     return Chapter("Random Beginnings", paras)
 
@@ -344,7 +346,7 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
         ratio = (last.get("update_ratio") or {}).get(f"blocks.{layer}")
         paras.append(voice.say("fade", FADE, peak=sig(run.training.get("lr")),
                                lr=sig(last.get("lr")), at=step(last["step"]), ratio=sig(ratio),
-                               val=sig(run.end.get("final_val_loss"))))
+                               val=sig(run.end.get("final_val_loss")), **stepper(run)))
     paras += late_correction(run, voice, layer, head)  # head_weights.py
     told_sentence = False
     for i, snap in enumerate(run.snapshots(run.last_probe)):

@@ -62,12 +62,12 @@ BEGIN_ASTRAY = Bank("wrong", [
 ])
 FIRST_TOUCH = [
     ("Then the Gradient came down the residual stream and reached my layer with a norm of "
-     "{arriving} at step {at}, and Adam turned it into a step that moved my block by {ratio} "
+     "{arriving} at step {at}, and {adam} turned it into a step that moved my block by {ratio} "
      "of its own size. *Wrong. Move.* I moved."),
     ("The first correction reached Layer {layer} at step {at} carrying a norm of {arriving}; "
-     "Adam's step shifted my block's weights by {ratio} of their length. A nudge, not a "
+     "{adam}'s step shifted my block's weights by {ratio} of their length. A nudge, not a "
      "lesson."),
-    ("Step {at}: the Gradient arrived at Layer {layer} at {arriving}. Adam made of it a step of "
+    ("Step {at}: the Gradient arrived at Layer {layer} at {arriving}. {Adam} made of it a step of "
      "{ratio} of my block's size. *This was wrong. Adjust.*"),
     ("At step {at} a tide of {arriving} reached my layer from above, and my block moved by "
      "{ratio} of itself. *I did not understand it. I felt it.*"),
@@ -77,7 +77,7 @@ FIRST_TOUCH = [
 # same places, so the choice stays the one the seed made.
 FIRST_TOUCH_BEFORE_WEIGHTS = [
     FIRST_TOUCH[0],
-    ("The Gradient reached Layer {layer} at step {at} carrying a norm of {arriving}; Adam's "
+    ("The Gradient reached Layer {layer} at step {at} carrying a norm of {arriving}; {adam}'s "
      "step shifted my block's weights by {ratio} of their length. A nudge, not a lesson."),
     FIRST_TOUCH[2],
     FIRST_TOUCH[3],

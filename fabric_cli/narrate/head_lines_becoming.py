@@ -128,7 +128,7 @@ UNDER_DROPOUT = {
 # --- The Inference Dance -----------------------------------------------------------------
 FADE = [
     ("Then the schedule let the tide go out. The learning rate, {peak} at its height, was {lr} "
-     "at step {at}; Adam's last steps moved my block by {ratio} of its size. The loss on "
+     "at step {at}; {adam}'s last steps moved my block by {ratio} of its size. The loss on "
      "fresh sentences settled at {val}."),
     ("Training ebbed: a learning rate of {lr} by step {at}, down from {peak}, and steps of "
      "{ratio} of my weights' size. The Fabric's judgment came to rest at {val} on fresh "
