@@ -387,6 +387,8 @@ def _perspective(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter 
                          heads_word="head" if len(same) == 1 else "heads",
                          words=ROLE_WORDS.get(role, role))
     else:
+        # a head proven for two roles is one head: count heads, not (head, role) entries
+        named = {(s.get("layer"), s.get("head")) for s in specs}
         text = voice.say("perspective", PERSPECTIVE_DIFFUSE if specs else PERSPECTIVE_NONE,
-                         n=count(n), n_spec=count(len(specs)))
+                         n=count(n), n_spec=count(len(named)))
     return Chapter("The Head's Perspective", [text])
