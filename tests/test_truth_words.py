@@ -27,3 +27,17 @@ def test_a_head_named_for_two_roles_is_counted_once_among_the_named():
         [chapter] = [c for c in story.chapters if c.title == "The Head's Perspective"]
         said = " ".join(chapter.paragraphs)
         assert "3" in said and "5" not in said, said
+
+
+def test_the_clipped_run_weathered_the_same_storm_only_if_the_clip_is_all_that_differs():
+    from fabric_cli.analysis.compare import compare_runs, run_summary
+    from fabric_cli.narrate.compare_voices import speak
+
+    clipped = run_summary(build_run(0), "clipped")
+    torn_same = run_summary(build_run(0, grad_clip=0.0, diverge_at=100, specialist=False), "b")
+    torn_other = run_summary(build_run(0, grad_clip=0.0, diverge_at=100, specialist=False,
+                                       optimizer="momentum"), "c")
+    alone = " ".join(s["text"] for s in speak("engineers", compare_runs(clipped, torn_same)))
+    assert "the same storm ran all 300 steps" in alone
+    more = " ".join(s["text"] for s in speak("engineers", compare_runs(clipped, torn_other)))
+    assert "same storm" not in more and "not ours alone" in more

@@ -167,10 +167,10 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     sw, swo = _pronoun_step(w), _pronoun_step(wo)
     tw, two = _trackers(w), _trackers(wo)
     if tw:
-        v.update(with_trackers=", ".join(tw), with_n=str(len(tw)),
+        v.update(with_trackers=_and(tw), with_n=str(len(tw)),
                  with_became="the pronoun tracker" if len(tw) == 1 else "pronoun trackers")
     if two:
-        v.update(without_trackers=", ".join(two), without_n=str(len(two)),
+        v.update(without_trackers=_and(two), without_n=str(len(two)),
                  without_became="a pronoun tracker" if len(two) == 1 else "pronoun trackers")
     if sw is not None:
         v.update(with_step=step(sw))
@@ -199,13 +199,14 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
             facts["acc_lower_without"] = dict(v)
         elif awo - aw >= ACC_DIFF:
             facts["acc_higher_without"] = dict(v)
-    _storm_facts(facts, v, w, wo)
+    # "the same storm" only where the clip is all that differs; else the survivor had other help
+    _storm_facts(facts, v, w, wo, alone=set(cmp.get("differences", {})) <= {"grad_clip"})
     _stream_facts(facts, v, w, wo)
     _dropout_facts(facts, v, w, wo)
     return facts
 
 
-def _storm_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
+def _storm_facts(facts: dict, v: dict, w: dict, wo: dict, alone: bool) -> None:
     d = wo["divergence"]
     if d:
         facts["diverged_without"] = {**v, "torn_step": step(d["step"]),
@@ -213,7 +214,8 @@ def _storm_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
                                      "max_norm": big(wo["clipping"]["max_grad_norm"] or 0),
                                      "torn": d.get("non_finite") or "loss"}
     if d and not w["divergence"] and w["status"] == "finished":
-        facts["survived_with"] = {**v, "steps": step(w["steps"])}
+        name = "survived_with" if alone else "survived_with_more"
+        facts[name] = {**v, "steps": step(w["steps"])}
     c = w["clipping"]
     if c["enabled"] and c["count"]:
         facts["clipped_with"] = {**v, "count": step(c["count"]), "clip": sig(c["clip"]),
@@ -272,7 +274,11 @@ def _dropout_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
 
 
 def _heads(heads: list[dict]) -> str:
-    names = [f"L{h['layer']}H{h['head']}" for h in heads]
+    return _and([f"L{h['layer']}H{h['head']}" for h in heads])
+
+
+def _and(names: list[str]) -> str:
+    """'L0H0', 'L0H0 and L0H2', 'L0H0, L0H1 and L0H2'."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 

@@ -84,6 +84,9 @@ BANKS: dict[str, list[tuple[str, str]]] = {
         ("clipped_with", ("With clipping we cut the gale on {count} steps, the fiercest from "
                          "{max_clipped} down to {clip}.")),
         ("survived_with", "With our hands free the same storm ran all {steps} steps."),
+        ("survived_with_more", ("Run {with_name}, clipped, ran all {steps} steps; it also "
+                                "differed from run {without_name} in other settings, so its "
+                                "survival is not ours alone to claim.")),
         ("more_spikes_without", ("Unclipped, the gradient spiked {spikes_without}; clipped, "
                                 "{spikes_with}.")),
     ],
