@@ -92,6 +92,9 @@ INDEPENDENT = {
     "even": lambda v: _f(v["fall"]) < 0 < _f(v["rise"])
     and abs(_f(v["rise"]) + _f(v["fall"])) <= C.CHANGE * _f(v["rise"]),
     "not_exceeds": lambda v: _f(v["a"]) <= _f(v["b"]),
+    "gained_more": lambda v: _f(v["a"]) > max(_f(v["b"]), 0.0),
+    "gained_less": lambda v: _f(v["b"]) >= _f(v["a"]) and _f(v["b"]) > 0,
+    "neither_gained": lambda v: max(_f(v["a"]), _f(v["b"])) <= 0,
     "clipped": lambda v: _f(v["n"]) > 0,
     "never_clipped": lambda v: _f(v["n"]) == 0,
     "diverged": lambda v: not _fin(v["loss"]) or not _fin(v.get("grad_norm", 0.0)),

@@ -41,3 +41,18 @@ def test_the_clipped_run_weathered_the_same_storm_only_if_the_clip_is_all_that_d
     assert "the same storm ran all 300 steps" in alone
     more = " ".join(s["text"] for s in speak("engineers", compare_runs(clipped, torn_other)))
     assert "same storm" not in more and "not ours alone" in more
+
+
+def test_the_ffn_says_who_did_more_only_when_the_larger_share_added_to_the_word():
+    # the default run's block 2: 0.507 -> 0.506 after attention -> 0.504 after the MLP; both
+    # took from the true word, so neither "did more"
+    for seed in range(4):
+        events = build_run(seed)
+        last = [e for e in events if e["type"] == "probe"][-1]
+        row = last["logit_lens"]["layers"][0]
+        row.update(before=0.507, after_attn=0.506, after_mlp=0.504, attn_gain=-0.000971,
+                   mlp_gain=-0.00141)
+        text = tell(events, "ffn").text()
+        told = next(p for p in text.split("\n\n") if "-0.00141" in p)
+        assert "did more" not in told and "larger" not in told, told
+        assert "took from it" in told, told

@@ -152,6 +152,13 @@ FACTS: dict[str, Fact] = {
                  and abs(abs(_f(fall)) - _f(rise)) <= CHANGE * _f(rise),
                  f"the largest fall's size within ±{CHANGE:.0%} of the largest rise"),
     "not_exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) <= _f(b), "a ≤ b"),
+    # two contributions to one probability: "did more" needs the larger one to have added
+    "gained_more": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b) and _f(a) > 0,
+                        "a > b and a > 0"),
+    "gained_less": Fact(lambda a, b: _finite(a, b) and _f(b) >= _f(a) and _f(b) > 0,
+                        "b ≥ a and b > 0"),
+    "neither_gained": Fact(lambda a, b: _finite(a, b) and _f(a) <= 0 and _f(b) <= 0,
+                           "a ≤ 0 and b ≤ 0"),
     "clipped": Fact(lambda n: _f(n) > 0, "clipped steps > 0"),
     "never_clipped": Fact(lambda n: _f(n) == 0, "clipped steps = 0"),
     "diverged": Fact(lambda loss, grad_norm=0.0: not _finite(loss) or not _finite(grad_norm),
@@ -190,7 +197,7 @@ def trend_all(pairs: list[tuple[object, object]]) -> Claim:
 # under 'steady'): tests/test_claims.py reads every bank's phrases against this table.
 LEXICON: dict[str, tuple[str, ...]] = {
     "grew": ("grew", "all_grew"), "grown": ("grew", "all_grew"),
-    "larger": ("grew", "all_grew", "exceeds"), "louder": ("grew", "exceeds", "steady"),
+    "larger": ("grew", "all_grew", "exceeds", "gained_more"), "louder": ("grew", "exceeds", "steady"),
     "wider": ("grew",), "lifted": ("shrank",),
     "swelled": ("grew",), "climbed": ("grew", "sharper"), "louder voices": ("grew",),
     "shrank": ("shrank", "all_shrank"), "shrunk": ("shrank", "all_shrank"),
@@ -216,8 +223,8 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "near second": ("narrow_margin",), "not yet a knot": ("narrow_margin",),
     "frays": ("share_fell",),
     "cost little": ("share_kept",), "barely moved": ("share_kept",),
-    "echo": ("exceeds", "not_exceeds"), "my share was the larger": ("exceeds",), "more than attention": ("exceeds",),
-    "attention did more": ("not_exceeds",),
+    "echo": ("exceeds", "not_exceeds"), "my share was the larger": ("gained_more",), "more than attention": ("gained_more",),
+    "attention did more": ("gained_less",), "took from": ("neither_gained",),
     "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
     "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
     "no more of me": ("not_exceeds",), "nothing of me": ("nothing",),

@@ -130,17 +130,23 @@ LENS = [
     ("In block {layer} at step {at}, after each pronoun: {before} coming in, {after_attn} with "
      "attention's work, {after_mlp} with mine."),
 ]
-LENS_MINE = Bank("exceeds", [
+LENS_MINE = Bank("gained_more", [
     "*My share was the larger: {mlp_gain} to attention's {attn_gain}.*",
     "*I added {mlp_gain}, more than attention's {attn_gain}: attention pointed, I named the word.*",
     "*The pointer was attention's; the word was mine: {mlp_gain} of it, more than attention's {attn_gain}.*",
     "*{mlp_gain} from me, {attn_gain} from attention: my share was the larger.*",
 ])
-LENS_THEIRS = Bank("not_exceeds", [
+LENS_THEIRS = Bank("gained_less", [
     "*Attention did more here ({attn_gain}); I added {mlp_gain}.*",
     "*Attention did more of it: {attn_gain} to my {mlp_gain}.*",
     "*Here attention did more, {attn_gain}; my part was {mlp_gain}.*",
     "*{attn_gain} from attention, {mlp_gain} from me: attention did more.*",
+])
+LENS_NEITHER = Bank("neither_gained", [
+    "*Neither of us added to it here: attention took from it {attn_gain}, and I {mlp_gain}.*",
+    "*Both of us took from it here: {attn_gain} by attention, {mlp_gain} by me.*",
+    "*Here attention took from it {attn_gain} and I {mlp_gain}; neither helped this word.*",
+    "*A block that took from it: {attn_gain} by attention, {mlp_gain} by me.*",
 ])
 LENS_EARLY = [
     "At the first probe, step {at}, the Fabric gave the true word after a pronoun {final}.",
@@ -178,11 +184,14 @@ def _lens(run: RunFacts, voice: Voice) -> list[str]:
                                                 "attn_gain", "mlp_gain")}
         text = voice.say(f"lens:{row.get('layer')}", LENS, at=step(last["step"]),
                          layer=row.get("layer"), **values)
-        mine = voice.claim("exceeds", a=row.get("mlp_gain"), b=row.get("attn_gain"))
-        theirs = voice.claim("not_exceeds", a=row.get("mlp_gain"), b=row.get("attn_gain"))
-        if mine or theirs:
-            text += " " + voice.say(f"lens-i:{row.get('layer')}", LENS_MINE if mine
-                                    else LENS_THEIRS, claim=mine if mine else theirs, **values)
+        gains = {"a": row.get("mlp_gain"), "b": row.get("attn_gain")}
+        for fact, bank in (("gained_more", LENS_MINE), ("gained_less", LENS_THEIRS),
+                           ("neither_gained", LENS_NEITHER)):
+            claim = voice.claim(fact, **gains)
+            if claim:
+                text += " " + voice.say(f"lens-i:{row.get('layer')}", bank, claim=claim,
+                                        **values)
+                break
         paras.append(text)
     return paras
 

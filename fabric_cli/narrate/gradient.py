@@ -101,10 +101,11 @@ NO_RESIDUAL = [
 NO_VANISHING = Bank("reached", [
     ("I never faded below the warning line on my way down; at the last step the bottom layer "
      "heard {bottom} where the top heard {top}."),
-    "The bottom layer always heard me: {bottom} at the bottom against {top} at the top, at the end.",
+    ("The bottom layer always heard me: {bottom} reached Layer 0 against {top} at the top, at "
+     "the end."),
     ("No vanishing on this voyage: at step {at}, {bottom} reached Layer 0 and {top} reached "
      "the top."),
-    "All the way down I kept my strength: {top} at the top, {bottom} at the bottom, at step {at}.",
+    "All the way down I was heard: {top} reached the top, {bottom} reached Layer 0, at step {at}.",
 ])
 SPIKE = [
     ("At step {step} I surged to {grad_norm}, {factor} times the median of {median}. *A squall "
