@@ -56,3 +56,16 @@ def test_the_ffn_says_who_did_more_only_when_the_larger_share_added_to_the_word(
         told = next(p for p in text.split("\n\n") if "-0.00141" in p)
         assert "did more" not in told and "larger" not in told, told
         assert "took from it" in told, told
+
+
+def test_the_tokenizer_counts_a_sentence_as_infer_does_without_the_bos():
+    import re
+
+    for seed in range(4):
+        text = tell(build_run(seed), "tokenizer").text()
+        paras = [p for p in text.split("\n\n") if '"' in p and "<bos>" in p]
+        assert paras
+        for para in paras:
+            listed = re.findall(r'"([^"]*)"', para)
+            n = int(re.search(r"(\d+) (?:tokens|pieces|threads)", para).group(1))
+            assert "<bos>" not in listed and n == len(listed), para

@@ -33,11 +33,14 @@ VOCAB = [
     '{n} tokens make my whole world, among them {specials}. Lower-case words, punctuation split away: that is all the Fabric will ever see.',
     'I hold {n} tokens, {specials} among them. Every word outside them becomes <unk>.',
 ]
+# {n} and {tokens}: the sentence's own tokens, the <bos> that opens every sequence apart (as
+# `fabric infer` counts them: "cut it into 11 threads")
 STORY = [
-    "The story sentence *{sentence}* becomes {n} tokens in my hands: {tokens}.",
-    "I cut *{sentence}* into {n} pieces: {tokens}.",
-    "*{sentence}* In my hands: {n} tokens, {tokens}.",
-    "From *{sentence}* I made {n} threads: {tokens}.",
+    ("The story sentence *{sentence}* becomes {n} tokens in my hands, after the <bos> that "
+     "opens it: {tokens}."),
+    "I cut *{sentence}* into {n} pieces and set <bos> before them: {tokens}.",
+    "*{sentence}* In my hands: <bos>, then {n} tokens, {tokens}.",
+    "From *{sentence}* I made {n} threads, led by <bos>: {tokens}.",
 ]
 UNKNOWN = ["In it, {n} word(s) were strangers to me and became <unk>.",
     '{n} word(s) here were not mine to know; they became <unk>.',
@@ -82,6 +85,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     paras = []
     for i, snap in enumerate(run.snapshots(run.last_probe or run.first_probe)):
         tokens = [str(t) for t in snap.get("tokens") or []]
+        if tokens[:1] == ["<bos>"]:
+            tokens = tokens[1:]
         if not tokens:
             continue
         paras.append(voice.say(f"story:{i}", STORY, sentence=quoted(snap.get("sentence", "")),
