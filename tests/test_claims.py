@@ -95,6 +95,8 @@ INDEPENDENT = {
     "gained_more": lambda v: _f(v["a"]) > max(_f(v["b"]), 0.0),
     "gained_less": lambda v: _f(v["b"]) >= _f(v["a"]) and _f(v["b"]) > 0,
     "neither_gained": lambda v: max(_f(v["a"]), _f(v["b"])) <= 0,
+    "small_share": lambda v: _f(v["a"]) < 0.25 * _f(v["b"]),
+    "fair_share": lambda v: 0.25 * _f(v["b"]) <= _f(v["a"]) <= _f(v["b"]),
     "clipped": lambda v: _f(v["n"]) > 0,
     "never_clipped": lambda v: _f(v["n"]) == 0,
     "diverged": lambda v: not _fin(v["loss"]) or not _fin(v.get("grad_norm", 0.0)),

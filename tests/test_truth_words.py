@@ -69,3 +69,15 @@ def test_the_tokenizer_counts_a_sentence_as_infer_does_without_the_bos():
             listed = re.findall(r'"([^"]*)"', para)
             n = int(re.search(r"(\d+) (?:tokens|pieces|threads)", para).group(1))
             assert "<bos>" not in listed and n == len(listed), para
+
+
+def test_a_head_writing_six_tenths_of_the_stream_is_no_small_voice():
+    for seed in range(4):
+        for head_norm, small in ((0.7, False), (0.1, True)):  # against a stream of 1.17
+            events = build_run(seed)
+            for probe in (e for e in events if e["type"] == "probe"):
+                if probe.get("head_share"):
+                    probe["head_share"].update(head_norm=head_norm, resid_norm=1.17)
+            text = tell(events, "residual").text()
+            told = next(p for p in text.split("\n\n") if "1.17" in p)
+            assert ("small voice" in told) == small, told

@@ -32,6 +32,7 @@ MURMUR = 0.5  # no weight above this anywhere: a murmur
 BRANCH_MORE = 1.0  # the block's branches outweigh the skip path: block/skip above 1
 MARGIN = 2.0  # a distant second: the winner holds at least twice the runner-up's weight
 SHARE_DROP = 0.05  # a guess's share fell: by at least 5 points of probability
+SMALL_SHARE = 0.25  # a small voice: a head's output under a quarter of the stream it joins
 FADED_RATIO = 0.1  # the gradient faded: bottom/top arriving ratio under 0.1 (the detector's)
 
 
@@ -152,6 +153,10 @@ FACTS: dict[str, Fact] = {
                  and abs(abs(_f(fall)) - _f(rise)) <= CHANGE * _f(rise),
                  f"the largest fall's size within ±{CHANGE:.0%} of the largest rise"),
     "not_exceeds": Fact(lambda a, b: _finite(a, b) and _f(a) <= _f(b), "a ≤ b"),
+    "small_share": Fact(lambda a, b: _finite(a, b) and _f(b) > 0 and _f(a) < SMALL_SHARE * _f(b),
+                        f"a < {SMALL_SHARE} × b"),
+    "fair_share": Fact(lambda a, b: _finite(a, b) and _f(b) > 0
+                       and SMALL_SHARE * _f(b) <= _f(a) <= _f(b), f"{SMALL_SHARE} × b ≤ a ≤ b"),
     # two contributions to one probability: "did more" needs the larger one to have added
     "gained_more": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b) and _f(a) > 0,
                         "a > b and a > 0"),
@@ -201,7 +206,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "wider": ("grew",), "lifted": ("shrank",),
     "swelled": ("grew",), "climbed": ("grew", "sharper"), "louder voices": ("grew",),
     "shrank": ("shrank", "all_shrank"), "shrunk": ("shrank", "all_shrank"),
-    "smaller": ("shrank", "all_shrank", "not_exceeds"), "quieter": ("shrank", "steady"), "narrower": ("shrank",),
+    "smaller": ("shrank", "all_shrank", "not_exceeds", "small_share"), "quieter": ("shrank", "steady"), "narrower": ("shrank",),
     "nearly there": ("shrank", "all_shrank"), "small steps": ("shrank", "all_shrank"),
     "ripples": ("shrank",), "whisper where": ("shrank",),
     "knew nothing": ("near_uniform",), "blank loom": ("near_uniform",),
@@ -225,7 +230,7 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "cost little": ("share_kept",), "barely moved": ("share_kept",),
     "echo": ("exceeds", "not_exceeds"), "my share was the larger": ("gained_more",), "more than attention": ("gained_more",),
     "attention did more": ("gained_less",), "took from": ("neither_gained",),
-    "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("not_exceeds",),
+    "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("small_share",),
     "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
     "no more of me": ("not_exceeds",), "nothing of me": ("nothing",),
     "much the same": ("steady",), "stayed at": ("figures_equal",), "as far up as down": ("even",),

@@ -118,11 +118,17 @@ BLEND = [
     ("I hummed beneath {who}: at step {at} it wrote {head_norm} at each pronoun into my "
      "{resid_norm}, at Layer {layer}."),
 ]
-BLEND_SMALL = Bank("not_exceeds", [
+BLEND_SMALL = Bank("small_share", [
     "*A small voice in a wide stream, and still it steered the next word.*",
     "*Smaller than what I carried: a small voice, added, never replacing.*",
     "*A small voice beside me; I keep the roots while it stretches.*",
     "*Stay anchored, I told it: a small voice on a long thread.*",
+])
+BLEND_FAIR = Bank("fair_share", [
+    "*Less than what I carried, but no whisper: a real share of the stream.*",
+    "*A voice of real weight in me, if not yet the loudest.*",
+    "*Not the main thread here, and far from a faint one.*",
+    "*Below the stream it joined, and heard by every layer above.*",
 ])
 BLEND_LARGE = Bank("exceeds", [
     "*Louder than the stream it joined: it had become the main thread here.*",
@@ -172,11 +178,13 @@ def _blend(run: RunFacts, voice: Voice) -> str | None:
     text = voice.say("blend", BLEND, at=step(probe["step"]),
                      who=head_name(share["layer"], share["head"]), layer=share["layer"],
                      head_norm=sig(share.get("head_norm")), resid_norm=sig(share.get("resid_norm")))
-    small = voice.claim("not_exceeds", a=share.get("head_norm"), b=share.get("resid_norm"))
-    large = voice.claim("exceeds", a=share.get("head_norm"), b=share.get("resid_norm"))
-    if small or large:
-        text += " " + voice.pick("blend-i", BLEND_SMALL if small else BLEND_LARGE,
-                                 claim=small if small else large)
+    norms = {"a": share.get("head_norm"), "b": share.get("resid_norm")}
+    for fact, bank in (("small_share", BLEND_SMALL), ("fair_share", BLEND_FAIR),
+                       ("exceeds", BLEND_LARGE)):
+        claim = voice.claim(fact, **norms)
+        if claim:
+            text += " " + voice.pick("blend-i", bank, claim=claim)
+            break
     return text
 
 
