@@ -6,6 +6,7 @@ from __future__ import annotations
 from synthetic_runs import build_run
 
 from fabric_cli.narrate import tell
+from fabric_cli.narrate.format import sig
 
 
 def _end(events: list[dict]) -> dict:
@@ -81,3 +82,31 @@ def test_a_head_writing_six_tenths_of_the_stream_is_no_small_voice():
             text = tell(events, "residual").text()
             told = next(p for p in text.split("\n\n") if "1.17" in p)
             assert ("small voice" in told) == small, told
+
+
+def _probes(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["type"] == "probe"]
+
+
+def test_the_gradient_stretched_back_only_with_twice_as_much_at_the_antecedent():
+    for seed in range(4):
+        for ante, others, far in ((0.1967, 0.1734, False), (1.263, 0.0913, True)):
+            events = build_run(seed)
+            for probe in _probes(events):
+                if probe.get("gradient_reach"):
+                    probe["gradient_reach"].update(antecedent=ante, others=others)
+            text = tell(events, "gradient").text()
+            told = next(p for p in text.split("\n\n") if sig(others) in p and sig(ante) in p)
+            assert ("stretched back" in told) == far, told
+            assert far or "taut cord" not in told
+
+
+def test_a_head_is_an_echo_at_first_only_when_the_word_before_held_twice_its_pronoun_score():
+    for seed in range(4):
+        for prev, echo in ((0.169, False), (0.6, True)):  # against a pronoun score of 0.117
+            events = build_run(seed)
+            first = _probes(events)[0]
+            row = first["heads"][5]  # L1H1: not the synthetic pronoun head
+            row["scores"].update(prev=prev, pronoun=0.117)
+            text = tell(events, "head", layer=row["layer"], head=row["head"]).text()
+            assert ("echo" in text.lower() or "follower" in text) == echo, text[:400]

@@ -228,10 +228,11 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "near second": ("narrow_margin",), "not yet a knot": ("narrow_margin",),
     "frays": ("share_fell",),
     "cost little": ("share_kept",), "barely moved": ("share_kept",),
-    "echo": ("exceeds", "not_exceeds"), "my share was the larger": ("gained_more",), "more than attention": ("gained_more",),
+    "echo": ("exceeds", "not_exceeds", "clear_margin"),
+    "follower of neighbours": ("clear_margin",), "taut cord": ("clear_margin",), "my share was the larger": ("gained_more",), "more than attention": ("gained_more",),
     "attention did more": ("gained_less",), "took from": ("neither_gained",),
     "drifting apart": ("opened",), "lined up": ("opened",), "small voice": ("small_share",),
-    "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("exceeds",),
+    "gap widened": ("opened",), "snags cancel": ("exceeds",), "stretched back": ("clear_margin",),
     "no more of me": ("not_exceeds",), "nothing of me": ("nothing",),
     "much the same": ("steady",), "stayed at": ("figures_equal",), "as far up as down": ("even",),
 }

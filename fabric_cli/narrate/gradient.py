@@ -193,11 +193,17 @@ REACH = [
     ("Step {at}, from the word after each pronoun back to the input: {ante} where the "
      "antecedent sits, {dist} tokens away; {others} elsewhere."),
 ]
-REACH_FAR = Bank("exceeds", [
+REACH_FAR = Bank("clear_margin", [  # at least twice as much at the antecedent
     "*I stretched back past the nearer words to the one that mattered.*",
     "*Over the distance, I stretched back to the noun the pronoun meant.*",
     "*The far noun got more of me than its neighbours: I stretched back to it.*",
     "*I stretched back across the sentence, a taut cord to the antecedent.*",
+])
+REACH_SLIGHT = Bank("narrow_margin", [
+    "*A little more of me at the antecedent than elsewhere; not yet a path of its own.*",
+    "*The antecedent got a little more of me, not much.*",
+    "*Slightly more at the noun that mattered; the rest heard me nearly as well.*",
+    "*More at the antecedent, but only just.*",
 ])
 REACH_EVEN = Bank("not_exceeds", [
     "*The antecedent got no more of me than its neighbours.*",
@@ -282,11 +288,14 @@ def _many_sentences(run: RunFacts, voice: Voice) -> list[str]:
         r = probe["gradient_reach"]
         text = voice.say("reach", REACH, at=step(probe["step"]), ante=sig(r.get("antecedent")),
                          others=sig(r.get("others")), dist=sig(r.get("distance")))
-        far = voice.claim("exceeds", a=r.get("antecedent"), b=r.get("others"))
+        pair = {"weight": r.get("antecedent"), "runner_up": r.get("others")}
         even = voice.claim("not_exceeds", a=r.get("antecedent"), b=r.get("others"))
-        if far or even:
-            text += " " + voice.pick("reach-i", REACH_FAR if far else REACH_EVEN,
-                                     claim=far if far else even)
+        for claim, bank in ((voice.claim("clear_margin", **pair), REACH_FAR),
+                            (even, REACH_EVEN),
+                            (voice.claim("narrow_margin", **pair), REACH_SLIGHT)):
+            if claim:
+                text += " " + voice.pick("reach-i", bank, claim=claim)
+                break
         paras.append(text)
     return paras
 

@@ -183,7 +183,8 @@ def _echo(run: RunFacts, voice: Voice, layer: int, head: int) -> list[str]:
     a, b = run.head_row(first, layer, head), run.head_row(last, layer, head)
     if a is None or b is None or first is last:
         return []
-    early = voice.claim("exceeds", a=run.score(a, "prev"), b=run.score(a, "pronoun"))
+    early = voice.claim("clear_margin", weight=run.score(a, "prev"),
+                        runner_up=run.score(a, "pronoun"))
     if not early:
         return []
     text = voice.say("echo", ECHO, claim=early, at=step(first["step"]),

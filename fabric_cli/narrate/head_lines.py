@@ -193,7 +193,7 @@ CLIPPED = Bank("clipped", [
     "{n} steps came in above the clip of {clip} (the worst at {max_norm}) and were cut down.",
 ])
 
-ECHO = Bank("exceeds", [
+ECHO = Bank("clear_margin", [  # the word before held at least twice the antecedents' share
     ("At the first probe, step {at}, I leaned on the word just before each word more than on any "
      "antecedent: a previous-token score of {prev}, a pronoun score of {pron}. *Am I merely an "
      "echo of what came before?*"),
