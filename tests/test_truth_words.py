@@ -110,3 +110,22 @@ def test_a_head_is_an_echo_at_first_only_when_the_word_before_held_twice_its_pro
             row["scores"].update(prev=prev, pronoun=0.117)
             text = tell(events, "head", layer=row["layer"], head=row["head"]).text()
             assert ("echo" in text.lower() or "follower" in text) == echo, text[:400]
+
+
+def test_the_team_says_one_of_us_alone_changes_little_only_if_no_member_alone_hurt():
+    said_spares = False
+    for seed in range(8):
+        for alone_hurts in (True, False):
+            events = build_run(seed)
+            i, spec = next((i, e) for i, e in enumerate(events) if e.get("kind") == "specialist")
+            data = {**spec["data"], "alone_hurts": alone_hurts,
+                    "group_ablation": {"loss_before": 0.72, "loss_after": 1.87,
+                                       "acc_before": 1.0, "acc_after": 0.5}}
+            spec["data"] = dict(data, alone_hurts=False)
+            twin = {**spec, "head": (spec["head"] + 1) % 4, "data": data}
+            events.insert(i + 1, twin)
+            text = tell(events, None).text()
+            spares = "little changes" in text or "we are spares" in text
+            assert not (alone_hurts and spares), text
+            said_spares |= spares
+    assert said_spares  # the words are still said where they are true

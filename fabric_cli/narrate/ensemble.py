@@ -79,8 +79,10 @@ class _Teller:
             nums = {k: group.get(k) for k in ("loss_before", "loss_after", "acc_before",
                                                "acc_after")}
             hurt = self.voice.claim("hurt", **nums)
+            spares = all((m.get("data") or {}).get("alone_hurts") is False for m in moments)
+            bank = L.SPECIALIST_TEAM if spares else L.SPECIALIST_TEAM_KEY
             if hurt:
-                return self.voice.say(slot, L.SPECIALIST_TEAM, claim=hurt, step=step(first["step"]),
+                return self.voice.say(slot, bank, claim=hurt, step=step(first["step"]),
                                       role=role, heads=_list([_who(m) for m in moments]),
                                       **ablation_moves(self.voice, slot, group))
         abl = d.get("ablation") or {}

@@ -53,6 +53,8 @@ SNAP_ONE = [
 ]
 SNAP_ITEM = "{who} at step {step}"
 # {loss_move}, {acc_move}: figures.moved ("went from A to B", or "stayed at A")
+# SPECIALIST_TEAM says each head alone is a spare ("little changes"): told only where no
+# member's own ablation hurt (the moments' alone_hurts all false); else SPECIALIST_TEAM_KEY.
 SPECIALIST_TEAM = Bank("hurt", [
     ("By step {step} the probes named us {role} heads: {heads}. Silence one of us alone and "
      "little changes; silence all of us and, on the words after each {role}, the loss "
@@ -64,6 +66,14 @@ SPECIALIST_TEAM = Bank("hurt", [
     ("At step {step} they silenced {heads} together: on the words after each {role} the loss "
      "{loss_move} nats, accuracy {acc_move}. *Alone we are spares; together we are the "
      "thread.*"),
+])
+SPECIALIST_TEAM_KEY = Bank("hurt", [
+    ("By step {step} the probes named us {role} heads: {heads}. Silence all of us and, on the "
+     "words after each {role}, the loss {loss_move} nats and accuracy {acc_move}. *A team.*"),
+    SPECIALIST_TEAM[1],
+    SPECIALIST_TEAM[2],
+    ("At step {step} they silenced {heads} together: on the words after each {role} the loss "
+     "{loss_move} nats, accuracy {acc_move}. *Together we are the thread.*"),
 ])
 SPECIALIST_ALONE = Bank("hurt", [
     ("At step {step} the ablation named me a {role} head: silenced, the loss on the words after "
