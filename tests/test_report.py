@@ -161,7 +161,7 @@ def test_the_default_name_never_replaces_a_file_fabric_did_not_write(tiny_run_ma
     theirs = tmp_path / f"report-{tiny_run_master.name}.html"
     theirs.write_text("my own notes", encoding="utf-8")
     result = CliRunner().invoke(app, ["report", str(tiny_run_master)])
-    assert result.exit_code == 2 and "not written by fabric report" in result.output
+    assert result.exit_code == 2 and "was not written by fabric;" in result.output
     assert theirs.read_text(encoding="utf-8") == "my own notes"
     theirs.unlink()
     for _ in range(2):  # a page fabric wrote is replaced by the next one

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+import os
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -38,10 +39,15 @@ def check_theme(theme: str) -> str:
     return theme
 
 
-def check_suffix(export: Path | None, allowed: tuple[str, ...]) -> None:
-    if export is not None and export.suffix.lower() not in allowed:
+def check_export_file(export: Path | None, allowed: tuple[str, ...]) -> None:
+    """The export's name ends in one of `allowed` and fabric may write there (checked before
+    the work, so a story is not told only to fail at the end)."""
+    if export is None:
+        return
+    if export.suffix.lower() not in allowed:
         raise FabricError(f"cannot export to {literal(export.name)!r}: the name must end in "
                           f"{', '.join(allowed)}")
+    check_destination(export)
 
 
 def recording_console(width: int = EXPORT_WIDTH) -> Console:
@@ -107,16 +113,96 @@ def _stack_svgs(svgs: Sequence[str]) -> str:
             f'width="{width:g}" height="{height:g}">' + "".join(parts) + "</svg>\n")
 
 
-def write_file(path: Path, content: str) -> None:
-    """Write an export (atomically: a temp file beside it, then a rename) and say so."""
-    from fabric_cli.analysis.runs import atomic_write_bytes
+# -- where an export goes ----------------------------------------------------------------
+# Every file fabric writes here carries MARK, so that writing it again may replace it; a file
+# without it (or the report's generator tag) is the user's, and is never replaced.
+MARK = "written by fabric, which may replace this file"
+_OURS = (MARK, '<meta name="generator" content="fabric report">')  # report.GENERATOR
+_PEEK = 4096  # the mark sits in a file's first or last few KiB
+
+
+def check_destination(path: Path, option: str = "--export") -> None:
+    """Refuse, before any work is done, a file fabric may not write: one that is not fabric's,
+    a directory, or a name in a directory that does not exist or cannot be written."""
+    shown = literal(str(path))
+    if path.is_dir():
+        raise FabricError(f"{shown} is a directory; name a file with {option}")
+    if path.is_symlink() or (path.exists() and not (path.is_file() and _ours(path))):
+        raise FabricError(f"{shown} exists and was not written by fabric; name another file "
+                          f"with {option}, or delete it first")
+    parent = path.parent
+    if not parent.is_dir():
+        raise FabricError(f"cannot write {shown}: there is no directory "
+                          f"{literal(str(parent))}; create it first or name another file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FabricError(f"cannot write {shown}: the directory {literal(str(parent))} is "
+                          "not writable")
+
+
+def _ours(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(_PEEK)
+            f.seek(max(0, f.seek(0, os.SEEK_END) - _PEEK))
+            tail = f.read(_PEEK)
+    except OSError:
+        return False
+    return any(mark.encode() in part for mark in _OURS for part in (head, tail))
+
+
+def marked(content: str, suffix: str) -> str:
+    """The content with MARK where it is harmless: an HTML/XML comment (after the doctype of a
+    page, inside the outer <svg>, the last line of Markdown), or the last line of a .txt."""
+    if any(mark in content[:_PEEK] for mark in _OURS):
+        return content
+    comment = f"<!-- {MARK} -->"
+    suffix = suffix.lower()
+    if suffix in (".html", ".htm"):
+        doctype = re.match(r"\s*<!DOCTYPE[^>]*>\n?", content, re.IGNORECASE)
+        at = doctype.end() if doctype else 0
+        return content[:at] + comment + "\n" + content[at:]
+    if suffix == ".svg":
+        opening = re.match(r"\s*<svg\b[^>]*>", content)
+        at = opening.end() if opening else 0
+        return content[:at] + comment + content[at:]
+    line = comment if suffix == ".md" else f"({MARK})"
+    return content.rstrip("\n") + "\n\n" + line + "\n"
+
+
+def write_file(path: Path, content: str, option: str = "--export") -> None:
+    """Write an export, marked as fabric's (atomically: a temp file beside it, then a
+    rename), and say so. A file that is not fabric's is never replaced."""
     from fabric_cli.commands._common import stderr_console
 
+    check_destination(path, option)  # again: the file may have appeared while the work was done
     try:
-        atomic_write_bytes(path, content.encode("utf-8"))
+        _atomic_write(path, marked(content, path.suffix).encode("utf-8"))
     except OSError as exc:
         raise FabricError(f"cannot write {literal(str(path))}: {exc.strerror or exc}") from None
     stderr_console().print(Text(f"wrote {literal(str(path))}"))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """A new temp file beside path (never one that is already there), then one rename."""
+    for attempt in range(100):
+        again = f"-{attempt}" if attempt else ""
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{again}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"no free temporary name beside {path.name}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def palette_pair() -> dict[str, dict[str, str]]:

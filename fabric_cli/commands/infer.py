@@ -55,9 +55,9 @@ def parse_head(spec: str, option: str = "--ablate") -> tuple[int, int]:
 
 
 def check_export(export: Path | None) -> None:
-    from fabric_cli.commands._export import check_suffix
+    from fabric_cli.commands._export import check_export_file
 
-    check_suffix(export, EXPORTS)
+    check_export_file(export, EXPORTS)
 
 
 def visible(word: str) -> str:

@@ -34,7 +34,12 @@ def report(
     """
     from fabric_cli.analysis.roles import head_roles
     from fabric_cli.chronicle import read_events
-    from fabric_cli.commands._export import check_theme, palette_pair, write_file
+    from fabric_cli.commands._export import (
+        check_destination,
+        check_theme,
+        palette_pair,
+        write_file,
+    )
     from fabric_cli.commands.heads import _thresholds
     from fabric_cli.commands.narrate import find_chronicle
     from fabric_cli.report import build_report
@@ -43,27 +48,13 @@ def report(
     if output is not None and output.suffix.lower() not in (".html", ".htm"):
         raise FabricError(f"-o {literal(output.name)!r}: the page's name must end in .html")
     chronicle = find_chronicle(run)
+    if output is None:
+        output = Path(f"report-{chronicle.parent.name}.html")
+    check_destination(output, "-o")  # before the work: never over a file fabric did not write
     events = read_events(chronicle)
     for message in getattr(events, "warnings", []):
         warn(message)
     events = list(events)
     page = build_report(events, roles=head_roles(events, _thresholds(events)),
                         colours=palette_pair(), theme=theme)
-    if output is None:
-        output = Path(f"report-{chronicle.parent.name}.html")
-        _refuse_foreign(output)  # a name the user did not choose never replaces their file
-    write_file(output, page)
-
-
-def _refuse_foreign(path: Path) -> None:
-    from fabric_cli.report import GENERATOR
-
-    if not path.exists():
-        return
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:2000]
-    except OSError:
-        head = ""
-    if f'<meta name="generator" content="{GENERATOR}">' not in head:
-        raise FabricError(f"{literal(str(path))} exists and was not written by fabric report; "
-                          "name another file with -o")
+    write_file(output, page, "-o")

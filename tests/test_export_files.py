@@ -1,0 +1,80 @@
+"""Where `--export` and `report -o` write: never over a file fabric did not write, a file
+fabric wrote may be written again, and a destination it cannot use is refused in one line
+before any work is shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli_helpers import invoke, one_line_error
+
+SENTENCE = "The professor finished her lecture."
+
+
+def commands(run, target) -> list[tuple[str, list[str]]]:
+    return [
+        ("narrate", ["--run", str(run), "--export", str(target)]),
+        ("narrate", ["--run", str(run), "--plain", "--export", str(target)]),
+        ("infer", [SENTENCE, "--run", str(run), "--export", str(target)]),
+        ("heads", ["--run", str(run), "--export", str(target)]),
+    ]
+
+
+def usable(command: str, suffix: str) -> bool:
+    return suffix != ".md" or command == "narrate"
+
+
+@pytest.mark.parametrize("suffix", (".md", ".txt", ".svg", ".html"))
+def test_an_export_never_replaces_a_file_fabric_did_not_write(tiny_run_master, tmp_path,
+                                                             suffix) -> None:
+    theirs = tmp_path / f"notes{suffix}"
+    for command, args in commands(tiny_run_master, theirs):
+        if not usable(command, suffix):
+            continue
+        theirs.write_text("precious\n", encoding="utf-8")
+        line = one_line_error(invoke(command, args))  # and nothing of the story before it
+        assert f"{theirs} exists and was not written by fabric" in line, command
+        assert "name another file with --export, or delete it" in line
+        assert theirs.read_text(encoding="utf-8") == "precious\n"
+        assert [p.name for p in tmp_path.iterdir()] == [theirs.name]  # no temp file left
+        theirs.unlink()
+        for _ in range(2):  # what fabric wrote, fabric may write again
+            result = invoke(command, args)
+            assert result.exit_code == 0, (command, result.output)
+            assert f"wrote {theirs}" in result.stderr
+
+
+def test_report_o_never_replaces_a_file_fabric_did_not_write(tiny_run_master, tmp_path):
+    theirs = tmp_path / "page.html"
+    theirs.write_text("<p>my page</p>", encoding="utf-8")
+    line = one_line_error(invoke("report", [str(tiny_run_master), "-o", str(theirs)]))
+    assert f"{theirs} exists and was not written by fabric; name another file with -o" in line
+    assert theirs.read_text(encoding="utf-8") == "<p>my page</p>"
+    # a picture fabric exported there may become a report, and the report be written again
+    invoke("narrate", ["--run", str(tiny_run_master), "--plain", "--export", str(theirs)])
+    theirs.unlink()
+    assert invoke("narrate", ["--run", str(tiny_run_master), "--plain", "--export",
+                              str(theirs)]).exit_code == 0
+    for _ in range(2):
+        assert invoke("report", [str(tiny_run_master), "-o", str(theirs)]).exit_code == 0
+    assert "fabric report" in theirs.read_text(encoding="utf-8")
+
+
+def test_a_link_or_a_directory_is_never_written_over(tiny_run_master, tmp_path) -> None:
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text("precious\n", encoding="utf-8")
+    link = tmp_path / "link.txt"
+    link.symlink_to(theirs)
+    args = ["--run", str(tiny_run_master), "--plain", "--export"]
+    assert "was not written by fabric" in one_line_error(invoke("narrate", [*args, str(link)]))
+    assert link.is_symlink() and theirs.read_text(encoding="utf-8") == "precious\n"
+    folder = tmp_path / "folder.md"
+    folder.mkdir()
+    assert f"{folder} is a directory" in one_line_error(invoke("narrate", [*args, str(folder)]))
+
+
+def test_a_missing_directory_is_refused_before_the_story_is_told(tiny_run_master, tmp_path):
+    for command, args in commands(tiny_run_master, tmp_path / "nodir" / "story.svg"):
+        line = one_line_error(invoke(command, args))  # the story is not printed first
+        assert f"there is no directory {tmp_path / 'nodir'}" in line, command
+    assert not (tmp_path / "nodir").exists()
