@@ -122,3 +122,46 @@ def test_svg_and_html_exports_draw_attention_as_arcs(tiny_run_master, tmp_path) 
     txt = tmp_path / "infer.txt"
     run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(txt)])
     assert "<svg" not in txt.read_text(encoding="utf-8")
+
+
+def rendered(markdown: str) -> str:
+    """The HTML a CommonMark renderer (with GitHub's tables and strike-through) makes."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+
+
+def test_markdown_story_renders_as_the_terminal_shows_it(tiny_run_master, tmp_path) -> None:
+    from html import unescape
+
+    target = tmp_path / "story.md"
+    result = run(["narrate", "--run", str(tiny_run_master), "--export", str(target)])
+    page = rendered(target.read_text(encoding="utf-8"))
+    paragraphs = re.findall(r"<p>(?:<strong>[^<]*:</strong> )?(.*?)</p>", page, re.DOTALL)
+    terminal = " ".join(result.stdout.split())
+    assert len(paragraphs) > 10
+    for paragraph in paragraphs:  # every word a reader sees is the terminal's, none dropped
+        assert " ".join(unescape(re.sub(r"<[^>]+>", "", paragraph)).split()) in terminal
+    assert "among them &lt;pad&gt;, &lt;bos&gt;, &lt;unk&gt;." in page  # not eaten as tags
+    assert "<del>" not in page and "<li>" not in page and "<code>" not in page
+
+
+def test_markdown_plain_log_keeps_one_line_a_line(tiny_run_master, tmp_path) -> None:
+    from html import unescape
+
+    target = tmp_path / "log.md"
+    result = run(["narrate", "--run", str(tiny_run_master), "--plain", "--export", str(target)])
+    blocks = re.findall(r"<pre><code>(.*?)</code></pre>", rendered(target.read_text()), re.DOTALL)
+    assert [unescape(block) for block in blocks] == [result.stdout]
+
+
+@pytest.mark.parametrize("text", ["the <b>king</b> & queen", "~0.5 then ~0.3", "W_O and W_V_",
+                                  "[her](http://x) `code` | a # b", "- a list?", "1. not a list",
+                                  "+ plus", "***", "2*3*4"])
+def test_text_in_a_markdown_export_reads_as_it_was_written(text) -> None:
+    from html import unescape
+
+    from fabric_cli.commands.narrate import md_text
+
+    page = rendered(f"# {md_text(text)}\n\n{md_text(text)}\n")
+    assert unescape(page) == f"<h1>{text}</h1>\n<p>{text}</p>\n"

@@ -80,7 +80,9 @@ def narrate(
             typer.echo(line)
         if export is None:
             return
-        if export.suffix.lower() in (".md", ".txt"):
+        if export.suffix.lower() == ".md":  # one line a line, as in the terminal
+            write_file(export, fenced("\n".join(lines) + "\n"))
+        elif export.suffix.lower() == ".txt":
             write_file(export, "\n".join(lines) + "\n")
         else:
             export_picture(lambda console: _print_plain(console, lines), export,
@@ -94,7 +96,7 @@ def narrate(
     if export.suffix.lower() == ".md":
         text = story_markdown(story)
         if picture is not None:
-            text += f"\n## {QK_HEADING}\n\n```\n{_plain(picture)}```\n"
+            text += f"\n## {md_text(QK_HEADING)}\n\n{fenced(_plain(picture))}"
         write_file(export, text)
     else:
         def draw(console: Console) -> None:
@@ -141,19 +143,41 @@ def story_markdown(story: Story) -> str:
     story's own narrator (the ensemble's voices, a head speaking as L0H2)."""
     from fabric_cli.narrate import NARRATORS
 
-    lines = [f"# {literal(story.title)}", ""]
+    lines = [f"# {md_text(story.title)}", ""]
     if story.epigraph:
-        lines += [f"*{literal(story.epigraph)}*", ""]
+        lines += [f"*{md_text(story.epigraph)}*", ""]
     for chapter in story.chapters:
-        lines += [f"## {literal(chapter.title)}", ""]
+        lines += [f"## {md_text(chapter.title)}", ""]
         for i, paragraph in enumerate(chapter.paragraphs):
             speaker = chapter.voice_of(i, story.component)
-            text = literal(paragraph)
+            text = md_text(paragraph, italics=True)
             if speaker != story.component:
-                lines += [f"**{_speaker_name(speaker, NARRATORS)}:** {text}", ""]
+                lines += [f"**{md_text(_speaker_name(speaker, NARRATORS))}:** {text}", ""]
             else:
                 lines += [text, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+_MD_ACTIVE = re.compile(r"([\\`*_<>\[\]~&|#])")  # tags, code, links, emphasis, strike, ATX
+_MD_ACTIVE_BUT_STARS = re.compile(r"([\\`_<>\[\]~&|#])")
+_MD_OPENING = re.compile(r"^([ \t]*)(?:([*+=-])|(\d+)([.)]))(?=[ \t*=-]|$)", re.MULTILINE)
+
+
+def md_text(text: str, italics: bool = False) -> str:
+    """Text as Markdown that renders as the terminal shows it: every character Markdown would
+    read as a tag (<bos>), code, a link, emphasis or strike-through is escaped with a
+    backslash, and so is a line's opening that would start a list or a rule.
+    italics=True keeps a paragraph's *inner lines*, which the terminal shows in italics."""
+    text = (_MD_ACTIVE_BUT_STARS if italics else _MD_ACTIVE).sub(r"\\\1", literal(text))
+    return _MD_OPENING.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else
+                                                   f"{m.group(3)}\\{m.group(4)}"), text)
+
+
+def fenced(text: str) -> str:
+    """A code block that shows text as it is (its fence longer than any run of backticks)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text.rstrip(chr(10))}\n{fence}\n"
 
 
 def _speaker_name(speaker: str, narrators: dict) -> str:
