@@ -41,6 +41,22 @@ def test_export_writes_transformer_lens_names_without_transformer_lens(tiny_run_
     assert "not empty" in line
 
 
+def test_export_again_keeps_what_the_user_put_in_its_directory(tiny_run_master, tmp_path):
+    out, theirs = tmp_path / "tl", tmp_path / "my-config.json"
+    args = [str(tiny_run_master), "--to", "transformer-lens", str(out)]
+    assert invoke("export", args).exit_code == 0
+    theirs.write_text("{}")
+    (out / "config.json").unlink()
+    (out / "config.json").symlink_to(theirs)  # the user's own config, linked in
+    (out / "notes.md").write_text("mine")
+    line = one_line_error(invoke("export", args))
+    assert f"{out / 'config.json'} is not a file fabric wrote" in line
+    assert (out / "config.json").is_symlink() and theirs.read_text() == "{}"
+    (out / "config.json").unlink()
+    assert invoke("export", args).exit_code == 0
+    assert (out / "notes.md").read_text() == "mine"
+
+
 def test_infer_json_logits_are_the_models_logits(tiny_run_master):
     result = invoke("infer", [SENTENCES[0], "--run", str(tiny_run_master), "--json",
                               "--logits"])

@@ -43,11 +43,18 @@ def _json_bytes(obj: object) -> bytes:
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise FabricError(f"{out_dir} is a file; give a new or empty directory to export to")
-    if not out_dir.is_dir() or (out_dir / EXPORT_MARKER).is_file():
+    if not out_dir.is_dir():
         return
-    if not rundir.is_empty(out_dir):
-        raise FabricError(f"{out_dir} is not empty and is not a fabric export; give a new or "
-                          "empty directory to export to")
+    if not (out_dir / EXPORT_MARKER).is_file():
+        if not rundir.is_empty(out_dir):
+            raise FabricError(f"{out_dir} is not empty and is not a fabric export; give a new "
+                              "or empty directory to export to")
+        return
+    for name in EXPORT_FILES:  # in fabric's own directory, only what fabric put there
+        path = out_dir / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise FabricError(f"{path} is not a file fabric wrote, so the export would replace "
+                              "it; move it away or give a new directory to export to")
 
 
 def export_transformer_lens(run_dir: str | Path, out_dir: str | Path) -> Exported:
