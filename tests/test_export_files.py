@@ -78,3 +78,16 @@ def test_a_missing_directory_is_refused_before_the_story_is_told(tiny_run_master
         line = one_line_error(invoke(command, args))  # the story is not printed first
         assert f"there is no directory {tmp_path / 'nodir'}" in line, command
     assert not (tmp_path / "nodir").exists()
+
+
+def test_a_file_beside_the_export_is_never_taken_for_its_temp_file(tiny_run_master, tmp_path):
+    import os
+
+    target = tmp_path / "log.txt"
+    stray = tmp_path / f".log.txt.tmp-{os.getpid()}"  # the name the temp file would take
+    stray.write_text("precious\n", encoding="utf-8")
+    result = invoke("narrate", ["--run", str(tiny_run_master), "--plain", "--export",
+                                str(target)])
+    assert result.exit_code == 0 and "run_end" in target.read_text(encoding="utf-8")
+    assert stray.read_text(encoding="utf-8") == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stray.name, target.name]

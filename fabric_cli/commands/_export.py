@@ -5,7 +5,9 @@ piped or 80-column terminal never breaks an exported table apart. HTML and SVG u
 palette unless `--theme dark`: every colour the views chose for a dark terminal has its
 lightness mirrored (hue and saturation kept), so the brightest attention cells become the
 darkest ink on white paper and no colour fades into the page. The command then says
-"wrote FILE" on stderr (stdout may carry --json).
+"wrote FILE" on stderr (stdout may carry --json). Every export carries MARK; a file at the
+chosen name without it was not written by fabric and is never replaced (check_destination,
+called before the work is done).
 """
 
 from __future__ import annotations
