@@ -67,7 +67,12 @@ def narrate(
     if component is not None and component not in NARRATORS:
         raise FabricError(f"unknown component {component!r}; choose one of: "
                           f"{', '.join(NARRATORS)}")
-    from fabric_cli.commands._export import check_export_file, check_theme, export_picture, write_file
+    from fabric_cli.commands._export import (
+        check_export_file,
+        check_theme,
+        export_picture,
+        write_file,
+    )
 
     check_export_file(export, EXPORTS)
     check_theme(theme)
