@@ -69,11 +69,11 @@ LARGER = Bank("all_grew", [
     "*Longer strides at the end than at the start. No harbour yet.*",
     "*I grew bolder, not calmer.*",
 ])
-MIXED = Bank("mixed", [
-    "*Not all my steps shortened alike: some parts of the Fabric were still moving.*",
-    "*Some strides shortened and some lengthened; the weave was settling unevenly.*",
-    "*A mixed sea: calm in one place, still working in another.*",
-    "*One hand slowed while the other kept working.*",
+MIXED = Bank("mixed", [  # not all shrank and not all grew: perhaps none shrank, or none grew
+    "*Not all my steps changed alike: the parts of the Fabric kept their own paces.*",
+    "*My strides did not all change the same way; the weave was settling unevenly.*",
+    "*A mixed sea: no one trend across the Fabric.*",
+    "*Each part of the Fabric kept its own pace.*",
 ])
 TREND = {"all_shrank": SMALLER, "all_grew": LARGER, "mixed": MIXED}
 BLOCKS_LATE = [
