@@ -20,6 +20,9 @@ from fabric_cli.errors import FabricError
 SCHEMA_VERSION = 1
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 ROLES = ("pronoun", "verb", "noun", "prev", "self", "first")
+# gradient_spike compares a step's norm with the median of this many steps before it: a run
+# that ends by this step was never watched for spikes (its count of 0 means nothing)
+SPIKE_WINDOW = 50
 
 # Fields every event of a type must carry (besides "v", "type", "step"). Extra fields are
 # allowed: readers ignore what they do not know.

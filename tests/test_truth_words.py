@@ -3,6 +3,8 @@ each test builds the situation from a synthetic chronicle and reads what the voi
 
 from __future__ import annotations
 
+import io
+
 from synthetic_runs import build_run
 
 from fabric_cli.narrate import tell
@@ -129,3 +131,16 @@ def test_the_team_says_one_of_us_alone_changes_little_only_if_no_member_alone_hu
             assert not (alone_hurts and spares), text
             said_spares |= spares
     assert said_spares  # the words are still said where they are true
+
+
+def test_a_run_torn_before_the_spike_detector_could_watch_shows_no_count_of_spikes():
+    from fabric_cli.analysis.compare import compare_runs, run_summary
+    from fabric_cli.views.compare import comparison_view
+    from rich.console import Console
+
+    clipped = run_summary(build_run(0), "clipped")
+    torn = run_summary(build_run(0, grad_clip=0.0, diverge_at=38, specialist=False), "torn")
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(comparison_view(compare_runs(clipped, torn)))
+    [line] = [x for x in console.export_text().splitlines() if "gradient spikes" in x]
+    assert line.count("needs 50 steps first") == 1, line  # the torn run's, not a bare 0

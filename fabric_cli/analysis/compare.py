@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.chronicle import number, read_events
+from fabric_cli.chronicle import SPIKE_WINDOW, number, read_events
 from fabric_cli.errors import FabricError
 
 SCHEMA_VERSION = 1
@@ -91,7 +91,7 @@ def run_summary(events: Sequence[dict], name: str = "") -> dict:
         "val_curve": [[p["step"], _num(p.get("val_loss"))] for p in probes],
         "gradient": _gradient(steps),
         "clipping": _clipping(steps, training),
-        "spikes": _spikes(moments),
+        "spikes": _spikes(moments, steps[-1]["step"] if steps else 0),
         "divergence": _divergence(moments, end),
         "roles": _roles(moments, end),
         "pronoun": _pronoun(last_probe, moments),
@@ -247,11 +247,12 @@ def _max(values) -> float | None:
     return max(finite) if finite else None
 
 
-def _spikes(moments: list[dict]) -> dict:
+def _spikes(moments: list[dict], last_step: int) -> dict:
     spikes = [m for m in moments if m.get("kind") == "gradient_spike"]
     factors = [_num((m.get("data") or {}).get("factor")) for m in spikes]
     return {"count": len(spikes), "first_step": spikes[0]["step"] if spikes else None,
-            "max_factor": _max(factors)}
+            "max_factor": _max(factors), "watched": last_step > SPIKE_WINDOW,
+            "window": SPIKE_WINDOW}
 
 
 def _divergence(moments: list[dict], end: dict | None) -> dict | None:

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabric_cli.chronicle import MOMENT_KINDS, ROLES, number, round_number
+from fabric_cli.chronicle import MOMENT_KINDS, ROLES, SPIKE_WINDOW, number, round_number
 
 _DEFAULT_ROLE_THRESHOLDS = {"pronoun": 0.5, "verb": 0.5, "noun": 0.5,
                             "prev": 0.6, "self": 0.6, "first": 0.6}
@@ -55,7 +55,7 @@ class MomentThresholds:
     vanishing_recover: float = 0.2
     # gradient_spike: a global norm this many times the median of the previous steps.
     spike_factor: float = 4.0
-    spike_window: int = 50
+    spike_window: int = SPIKE_WINDOW
     # clipping_burst: at least this many clipped steps within `clip_window` steps; the burst
     # ends after `clip_window` steps without clipping.
     clip_burst_count: int = 5

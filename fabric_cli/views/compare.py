@@ -114,7 +114,8 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
                                     if r["clipping"]["enabled"] else "clipping off"))
     row("largest gradient norm", lambda r: "—" if r["clipping"]["max_grad_norm"] is None
         else f"{r['clipping']['max_grad_norm']:.3g}")
-    row("gradient spikes", lambda r: str(r["spikes"]["count"]))
+    row("gradient spikes", lambda r: str(r["spikes"]["count"]) if r["spikes"].get("watched", True)
+        else f"— (needs {r['spikes']['window']} steps first)")
     row("diverged", lambda r: "no" if not r["divergence"] else
         f"step {r['divergence']['step']} (kept {r['divergence']['last_good_step']})")
     row("stream scale top/bottom", lambda r: _growth(r["stream"]))
