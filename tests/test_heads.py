@@ -76,6 +76,18 @@ def test_timeline_replays_every_probe_snapshot(events, tiny_run_master):
     assert result.output.count("probe ") == len(shown)
 
 
+def test_timeline_titles_the_sentence_as_typed(events, tiny_run_master, tmp_path):
+    sentence = head_timeline(events, 0, 1, 0)[0]["sentence"]
+    typed = sentence[0].upper() + sentence[1:-2] + "."  # "the king ... ." as typed
+    assert sentence.endswith(" .")
+    target = tmp_path / "tl.txt"
+    result = invoke(["--run", str(tiny_run_master), "--timeline", "0.1", "--export", str(target)])
+    assert result.exit_code == 0, result.output
+    for shown in (result.output, target.read_text()):
+        assert f"on: \u201c{typed}\u201d" in shown
+        assert sentence not in shown
+
+
 @pytest.mark.parametrize("args, words", [
     (["--timeline", "zero"], "LAYER.HEAD"),
     (["--timeline", "3.0"], "no head 3.0"),

@@ -23,6 +23,7 @@ from fabric_cli.commands._common import (
 )
 from fabric_cli.commands.infer import check_export, parse_head, visible
 from fabric_cli.errors import FabricError
+from fabric_cli.typeset import quoted
 
 SCHEMA_VERSION = 1
 MUTED = "grey62"
@@ -182,7 +183,8 @@ def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
         facts += f" · pronoun accuracy {frame['acc']:.0%}"
     return Group(Text(facts, style="bold"),
                  attention_heatmap(tokens, frame["pattern"], mark=marks, max_width=width,
-                                   title=f"L{target[0]}H{target[1]} on: {frame['sentence']}"))
+                                   title=f"L{target[0]}H{target[1]} on: "
+                                         f"{quoted(frame['sentence'])}"))
 
 
 def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -> None:
