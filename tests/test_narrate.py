@@ -116,6 +116,17 @@ def test_plain_log_and_ticker_lines_carry_only_measured_numbers(run: str) -> Non
         assert unmeasured(line, events) == []
 
 
+def test_plain_log_shows_a_story_sentence_as_typed() -> None:
+    events = copy.deepcopy(EVENTS["healthy0"])
+    snap = next(e for e in events if e["type"] == "moment" and e["kind"] == "first_snap")
+    snap["data"]["sentence"] = ("the scientists published their findings after they "
+                                "completed the experiment .")
+    line = next(line for line in plain_log(events) if "first_snap" in line)
+    assert ("sentence \u201cThe scientists published their findings after they completed "
+            "the experiment.\u201d") in line
+    assert "experiment ." not in line
+
+
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_voice_tells_at_least_three_paragraphs_of_numbers(component: str) -> None:
     story = tell(EVENTS["healthy0"], component)

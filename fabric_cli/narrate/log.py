@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fabric_cli.narrate.facts import collect
 from fabric_cli.narrate.format import count, head_name, sig, step
+from fabric_cli.typeset import quoted
 
 _STEPS = {"start_step", "end_step", "previous_step", "last_good_step", "knock_step", "steps",
           "checkpoint_step"}
@@ -19,7 +20,7 @@ def _value(key: str, value: object) -> str:
     if isinstance(value, (int, float)) or value in ("nan", "inf", "-inf"):
         return sig(value)
     if isinstance(value, str):
-        return repr(value)
+        return quoted(value) if key == "sentence" else repr(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} {_value(k, v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
