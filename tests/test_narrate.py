@@ -127,6 +127,27 @@ def test_plain_log_shows_a_story_sentence_as_typed() -> None:
     assert "experiment ." not in line
 
 
+def _resumed(events: list[dict], *at: int) -> list[dict]:
+    """The run interrupted with Ctrl-C at each step in `at`, then resumed from there."""
+    out = copy.deepcopy(events)
+    for step in at:
+        i = next(i for i, e in enumerate(out) if e["type"] == "step" and e["step"] > step)
+        again = {**out[0], "step": step, "resumed_from": step}
+        out[i:i] = [{"v": 1, "type": "interrupted", "step": step, "reason": "ctrl-c",
+                     "checkpoint_step": step}, again]
+    return out
+
+
+def test_plain_log_tells_interruptions_where_they_happened() -> None:
+    lines = plain_log(_resumed(EVENTS["healthy0"], 120, 200))
+    steps = [int(line.split()[1].replace(",", "")) for line in lines if line.startswith("step")]
+    assert steps == sorted(steps), "\n".join(lines)
+    told = [line.split()[1:3] for line in lines]
+    assert told.index(["120", "interrupted"]) + 1 == told.index(["120", "resumed"])
+    assert told.index(["200", "interrupted"]) + 1 == told.index(["200", "resumed"])
+    assert lines[-1].split()[2] == "run_end"
+
+
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_voice_tells_at_least_three_paragraphs_of_numbers(component: str) -> None:
     story = tell(EVENTS["healthy0"], component)

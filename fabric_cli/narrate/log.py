@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fabric_cli.narrate.facts import collect
-from fabric_cli.narrate.format import count, head_name, sig, step
+from fabric_cli.narrate.format import as_float, count, head_name, sig, step
 from fabric_cli.typeset import quoted
 
 _STEPS = {"start_step", "end_step", "previous_step", "last_good_step", "knock_step", "steps",
@@ -40,20 +40,19 @@ def plain_log(events: list[dict]) -> list[str]:
         f"vocabulary {count(len(run.vocab))}, floor {sig(floor.get('train'))} train / "
         f"{sig(floor.get('heldout'))} held-out"),
     ]
+    told: list[tuple[float, int, str]] = []  # (step, order at that step, line)
     for m in run.moments:
         who = ""
         if m.get("layer") is not None and m.get("head") is not None:
             who = f" {head_name(m['layer'], m['head'])}"
         data = ", ".join(f"{k} {_value(k, v)}" for k, v in (m.get("data") or {}).items())
-        lines.append(f"step {step(m.get('step', 0)):>7}  {m.get('kind')} ({m.get('component')})"
-                     f"{who}  {data}")
+        told.append((_at(m), 0, f"step {step(m.get('step', 0)):>7}  {m.get('kind')} "
+                                f"({m.get('component')}){who}  {data}"))
+    told += _stops(events)
+    told.sort(key=lambda t: t[:2])  # stable: moments at one step keep their order
+    lines += [line for _, _, line in told]
     if run.clipped_steps:
         lines.append(f"{'':>12}  clipped steps in all: {count(len(run.clipped_steps))}")
-    if run.interrupted is not None:
-        i = run.interrupted
-        lines.append(f"step {step(i.get('step', 0)):>7}  interrupted  reason "
-                     f"{i.get('reason')!r}, checkpoint at step "
-                     f"{step(i.get('checkpoint_step', 0))}")
     if run.end is not None:
         e = run.end
         specs = ", ".join(f"{head_name(x['layer'], x['head'])} {x.get('role')}"
@@ -65,3 +64,25 @@ def plain_log(events: list[dict]) -> list[str]:
             f"specialists: {specs}"
         )
     return lines
+
+
+def _stops(events: list[dict]) -> list[tuple[float, int, str]]:
+    """Every interruption and every resume, at the step it happened (a chronicle may hold
+    several; the last one is not news after the end)."""
+    told = []
+    stopped = 0.0  # a resume is told after the interruption it resumed from
+    for e in events:
+        at = f"step {step(e.get('step', 0)):>7}"
+        if e.get("type") == "interrupted":
+            stopped = _at(e)
+            told.append((stopped, 1, f"{at}  interrupted  reason {e.get('reason')!r}, "
+                                     f"checkpoint at step {step(e.get('checkpoint_step', 0))}"))
+        elif e.get("type") == "run_start" and e.get("resumed_from") is not None:
+            told.append((max(_at(e), stopped), 2, f"{at}  resumed  from the checkpoint at "
+                                                  f"step {step(e.get('resumed_from'))}"))
+    return told
+
+
+def _at(event: dict) -> float:
+    x = as_float(event.get("step", 0))
+    return x if x == x else 0.0  # a step that is not a number sorts first, as step 0 prints
