@@ -132,6 +132,29 @@ def test_without_me_only_when_the_numbers_show_a_loss(tiny):
     assert "Without me" not in story2 and "Silence me" not in story2
 
 
+NOT_ME = ("not me", "not I", "left me speaking", "I still speak")
+
+
+def test_silencing_other_heads_is_told_once_and_in_good_grammar(tiny):
+    other = next(h for h in range(tiny.cfg.n_heads) if (0, h) != tiny.tracker)
+    told = {1: [], 2: []}
+    for first in ("pilot", "professor", "nurse", "farmer"):
+        sentence = f"The {first} met the king and she saw his"
+        doc = inference_json(tiny, infer_sentence(tiny, sentence),
+                             ablated=infer_sentence(tiny, sentence, ablate=[(0, other)]))
+        told[1].append(tell_inference(doc)[-1])
+        doc["ablation"]["heads"].append([1, 3])  # as a run with more heads would silence two
+        told[2].append(tell_inference(doc)[-1])
+    for n, paragraphs in told.items():
+        for paragraph in paragraphs:
+            assert sum(paragraph.count(words) for words in NOT_ME) == 1, paragraph
+            assert paragraph.count(f"L0H{other}") == 1, paragraph  # named once, not per pronoun
+    assert any(f"L0H{other} was silenced, not I" in p for p in told[1]), told[1]
+    assert not any("were silenced" in p for p in told[1]), told[1]
+    assert any(f"L0H{other} and L1H3 were silenced, not I" in p for p in told[2]), told[2]
+    assert not any("was silenced" in p for p in told[2]), told[2]
+
+
 def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
     result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
     assert result.exit_code == 0, result.output

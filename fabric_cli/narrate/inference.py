@@ -163,12 +163,23 @@ NOTHING_LOST = Bank("share_kept", [
     'With {heads} silenced, "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
     '{heads} went silent and cost little: the {noun}\'s words kept {after} (from {before}) after "{pronoun}".',
 ])
-OTHERS_SILENCED = [
-    ("They silenced {heads}, not me. For \"{pronoun}\" the {noun}'s own words went from "
-    "{before} to {after}."),
-    '{heads} were silenced, not I: after "{pronoun}" the {noun}\'s words went from {before} to {after}.',
-    'They cut {heads}; the {noun}\'s own words after "{pronoun}" went from {before} to {after}.',
-    'Not my silence but {heads}\': {before} to {after} on the {noun}\'s words after "{pronoun}".',
+NOTHING_LOST_AGAIN = Bank("share_kept", [  # a later pronoun: the silenced heads are named
+    'For "{pronoun}" too the numbers barely moved: {before} to {after} on the {noun}\'s words.',
+    '"{pronoun}" also kept {after} on the {noun}\'s own words (it was {before}); it cost little.',
+    'After "{pronoun}", {before} became {after}: again it cost little.',
+    'And "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
+])
+OTHERS_SILENCED = [  # once, before the first pronoun the others' silence touched
+    "They silenced {heads}, not me.",
+    "{heads} {was} silenced, not I.",
+    "They cut {heads} and left me speaking.",
+    "The silence fell to {heads}; I still speak.",
+]
+OTHERS_SHARE = [  # each pronoun after that introduction: no second "not me"
+    'For "{pronoun}" the {noun}\'s own words went from {before} to {after}.',
+    'After "{pronoun}" the {noun}\'s words went from {before} to {after} of the guess.',
+    'The {noun}\'s own words after "{pronoun}" went from {before} to {after}.',
+    '"{pronoun}": {before} to {after} on the {noun}\'s words.',
 ]
 UNPROVEN = [
     ("The probes found me the surest of the heads at this, though no ablation has proven that "
@@ -312,6 +323,7 @@ def _ablation(voice: Voice, doc: dict, me: tuple) -> str:
     silenced = [tuple(h) for h in after["heads"]]
     heads = " and ".join(_name(h) for h in silenced)
     parts = []
+    introduced = False  # whose silence it was, said once
     for i, (a, b) in enumerate(zip(doc["resolutions"], after["resolutions"], strict=False)):
         noun = (a.get("antecedent") or {}).get("token") or a.get("expects_owner")
         if not noun:
@@ -335,9 +347,15 @@ def _ablation(voice: Voice, doc: dict, me: tuple) -> str:
                                        target=b["attended"]["token"],
                                        weight=sig(b["attended"]["weight"])))
         elif me in silenced and kept:
-            parts.append(voice.say(f"nothing{i}", NOTHING_LOST, claim=kept, **values))
-        else:
-            parts.append(voice.say(f"others{i}", OTHERS_SILENCED, **values))
+            bank = NOTHING_LOST_AGAIN if introduced else NOTHING_LOST
+            parts.append(voice.say(f"nothing{i}", bank, claim=kept, **values))
+            introduced = True
+        elif me not in silenced:
+            if not introduced:
+                parts.append(voice.say("others", OTHERS_SILENCED, heads=heads,
+                                       was="was" if len(silenced) == 1 else "were"))
+                introduced = True
+            parts.append(voice.say(f"others{i}", OTHERS_SHARE, **values))
     for i, (a, b) in enumerate(zip(doc["predictions"], after["predictions"], strict=False)):
         old = a["top"][0]
         kept = next((t["prob"] for t in b["top"] if t["token"] == old["token"]), 0.0)
