@@ -155,6 +155,21 @@ def test_silencing_other_heads_is_told_once_and_in_good_grammar(tiny):
     assert not any("was silenced" in p for p in told[2]), told[2]
 
 
+def test_the_star_legend_explains_stars_that_are_drawn(tiny_run_master, tiny_run):
+    proven = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)]).output
+    line = next(line for line in proven.splitlines() if line.startswith("pronoun head"))
+    assert "★ proven by ablation" in line and line.count("★") == 2, line  # L0H1 ★ (★ ...)
+    # a run whose specialists are unknown: its probe's best head, and no star anywhere
+    chronicle = tiny_run / "chronicle.jsonl"
+    events = [json.loads(x) for x in chronicle.read_text().splitlines()]
+    for event in events:
+        if event["type"] == "run_end":
+            event["specialists"] = []
+    chronicle.write_text("".join(json.dumps(e) + "\n" for e in events))
+    unproven = invoke([SHE_PROFESSOR, "--run", str(tiny_run), "--all"]).output
+    assert "not proven by ablation" in unproven and "★" not in unproven, unproven
+
+
 def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
     result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
     assert result.exit_code == 0, result.output

@@ -157,11 +157,13 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
     title.append(f"  run {literal(run['dir'])} · {literal(run['scenario'])} · step {run['step']}",
                  style=MUTED)
     console.print(title)
+    proven = trackers["source"] == "specialist"
     if trackers["heads"]:
-        proven = "★ proven by ablation" if trackers["source"] == "specialist" else \
-            "best probe score, not proven by ablation"
-        console.print(Text(f"pronoun heads: {', '.join(_name(h) for h in trackers['heads'])}"
-                           f" ({proven})", style=MUTED))
+        # the ★ beside each proven head is the one its legend explains
+        names = ", ".join(_name(h) + (" ★" if proven else "") for h in trackers["heads"])
+        legend = "★ proven by ablation" if proven else "best probe score, not proven by ablation"
+        noun = "pronoun heads" if len(trackers["heads"]) > 1 else "pronoun head"
+        console.print(Text(f"{noun}: {names} ({legend})", style=MUTED))
     console.print(literal_text(visible(doc["sentence"].strip()), style="italic"))
     console.print()
     console.print(_token_line(doc, tokens, unknown))
@@ -187,7 +189,8 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
                 for k in doc["attention"]}
         console.print(Text("Every head", style="bold"))
         console.print(heads_grid(maps, tokens, console.width,
-                                 highlight=[tuple(h) for h in trackers["heads"]]))
+                                 highlight=[tuple(h) for h in trackers["heads"]] if proven
+                                 else []))
     console.print()
     console.print(_expectations(doc, tokens))
     if doc["ablation"]:
