@@ -170,6 +170,27 @@ def test_the_star_legend_explains_stars_that_are_drawn(tiny_run_master, tiny_run
     assert "not proven by ablation" in unproven and "★" not in unproven, unproven
 
 
+@pytest.mark.parametrize("sentence", ["Hello world", "The king met the professor and she",
+                                      "The pilot saw the queen", "The nurse met the farmer"])
+def test_a_sentence_without_a_full_stop_does_not_run_into_the_prose(tiny, sentence):
+    story = " ".join(tell_inference(inference_json(tiny, infer_sentence(tiny, sentence))))
+    quote = f"\u201c{sentence}\u201d"
+    assert quote in story
+    after = story.split(quote, 1)[1]
+    assert after[:1] == ".", story  # “Hello world”. The Tokenizer ..., not “Hello world” I am
+    # a continuation the context cut short trails off instead of stopping mid-air
+    for cut in re.findall(r"\u201c\u2026[^\u201d]*\u201d", story):
+        assert cut[-2] in ".!?\u2026", story
+
+
+def test_a_continuation_cut_by_the_context_trails_off(tiny):
+    doc = inference_json(tiny, infer_sentence(tiny, "The king met the professor and she met the"))
+    assert doc["continuation"]["stopped"] == "context"
+    story = " ".join(tell_inference(doc))
+    words = " ".join(doc["continuation"]["tokens"])
+    assert f"\u2026{words}\u2026\u201d" in story, story
+
+
 def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
     result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
     assert result.exit_code == 0, result.output

@@ -20,6 +20,7 @@ from fabric_cli.typeset import as_typed, in_quotes
 
 COMPONENT = "head"
 _PLURAL_POSSESSIVE = re.compile(r"\b(\w+s)'s\b")
+_FINISHED = re.compile(r"[.!?\u2026][\"')\]\u201d\u2019]*$")  # ends a sentence (maybe in quotes)
 
 OPENING = [
     "I am Head {head} of Layer {layer}. You handed me *{sentence}*",
@@ -196,6 +197,19 @@ NO_TRACKER = [
 ]
 
 
+def _set_off(sentence: str) -> str:
+    """The sentence in quotes, as typed; one that stops without a full stop, question or
+    exclamation mark gets one after its closing quote, so the prose around it still reads:
+    “Hello world”. (the user's own text is left as it was)."""
+    quoted = in_quotes(sentence)
+    return quoted if _FINISHED.search(sentence) else quoted + "."
+
+
+def _cut_short(words: str) -> str:
+    """A continuation in quotes; one the context cut off mid-sentence trails off (…)."""
+    return in_quotes(words if _FINISHED.search(words) else words + "\u2026")
+
+
 def _quote_list(words: list[str]) -> str:
     quoted = [f"\"{w}\"" for w in words]
     if len(quoted) <= 1:
@@ -227,7 +241,8 @@ def _tell(doc: dict, voice: Voice, sentence: str) -> list[str]:
     me = trackers[0]
     tokens = doc["tokens"]
     paragraphs = []
-    opening = [voice.say("open", OPENING, head=me[1], layer=me[0], sentence=in_quotes(sentence.strip()),
+    opening = [voice.say("open", OPENING, head=me[1], layer=me[0],
+                         sentence=_set_off(sentence.strip()),
                          n=len(tokens) - 1)]
     if doc.get("trackers", {}).get("source") == "probe":
         opening.append(voice.say("unproven", UNPROVEN))
@@ -313,7 +328,7 @@ def _ending(voice: Voice, doc: dict) -> str:
     if continuation.get("stopped") == "ended":
         parts.append(voice.say("ended", ENDED))
     elif continuation.get("tokens"):
-        parts.append(voice.say("cont", CONTINUES, words=in_quotes(
+        parts.append(voice.say("cont", CONTINUES, words=_cut_short(
             "\u2026" + as_typed(continuation["tokens"], capital=False))))
     return " ".join(parts)
 
