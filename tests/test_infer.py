@@ -191,6 +191,22 @@ def test_a_continuation_cut_by_the_context_trails_off(tiny):
     assert f"\u2026{words}\u2026\u201d" in story, story
 
 
+def test_the_header_writes_the_step_as_the_narrators_do(tiny):
+    import io
+
+    from rich.console import Console
+
+    from fabric_cli.commands.infer import draw_inference
+
+    doc = inference_json(tiny, infer_sentence(tiny, SHE_PROFESSOR))
+    doc["run"]["step"] = 1400  # as a longer run's checkpoint would be
+    doc["narration"] = tell_inference(doc)
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    draw_inference(console, doc)
+    header = console.file.getvalue().strip().splitlines()[0]
+    assert header.endswith("· step 1,400"), header
+
+
 def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
     result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
     assert result.exit_code == 0, result.output

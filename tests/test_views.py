@@ -396,6 +396,38 @@ def test_dashboard_ticker_keeps_the_last_five_moments() -> None:
     assert "Adam" in out
 
 
+@pytest.mark.parametrize("width", (80, 120))
+def test_steps_past_a_thousand_are_written_one_way_everywhere(width: int) -> None:
+    """The narrators write "step 1,400"; the header, the moments and the maps say the same."""
+    board = TrainingDashboard(title="fabric · pronouns", total=2000, floor=1.234)
+    for step in range(1, 1401):
+        board.update(step=step, loss=1.3 + 2.8 * math.exp(-step / 80), eta=60.0,
+                     tokens_per_s=5321.0)
+    board.set_head(1, 2, STORY, one_hot_rows(len(STORY), (4, 2)), score=0.82, mark=[(4, 2)])
+    board.add_moment("head", "L1H2: Step 1,400, proven a noun head.", step=1400)
+    out = render(board, width)
+    assert_fits(out, width)
+    assert "step 1,400/2,000" in out and "· step 1,400" in out and "1,400 " in out
+    assert "1400" not in out and "2000" not in out
+    line = plain_progress_line(1120, 1400, 1.3, 1.27, 1.226, 21000.0, 4.0)
+    assert line.startswith("step 1,120/1,400 ")
+    assert plain_progress_line(140, 1400, 1.6, 1.7, 1.226, 2e4, 16.0).startswith("step   140/1,400 ")
+
+
+def test_the_plain_training_log_writes_steps_as_the_narrators_do() -> None:
+    from synthetic_runs import build_run
+
+    from fabric_cli.commands.live import PlainTicker
+
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    ticker = PlainTicker(console)
+    for event in build_run(0, steps=2000, probe_every=500):
+        ticker.on_event(event)
+    out = console.file.getvalue()
+    assert "2,000 steps" in out and "step 2,000/2,000" in out and "  step 2,000: " in out
+    assert not re.search(r"\b\d{4}\b", out), out
+
+
 def test_plain_progress_line_is_plain() -> None:
     line = plain_progress_line(42, 600, 2.3456, 2.5, 1.234, 5321.0, 3723.0)
     assert "\x1b" not in line and "\n" not in line

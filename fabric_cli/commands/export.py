@@ -9,6 +9,7 @@ import typer
 
 from fabric_cli.commands._common import cli_errors, literal, stdout_console
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import step as step_text
 
 
 @cli_errors
@@ -28,6 +29,6 @@ def export(
         raise FabricError(f"--to {to!r}: fabric exports to {', '.join(TARGETS)}")
     done = export_transformer_lens(run, out_dir)
     stdout_console().print(
-        literal(f"Exported step {done.step} of {run} to {done.out_dir} "
+        literal(f"Exported step {step_text(done.step)} of {run} to {done.out_dir} "
                 f"({', '.join(done.files)}); load it in TransformerLens as the README shows."),
         markup=False, highlight=False, soft_wrap=True)

@@ -32,6 +32,7 @@ from fabric_cli.commands._common import (
     warn,
 )
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import step as step_text
 
 EXPORTS = (".svg", ".html", ".txt")
 _HEAD_SPEC = re.compile(r"^\s*(?:L?(\d+)\s*[.:H]\s*(\d+))\s*$", re.IGNORECASE)
@@ -154,7 +155,8 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
     trackers = doc["trackers"]
     console.print()
     title = Text("fabric infer", style="bold")
-    title.append(f"  run {literal(run['dir'])} · {literal(run['scenario'])} · step {run['step']}",
+    title.append(f"  run {literal(run['dir'])} · {literal(run['scenario'])} · "
+                 f"step {step_text(run['step'])}",
                  style=MUTED)
     console.print(title)
     proven = trackers["source"] == "specialist"

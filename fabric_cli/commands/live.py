@@ -17,6 +17,7 @@ from rich.live import Live
 
 from fabric_cli.commands._common import literal
 from fabric_cli.narrate import ticker_line
+from fabric_cli.narrate.format import step as step_text
 from fabric_cli.views.dashboard import TrainingDashboard, plain_progress_line
 
 REFRESH_SECONDS = 0.25  # the picture redraws at most 4 times a second,
@@ -88,8 +89,9 @@ class PlainTicker:
             self.progress.on_start(event)
             self.every = self.every or max(1, self.progress.total // 10)
             resumed = event.get("resumed_from")
-            head = f"resuming at step {resumed}" if resumed else "starting"
-            self._print(f"fabric train: {event['scenario']} {head}, {self.progress.total} steps, "
+            head = f"resuming at step {step_text(resumed)}" if resumed else "starting"
+            self._print(f"fabric train: {event['scenario']} {head}, "
+                        f"{step_text(self.progress.total)} steps, "
                         f"{event['n_params']:,} parameters, entropy floor "
                         f"{self.progress.floor:.3f} nats")
         elif kind == "step":
@@ -101,7 +103,7 @@ class PlainTicker:
         elif kind == "probe":
             self.progress.val_loss = event["val_loss"]
         elif kind == "moment":
-            self._print(f"  step {event['step']}: {ticker_line(event, self.progress.seed)}")
+            self._print(f"  step {step_text(event['step'])}: {ticker_line(event, self.progress.seed)}")
 
 
 SWITCH_MARGIN = 0.1  # another head must out-score the followed one by this much to take over

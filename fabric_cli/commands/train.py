@@ -19,6 +19,7 @@ from fabric_cli.commands._common import (
     told_interruption,
 )
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import step as step_text
 
 
 def _summary_json(result) -> dict:
@@ -135,7 +136,7 @@ def train(
     if result.status == "interrupted":
         # --resume reads the scenario back from the run itself, so the directory is enough
         again = f"fabric train --resume --run-dir {shlex.quote(str(result.run_dir))}"
-        err.print(f"Interrupted at step {result.steps}; the checkpoint is saved in {where}. "
+        err.print(f"Interrupted at step {step_text(result.steps)}; the checkpoint is saved in {where}. "
                   f"Resume with: {literal(again)}", markup=False)
         told_interruption(now=True)
         raise typer.Exit(130)
@@ -146,8 +147,8 @@ def train(
         clip = ("lower training.lr or training.grad_clip" if sc.training.grad_clip > 0 else
                 "lower training.lr or turn clipping on (training.grad_clip = 1.0)")
         raise FabricError(
-            f"the {torn} became non-finite at step {result.steps + 1}; the last good checkpoint "
-            f"(step {good}) is kept in {where}. To train again, {clip} in the scenario and "
+            f"the {torn} became non-finite at step {step_text(result.steps + 1)}; the last good "
+            f"checkpoint (step {step_text(good)}) is kept in {where}. To train again, {clip} in the scenario and "
             "run with --force",
             exit_code=1,
         )
@@ -185,7 +186,7 @@ def _print_ending(result) -> None:
     out = stdout_console()
     floor = (s.get("floor") or {}).get("train")
     val = s.get("final_val_loss")
-    line = f"Trained {result.steps} steps in {result.seconds:.1f} s -> {result.run_dir}."
+    line = f"Trained {step_text(result.steps)} steps in {result.seconds:.1f} s -> {result.run_dir}."
     if val is not None and floor:
         line += f" Validation loss {val:.3f} nats, entropy floor {floor:.3f} ({val / floor:.3f}x)."
     # A terminal wraps between words (not mid-word, as the terminal itself would); a pipe or

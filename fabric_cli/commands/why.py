@@ -20,6 +20,7 @@ from fabric_cli.commands._common import (
 )
 from fabric_cli.commands.compare import show_comparison
 from fabric_cli.commands.infer import check_export
+from fabric_cli.narrate.format import step as step_text
 
 
 @cli_errors
@@ -96,7 +97,7 @@ def _train_with_progress(runs, err) -> None:
     def on_start(run):
         progress.start_task(tasks[run.label])  # its clock starts when its training does
         if not err.is_terminal:
-            err.print(f"Training {run.label} the component: {run.trainer.total_steps} steps "
+            err.print(f"Training {run.label} the component: {step_text(run.trainer.total_steps)} steps "
                       f"-> {literal(str(run.run_dir))}", markup=False, highlight=False)
 
     with progress:

@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import RenderableType
 from rich.text import Text
 
+from fabric_cli.narrate.format import step as step_text
 from fabric_cli.views.palette import (
     AXIS,
     EIGHTHS,
@@ -61,7 +62,7 @@ def _pct(x: float | None) -> str:
 
 
 def _when(step: int | None) -> str:
-    return "never" if step is None else f"step {step}"
+    return "never" if step is None else f"step {step_text(step)}"
 
 
 def switch_line(s: dict) -> str:
@@ -84,8 +85,8 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
     def row(label, fn):
         rows.append((label, *(fn(r) for r in runs)))
 
-    row("ended", lambda r: f"tore at step {r['divergence']['step']}" if r["divergence"]
-        else f"{r['status']} at step {r['steps']}")
+    row("ended", lambda r: f"tore at step {step_text(r['divergence']['step'])}"
+        if r["divergence"] else f"{r['status']} at step {step_text(r['steps'])}")
     row("validation / floor", lambda r: times_floor(r["val_over_floor"]))
     row("held-out pronoun acc.", lambda r: _pct(r["pronoun"]["heldout_acc"]))
     row("nearest-noun baseline", lambda r: _pct(r["pronoun"]["baseline_acc"]))
@@ -110,14 +111,15 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
             f"{_pct(r['pronoun']['mask_test']['clean'])} → "
             f"{_pct(r['pronoun']['mask_test']['masked'])}"))
     row("gradient bottom/top", lambda r: fraction(r["gradient"]["ratio_median"]))
-    row("clipped steps", lambda r: (f"{r['clipping']['count']} (to {r['clipping']['clip']:g})"
+    row("clipped steps", lambda r: (f"{step_text(r['clipping']['count'])} (to {r['clipping']['clip']:g})"
                                     if r["clipping"]["enabled"] else "clipping off"))
     row("largest gradient norm", lambda r: "—" if r["clipping"]["max_grad_norm"] is None
         else f"{r['clipping']['max_grad_norm']:.3g}")
     row("gradient spikes", lambda r: str(r["spikes"]["count"]) if r["spikes"].get("watched", True)
         else f"— (needs {r['spikes']['window']} steps first)")
     row("diverged", lambda r: "no" if not r["divergence"] else
-        f"step {r['divergence']['step']} (kept {r['divergence']['last_good_step']})")
+        f"step {step_text(r['divergence']['step'])} "
+        f"(kept {step_text(r['divergence']['last_good_step'])})")
     row("stream scale top/bottom", lambda r: _growth(r["stream"]))
     row("stream scale per layer", lambda r: _per_layer(r["stream"].get("scale") or []))
     return rows
@@ -136,10 +138,10 @@ def _specialists(entry: dict | None) -> str:
     """Who the ablation named for a role, and when the first of them crossed its bar."""
     if not entry or not entry.get("specialists"):
         bar = (entry or {}).get("threshold_step")
-        return "none" if bar is None else f"none (bar crossed at {bar})"
+        return "none" if bar is None else f"none (bar crossed at {step_text(bar)})"
     heads = ", ".join(f"L{s['layer']}H{s['head']}" for s in entry["specialists"])
     when = entry.get("emerged_step")
-    return heads + (f" @{when}" if when is not None else "")
+    return heads + (f" @{step_text(when)}" if when is not None else "")
 
 
 def _growth(stream: dict) -> str:

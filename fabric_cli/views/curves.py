@@ -23,6 +23,7 @@ from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 
+from fabric_cli.narrate.format import step as step_text
 from fabric_cli.views.palette import (
     AXIS,
     FRAME_COLUMNS,
@@ -301,7 +302,8 @@ class LossCurve:
         ruler = Text(" " * _Y_LABEL + "└", style=AXIS)
         for ch in axis:
             ruler.append(ch, style=Style(color=VAL_COLOR, bold=True) if ch == MARK_GLYPH else AXIS)
-        left, right = f"{int(s0)}", f"step {int(self.steps[-1] if self.steps.size else s1)}"
+        left = step_text(s0)
+        right = f"step {step_text(self.steps[-1] if self.steps.size else s1)}"
         gap = max(1, plot_w + 1 - len(left) - len(right))
         labels = Text(" " * _Y_LABEL + left + " " * gap + right, style=MUTED)
         out = [ruler, labels]

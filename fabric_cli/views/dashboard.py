@@ -27,6 +27,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from fabric_cli.narrate.format import step as step_text
 from fabric_cli.views.curves import LossCurve
 from fabric_cli.views.gradflow import GradientFlow, GradientScale
 from fabric_cli.views.heatmap import AttentionHeatmap
@@ -90,9 +91,9 @@ def plain_progress_line(
     eta: float | None,
 ) -> str:
     """One line for pipes and logs: no colour, no escape codes, fixed field order."""
-    width = len(str(total))
+    width = len(step_text(total))
     percent = 100.0 * step / total if total else 0.0
-    parts = [f"step {step:>{width}}/{total}", f"{percent:3.0f}%", f"loss {_format_loss(loss)}"]
+    parts = [f"step {step_text(step):>{width}}/{step_text(total)}", f"{percent:3.0f}%", f"loss {_format_loss(loss)}"]
     if val_loss is not None:
         parts.append(f"val {_format_loss(val_loss)}")
     if floor is not None:
@@ -312,7 +313,7 @@ class TrainingDashboard:
         """Title, progress bar, loss facts, speed: on one line when they fit, else on several."""
         total = max(self.total, 1)
         frac = min(1.0, max(0.0, self.step / total))
-        step = f"step {self.step}/{self.total}"
+        step = f"step {step_text(self.step)}/{step_text(self.total)}"
         bar_w = max(8, min(24, width - len(step) - 8))
         filled = round(frac * bar_w)
         progress = Text("━" * filled, style=Style(color=ACCENT))
@@ -353,7 +354,7 @@ class TrainingDashboard:
             title = f"{name}{score}"
         else:
             score = f" · pronoun score {h['score']:.2f}" if h["score"] is not None else ""
-            title = f"{name}{score} · step {h['step']}"
+            title = f"{name}{score} · step {step_text(h['step'])}"
         return AttentionHeatmap(h["tokens"], h["pattern"], title=title, mark=h["mark"],
                                 max_width=width, show_strongest=not compact)
 

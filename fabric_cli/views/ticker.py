@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from fabric_cli.narrate.format import step as step_text
 from fabric_cli.views.palette import BORDER, COMPONENT_NAMES, MUTED, component_color, component_name
 
 Moment = tuple[int | None, str, str]
@@ -42,7 +43,7 @@ def moments_panel(moments: Sequence[Moment], width: int, lines: int | None = Non
 def _paragraphs(moments: Sequence[Moment]) -> Group:
     out = []
     for step, component, text in moments:
-        line = Text("" if step is None else f"{step} ", style=MUTED)
+        line = Text("" if step is None else f"{step_text(step)} ", style=MUTED)
         if not text.startswith("L"):  # a head's line already starts with its name (L0H2)
             line.append(component_name(component) + " ",
                         style=Style(color=component_color(component), bold=True))
@@ -62,7 +63,7 @@ def _grid(moments: Sequence[Moment]) -> Table:
                     style=Style(color=component_color(component), bold=True))
         if component not in COMPONENT_NAMES:
             name.stylize(MUTED)
-        grid.add_row("" if step is None else str(step), name, Text(text))
+        grid.add_row("" if step is None else step_text(step), name, Text(text))
     return grid
 
 
