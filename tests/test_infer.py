@@ -207,6 +207,29 @@ def test_the_header_writes_the_step_as_the_narrators_do(tiny):
     assert header.endswith("· step 1,400"), header
 
 
+@pytest.mark.parametrize("width", [40, 50, 60, 80])
+def test_the_tokens_line_wraps_between_tokens(tiny, width):
+    import io
+
+    from rich.console import Console
+
+    from fabric_cli.commands.infer import draw_inference
+
+    doc = inference_json(tiny, infer_sentence(tiny, "The king met the professor and she"))
+    doc["narration"] = tell_inference(doc)
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    draw_inference(console, doc)
+    lines = console.file.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Tokens"))
+    block = lines[start:lines.index("", start)]
+    assert len(block) > 1 or width == 80
+    for i, line in enumerate(block):
+        assert len(line) <= width and not line.strip().startswith("│"), block
+        assert line.rstrip().endswith("│") == (i + 1 < len(block)), block  # "the │" together
+    cells = " ".join(line.replace("Tokens", "") for line in block).split("│")
+    assert [c.strip() for c in cells] == doc["tokens"], block
+
+
 def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
     result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
     assert result.exit_code == 0, result.output

@@ -168,7 +168,7 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
         console.print(Text(f"{noun}: {names} ({legend})", style=MUTED))
     console.print(literal_text(visible(doc["sentence"].strip()), style="italic"))
     console.print()
-    console.print(_token_line(doc, tokens, unknown))
+    console.print(_token_line(doc, tokens, unknown, console.width))
     console.print()
     if doc["resolutions"]:
         console.print(_resolution_table(doc, tokens, narrow=console.width < 90))
@@ -210,17 +210,34 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
     console.print()
 
 
-def _token_line(doc: dict, tokens: list[str], unknown: set[str]) -> Text:
-    line = Text("Tokens  ", style="bold")
+def _token_line(doc: dict, tokens: list[str], unknown: set[str], width: int = 80) -> Text:
+    """`Tokens  <bos> │ the │ …`, wrapped between tokens (never between a token and its │),
+    continued under the first token."""
+    label = "Tokens  "
+    line = Text(label, style="bold")
+    column = len(label)
+    pieces = []
     for i, (tok, tid) in enumerate(zip(tokens, doc["token_ids"], strict=True)):
-        if i:
-            line.append(" │ ", style=MUTED)
         if tid == 2:  # <unk>: flagged by glyph as well as colour
-            line.append(f"{literal(tok)}?", style="bold red")
+            piece = Text(f"{literal(tok)}?", style="bold red")
         else:
-            line.append(literal(tok), style=MUTED if i == 0 else "")
+            piece = Text(literal(tok), style=MUTED if i == 0 else "")
+        if i + 1 < len(tokens):
+            piece.append(" │", style=MUTED)
+        pieces.append(piece)
+    for i, piece in enumerate(pieces):
+        if i and column + 1 + piece.cell_len > width:
+            line.append("\n" + " " * len(label))
+            column = len(label)
+        elif i:
+            line.append(" ")
+            column += 1
+        line.append_text(piece)
+        column += piece.cell_len
     if unknown:
-        line.append("   (? = unknown word, read as <unk>)", style=MUTED)
+        legend = "(? = unknown word, read as <unk>)"
+        gap = "   " if column + 3 + len(legend) <= width else "\n" + " " * len(label)
+        line.append(gap + legend, style=MUTED)
     return line
 
 
