@@ -109,6 +109,19 @@ def test_help_shows_examples_one_per_line_and_a_plain_usage_line() -> None:
     assert "Usage: fabric infer [OPTIONS] SENTENCE" in run(["infer", "--help"]).output
 
 
+def test_every_command_sets_its_examples_under_the_heading() -> None:
+    from fabric_cli.cli import COMMANDS
+
+    for command in COMMANDS:
+        out = run([command, "--help"]).output
+        heading = [ln for ln in out.splitlines() if ln.strip().startswith("Examples:")]
+        if not heading:
+            continue
+        assert [ln.strip() for ln in heading] == ["Examples:"], (command, heading)
+        first = out.split("Examples:")[1].splitlines()[1]
+        assert first.strip().startswith("fabric "), (command, first)
+
+
 def test_svg_and_html_exports_draw_attention_as_arcs(tiny_run_master, tmp_path) -> None:
     for suffix in (".svg", ".html"):
         target = tmp_path / f"infer{suffix}"

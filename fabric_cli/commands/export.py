@@ -20,6 +20,7 @@ def export(
 ) -> None:
     """Write a run's current checkpoint for another tool to load.
 
+    \b
     Examples:
       fabric export runs/tiny --to transformer-lens exported/tiny
     """
