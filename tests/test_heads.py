@@ -88,6 +88,22 @@ def test_timeline_titles_the_sentence_as_typed(events, tiny_run_master, tmp_path
         assert sentence not in shown
 
 
+def test_a_timeline_too_narrow_for_its_title_still_shows_the_whole_sentence(events):
+    import io
+
+    from rich.console import Console
+
+    from fabric_cli.commands.heads import _frame
+
+    frames = head_timeline(events, 0, 1, 0)
+    sentence = frames[0]["sentence"]
+    typed = sentence[0].upper() + sentence[1:-2] + "."
+    console = Console(file=io.StringIO(), width=40, color_system=None)
+    console.print(_frame(frames[0], (0, 1), 0, len(frames), console.width))
+    flat = " ".join(console.file.getvalue().split())
+    assert f"\u201c{typed}\u201d" in flat, flat
+
+
 @pytest.mark.parametrize("args, words", [
     (["--timeline", "zero"], "LAYER.HEAD"),
     (["--timeline", "3.0"], "no head 3.0"),

@@ -181,10 +181,14 @@ def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
         facts += f" · pronoun score {score:.2f}"
     if frame["acc"] is not None:
         facts += f" · pronoun accuracy {frame['acc']:.0%}"
-    return Group(Text(facts, style="bold"),
-                 attention_heatmap(tokens, frame["pattern"], mark=marks, max_width=width,
-                                   title=f"L{target[0]}H{target[1]} on: "
-                                         f"{quoted(frame['sentence'])}"))
+    name = f"L{target[0]}H{target[1]}"
+    title = f"{name} on: {quoted(frame['sentence'])}"
+    lines = [Text(facts, style="bold")]
+    if len(title) + 6 > width:  # a frame cuts a long title off mid-sentence: say it above
+        lines.append(Text(title))
+        title = name
+    return Group(*lines, attention_heatmap(tokens, frame["pattern"], mark=marks,
+                                           max_width=width, title=title))
 
 
 def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -> None:
