@@ -230,6 +230,27 @@ def test_the_tokens_line_wraps_between_tokens(tiny, width):
     assert [c.strip() for c in cells] == doc["tokens"], block
 
 
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_a_guessed_word_keeps_its_share_on_its_line(tiny, width):
+    import io
+
+    from rich.console import Console
+
+    from fabric_cli.commands.infer import draw_inference
+
+    doc = inference_json(tiny, infer_sentence(tiny, "The queen saw the pilot with his"))
+    doc["narration"] = tell_inference(doc)
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    draw_inference(console, doc)
+    out = console.file.getvalue()
+    block = out.split("What the Fabric expects next\n")[1].split("\n\n")[0].splitlines()
+    guesses = [line for line in block if "%" in line]
+    assert guesses, out
+    for line in guesses:  # "boots" above, "1.4%" below is the defect
+        assert re.search(r"%( ·)?$", line.rstrip()), block
+        assert len(line.rstrip()) <= width and not line.startswith(tuple("0123456789")), block
+
+
 def test_cli_picture_names_tokens_verdict_heatmap_predictions_and_voice(tiny_run_master):
     result = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)])
     assert result.exit_code == 0, result.output

@@ -194,7 +194,7 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
                                  highlight=[tuple(h) for h in trackers["heads"]] if proven
                                  else []))
     console.print()
-    console.print(_expectations(doc, tokens))
+    console.print(_expectations(doc, tokens, console.width))
     if doc["ablation"]:
         console.print()
         console.print(_ablation_table(doc, tokens))
@@ -213,9 +213,7 @@ def draw_inference(console: Console, doc: dict, *, show_all: bool = False) -> No
 def _token_line(doc: dict, tokens: list[str], unknown: set[str], width: int = 80) -> Text:
     """`Tokens  <bos> │ the │ …`, wrapped between tokens (never between a token and its │),
     continued under the first token."""
-    label = "Tokens  "
-    line = Text(label, style="bold")
-    column = len(label)
+    label = Text("Tokens  ", style="bold")
     pieces = []
     for i, (tok, tid) in enumerate(zip(tokens, doc["token_ids"], strict=True)):
         if tid == 2:  # <unk>: flagged by glyph as well as colour
@@ -225,19 +223,27 @@ def _token_line(doc: dict, tokens: list[str], unknown: set[str], width: int = 80
         if i + 1 < len(tokens):
             piece.append(" │", style=MUTED)
         pieces.append(piece)
+    if unknown:
+        pieces.append(Text("(? = unknown word, read as <unk>)", style=MUTED))
+    return _flow(label, pieces, width, last_gap="   " if unknown else " ")
+
+
+def _flow(head: Text, pieces: list[Text], width: int, *, last_gap: str = " ") -> Text:
+    """`head` then the pieces, a space apart (`last_gap` before the last), wrapped only
+    between pieces; a continued line starts under the first piece (or four columns in, if
+    that leaves too little room)."""
+    indent = head.cell_len if width - head.cell_len >= 24 else 4
+    line, column = head.copy(), head.cell_len
     for i, piece in enumerate(pieces):
-        if i and column + 1 + piece.cell_len > width:
-            line.append("\n" + " " * len(label))
-            column = len(label)
+        gap = last_gap if i == len(pieces) - 1 else " "
+        if i and column + len(gap) + piece.cell_len > width:
+            line.append("\n" + " " * indent)
+            column = indent
         elif i:
-            line.append(" ")
-            column += 1
+            line.append(gap)
+            column += len(gap)
         line.append_text(piece)
         column += piece.cell_len
-    if unknown:
-        legend = "(? = unknown word, read as <unk>)"
-        gap = "   " if column + 3 + len(legend) <= width else "\n" + " " * len(label)
-        line.append(gap + legend, style=MUTED)
     return line
 
 
@@ -270,22 +276,24 @@ def _resolution_table(doc: dict, tokens: list[str], *, narrow: bool = False) -> 
     return table
 
 
-def _top_line(top: list[dict]) -> Text:
-    line = Text()
+def _top_line(top: list[dict], head: Text, width: int) -> Text:
+    """`word 54.3% · word 45.2% · …`: a word never parts from its share at a line's end."""
+    pieces = []
     for i, t in enumerate(top):
-        if i:
-            line.append(" · ", style=MUTED)
-        line.append(literal(visible(t["token"])), style="bold" if i == 0 else "")
-        line.append(f" {t['prob']:.1%}", style=MUTED)
-    return line
+        piece = Text(literal(visible(t["token"])), style="bold" if i == 0 else "")
+        piece.append(f" {t['prob']:.1%}", style=MUTED)
+        if i + 1 < len(top):
+            piece.append(" ·", style=MUTED)
+        pieces.append(piece)
+    return _flow(head, pieces, width)
 
 
-def _expectations(doc: dict, tokens: list[str]) -> RenderableType:
+def _expectations(doc: dict, tokens: list[str], width: int = 80) -> RenderableType:
     rows: list[RenderableType] = [Text("What the Fabric expects next", style="bold")]
     last = len(tokens) - 1
     for p in doc["predictions"]:
         where = "at the end" if p["position"] == last else f"after \"{tokens[p['position']]}\""
-        rows.append(Text(f"  {literal(where)}: ", style=MUTED) + _top_line(p["top"]))
+        rows.append(_top_line(p["top"], Text(f"  {literal(where)}: ", style=MUTED), width))
     cont = doc["continuation"]
     if cont["stopped"] == "ended":
         rows.append(Padding(Text("The sentence ends with \".\": every sentence the Fabric read "
