@@ -155,6 +155,22 @@ def test_silencing_other_heads_is_told_once_and_in_good_grammar(tiny):
     assert not any("was silenced" in p for p in told[2]), told[2]
 
 
+def test_figures_that_print_the_same_are_told_as_staying_not_as_going_from_a_to_b(tiny):
+    other = next(h for h in range(tiny.cfg.n_heads) if (0, h) != tiny.tracker)
+    for me_silenced in (False, True):
+        for first in ("pilot", "professor", "nurse", "farmer"):
+            sentence = f"The {first} met the king and she saw his"
+            silenced = tiny.tracker if me_silenced else (0, other)
+            doc = inference_json(tiny, infer_sentence(tiny, sentence),
+                                 ablated=infer_sentence(tiny, sentence, ablate=[silenced]))
+            for b, a in zip(doc["ablation"]["resolutions"], doc["resolutions"], strict=False):
+                b["owner_mass"] = dict(a["owner_mass"])  # the silence moved nothing at all
+                b["expects_owner"] = a["expects_owner"]
+            story = tell_inference(doc)[-1]
+            assert not re.search(r"(\d+(?:\.\d+)?%) to \1", story), story  # "99.5% to 99.5%"
+            assert "stayed at" in story or "kept" in story or "where it was" in story, story
+
+
 def test_the_star_legend_explains_stars_that_are_drawn(tiny_run_master, tiny_run):
     proven = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)]).output
     line = next(line for line in proven.splitlines() if line.startswith("pronoun head"))

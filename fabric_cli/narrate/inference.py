@@ -170,6 +170,20 @@ NOTHING_LOST_AGAIN = Bank("share_kept", [  # a later pronoun: the silenced heads
     'After "{pronoun}", {before} became {after}: again it cost little.',
     'And "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
 ])
+# where the two figures print the same (99.5% and 99.5%), "went from A to B" reads as a slip
+NOTHING_MOVED = Bank("figures_equal", [
+    ("They silenced {heads}, and for \"{pronoun}\" the {noun}'s own words stayed at {after}. "
+     "Another thread carries this."),
+    'Zeroing {heads} left "{pronoun}" where it was: {after} on the {noun}\'s words.',
+    'With {heads} silenced, "{pronoun}" stayed at {after} on the {noun}\'s words.',
+    '{heads} went silent, and the {noun}\'s words kept {after} after "{pronoun}".',
+])
+NOTHING_MOVED_AGAIN = Bank("figures_equal", [
+    'For "{pronoun}" too the {noun}\'s words stayed at {after}.',
+    '"{pronoun}" also kept {after} on the {noun}\'s own words, as before.',
+    'After "{pronoun}", the {noun}\'s words stayed at {after} as well.',
+    'And "{pronoun}" stayed at {after} on the {noun}\'s words.',
+])
 OTHERS_SILENCED = [  # once, before the first pronoun the others' silence touched
     "They silenced {heads}, not me.",
     "{heads} {was} silenced, not I.",
@@ -182,6 +196,12 @@ OTHERS_SHARE = [  # each pronoun after that introduction: no second "not me"
     'The {noun}\'s own words after "{pronoun}" went from {before} to {after}.',
     '"{pronoun}": {before} to {after} on the {noun}\'s words.',
 ]
+OTHERS_SAME = Bank("figures_equal", [
+    'For "{pronoun}" the {noun}\'s own words stayed at {after}.',
+    'After "{pronoun}" the {noun}\'s words stayed at {after} of the guess.',
+    'The {noun}\'s own words after "{pronoun}" stayed at {after}.',
+    '"{pronoun}": {after} on the {noun}\'s words, as before.',
+])
 UNPROVEN = [
     ("The probes found me the surest of the heads at this, though no ablation has proven that "
      "the Fabric needs me."),
@@ -362,15 +382,21 @@ def _ablation(voice: Voice, doc: dict, me: tuple) -> str:
                                        target=b["attended"]["token"],
                                        weight=sig(b["attended"]["weight"])))
         elif me in silenced and kept:
-            bank = NOTHING_LOST_AGAIN if introduced else NOTHING_LOST
-            parts.append(voice.say(f"nothing{i}", bank, claim=kept, **values))
+            same = voice.claim("figures_equal", before=values["before"], after=values["after"])
+            if same:
+                bank, claim = (NOTHING_MOVED_AGAIN if introduced else NOTHING_MOVED), same
+            else:
+                bank, claim = (NOTHING_LOST_AGAIN if introduced else NOTHING_LOST), kept
+            parts.append(voice.say(f"nothing{i}", bank, claim=claim, **values))
             introduced = True
         elif me not in silenced:
             if not introduced:
                 parts.append(voice.say("others", OTHERS_SILENCED, heads=heads,
                                        was="was" if len(silenced) == 1 else "were"))
                 introduced = True
-            parts.append(voice.say(f"others{i}", OTHERS_SHARE, **values))
+            same = voice.claim("figures_equal", before=values["before"], after=values["after"])
+            parts.append(voice.say(f"others{i}", OTHERS_SAME, claim=same, **values) if same
+                         else voice.say(f"others{i}", OTHERS_SHARE, **values))
     for i, (a, b) in enumerate(zip(doc["predictions"], after["predictions"], strict=False)):
         old = a["top"][0]
         kept = next((t["prob"] for t in b["top"] if t["token"] == old["token"]), 0.0)
