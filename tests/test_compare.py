@@ -96,8 +96,8 @@ def test_export_writes_the_picture(pair, tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["{a}", "{missing}"], "no run at"),
-    (["{a}", "{empty}"], "holds no chronicle.jsonl"),
+    (["{a}", "{missing}"], "no such run directory"),
+    (["{a}", "{empty}"], "is not a fabric run directory"),
     (["{a}", "{a}", "--component", "wizard"], "unknown component 'wizard'"),
     (["{a}", "{a}", "--export", "x.png"], "must end in"),
 ])

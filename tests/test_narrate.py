@@ -305,7 +305,8 @@ def test_cli_run_without_chronicle_says_how_to_make_one(tmp_path) -> None:
     result = _cli(["--run", "runs/empty"], tmp_path)
     assert result.exit_code == 2 and "fabric train" in result.output
     missing = _cli(["--run", "runs/nowhere"], tmp_path)
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert missing.exit_code == 2 and "no such run directory" in missing.output
+    assert "`fabric train --run-dir runs/nowhere` creates it" in missing.output
     nothing = _cli([], tmp_path / "runs")
     assert nothing.exit_code == 2 and "fabric train" in nothing.output
 

@@ -55,6 +55,10 @@ def compare(
     if component is not None and component not in COMPONENTS:
         raise FabricError(f"unknown component {literal(component)!r}; choose one of: "
                           f"{', '.join(COMPONENTS)}")
+    from fabric_cli.commands._runs import run_to_read
+
+    for run in (run_a, run_b):
+        run_to_read(run, "")
     cmp = compare_dirs(run_a, run_b)
     show_comparison(cmp, component, as_json=as_json, export=export,
                     command=f"fabric compare {run_a} {run_b}", theme=theme)

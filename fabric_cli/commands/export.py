@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -25,9 +26,11 @@ def export(
       fabric export runs/tiny --to transformer-lens exported/tiny
     """
     from fabric_cli.analysis.export import TARGETS, export_transformer_lens
+    from fabric_cli.commands._runs import run_to_read
 
     if to not in TARGETS:
         raise FabricError(f"--to {to!r}: fabric exports to {', '.join(TARGETS)}")
+    run_to_read(run, f"fabric export {{}} --to {to} {shlex.quote(str(out_dir))}")
     done = export_transformer_lens(run, out_dir)
     stdout_console().print(
         literal(f"Exported step {step_text(done.step)} of {run} to {done.out_dir} "

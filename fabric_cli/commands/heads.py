@@ -68,10 +68,10 @@ def heads(
     qk_head = parse_head(qk, "--qk") if qk is not None else None
 
     from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
-    from fabric_cli.analysis.runs import latest_run_dir
     from fabric_cli.chronicle import read_events
+    from fabric_cli.commands._runs import run_to_read
 
-    directory = run if run is not None else latest_run_dir()
+    directory = run_to_read(run, "fabric heads --run {}")
     events = read_events(_chronicle(directory))
     for message in getattr(events, "warnings", []):
         warn(message)
@@ -133,14 +133,10 @@ def _qk(events: list[dict], directory: Path, head: tuple[int, int], n_layers: in
 
 
 def _chronicle(directory: Path) -> Path:
-    if not directory.exists():
-        raise FabricError(f"{literal(str(directory))}: no such run directory; train one with "
-                          "`fabric train`")
-    path = directory / "chronicle.jsonl" if directory.is_dir() else directory
-    if not path.is_file():
-        raise FabricError(f"{literal(str(path))}: missing; the run has no chronicle "
-                          "(re-run `fabric train`)")
-    return path
+    """The chronicle of a run directory (checked by run_to_read), or the file given."""
+    from fabric_cli.commands.narrate import chronicle_of
+
+    return chronicle_of(directory)
 
 
 def _thresholds(events: list[dict]):

@@ -109,10 +109,10 @@ def infer(
     silenced = list(dict.fromkeys(parse_head(s) for s in ablate or []))
 
     from fabric_cli.analysis.inference import infer_sentence, inference_json, load_run
-    from fabric_cli.analysis.runs import latest_run_dir
+    from fabric_cli.commands._runs import run_to_read
     from fabric_cli.narrate.inference import tell_inference
 
-    loaded = load_run(run if run is not None else latest_run_dir())
+    loaded = load_run(run_to_read(run, 'fabric infer "She left the room." --run {}'))
     for message in loaded.warnings:
         warn(message)
     chosen = [(layer, head)] if layer is not None and head is not None else None

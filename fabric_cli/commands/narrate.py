@@ -13,7 +13,6 @@ from rich.constrain import Constrain
 from rich.rule import Rule
 from rich.text import Text
 
-from fabric_cli.analysis.runs import latest_run_dir
 from fabric_cli.chronicle import COMPONENTS, read_events
 from fabric_cli.commands._common import (
     ThemeOption,
@@ -76,7 +75,7 @@ def narrate(
 
     check_export_file(export, EXPORTS)
     check_theme(theme)
-    events = read_events(find_chronicle(run))
+    events = read_events(find_chronicle(run, "fabric narrate --run {}"))
     for message in getattr(events, "warnings", []):
         warn(message)
     if plain:
@@ -190,19 +189,25 @@ def _speaker_name(speaker: str, narrators: dict) -> str:
     return literal(label[:1].upper() + label[1:])
 
 
-def find_chronicle(run: Path | None) -> Path:
-    """The chronicle of `run` (a run directory or its chronicle.jsonl), else the newest one."""
-    if run is None:
-        run = latest_run_dir()
-    if not run.exists():
-        raise FabricError(f"run directory {literal(str(run))} does not exist; give a directory "
-                          "made by `fabric train` (e.g. --run runs/pronouns)")
+def find_chronicle(run: Path | None, usage: str) -> Path:
+    """The chronicle of `run` (a run directory or its chronicle.jsonl), else the newest one's;
+    `usage` is how the command names a run, {} for the directory (commands/_runs.py)."""
+    from fabric_cli.commands._runs import run_to_read
+
+    return chronicle_of(run_to_read(run, usage))
+
+
+def chronicle_of(run: Path) -> Path:
+    """A fabric run's chronicle.jsonl (or the chronicle file given)."""
+    import shlex
+
     if run.is_file():
         return run
     chronicle = run / "chronicle.jsonl"
     if not chronicle.is_file():
-        raise FabricError(f"{literal(str(run))} has no chronicle.jsonl; create one with "
-                          f"`fabric train` (its runs go under runs/)")
+        again = f"fabric train --force --run-dir {shlex.quote(str(run))}"
+        raise FabricError(f"{literal(str(run))} has no chronicle.jsonl, so its story is lost; "
+                          f"train it again with `{literal(again)}`")
     return chronicle
 
 

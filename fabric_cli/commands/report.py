@@ -47,7 +47,7 @@ def report(
     check_theme(theme)
     if output is not None and output.suffix.lower() not in (".html", ".htm"):
         raise FabricError(f"-o {literal(output.name)!r}: the page's name must end in .html")
-    chronicle = find_chronicle(run)
+    chronicle = find_chronicle(run, "fabric report {}")
     if output is None:
         output = Path(f"report-{chronicle.parent.name}.html")
     check_destination(output, "-o")  # before the work: never over a file fabric did not write

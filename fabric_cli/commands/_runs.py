@@ -1,0 +1,93 @@
+"""Which run a command reads, and what to type when there is none: every hint names the
+option or argument the command really takes, and the command that makes the missing run.
+
+    directory = run_to_read(run, "fabric heads --run {}")   # the newest runs/*/ when None
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from fabric_cli.analysis import rundir
+from fabric_cli.commands._common import literal, stderr_console
+from fabric_cli.errors import FabricError
+
+RUNS = Path("runs")  # where `fabric train` keeps its runs (runs/<scenario>) and readers look
+
+
+def _shown(directory: Path) -> str:
+    return shlex.quote(str(directory))
+
+
+def how_to_make(directory: Path) -> str:
+    """The command that creates `directory`: a bundled scenario's default run directory
+    (runs/<scenario>) is made by `fabric train --scenario <scenario>`, a lesson's pair
+    (runs/why-<component>/with, …/without) by `fabric why <component>`, any other by
+    `fabric train --run-dir DIR`."""
+    from fabric_cli.lessons import LESSONS
+    from fabric_cli.scenario import scenarios_dir
+
+    parts = Path(os.path.normpath(directory)).parts
+    if parts and Path(parts[0]).is_absolute():
+        try:
+            parts = Path(os.path.normpath(directory)).relative_to(Path.cwd()).parts
+        except ValueError:
+            parts = ()
+    if len(parts) == 2 and parts[0] == RUNS.name and \
+            (scenarios_dir() / f"{parts[1]}.toml").is_file():
+        return f"fabric train --scenario {parts[1]}"
+    if len(parts) == 3 and parts[0] == RUNS.name and parts[2] in ("with", "without") and \
+            parts[1].startswith("why-") and parts[1][4:] in LESSONS:
+        return f"fabric why {parts[1][4:]}"
+    return f"fabric train --run-dir {_shown(directory)}"
+
+
+def newest_run(usage: str) -> Path:
+    """The newest run under runs/ here; none is one line saying how to make or name one.
+    `usage` is the command naming a run, with {} for the directory."""
+    from fabric_cli.analysis.runs import latest_run_dir
+
+    try:
+        return latest_run_dir(RUNS)
+    except FabricError:
+        raise FabricError(f"no runs under {RUNS}/ here; train one with `fabric train`, or name "
+                          f"one elsewhere: `{usage.format('DIR')}`") from None
+
+
+def is_run(directory: Path) -> bool:
+    """Whether fabric wrote `directory`: its marker, a chronicle or a checkpoint."""
+    return (rundir.has_marker(directory) or (directory / rundir.CHRONICLE).is_file()
+            or (directory / rundir.CHECKPOINT).exists()
+            or (directory / "trainer_state.json").is_file())
+
+
+def run_to_read(run: Path | None, usage: str) -> Path:
+    """`run` checked to be a fabric run (a chronicle file is let through to the caller), or
+    the newest run when None; `usage` as in `newest_run`."""
+    if run is None:
+        return newest_run(usage)
+    if not run.exists():
+        raise FabricError(f"{literal(str(run))}: no such run directory; "
+                          f"`{literal(how_to_make(run))}` creates it")
+    if run.is_dir() and not is_run(run):
+        raise FabricError(f"{literal(str(run))} is not a fabric run directory (no chronicle or "
+                          f"checkpoint in it); {_which_run(usage)}")
+    return run
+
+
+def _which_run(usage: str) -> str:
+    """A hint naming a run that exists here, else how to make one (`usage` without {}: the
+    run is one of several arguments, as in `fabric compare`)."""
+    from fabric_cli.analysis.runs import latest_run_dir
+
+    try:
+        newest = latest_run_dir(RUNS)
+    except FabricError:
+        if "{}" not in usage:
+            return "train one with `fabric train`, then give its directory (runs/pronouns)"
+        return f"train one with `fabric train`, then `{usage.format('runs/pronouns')}`"
+    if "{}" not in usage:
+        return f"give one made by `fabric train`, such as {literal(_shown(newest))}"
+    return f"name one made by `fabric train`, e.g. `{literal(usage.format(_shown(newest)))}`"

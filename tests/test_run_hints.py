@@ -1,0 +1,104 @@
+"""Every command that reads a run says, when there is none or the directory is not one, what
+to type, and what it says works when typed: the option or argument the command really takes,
+and the command that makes the missing run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+from cli_helpers import invoke, one_line_error
+
+# command -> its arguments before the run, and how it names a run ("{}": the directory)
+READERS = {
+    "report": ([], ["{}"]),
+    "heads": ([], ["--run", "{}"]),
+    "narrate": (["-c", "loss"], ["--run", "{}"]),
+    "infer": (["She left the room."], ["--run", "{}"]),
+}
+
+
+def _quoted(line: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", line)
+
+
+def _run_typed(command: str, **kw):
+    """Run a `fabric …` line exactly as a user would type it."""
+    words = shlex.split(command)
+    assert words[0] == "fabric", command
+    return invoke(words[1], words[2:], **kw)
+
+
+@pytest.mark.parametrize("command", list(READERS))
+def test_no_runs_here_names_the_way_this_command_takes_a_run(command, tmp_path, monkeypatch,
+                                                             tiny_run_master):
+    monkeypatch.chdir(tmp_path)
+    before, _ = READERS[command]
+    line = one_line_error(invoke(command, before))
+    assert "no runs under runs/" in line and "`fabric train`" in line
+    named = [q for q in _quoted(line) if q.startswith(f"fabric {command} ")]
+    assert len(named) == 1, line
+    typed = named[0].replace("DIR", shlex.quote(str(tiny_run_master)))
+    result = _run_typed(typed)
+    assert result.exit_code == 0, (typed, result.output)
+
+
+@pytest.mark.parametrize("command", [*READERS, "export", "compare"])
+def test_a_directory_that_is_no_run_is_called_so(command, tmp_path, monkeypatch,
+                                                 tiny_run_master):
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "photos"
+    elsewhere.mkdir()
+    (elsewhere / "cat.jpg").write_bytes(b"\xff\xd8")
+    if command == "export":
+        args = [str(elsewhere), "--to", "transformer-lens", "out"]
+    elif command == "compare":
+        args = [str(elsewhere), str(tiny_run_master)]
+    else:
+        before, how = READERS[command]
+        args = before + [a.format(elsewhere) for a in how]
+    line = one_line_error(invoke(command, args))
+    assert f"{elsewhere} is not a fabric run directory" in line
+    assert "missing" not in line and "re-run" not in line
+    assert "fabric train" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_example_run_in_the_hint_is_one_that_exists(tmp_path, monkeypatch,
+                                                        tiny_run_master):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_run_master, tmp_path / "runs" / "tiny", symlinks=True)
+    (tmp_path / "photos").mkdir()
+    line = one_line_error(invoke("heads", ["--run", "photos"]))
+    assert _quoted(line)[-1] == "fabric heads --run runs/tiny"
+    assert _run_typed(_quoted(line)[-1]).exit_code == 0
+    line = one_line_error(invoke("report", ["photos"]))
+    assert _quoted(line)[-1] == "fabric report runs/tiny"
+
+
+@pytest.mark.parametrize("missing, made_by", [
+    ("runs/storm", "fabric train --scenario storm"),
+    ("runs/pronouns", "fabric train --scenario pronouns"),
+    ("./runs/tiny/", "fabric train --scenario tiny"),
+    ("runs/why-residual/without", "fabric why residual"),
+    ("runs/mine", "fabric train --run-dir runs/mine"),
+    ("elsewhere/storm", "fabric train --run-dir elsewhere/storm"),
+])
+def test_a_missing_run_names_the_command_that_makes_it(missing, made_by, tmp_path,
+                                                       monkeypatch, tiny_run_master):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(invoke("compare", [str(tiny_run_master), missing]))
+    assert "no such run directory" in line and f"`{made_by}` creates it" in line
+    line = one_line_error(invoke("heads", ["--run", missing]))
+    assert f"`{made_by}` creates it" in line
+
+
+def test_a_missing_run_given_by_its_full_path_is_still_a_scenarios(tmp_path, monkeypatch,
+                                                                    tiny_run_master):
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(invoke("export", [str(tmp_path / "runs" / "storm"), "--to",
+                                            "transformer-lens", "out"]))
+    assert "`fabric train --scenario storm` creates it" in line
