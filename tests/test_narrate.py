@@ -402,3 +402,15 @@ def test_every_beat_has_at_least_four_ways_to_be_told():
                 if is_bank and len(bank) < 4:
                     short.append(f"{name}.{var}[{key}]: {len(bank)}")
     assert short == []
+
+
+def test_help_names_every_component_the_error_offers() -> None:
+    """`-c bogus` lists the choices; --help names each of them, ensemble too."""
+    from cli_helpers import invoke, one_line_error
+
+    line = one_line_error(invoke("narrate", ["-c", "bogus"]))
+    choices = line.split("choose one of: ", 1)[1].split(", ")
+    assert "ensemble" in choices
+    help_text = " ".join(invoke("narrate", ["--help"]).output.split())
+    option = help_text.split("-c, --component", 1)[1].split("--layer", 1)[0]
+    assert [c for c in choices if c not in option] == []

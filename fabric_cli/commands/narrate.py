@@ -36,7 +36,8 @@ MEASURE = 88  # prose lines stay this short on a wide terminal: a readable measu
 def narrate(
     component: Annotated[str | None, typer.Option(
         "--component", "-c",
-        help=f"Who tells it: {', '.join(COMPONENTS)}. Default: all voices in turn.")] = None,
+        help=f"Who tells it: {', '.join(COMPONENTS)}; or ensemble, all voices in turn "
+        "(the default).")] = None,
     layer: Annotated[int | None, typer.Option(
         "--layer", help="With --head: the head's layer (0-indexed).")] = None,
     head: Annotated[int | None, typer.Option(
