@@ -226,3 +226,32 @@ def test_a_storm_without_a_clip_is_told_to_turn_clipping_on_not_to_lower_it(tmp_
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc.stderr)
     assert "turn clipping on (training.grad_clip = 1.0)" in line and "--force" in line
+
+
+def test_resuming_a_finished_run_says_how_to_train_again_and_that_works(tmp_path, monkeypatch,
+                                                                        tiny_run_master):
+    """`--resume` of a finished run gives the two lines that train again: over it (--force)
+    or beside it; each, typed as shown, trains."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_run_master, tmp_path / "runs" / "tiny", symlinks=True)
+    result = invoke("--resume", "-s", "tiny")
+    line = one_error_line(result.stderr)
+    assert "runs/tiny holds a finished run; nothing to resume" in line
+    again = re.findall(r"`([^`]+)`", line)
+    assert again == ["fabric train --force --scenario tiny",
+                     "fabric train --scenario tiny --run-dir runs/tiny-2"]
+    for typed in again:
+        words = shlex.split(typed)[2:] + ["--quiet"]
+        assert invoke(*words).exit_code == 0, typed
+    assert read_events(tmp_path / "runs" / "tiny-2" / "chronicle.jsonl")[-1]["status"] == \
+        "finished"
+
+
+def test_the_resume_example_says_which_run_it_continues():
+    text = runner.invoke(app, ["train", "--help"], env=PLAIN).output
+    examples = [line.strip() for line in text.splitlines() if "--resume" in line
+                and line.strip().startswith("fabric train")]
+    assert any("runs/pronouns" in line for line in examples), examples
+    assert any("--run-dir" in line for line in examples), examples

@@ -72,7 +72,8 @@ def train(
       fabric train
       fabric train --seed 3 --run-dir runs/seed3
       fabric train --scenario tiny --steps 200 --json
-      fabric train --resume            # after Ctrl-C
+      fabric train --resume                       # continue runs/pronouns after Ctrl-C
+      fabric train --resume --run-dir runs/seed3  # continue another run
     """
     if resume and force:
         raise FabricError("--resume and --force contradict each other; choose one")

@@ -29,7 +29,7 @@ def prepare_run(trainer, *, resume: bool = False, force: bool = False) -> None:
         if rundir.is_legacy_run(directory) or not directory.is_dir():
             rundir.check_writable_place(directory)
         raise FabricError(f"nothing to resume in {directory}: no fabric run there; start "
-                          "with `fabric train` (without --resume)")
+                          f"it with `{train_command(trainer)}`")
     rundir.check_writable_place(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -64,8 +64,11 @@ def _prepare_locked(trainer, resume: bool, force: bool) -> None:
     if resume and has_checkpoint:
         status = _run_status(chronicle)
         if status == "finished":
-            raise FabricError(f"{directory} holds a finished run; nothing to resume "
-                              "(use --force to train it again from scratch)")
+            beside = directory.with_name(f"{directory.name}-2")
+            raise FabricError(
+                f"{directory} holds a finished run; nothing to resume. To train it again from "
+                f"scratch: `{train_command(trainer, force=True)}`; to keep it and train "
+                f"another: `{train_command(trainer, run_dir=beside)}`")
         if not chronicle.exists():
             raise FabricError(
                 f"{chronicle}: missing, so the story of this run is lost; train it again "
@@ -120,6 +123,35 @@ def _prepare_locked(trainer, resume: bool, force: bool) -> None:
     trainer.prober = Prober(trainer.corpus, trainer.cfg, trainer.training.dropout,
                             trainer.seed, attn_dropout=trainer.training.attn_dropout)
     trainer.writer = ChronicleWriter(chronicle)
+
+
+def train_command(trainer, *, force: bool = False, run_dir: Path | None = None) -> str:
+    """The `fabric train` line that trains what `trainer` was set up to train (its scenario,
+    steps and seed, as kept in the run's marker) into `run_dir` (default: its own)."""
+    import shlex
+
+    from fabric_cli.scenario import DEFAULT_SCENARIO, load_scenario, scenarios_dir
+
+    sc, directory = trainer.scenario, run_dir or trainer.run_dir
+    marker = rundir.read_marker(trainer.run_dir)
+    try:  # a bundled scenario, also when read back from the run's own copy of it
+        bundled = (scenarios_dir() / f"{sc.name}.toml").is_file() and \
+            load_scenario(sc.name).text == sc.text
+    except FabricError:
+        bundled = False
+    words = ["fabric", "train"] + (["--force"] if force else [])
+    if not bundled:
+        words += ["--scenario", str(sc.path)]
+    elif sc.name != DEFAULT_SCENARIO:
+        words += ["--scenario", sc.name]
+    steps, seed = marker.get("steps", trainer.total_steps), marker.get("seed", trainer.seed)
+    if steps != sc.training.steps:
+        words += ["--steps", str(steps)]
+    if seed != sc.seed:
+        words += ["--seed", str(seed)]
+    if not bundled or directory != Path("runs") / sc.name:
+        words += ["--run-dir", str(directory)]
+    return shlex.join(words)
 
 
 def _run_status(chronicle: Path) -> str | None:
