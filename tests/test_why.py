@@ -120,3 +120,61 @@ def test_a_base_that_is_not_bundled_is_one_line(tmp_path):
     with pytest.raises(Exception) as caught:
         load_scenario(str(mine))
     assert "base: expected the name of another bundled scenario" in str(caught.value)
+
+
+def _ctrl_c_at(monkeypatch, scenario_name: str, step: int) -> None:
+    """A real SIGINT, sent once by the process to itself when that run reaches `step`."""
+    import os
+    import signal
+
+    from fabric_cli.training.trainer import Trainer
+
+    train_step = Trainer._train_step
+    sent = []
+
+    def train_step_then_ctrl_c(self):
+        event = train_step(self)
+        if self.scenario.name == scenario_name and self.step == step and not sent:
+            sent.append(step)
+            os.kill(os.getpid(), signal.SIGINT)
+        return event
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
+
+
+def test_ctrl_c_says_what_was_saved_and_what_running_again_does(tiny_lessons, tmp_path,
+                                                                 monkeypatch):
+    import signal
+
+    runs = tmp_path / "runs"
+    _ctrl_c_at(monkeypatch, "why-clipping-without", 25)
+    cut = invoke("why", ["clipping", "--runs-dir", str(runs)])
+    assert cut.exit_code == 130, cut.output
+    lines = [line for line in cut.stderr.splitlines() if line.strip()]
+    without, with_ = runs / "why-clipping" / "without", runs / "why-clipping" / "with"
+    assert lines[-1] == (
+        f"Interrupted {without} at step 25; its checkpoint of step 25 is saved there. "
+        f"{with_} (finished) is kept. `fabric why clipping --runs-dir {runs}` again reuses "
+        f"the kept run and trains {without} from the start (an interrupted run is not "
+        "resumed).")
+    assert "fabric: error: interrupted" not in cut.stderr
+    assert (without / "checkpoint").resolve().name == "step-000025"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    again = invoke("why", ["clipping", "--runs-dir", str(runs)])
+    assert again.exit_code == 0, again.output
+    assert f"Reusing the kept run {with_} (finished)" in again.output
+    assert "Training without the component: 60 steps" in again.output
+
+
+def test_a_ctrl_c_as_the_first_run_finishes_starts_no_second(tiny_lessons, tmp_path,
+                                                             monkeypatch):
+    runs = tmp_path / "runs"
+    _ctrl_c_at(monkeypatch, "why-clipping-with", 60)  # its last step: the loop is done
+    cut = invoke("why", ["clipping", "--runs-dir", str(runs)])
+    assert cut.exit_code == 130, cut.output
+    without, with_ = runs / "why-clipping" / "without", runs / "why-clipping" / "with"
+    assert not without.exists()
+    line = cut.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"Interrupted between the runs. {with_} (finished) is kept.")
+    assert f"trains {without} from the start" in line

@@ -4,6 +4,8 @@ component speak of its absence. Every figure is measured in those two runs."""
 
 from __future__ import annotations
 
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +19,7 @@ from fabric_cli.commands._common import (
     cli_errors,
     literal,
     stderr_console,
+    told_interruption,
 )
 from fabric_cli.commands.compare import show_comparison
 from fabric_cli.commands.infer import check_export
@@ -61,7 +64,13 @@ def why(
         if run.reused:
             err.print(f"Reusing the kept run {literal(str(run.run_dir))} ({run.status}); "
                       "--retrain trains it again.", markup=False, highlight=False)
-    _train_with_progress(runs, err)
+    stopped = _train_with_progress(runs, err)
+    if stopped is not None:
+        again = f"fabric why {component}" + (
+            f" --runs-dir {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else "")
+        err.print(_interrupted(runs, stopped, again), markup=False, highlight=False)
+        told_interruption(now=True)
+        raise typer.Exit(130)
     cmp = compare_dirs(runs[0].run_dir, runs[1].run_dir)
     cmp["lesson"] = {"name": lesson.name, "changes": lesson.changes,
                      "runs": [{"label": r.label, "run_dir": str(r.run_dir), "reused": r.reused,
@@ -73,12 +82,42 @@ def why(
         sys.stdout.flush()
 
 
-def _train_with_progress(runs, err) -> None:
+def _interrupted(runs, stopped, again: str) -> str:
+    """What Ctrl-C left: the stopped run's checkpoint, and what running the lesson again does
+    (it reuses a run that ended as the lesson would train it, and trains the rest from their
+    start: an interrupted run is not resumed)."""
+    from fabric_cli.analysis import rundir
+    from fabric_cli.training.lesson import kept_run
+
+    where = literal(str(stopped.run_dir))
+    ended = {id(r): kept_run(r.trainer) for r in runs}
+    kept = [r for r in runs if ended[id(r)] is not None]
+    saved = rundir.current_step_dir(stopped.run_dir)
+    if stopped in kept:  # the Ctrl-C came as it was finishing: the next one never started
+        line = "Interrupted between the runs."
+    else:
+        line = f"Interrupted {where} at step {stopped.trainer.step}; " + (
+            f"its checkpoint of step {rundir.step_of(saved)} is saved there."
+            if saved is not None else "no checkpoint of it was saved yet.")
+    for r in kept:
+        line += f" {literal(str(r.run_dir))} ({ended[id(r)].get('status')}) is kept."
+    fresh = [literal(str(r.run_dir)) for r in runs if r not in kept]
+    if not fresh:
+        return line + f" `{literal(again)}` again reuses both and compares them."
+    line += f" `{literal(again)}` again "
+    line += "reuses the kept run and trains " if kept else "trains "
+    return line + f"{' and '.join(fresh)} from the start (an interrupted run is not resumed)."
+
+
+def _train_with_progress(runs, err):
+    """Train the runs not reused, one after the other; the first Ctrl-C stops the one
+    training at its next step and saves its checkpoint, a second stops it at once; either
+    way the run stopped is returned."""
     from fabric_cli.training.lesson import train_lesson
 
     pending = [r for r in runs if not r.reused]
     if not pending:
-        return
+        return None
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=False,
                         disable=not err.is_terminal)
@@ -100,10 +139,31 @@ def _train_with_progress(runs, err) -> None:
             err.print(f"Training {run.label} the component: {step_text(run.trainer.total_steps)} steps "
                       f"-> {literal(str(run.run_dir))}", markup=False, highlight=False)
 
-    with progress:
-        train_lesson(pending, on_start=on_start)
+    training: dict = {}
+
+    def on_sigint(signum, frame):
+        run = training.get("run")
+        if run is None or training.get("stop"):  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        training["stop"] = True  # also when it lands as a run is finishing: no next run
+        run.trainer.request_stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with progress:
+            for run in pending:
+                training["run"] = run
+                try:
+                    train_lesson([run], on_start=on_start)
+                except KeyboardInterrupt:  # stopped mid-step: the last probe's checkpoint
+                    return run
+                if training.get("stop"):
+                    return run
+    finally:
+        signal.signal(signal.SIGINT, previous)
     for run in pending:
         if not err.is_terminal:
             err.print(f"  {run.label}: {run.status} in {run.seconds:.1f} s",
                       markup=False, highlight=False)
+    return None
 
