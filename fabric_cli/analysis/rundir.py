@@ -12,7 +12,8 @@ fabric may remove from it (only what fabric wrote).
 
 A directory that exists, is not empty and has no marker is not fabric's: fabric never writes
 into it, and `--force` never empties it. Readers (infer, heads, narrate) take no lock: a
-checkpoint is switched by one rename, so they always see a whole one.
+checkpoint is switched by one rename, so they always see a whole one. They only ask whether
+a trainer holds it (`writer_pid`), to say the run is still training.
 """
 
 from __future__ import annotations
@@ -150,6 +151,40 @@ class RunLock:
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+
+def writer_pid(directory: Path) -> int | None:
+    """The process training in `directory` now (it holds the lock), else None. A reader never
+    creates the lock file, and tries the lock only while the process it names is alive (so it
+    cannot trip a `fabric train` starting there, unless that process id was reused)."""
+    try:
+        fd = os.open(directory / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        pid = _read_pid(fd)
+        if pid is None or not _alive(pid):
+            return None
+        if fcntl is None:  # pragma: no cover - Windows: the id alone
+            return pid
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return pid if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK) else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _read_pid(fd: int) -> int | None:

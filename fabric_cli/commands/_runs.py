@@ -2,6 +2,7 @@
 option or argument the command really takes, and the command that makes the missing run.
 
     directory = run_to_read(run, "fabric heads --run {}")   # the newest runs/*/ when None
+    note_if_training(directory, events, "this map shows it so far")
 """
 
 from __future__ import annotations
@@ -91,3 +92,25 @@ def _which_run(usage: str) -> str:
     if "{}" not in usage:
         return f"give one made by `fabric train`, such as {literal(_shown(newest))}"
     return f"name one made by `fabric train`, e.g. `{literal(usage.format(_shown(newest)))}`"
+
+
+# -- a run still training -------------------------------------------------------------------------
+
+
+def note_if_training(directory: Path, events: list[dict], what: str) -> None:
+    """One line on stderr when `fabric train` is still writing `directory`: the story, map
+    or page shows the run only as far as it has got."""
+    if directory.is_file():
+        directory = directory.parent
+    pid = rundir.writer_pid(directory)
+    if pid is None:
+        return
+    steps = [e["step"] for e in events if e.get("type") == "step" and "step" in e]
+    start = next((e for e in reversed(events) if e.get("type") == "run_start"), {})
+    total = (start.get("training") or {}).get("steps")
+    where = f"step {steps[-1]}" if steps else "before its first step"
+    if steps and isinstance(total, int):
+        where += f" of {total}"
+    stderr_console().print(
+        f"fabric: note: {literal(str(directory))} is still training ({where}, process {pid}); "
+        f"{what}", markup=False, highlight=False)

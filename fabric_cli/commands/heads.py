@@ -69,13 +69,14 @@ def heads(
 
     from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
     from fabric_cli.chronicle import read_events
-    from fabric_cli.commands._runs import run_to_read
+    from fabric_cli.commands._runs import note_if_training, run_to_read
 
     directory = run_to_read(run, "fabric heads --run {}")
     events = read_events(_chronicle(directory))
     for message in getattr(events, "warnings", []):
         warn(message)
     events = list(events)
+    note_if_training(directory, events, "this shows it so far")
     n_layers, n_heads = model_shape(events)
     if qk_head is not None:
         _qk(events, directory, qk_head, n_layers, n_heads, as_json, export, theme)

@@ -76,9 +76,13 @@ def narrate(
 
     check_export_file(export, EXPORTS)
     check_theme(theme)
-    events = read_events(find_chronicle(run, "fabric narrate --run {}"))
+    from fabric_cli.commands._runs import note_if_training
+
+    chronicle = find_chronicle(run, "fabric narrate --run {}")
+    events = read_events(chronicle)
     for message in getattr(events, "warnings", []):
         warn(message)
+    note_if_training(chronicle, list(events), "this tells it so far")
     if plain:
         lines = [literal(line) for line in plain_log(list(events))]
         for line in lines:

@@ -40,6 +40,7 @@ def report(
         palette_pair,
         write_file,
     )
+    from fabric_cli.commands._runs import note_if_training
     from fabric_cli.commands.heads import _thresholds
     from fabric_cli.commands.narrate import find_chronicle
     from fabric_cli.report import build_report
@@ -55,6 +56,7 @@ def report(
     for message in getattr(events, "warnings", []):
         warn(message)
     events = list(events)
+    note_if_training(chronicle, events, "the page shows it so far")
     page = build_report(events, roles=head_roles(events, _thresholds(events)),
                         colours=palette_pair(), theme=theme)
     write_file(output, page, "-o")
