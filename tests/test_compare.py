@@ -148,3 +148,17 @@ def test_runs_of_different_shapes_align_from_the_bottom_and_say_so(pair, tmp_pat
     l2 = next(i for i, line in enumerate(lines) if "L2" in line and " A " in line)
     assert "(no such layer)" in lines[l2]  # run A has no Layer 2
     assert "(no such layer)" not in lines[l2 + 1]  # run B does
+
+
+def test_a_long_runs_divergence_note_writes_its_steps_as_the_views_do(tmp_path):
+    from synthetic_runs import build_run, write_chronicle
+
+    calm = write_chronicle(tmp_path / "calm", build_run(seed=1, steps=1500, probe_every=500))
+    events = build_run(seed=1, steps=1500, probe_every=500, diverge_at=1234)
+    torn = write_chronicle(tmp_path / "torn", events)
+    notes = " ".join(compare_dirs(calm.parent, torn.parent)["notes"])
+    good = next(e for e in events if e.get("kind") == "diverged")["data"]["last_good_step"]
+    assert good > 1000
+    assert (f"diverged at step 1,234: its final figures are those of its last probe "
+            f"(step {good:,})") in notes, notes
+    assert "1,500 steps against 1,234" in notes

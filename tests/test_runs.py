@@ -94,12 +94,25 @@ def test_weights_that_do_not_match_config_are_refused(saved):
 
 def test_files_from_different_steps_are_refused(saved):
     params, opt, _rng = start()
-    save_checkpoint(saved, CFG, params, opt, step=4, rng_states={})
+    save_checkpoint(saved, CFG, params, opt, step=1400, rng_states={})
     model_bytes = (saved / "model.safetensors").read_bytes()
-    save_checkpoint(saved, CFG, params, opt, step=3, rng_states={})
+    save_checkpoint(saved, CFG, params, opt, step=1399, rng_states={})
     (saved / "checkpoint" / "model.safetensors").write_bytes(model_bytes)  # files mixed by hand
-    with pytest.raises(FabricError, match="model.safetensors: written at step 4"):
+    # steps read as everywhere else: with a thousands separator
+    with pytest.raises(FabricError, match=r"model.safetensors: written at step 1,400 but "
+                                          r"trainer_state.json says step 1,399 "):
         load_checkpoint(saved)
+
+
+def test_what_to_type_after_a_stop_names_a_long_runs_checkpoint_as_the_views_do(saved):
+    from types import SimpleNamespace
+
+    from fabric_cli.training.trainer import Trainer
+
+    params, opt, _rng = start()
+    save_checkpoint(saved, CFG, params, opt, step=1400, rng_states={})
+    hint = Trainer.resume_hint(SimpleNamespace(run_dir=saved))
+    assert hint.startswith("the checkpoint of step 1,400 is kept; resume with: fabric train")
 
 
 def test_missing_run_dir_and_damaged_rng_state(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fabric_cli.analysis.rundir import step_text
 from fabric_cli.chronicle import SPIKE_WINDOW, number, read_events
 from fabric_cli.errors import FabricError
 
@@ -113,16 +114,17 @@ def compare_runs(a: dict, b: dict) -> dict:
     if min(sa["n_layers"], sb["n_layers"]) < 2:
         notes.append("a one-layer run has no bottom/top gradient ratio")
     if a["steps"] != b["steps"]:
-        notes.append(f"{a['steps']} steps against {b['steps']}: every 'when' is on each run's "
-                     "own step axis")
+        notes.append(f"{step_text(a['steps'])} steps against {step_text(b['steps'])}: every "
+                     "'when' is on each run's own step axis")
     for run in (a, b):
         if run["status"] == "diverged":
             d = run["divergence"] or {}
-            notes.append(f"{run['name']} diverged at step {d.get('step')}: its final figures "
-                         f"are those of its last probe (step {d.get('last_good_step')})")
+            notes.append(f"{run['name']} diverged at step {step_text(d.get('step'))}: its "
+                         "final figures are those of its last probe "
+                         f"(step {step_text(d.get('last_good_step'))})")
         elif run["status"] not in ("finished",):
             notes.append(f"{run['name']} did not finish ({run['status']}): its figures stop "
-                         f"at step {run['steps']}")
+                         f"at step {step_text(run['steps'])}")
     differ = [k for k in sa if sa[k] != sb[k]]
     if len({_component_of(k, differ) for k in differ}) > 1:
         notes.append("the runs differ in more than one setting (" + ", ".join(differ) +

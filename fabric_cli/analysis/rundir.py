@@ -207,6 +207,18 @@ def current_step_dir(directory: Path) -> str | None:
     return target if STEP_DIR.fullmatch(target) else None
 
 
+def step_text(value: object) -> str:
+    """A step (or a count of steps) as every message writes it: 1400 -> "1,400", as the
+    terminal views and the narrators do; a value that is not a whole number, as it is."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def step_of(step_dir: str) -> int:
     """The step a step directory's name carries: "step-000054.1" -> 54."""
     return int(step_dir.split("-", 1)[1].split(".")[0])

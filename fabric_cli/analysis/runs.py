@@ -169,8 +169,8 @@ def save_checkpoint(
         run_dir.mkdir(parents=True, exist_ok=True)
         _publish(run_dir, step, files)
     except OSError as exc:  # the previous checkpoint is still whole (the caller says so)
-        raise FabricError(f"cannot save the checkpoint of step {step} in {run_dir}: "
-                          f"{describe_os_error(exc)}") from None
+        raise FabricError(f"cannot save the checkpoint of step {rundir.step_text(step)} in "
+                          f"{run_dir}: {describe_os_error(exc)}") from None
 
 
 def _publish(run_dir: Path, step: int, files: dict[str, bytes]) -> None:
@@ -268,8 +268,8 @@ def _check_arrays(
 def _check_step(path: Path, metadata: dict[str, str], step: int) -> None:
     if metadata.get("step") != str(step):
         raise FabricError(
-            f"{path}: written at step {metadata.get('step', '?')} but {TRAINER_STATE} says "
-            f"step {step} (a save was cut short); {RETRAIN}"
+            f"{path}: written at step {rundir.step_text(metadata.get('step', '?'))} but "
+            f"{TRAINER_STATE} says step {rundir.step_text(step)} (a save was cut short); {RETRAIN}"
         )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from fabric_cli.analysis import rundir
 from fabric_cli.commands._common import literal, stderr_console
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import step as step_text
 
 RUNS = Path("runs")  # where `fabric train` keeps its runs (runs/<scenario>) and readers look
 
@@ -108,9 +109,9 @@ def note_if_training(directory: Path, events: list[dict], what: str) -> None:
     steps = [e["step"] for e in events if e.get("type") == "step" and "step" in e]
     start = next((e for e in reversed(events) if e.get("type") == "run_start"), {})
     total = (start.get("training") or {}).get("steps")
-    where = f"step {steps[-1]}" if steps else "before its first step"
+    where = f"step {step_text(steps[-1])}" if steps else "before its first step"
     if steps and isinstance(total, int):
-        where += f" of {total}"
+        where += f" of {step_text(total)}"
     stderr_console().print(
         f"fabric: note: {literal(str(directory))} is still training ({where}, process {pid}); "
         f"{what}", markup=False, highlight=False)

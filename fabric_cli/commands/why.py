@@ -96,8 +96,8 @@ def _interrupted(runs, stopped, again: str) -> str:
     if stopped in kept:  # the Ctrl-C came as it was finishing: the next one never started
         line = "Interrupted between the runs."
     else:
-        line = f"Interrupted {where} at step {stopped.trainer.step}; " + (
-            f"its checkpoint of step {rundir.step_of(saved)} is saved there."
+        line = f"Interrupted {where} at step {step_text(stopped.trainer.step)}; " + (
+            f"its checkpoint of step {step_text(rundir.step_of(saved))} is saved there."
             if saved is not None else "no checkpoint of it was saved yet.")
     for r in kept:
         line += f" {literal(str(r.run_dir))} ({ended[id(r)].get('status')}) is kept."

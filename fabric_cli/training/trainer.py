@@ -77,7 +77,8 @@ class Trainer(ProbeFlow):
         self.training = scenario.training
         self.total_steps = int(steps if steps is not None else self.training.steps)
         if not 1 <= self.total_steps <= MAX_STEPS:
-            raise FabricError(f"--steps must be from 1 to {MAX_STEPS:,}, got {self.total_steps}")
+            raise FabricError(f"--steps must be from 1 to {MAX_STEPS:,}, "
+                              f"got {rundir.step_text(self.total_steps)}")
         self.seed = int(seed if seed is not None else scenario.seed)
         if not 0 <= self.seed <= MAX_SEED:
             raise FabricError(f"--seed must be a whole number from 0 to {MAX_SEED}, "
@@ -280,8 +281,8 @@ class Trainer(ProbeFlow):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 return self._run()
         except MemoryError:
-            raise FabricError(f"out of memory at step {self.step}; {self.resume_hint()}",
-                              exit_code=1) from None
+            raise FabricError(f"out of memory at step {rundir.step_text(self.step)}; "
+                              f"{self.resume_hint()}", exit_code=1) from None
         except FabricError as exc:  # a write refused (a full disk): say what is kept
             raise FabricError(f"{exc.message}; {self.resume_hint()}", exc.exit_code) from None
         finally:
@@ -300,8 +301,8 @@ class Trainer(ProbeFlow):
         again = f"fabric train --resume --run-dir {shlex.quote(str(self.run_dir))}"
         if saved is None:
             return f"no checkpoint was saved yet; start it again with: {again}"
-        return (f"the checkpoint of step {rundir.step_of(saved)} is kept; resume with: "
-                f"{again}")
+        return (f"the checkpoint of step {rundir.step_text(rundir.step_of(saved))} is kept; "
+                f"resume with: {again}")
 
     def _run(self) -> RunResult:
         self._t_start = time.perf_counter()
