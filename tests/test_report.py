@@ -127,6 +127,33 @@ def test_the_slider_changes_the_picture(page, tmp_path) -> None:
 
 
 @needs_chromium
+def test_steps_past_a_thousand_read_with_a_separator_as_in_the_terminal(page, tmp_path) -> None:
+    data = page_data(page)  # the tiny run, moved on by 1,000 steps: a long run's page
+    for probe in data["timeline"]:
+        probe["step"] += 1000
+        if probe.get("grad"):
+            probe["grad"]["step"] += 1000
+    for m in data["moments"]:
+        m["step"] += 1000
+    data["run"]["steps"] += 1000
+    data["run"]["planned"] = max(data["run"]["planned"] or 0, data["run"]["steps"])
+    text = page.read_text(encoding="utf-8")
+    blob = re.search(r'(<script id="data" type="application/json">)(.*?)(</script>)', text,
+                     re.DOTALL)
+    long = tmp_path / "long.html"
+    long.write_text(text[:blob.start(2)] + json.dumps(data) + text[blob.end(2):],
+                    encoding="utf-8")
+    last = data["timeline"][-1]["step"]
+    dom = chromium("--dump-dom", f"{long.as_uri()}#step={last}&head=0.0").stdout
+    assert re.search(r'<pre id="errors"></pre>', dom), dom[:2000]
+    assert f"step {last:,} of {data['run']['planned']:,}" in dom
+    assert f"L0H0 at step {last:,}:" in dom
+    near = [m["step"] for m in data["moments"] if m["step"] > data["timeline"][-2]["step"]]
+    assert near and f'<span class="at">step {near[0]:,}' in dom
+    assert not re.search(r"[Ss]tep 1\d{3}\b", dom)
+
+
+@needs_chromium
 @pytest.mark.parametrize("command", (["narrate", "--plain"],
                                      ["infer", "The professor finished her lecture."]))
 def test_an_svg_export_opens_in_a_browser(tiny_run_master, tmp_path, command) -> None:

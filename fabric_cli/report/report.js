@@ -49,6 +49,8 @@
     return rows;
   }
   function fmt(x, d) { return x === null || x === undefined ? "—" : x.toFixed(d); }
+  // A step as the terminal and the stories write it: 1400 -> "1,400".
+  function stepText(n) { return Number(n).toLocaleString("en-US", { maximumFractionDigits: 0 }); }
 
   var timeline = DATA.timeline, sentences = DATA.sentences, run = DATA.run;
   var slider = document.getElementById("step");
@@ -213,7 +215,8 @@
       el("text", { x: tx, y: y + 14, "text-anchor": "middle", class: "tick" }, svg, "1e" + e);
     }
     box.appendChild(svg);
-    html("p", { class: "muted" }, box, "Step " + grad.step + ", one log axis for the whole run. " +
+    html("p", { class: "muted" }, box, "Step " + stepText(grad.step) +
+      ", one log axis for the whole run. " +
       "Thin bar: through the residual skip; thick: through the block (attention + MLP); " +
       "dashed: skip + block added as vectors, what flows on to the layer below.");
   }
@@ -228,13 +231,14 @@
     var near = DATA.moments.filter(function (m) { return m.step > from && m.step < to; });
     if (!near.length) {
       html("p", { class: "muted" }, box, "No moment between the neighbouring probes (steps " +
-        Math.max(from, 0) + " to " + (isFinite(to) ? to : run.steps) + ").");
+        stepText(Math.max(from, 0)) + " to " + stepText(isFinite(to) ? to : run.steps) + ").");
       return;
     }
     var list = html("ul", { class: "moments" }, box);
     near.forEach(function (m) {
       var li = html("li", { class: m.step <= step ? "near" : "" }, list);
-      html("span", { class: "at" }, li, "step " + m.step + (m.step > step ? " (just after)" : ""));
+      html("span", { class: "at" }, li,
+        "step " + stepText(m.step) + (m.step > step ? " (just after)" : ""));
       li.appendChild(document.createTextNode(m.text));
     });
   }
@@ -256,9 +260,10 @@
     slider.value = String(state.index);
     headSelect.value = key;
     var row = probe.heads[key] || {}, scores = row.scores || {};
-    document.getElementById("step-label").textContent = "step " + probe.step + " of " +
-      Math.max(run.planned || 0, run.steps);
-    var facts = "L" + key.replace(".", "H") + " at step " + probe.step + ": pronoun score " +
+    document.getElementById("step-label").textContent = "step " + stepText(probe.step) +
+      " of " + stepText(Math.max(run.planned || 0, run.steps));
+    var facts = "L" + key.replace(".", "H") + " at step " + stepText(probe.step) +
+      ": pronoun score " +
       fmt(scores.pronoun, 2) + ", accuracy " + (row.acc === null || row.acc === undefined ? "—" :
       Math.round(row.acc * 100) + "%") + " · validation loss " + fmt(probe.val, 3) +
       (run.floor !== null ? " (floor " + fmt(run.floor, 3) + ")" : "");
