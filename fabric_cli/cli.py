@@ -25,7 +25,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("export", "export", "Write a run for another tool (TransformerLens).  e.g. fabric export runs/tiny --to transformer-lens out"),
     "bench": ("bench", "bench", "Time a training step on this machine.  e.g. fabric bench --d-model 256"),
 }
-PLAIN_USAGE = {"infer"}  # usage lines that must not be re-wrapped (a sentence argument)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -50,8 +49,8 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name in COMMANDS if only is None else (only,):
         module, function, short_help = COMMANDS[name]
         command = getattr(importlib.import_module(f"fabric_cli.commands.{module}"), function)
-        extra = {"cls": PlainUsage} if name in PLAIN_USAGE else {}
-        app.command(name, short_help=short_help, **extra)(command)
+        # every usage line names its arguments as their help does: RUN_A, not {run_a}
+        app.command(name, short_help=short_help, cls=PlainUsage)(command)
     app.callback()(_root)
     return app
 

@@ -16,6 +16,8 @@ def fabric(*args: str) -> subprocess.CompletedProcess:
     ("args", "fragment"),
     [
         (["infer"], "Missing argument 'SENTENCE'"),
+        (["compare", "runs/a"], "Missing argument 'RUN_B'"),
+        (["export", "runs/a", "--to", "transformer-lens"], "Missing argument 'OUT_DIR'"),
         (["train", "--bogus"], "No such option: --bogus"),
         (["train", "--steps", "abc"], "'abc' is not a valid int"),
         (["nosuch"], "No such command 'nosuch'"),

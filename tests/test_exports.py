@@ -109,6 +109,20 @@ def test_help_shows_examples_one_per_line_and_a_plain_usage_line() -> None:
     assert "Usage: fabric infer [OPTIONS] SENTENCE" in run(["infer", "--help"]).output
 
 
+def test_every_usage_line_names_its_arguments_as_infer_names_its_sentence() -> None:
+    from fabric_cli.cli import COMMANDS
+
+    want = {"compare": "RUN_A RUN_B", "why": "COMPONENT", "export": "RUN OUT_DIR",
+            "infer": "SENTENCE", "report": "[RUN]"}
+    for command in COMMANDS:
+        usage = next(ln for ln in run([command, "--help"]).output.splitlines()
+                     if ln.startswith("Usage:"))
+        assert "{" not in usage and "}" not in usage, usage  # braces read like a literal
+        named = usage.split("[OPTIONS]", 1)[1].strip()
+        assert named == want.get(command, ""), usage
+        assert named == named.upper(), usage
+
+
 def test_every_command_sets_its_examples_under_the_heading() -> None:
     from fabric_cli.cli import COMMANDS
 

@@ -27,8 +27,10 @@ from fabric_cli.errors import FabricError
 
 @cli_errors
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="The first run directory (A).")],
-    run_b: Annotated[Path, typer.Argument(help="The second run directory (B).")],
+    run_a: Annotated[Path, typer.Argument(
+        help="The first run directory (A).", metavar="RUN_A", show_default=False)],
+    run_b: Annotated[Path, typer.Argument(
+        help="The second run directory (B).", metavar="RUN_B", show_default=False)],
     component: Annotated[str | None, typer.Option(
         "--component", "-c",
         help="Who tells the difference: residual, layernorm, engineers, adam, dropout, "

@@ -15,9 +15,11 @@ from fabric_cli.narrate.format import step as step_text
 
 @cli_errors
 def export(
-    run: Annotated[Path, typer.Argument(help="The run directory, e.g. runs/tiny.")],
+    run: Annotated[Path, typer.Argument(
+        help="The run directory, e.g. runs/tiny.", metavar="RUN", show_default=False)],
     to: Annotated[str, typer.Option("--to", help="The tool: transformer-lens.")],
-    out_dir: Annotated[Path, typer.Argument(help="A new or empty directory to write.")],
+    out_dir: Annotated[Path, typer.Argument(
+        help="A new or empty directory to write.", metavar="OUT_DIR", show_default=False)],
 ) -> None:
     """Write a run's current checkpoint for another tool to load.
 

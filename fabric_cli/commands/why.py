@@ -29,7 +29,8 @@ from fabric_cli.narrate.format import step as step_text
 @cli_errors
 def why(
     component: Annotated[str, typer.Argument(
-        help="residual, layernorm, clipping, adam or dropout.")],
+        help="residual, layernorm, clipping, adam or dropout.", metavar="COMPONENT",
+        show_default=False)],
     runs_dir: Annotated[Path, typer.Option(
         "--runs-dir", help="Where the pair is kept: DIR/why-COMPONENT/with and …/without.",
     )] = Path("runs"),
