@@ -107,6 +107,27 @@ INTERRUPTED = ["Someone stopped us ({reason}); we saved the Fabric as it stood a
     'A stop ({reason}): the checkpoint holds step {at}.',
     'At step {at} we were told to stop ({reason}); we saved everything.',
 ]
+# A stop that was resumed: where it stopped ({at}, the checkpoint's step) and where the run
+# took up again ({resumed}); as printed, the same step or not.
+RESUMED = Bank("figures_equal", [
+    ("Someone stopped us ({reason}) at step {at}; we saved the Fabric there, and the resumed "
+     "run went on from step {resumed}."),
+    ("At step {at} we were stopped ({reason}) and saved everything; resumed, the run took up "
+     "the lines again at step {resumed}."),
+    ("A stop ({reason}) at step {at}: the checkpoint kept the Fabric, and the resumed run "
+     "carried on from step {resumed}."),
+    ("We were told to stop ({reason}) at step {at}, saved the Fabric, and later sailed on from "
+     "step {resumed}."),
+])
+RESUMED_ELSEWHERE = Bank("figures_differ", [
+    ("Someone stopped us ({reason}) at step {at}; the run was resumed from the checkpoint of "
+     "step {resumed}."),
+    ("We were stopped ({reason}) at step {at}, and the run went on again from step "
+     "{resumed}'s checkpoint."),
+    "A stop ({reason}) at step {at}; resumed, the run took up the lines again at step {resumed}.",
+    ("At step {at} we were told to stop ({reason}); the run was later resumed from step "
+     "{resumed}."),
+])
 STORM_UNCLIPPED = [
     ("At step {step} we lost the ship: the loss became {loss} and the Gradient {grad_norm}, with "
      "the learning rate at {lr}, and we had not been allowed to clip. We stopped at once and "
@@ -187,7 +208,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                                max=sig(peak["grad_norm"]),
                                max_at=step(peak["step"])))
     chapters.append(Chapter("The Clip", paras))
-    paras = []
+    paras = [" ".join(_resumed(run, voice))] if run.resumed else []
     diverged = run.first_moment("diverged")
     if diverged is not None:
         bank = STORM if as_float(tr.get("grad_clip")) > 0 else STORM_UNCLIPPED
@@ -204,3 +225,19 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     chapters.append(Chapter("Diverged" if diverged else "Furling the Sails", paras))
     return Story(voice.pick("title", TITLES), "engineers", [c for c in chapters if c.paragraphs],
                  voice.pick("epigraph", EPIGRAPH))
+
+
+def _resumed(run: RunFacts, voice: Voice) -> list[str]:
+    """One sentence per stop the run was resumed from: the step it stopped at, the step it
+    went on from (a stop that was never resumed is INTERRUPTED's to tell)."""
+    said = []
+    for stop, start in run.resumed:
+        at = step(stop.get("checkpoint_step", stop.get("step", 0)))
+        resumed = step(start.get("resumed_from"))
+        same = voice.claim("figures_equal", before=at, after=resumed)
+        bank = RESUMED if same else RESUMED_ELSEWHERE
+        claim = same if same else voice.claim("figures_differ", before=at, after=resumed)
+        said.append(voice.say(f"resumed:{start.get('step')}", bank, claim=claim,
+                              reason=str(stop.get("reason", "a stop")), at=at,
+                              resumed=resumed))
+    return said

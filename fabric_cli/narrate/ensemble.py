@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate import engineers as E
 from fabric_cli.narrate import ensemble_lines as L
 from fabric_cli.narrate import ffn as F
 from fabric_cli.narrate import gradient as G
@@ -256,6 +257,10 @@ def tell(run: RunFacts, stories: Mapping[str, Story], moment_line: MomentTeller,
     last = page.chapter("The Storm" if stormy else "Each Voice's Last Word")
     told_storm = any(m.get("kind") == "diverged" for m in run.moments)
     for name in CLOSING:
+        if name == "engineers":  # a stop the run was resumed from, before their last word
+            engineers = stories.get(name)
+            page.add(last, _paragraph_of(engineers, E.RESUMED)
+                     or _paragraph_of(engineers, E.RESUMED_ELSEWHERE), name)
         if told_storm and name == "engineers":
             continue  # their line for the divergence was already told, in The Storm
         story = stories.get(name)

@@ -33,7 +33,9 @@ class RunFacts:
     probes: list[dict] = field(default_factory=list)
     moments: list[dict] = field(default_factory=list)
     ablation: dict | None = None
-    interrupted: dict | None = None
+    interrupted: dict | None = None  # the last interruption, when no resume followed it
+    # each interruption that was resumed: (its `interrupted` event, the resuming run_start)
+    resumed: list[tuple[dict, dict]] = field(default_factory=list)
     end: dict | None = None
 
     # --- who and what -------------------------------------------------------------------
@@ -201,6 +203,10 @@ def collect(events: list[dict]) -> RunFacts:
             facts.ablation = event
         elif kind == "interrupted":
             facts.interrupted = event
+        elif kind == "run_start" and event.get("resumed_from") is not None:
+            if facts.interrupted is not None:
+                facts.resumed.append((facts.interrupted, event))
+            facts.interrupted = None  # a resumed run is no longer stopped
         elif kind == "run_end":
             facts.end = event
     facts.moments.sort(key=lambda m: m.get("step", 0))
