@@ -1,6 +1,9 @@
 """The pronoun head's account of a silencing (`fabric infer --ablate L.H`): for each pronoun,
 what share of the guess the antecedent's own words kept once the heads were zeroed, and the
 Fabric's choices that changed. Told by narrate.inference, in the same voice.
+
+Whose silence it was (the tracker's own, or other heads') is said once, with the first
+pronoun it touched; each later pronoun gives its own figures, never a second "Silence me".
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ WITHOUT_ME = Bank("share_fell", [
     "from {before} to {after}."),
     'Silence me, and after "{pronoun}" the {noun}\'s own words hold {after} of the guess instead of {before}.',
     'Without me the {noun}\'s words fell from {before} to {after} of the guess after "{pronoun}".',
+])
+WITHOUT_ME_AGAIN = Bank("share_fell", [  # a later pronoun: my silence is already told
+    'For "{pronoun}" the {noun}\'s own words fell from {before} of the guess to {after}.',
+    'After "{pronoun}" the {noun}\'s words fell from {before} to {after}.',
+    '"{pronoun}": the {noun}\'s own words fell from {before} to {after} of the guess.',
+    'The {noun}\'s words after "{pronoun}" fell from {before} to {after}.',
 ])
 CHOICE_CHANGED = Bank("share_fell", [
     ("The Fabric's first choice after \"{after}\" turned from \"{top_before}\" to "
@@ -50,6 +59,12 @@ NOTHING_LOST_AGAIN = Bank("share_kept", [  # a later pronoun: the silenced heads
     '"{pronoun}" also kept {after} on the {noun}\'s own words (it was {before}); it cost little.',
     'After "{pronoun}", {before} became {after}: again it cost little.',
     'And "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
+])
+KEPT_AFTER_A_FALL = Bank("share_kept", [  # a later pronoun, after one whose share fell
+    'For "{pronoun}" the numbers barely moved: {before} to {after} on the {noun}\'s words.',
+    'After "{pronoun}" the {noun}\'s own words barely moved: {before} to {after}.',
+    '"{pronoun}" kept {after} on the {noun}\'s words (it was {before}); that cost little.',
+    'The {noun}\'s words after "{pronoun}" barely moved, {before} to {after}.',
 ])
 # where the two figures print the same (99.5% and 99.5%), "went from A to B" reads as a slip
 NOTHING_MOVED = Bank("figures_equal", [
@@ -90,7 +105,9 @@ def ablation_paragraph(voice: Voice, doc: dict, me: tuple) -> str:
     silenced = [tuple(h) for h in after["heads"]]
     heads = " and ".join(head_name(int(h[0]), int(h[1])) for h in silenced)
     parts = []
-    introduced = False  # whose silence it was, said once
+    # whose silence it was, said once: with the first pronoun whose share fell ("fell") or
+    # held ("kept"), or before the first the others' silence touched ("others")
+    introduced: str | None = None
     for i, (a, b) in enumerate(zip(doc["resolutions"], after["resolutions"], strict=False)):
         noun = (a.get("antecedent") or {}).get("token") or a.get("expects_owner")
         if not noun:
@@ -105,7 +122,9 @@ def ablation_paragraph(voice: Voice, doc: dict, me: tuple) -> str:
         moved = b["expects_owner"] != a["expects_owner"]
         if me in silenced and (fell or moved):
             if fell:
-                parts.append(voice.say(f"without{i}", WITHOUT_ME, claim=fell, **values))
+                bank = WITHOUT_ME_AGAIN if introduced else WITHOUT_ME
+                parts.append(voice.say(f"without{i}", bank, claim=fell, **values))
+                introduced = introduced or "fell"
             if moved and b["expects_owner"]:
                 parts.append(voice.say(f"owner{i}", OWNER_CHANGED, owner_before=a["expects_owner"],
                                        owner_after=b["expects_owner"]))
@@ -115,17 +134,19 @@ def ablation_paragraph(voice: Voice, doc: dict, me: tuple) -> str:
                                        weight=sig(b["attended"]["weight"])))
         elif me in silenced and kept:
             same = voice.claim("figures_equal", before=values["before"], after=values["after"])
-            if same:
+            if introduced == "fell":  # "too" and "also" would say the first one held as well
+                bank, claim = (OTHERS_SAME, same) if same else (KEPT_AFTER_A_FALL, kept)
+            elif same:
                 bank, claim = (NOTHING_MOVED_AGAIN if introduced else NOTHING_MOVED), same
             else:
                 bank, claim = (NOTHING_LOST_AGAIN if introduced else NOTHING_LOST), kept
             parts.append(voice.say(f"nothing{i}", bank, claim=claim, **values))
-            introduced = True
+            introduced = introduced or "kept"
         elif me not in silenced:
             if not introduced:
                 parts.append(voice.say("others", OTHERS_SILENCED, heads=heads,
                                        was="was" if len(silenced) == 1 else "were"))
-                introduced = True
+                introduced = "others"
             same = voice.claim("figures_equal", before=values["before"], after=values["after"])
             parts.append(voice.say(f"others{i}", OTHERS_SAME, claim=same, **values) if same
                          else voice.say(f"others{i}", OTHERS_SHARE, **values))
