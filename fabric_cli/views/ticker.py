@@ -4,7 +4,9 @@
 
 Wide enough, a three-column grid (step, speaker, text); narrower than 50 columns, each
 moment is one flowing paragraph with the speaker inline. With `lines`, only the newest
-moments that fit in that many lines are shown, in a panel of exactly that height.
+moments that fit in that many lines are shown, in a panel of exactly that height; when not
+even the newest fits, its words are cut after the last whole word that fits, and an ellipsis
+(…) says so: the panel's edge never cuts a sentence off silently.
 """
 
 from __future__ import annotations
@@ -33,11 +35,29 @@ def moments_panel(moments: Sequence[Moment], width: int, lines: int | None = Non
     if lines is None:
         return _panel(body(moments), None)
     console = Console(width=width, file=_Null(), color_system=None)
+
+    def fits(shown: Sequence[Moment]) -> bool:
+        panel = _panel(body(shown), None)
+        return len(console.render_lines(panel, console.options.update_width(width))) <= lines
+
     for start in range(len(moments)):  # drop the oldest until the newest fit
-        panel = _panel(body(moments[start:]), None)
-        if len(console.render_lines(panel, console.options.update_width(width))) <= lines:
+        if fits(moments[start:]):
             return _panel(body(moments[start:]), lines)
-    return _panel(body(moments[-1:]), lines)
+    step, component, text = moments[-1]
+    words = text.split()
+    low, high = 1, len(words) - 1  # the most words that fit, found by halving
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits([(step, component, _cut(words, middle))]):
+            low = middle
+        else:
+            high = middle - 1
+    return _panel(body([(step, component, _cut(words, low))]), lines)
+
+
+def _cut(words: Sequence[str], n: int) -> str:
+    """The first n words and an ellipsis, without a dangling comma or colon before it."""
+    return " ".join(words[:n]).rstrip(",;:—-") + "…"
 
 
 def _paragraphs(moments: Sequence[Moment]) -> Group:

@@ -1,0 +1,67 @@
+"""The live picture from frame to frame, as a learner watching `fabric train` sees it: no
+sentence cut off silently in the Moments panel, the same gradient panel and legend from the
+first frame to the last, and a clean screen after Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_pictures import board_after_a_run
+from test_views import assert_fits, lines_of, one_hot_rows, render
+
+from fabric_cli.views.ticker import moments_panel
+
+LONG = "Flat: steps 416 to 520, I hover around 1.4 while the heads sort out who is who."
+
+
+def panel_text(out: str, title: str = "Moments") -> list[str]:
+    """The text inside the panel with this title (its frame and padding taken off)."""
+    rows = lines_of(out)
+    top = next(i for i, row in enumerate(rows) if f"─ {title} " in row)
+    left = rows[top].rindex("╭", 0, rows[top].index(f"─ {title} "))
+    body = []
+    for row in rows[top + 1:]:
+        if row[left] == "╰":
+            break
+        body.append(row[left + 1:].split("│")[0].strip())
+    return body
+
+
+def assert_cut_between_words(body: list[str], sentence: str) -> None:
+    shown = " ".join(body)
+    assert shown.endswith("…"), f"cut off without an ellipsis: {body}"
+    said = sentence.split()
+    words = shown[shown.index(said[0]):-1].split()
+    assert words[:-1] == said[:len(words) - 1], body
+    assert said[len(words) - 1].startswith(words[-1]) and \
+        said[len(words) - 1].rstrip(",.:;") == words[-1].rstrip(",.:;"), \
+        f"a word cut in half: {body}"
+
+
+@pytest.mark.parametrize(("width", "lines"), ((42, 3), (42, 4), (60, 3), (30, 4)))
+def test_a_moment_too_long_for_its_panel_ends_at_a_word_with_an_ellipsis(width: int,
+                                                                       lines: int) -> None:
+    out = render(moments_panel([(521, "loss", LONG)], width, lines), width)
+    assert len(lines_of(out)) == lines
+    assert_cut_between_words(panel_text(out), LONG)
+
+
+def test_the_80x24_picture_says_when_the_newest_moment_goes_on() -> None:
+    board = board_after_a_run(3)  # three layers and a twelve-word story, as in pronouns
+    words = "<bos> the professor thanked the king after she finished her lecture .".split()
+    board.set_head(0, 0, words, one_hot_rows(len(words), (7, 2), 0.8), score=0.9,
+                   mark=[(7, 2), (9, 2)])
+    board.add_moment("loss", LONG, step=521)
+    out = render(board, 80, height=24)
+    assert len(lines_of(out)) <= 24
+    assert_fits(out, 80)
+    body = [row for row in panel_text(out) if row]
+    assert len(body) < 4  # the sentence needs more lines than the panel has
+    assert_cut_between_words(body, LONG)
+
+
+def test_a_moment_that_fits_is_shown_whole_without_an_ellipsis() -> None:
+    out = render(moments_panel([(521, "loss", "Flat at 1.4.")], 42, 3), 42)
+    assert panel_text(out) == ["521 Loss Flat at 1.4."]
+    assert not re.search("…", out)
