@@ -65,3 +65,32 @@ def test_a_moment_that_fits_is_shown_whole_without_an_ellipsis() -> None:
     out = render(moments_panel([(521, "loss", "Flat at 1.4.")], 42, 3), 42)
     assert panel_text(out) == ["521 Loss Flat at 1.4."]
     assert not re.search("…", out)
+
+
+SPECIALIST = ("Step 1,400, proven a verb head (score 0.931): silenced, the loss on the words "
+              "after my role went from 1.22 to 1.41 nats.")
+
+
+def pronouns_board():
+    """Three layers and a twelve-word story, as the pronouns run has."""
+    board = board_after_a_run(3)
+    words = "<bos> the professor thanked the king after she finished her lecture .".split()
+    board.set_head(0, 0, words, one_hot_rows(len(words), (7, 2), 0.8), score=0.9,
+                   mark=[(7, 2), (9, 2)])
+    return board
+
+
+@pytest.mark.parametrize(("width", "height"), ((120, 40), (100, 40), (90, 60)))
+def test_the_last_frame_keeps_the_gradient_sum_rows_of_the_frames_before(width: int,
+                                                                        height: int) -> None:
+    board = pronouns_board()
+    before = render(board, width, height=height)
+    for head in range(5):  # the specialist moments, long ones, all at the last step
+        board.add_moment("head", f"L0H{head}: {SPECIALIST}", step=1400)
+    after = render(board, width, height=height)
+    assert len(lines_of(after)) <= height
+    assert_fits(after, width)
+    for frame in (before, after):
+        legend = next(row for row in lines_of(frame) if "━ " in row and "█ " in row)
+        assert "↓ sum" in frame and "░ " in legend and "(log scale)" in frame
+    assert "L0H4" in after  # the newest moment is shown

@@ -205,7 +205,8 @@ class TrainingDashboard:
                  len(self.grad_rows), self.grad_embed is None)
         rows = []
         if self._full_fits.get(shape, True):
-            rows = [header, *self._full(console, options, width)]
+            rows = [header, *self._full(console, options, width,
+                                        height - len(header) if height else None)]
             self._full_fits = {shape: not height or sum(len(r) for r in rows) <= height}
         if not self._full_fits[shape]:
             rows = [header, *self._compact(console, options, width, height - len(header))]
@@ -216,17 +217,32 @@ class TrainingDashboard:
             yield from line
             yield Segment.line()
 
-    def _full(self, console: Console, options: ConsoleOptions, width: int) -> list[Lines]:
+    def _full(self, console: Console, options: ConsoleOptions, width: int,
+              height: int | None) -> list[Lines]:
         """Tall terminals: curve and attention side by side, gradient flow beside the moments
-        (stacked when narrower than _SIDE_BY_SIDE)."""
+        (stacked when narrower than _SIDE_BY_SIDE). The moments get the rows the rest leaves
+        (at least the gradient panel's height): long moments at the end of a run drop the
+        oldest, not the full picture's sum rows and axis."""
         if width >= _SIDE_BY_SIDE:
             left = (width - 1) * 11 // 20
             right = width - 1 - left
-            return [self._pair(console, options, ("curve", left, "full"), ("head", right, "full")),
-                    self._pair(console, options, ("grad", left, "full"),
-                               ("ticker", right, "full"))]
-        return [self._part(console, options, part, width, "full")
-                for part in ("curve", "grad", "head", "ticker")]
+            top = self._pair(console, options, ("curve", left, "full"), ("head", right, "full"))
+            grad = self._part(console, options, "grad", left, "full")
+            room = None if height is None else max(len(grad), height - len(top))
+            ticker = self._ticker_within(console, options, right, room)
+            return [top, self._join(grad, ticker, left, right)]
+        parts = [self._part(console, options, part, width, "full")
+                 for part in ("curve", "grad", "head")]
+        room = None if height is None else height - sum(len(p) for p in parts)
+        return [*parts, self._ticker_within(console, options, width, room)]
+
+    def _ticker_within(self, console: Console, options: ConsoleOptions, width: int,
+                       room: int | None) -> Lines:
+        """The moments as tall as they need, or the newest that fit in `room` rows."""
+        ticker = self._part(console, options, "ticker", width, "full")
+        if room is None or len(ticker) <= room or room < 3:
+            return ticker
+        return self._part(console, options, "ticker", width, f"lines{room}")
 
     def _compact(self, console: Console, options: ConsoleOptions, width: int,
                  height: int) -> list[Lines]:
