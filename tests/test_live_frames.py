@@ -94,3 +94,86 @@ def test_the_last_frame_keeps_the_gradient_sum_rows_of_the_frames_before(width: 
         legend = next(row for row in lines_of(frame) if "━ " in row and "█ " in row)
         assert "↓ sum" in frame and "░ " in legend and "(log scale)" in frame
     assert "L0H4" in after  # the newest moment is shown
+
+
+def terminal_rows(output: str, width: int, height: int) -> list[str]:
+    """What a terminal holds (scrollback and screen) after this output: just enough of a
+    VT100 for the live picture (text with its pending wrap, CR, LF, cursor up, erase line);
+    colours and cursor visibility ignored."""
+    rows = [[" "] * width]
+    top = row = col = 0
+
+    def down() -> None:
+        nonlocal row, top
+        row += 1
+        if row == len(rows):
+            rows.append([" "] * width)
+        top = max(top, row - height + 1)
+
+    for m in re.finditer(r"\x1b\[([?0-9;]*)([A-Za-z])|\x1b[()][A-Z0-9]|[\r\n]|[^\x1b\r\n]", output):
+        text, code = m.group(0), m.group(2)
+        if code == "A":
+            row, col = max(top, row - int(m.group(1) or 1)), min(col, width - 1)
+        elif code == "K":
+            rows[row] = [" "] * width
+        elif code or text.startswith("\x1b"):
+            continue
+        elif text == "\r":
+            col = 0
+        elif text == "\n":
+            down()
+        elif text.isprintable():
+            if col == width:  # the pending wrap
+                down()
+                col = 0
+            rows[row][col] = text
+            col += 1
+    return ["".join(r).rstrip() for r in rows]
+
+
+def test_ctrl_c_leaves_one_clean_final_frame_in_an_80x24_terminal(tmp_path) -> None:
+    import fcntl
+    import os
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+
+    def own_terminal() -> None:  # the pty is the child's terminal: Ctrl-C reaches it
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(TERM="xterm-256color", NO_COLOR="1")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "fabric_cli", "train", "-s", "tiny", "--steps", "3000",
+         "--run-dir", str(tmp_path / "run")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, preexec_fn=own_terminal)
+    os.close(slave)
+    output, pressed, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not pressed and output.count("fabric train ·".encode()) >= 3:
+            os.write(master, b"\x03")  # Ctrl-C, typed into the terminal
+            pressed = True
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif child.poll() is not None:
+            break
+    os.close(master)
+    assert child.wait(timeout=30) == 130 and pressed
+    rows = terminal_rows(output.decode("utf-8", "replace"), 80, 24)
+    headers = [r for r in rows if r.startswith("fabric train ·")]
+    assert len(headers) == 1, "\n".join(rows)  # no stale progress line above the last frame
+    assert "^C" not in "\n".join(rows)
+    assert any(r.startswith("Interrupted at step") for r in rows)

@@ -7,9 +7,11 @@ the same words `fabric narrate` uses.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 from rich.console import Console
@@ -64,6 +66,38 @@ class _Progress:
         tokens_per_s = self.tokens / spent
         eta = spent / max(done, 1) * (self.total - event["step"])
         return tokens_per_s, eta
+
+
+def quiet_control_echo(stream) -> Callable[[], None] | None:
+    """Stop the terminal echoing Ctrl-C as "^C" while the picture is drawn; returns what
+    puts the echo back (None when the stream is no terminal).
+
+    The picture fills the terminal, so its cursor sits at the end of the last line: the
+    echoed "^C" wrapped onto a new line, the screen scrolled, and the next frame was drawn
+    one line lower, leaving the old frame's progress line stranded above the final one.
+    Typed keys are still echoed; only control characters are not spelled out."""
+    try:
+        import termios
+    except ImportError:  # Windows: no such echo
+        return None
+    try:
+        fd = stream.fileno()
+        if not os.isatty(fd):
+            return None
+        before = termios.tcgetattr(fd)
+        quiet = list(before)
+        quiet[3] &= ~termios.ECHOCTL
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (AttributeError, ValueError, OSError, termios.error):
+        return None
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, before)
+        except (ValueError, OSError, termios.error):
+            pass
+
+    return restore
 
 
 class PlainTicker:
@@ -162,17 +196,24 @@ class LivePicture:
         self._costs: deque[float] = deque(maxlen=5)  # the last redraws' seconds
         self.follower = HeadFollower()
         self._last_probe: dict | None = None
+        self._restore_echo: Callable[[], None] | None = None
 
     def start(self, trainer) -> None:
+        self._restore_echo = quiet_control_echo(self.console.file)
         self.live = Live(self.dashboard, console=self.console, auto_refresh=False,
                          transient=False, redirect_stdout=False, redirect_stderr=False)
         self.live.start()
 
     def stop(self) -> None:
-        if self.live is not None:
-            self.live.refresh()
-            self.live.stop()
-            self.live = None
+        try:
+            if self.live is not None:
+                self.live.refresh()
+                self.live.stop()
+                self.live = None
+        finally:
+            if self._restore_echo is not None:
+                self._restore_echo()
+                self._restore_echo = None
 
     def _refresh(self, urgent: bool = False) -> None:
         now = time.perf_counter()
