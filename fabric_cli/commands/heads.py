@@ -185,7 +185,7 @@ def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
         lines.append(Text(title))
         title = name
     return Group(*lines, attention_heatmap(tokens, frame["pattern"], mark=marks,
-                                           max_width=width, title=title))
+                                           max_width=width, title=title, steady_legend=True))
 
 
 def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -> None:

@@ -88,15 +88,19 @@ def attention_heatmap(
     mark: Iterable[tuple[int, int]] = (),
     max_width: int | None = None,
     show_strongest: bool = True,
+    steady_legend: bool = False,
 ) -> RenderableType:
     """A token × token attention map (rows = query "from", columns = key "to").
 
     pattern: (T_q, T_k) weights in [0, 1]; tokens: the T_k key tokens (the queries are the
     last T_q of them). mark: (row, column) cells to flag as expected, e.g. pronoun ->
     antecedent. Fits max_width (or the console width), stating what it elided.
+    steady_legend: for the frames of an animation, the legend is worded as if a pronoun
+    missed (× its pick) in every frame, so it reads the same from the first frame to the last.
     """
     return AttentionHeatmap(
-        tokens, pattern, title=title, mark=mark, max_width=max_width, show_strongest=show_strongest
+        tokens, pattern, title=title, mark=mark, max_width=max_width,
+        show_strongest=show_strongest, steady_legend=steady_legend,
     )
 
 
@@ -112,6 +116,7 @@ class AttentionHeatmap:
         mark: Iterable[tuple[int, int]] = (),
         max_width: int | None = None,
         show_strongest: bool = True,
+        steady_legend: bool = False,
     ) -> None:
         weights = np.asarray(pattern, dtype=np.float64)
         if weights.ndim != 2:
@@ -129,6 +134,7 @@ class AttentionHeatmap:
         self.title = literal(title)
         self.max_width = max_width
         self.show_strongest = show_strongest
+        self.steady_legend = steady_legend
         self.marks = {(int(r), int(c)) for r, c in mark if 0 <= r < n_q and 0 <= c < n_k}
         visible = np.where(self._causal_mask(), np.nan_to_num(weights, nan=-1.0), -np.inf)
         self.strongest = visible.argmax(axis=1) if n_q and n_k else np.zeros(0, dtype=int)
@@ -362,7 +368,7 @@ class AttentionHeatmap:
                     legend.append(row, style=MUTED)
                 legend.append("  " + MARK_GLYPH, style=Style(color=ACCENT, bold=True))
                 legend.append(antecedent, style=MUTED)
-                if pick and self._misses():
+                if pick and (self.steady_legend or self._misses()):
                     legend.append("  " + MISS_GLYPH, style=Style(color="red", bold=True))
                     legend.append(pick, style=MUTED)
             if legend.cell_len <= width:
