@@ -108,13 +108,21 @@ class HeadRoleMap:
         table.add_column("", style="bold", no_wrap=True)
         for h in range(self.n_heads):
             table.add_column(f"H{h}", overflow="fold")
-        # a cell's room: the table less the layer column and the rules and padding
-        room = (width - 5 - 3 * self.n_heads) // max(1, self.n_heads)
-        short = room < 20
+        # a cell's room: the table less the layer column, the rules and the padding
+        room = (width - 6 - 3 * self.n_heads) // max(1, self.n_heads)
+        positions = [(layer, h) for layer in range(self.n_layers) for h in range(self.n_heads)]
+        # The roomiest wording whose every line fits, the same for every cell: a fact that
+        # does not fit would be folded mid-fact ("acc" alone, "100%→100%" beneath).
+        for short, stacked in ((False, False), (False, True), (True, True)):
+            cells = {p: self._cell(self.by_position.get(p), short=short, stacked=stacked)
+                     for p in positions}
+            widest = max(_widest(cell) for cell in cells.values())
+            if widest <= room:
+                break
+        for column in table.columns[1:]:  # every head as wide as the widest: an even grid
+            column.min_width = min(widest, room)
         for layer in range(self.n_layers):
-            cells = [self._cell(self.by_position.get((layer, h)), short=short)
-                     for h in range(self.n_heads)]
-            table.add_row(Text(f"L{layer}"), *cells)
+            table.add_row(Text(f"L{layer}"), *(cells[(layer, h)] for h in range(self.n_heads)))
         return table
 
     def _caption(self) -> Text:
@@ -124,9 +132,9 @@ class HeadRoleMap:
         return caption
 
     def _cell(self, head: Mapping[str, Any] | None, *, one_line: bool = False,
-              short: bool = False) -> Text:
-        """short: a narrow grid cell (80 columns), so the role's name is its key ("pronoun")
-        and each ablation fact has a line of its own, never broken mid-fact."""
+              short: bool = False, stacked: bool = False) -> Text:
+        """short: a narrow grid cell (80 columns), so the role's name is its key ("pronoun");
+        stacked: each ablation fact has a line of its own ("zeroed:", "loss …", "acc …")."""
         if head is None:
             return Text("—", style=MUTED)
         key = _role_key(str(head.get("role", "diffuse")))
@@ -152,10 +160,10 @@ class HeadRoleMap:
             cell.append("\n" + ("  " if one_line else "\n").join(facts), style=plain)
         ablation = head.get("ablation")
         if specialist and isinstance(ablation, Mapping):
-            cell.append_text(_ablation_lines(ablation, stacked=short))
+            cell.append_text(_ablation_lines(ablation, stacked=stacked))
         team = head.get("team_ablation")
         if specialist and isinstance(team, Mapping):
-            cell.append_text(_ablation_lines(team, label="with team:", stacked=short))
+            cell.append_text(_ablation_lines(team, label="with team:", stacked=stacked))
         return cell
 
 
@@ -178,6 +186,10 @@ def _ablation_lines(ablation: Mapping[str, Any], label: str = "zeroed:", *,
         out.append(f"{'' if stacked else ' '}acc {acc_before:.0%}→{acc_after:.0%}",
                    style="bold" if worse else "")
     return out
+
+
+def _widest(cell: Text) -> int:
+    return max((line.cell_len for line in cell.split("\n")), default=0)
 
 
 def _role_key(role: str) -> str:
