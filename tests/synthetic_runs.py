@@ -441,3 +441,17 @@ CHRONICLES = {
     "storm": lambda: storm_run(7),
     "older": lambda: build_run(8, new_measures=False),
 }
+
+
+def resumed_run(events: list[dict], *at: int) -> list[dict]:
+    """The run interrupted with Ctrl-C at each step in `at`, then resumed from there (the
+    chronicle a real resume leaves: docs/chronicle.md, `interrupted`)."""
+    import copy
+
+    out = copy.deepcopy(events)
+    for s in at:
+        i = next(i for i, e in enumerate(out) if e["type"] == "step" and e["step"] > s)
+        again = {**out[0], "step": s, "resumed_from": s}
+        out[i:i] = [{"v": 1, "type": "interrupted", "step": s, "reason": "ctrl-c",
+                     "checkpoint_step": s}, again]
+    return out

@@ -9,7 +9,7 @@ import re
 
 import pytest
 from rich.console import Console
-from synthetic_runs import build_run, write_chronicle
+from synthetic_runs import build_run, resumed_run, write_chronicle
 from typer.testing import CliRunner
 
 from fabric_cli.narrate import NARRATORS, plain_log, tell, ticker_line
@@ -127,19 +127,8 @@ def test_plain_log_shows_a_story_sentence_as_typed() -> None:
     assert "experiment ." not in line
 
 
-def _resumed(events: list[dict], *at: int) -> list[dict]:
-    """The run interrupted with Ctrl-C at each step in `at`, then resumed from there."""
-    out = copy.deepcopy(events)
-    for step in at:
-        i = next(i for i, e in enumerate(out) if e["type"] == "step" and e["step"] > step)
-        again = {**out[0], "step": step, "resumed_from": step}
-        out[i:i] = [{"v": 1, "type": "interrupted", "step": step, "reason": "ctrl-c",
-                     "checkpoint_step": step}, again]
-    return out
-
-
 def test_plain_log_tells_interruptions_where_they_happened() -> None:
-    lines = plain_log(_resumed(EVENTS["healthy0"], 120, 200))
+    lines = plain_log(resumed_run(EVENTS["healthy0"], 120, 200))
     steps = [int(line.split()[1].replace(",", "")) for line in lines if line.startswith("step")]
     assert steps == sorted(steps), "\n".join(lines)
     told = [line.split()[1:3] for line in lines]

@@ -8,25 +8,13 @@ import copy
 import re
 
 import pytest
-from synthetic_runs import build_run
+from synthetic_runs import build_run, resumed_run
 from test_claims import check_story
 
 from fabric_cli.narrate import tell
 from fabric_cli.narrate.format import step
 
 STOP_WORDS = re.compile(r"\b(stop|stopped|resumed)\b", re.IGNORECASE)
-
-
-def resumed_run(events: list[dict], *at: int) -> list[dict]:
-    """The run interrupted with Ctrl-C at each step in `at`, then resumed from there (the
-    chronicle a real resume leaves: docs/chronicle.md, `interrupted`)."""
-    out = copy.deepcopy(events)
-    for s in at:
-        i = next(i for i, e in enumerate(out) if e["type"] == "step" and e["step"] > s)
-        again = {**out[0], "step": s, "resumed_from": s}
-        out[i:i] = [{"v": 1, "type": "interrupted", "step": s, "reason": "ctrl-c",
-                     "checkpoint_step": s}, again]
-    return out
 
 
 def stopped_at(events: list[dict], s: int) -> list[dict]:
