@@ -144,3 +144,17 @@ def test_a_run_torn_before_the_spike_detector_could_watch_shows_no_count_of_spik
     console.print(comparison_view(compare_runs(clipped, torn)))
     [line] = [x for x in console.export_text().splitlines() if "gradient spikes" in x]
     assert line.count("needs 50 steps first") == 1, line  # the torn run's, not a bare 0
+
+
+def test_a_head_that_never_snapped_names_the_step_of_the_last_probe_it_quotes():
+    # the storm tore at step 38 and its last probe was step 0: "at the last probe" alone
+    # reads as the end of a run
+    from fabric_cli.narrate.format import step
+
+    for seed in range(4):
+        events = build_run(seed, specialist=False, diverge_at=120)
+        events = [e for e in events if not (e.get("type") == "moment" and e.get("kind") == "snap")]
+        last = _probes(events)[-1]["step"]
+        text = tell(events, "head", layer=1, head=3).text()
+        told = [p for p in text.split("\n\n") if "last probe" in p and "pronoun" in p]
+        assert told and all(f"step {step(last)}" in p for p in told), told

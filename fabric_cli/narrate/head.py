@@ -150,7 +150,8 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
                                at=step(any_snap["step"])))
     else:
         row = run.head_row(run.last_probe, layer, head)
-        paras.append(voice.say("no-snap", NO_SNAP, score=sig(run.score(row, "pronoun"))))
+        paras.append(voice.say("no-snap", NO_SNAP, score=sig(run.score(row, "pronoun")),
+                               at=step((run.last_probe or {}).get("step", "?"))))
     for m in mine[:2]:
         v = moment_values(m)
         at = before_snap if snap is not None and m["step"] < snap["step"] else len(paras)

@@ -131,13 +131,14 @@ SNAP_OTHER = [
 ]
 NO_SNAP = [
     ("No moment came when my gaze locked onto an antecedent in every story sentence; the "
-     "chronicle holds none for me. By the last probe my pronoun score was {score}."),
+     "chronicle holds none for me. By the last probe, step {at}, my pronoun score was "
+     "{score}."),
     ("I waited for the moment the others talk about, the sudden pull from a pronoun to its "
-     "noun. The chronicle records none for me; at the last probe, {score} of my pronoun "
-     "attention reached the right noun."),
-    ("The snap never came to me. A pronoun score of {score} at the last probe. *Searching is "
-     "not finding.*"),
-    "No snap for me in this run; my pronoun score ended at {score}.",
+     "noun. The chronicle records none for me; at the last probe, step {at}, {score} of my "
+     "pronoun attention reached the right noun."),
+    ("The snap never came to me. A pronoun score of {score} at the last probe, step {at}. "
+     "*Searching is not finding.*"),
+    "No snap for me in this run; at the last probe, step {at}, my pronoun score was {score}.",
 ]
 THRESHOLD = Bank("grew", [
     ("At step {at} my {role} score climbed to {score}, past the line of {threshold}; at step "
