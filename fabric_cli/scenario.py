@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fabric_cli import toml_text
 from fabric_cli.errors import FabricError
 from fabric_cli.language import schema
 from fabric_cli.language.grammar import Grammar, parse_grammar
@@ -165,8 +166,10 @@ MERGED_TABLES = ("model", "training", "probes")  # key by key; any other table i
 def load_data(path: Path, source: str, depth: int = 0) -> tuple[dict, str]:
     """The file's TOML, over its `base` (a bundled scenario) when it names one: the file's
     model, training and probes keys replace the base's one by one, its other tables and
-    top-level keys replace the base's whole. Returns the data and the text of every file
-    read (base first), so a change to the base is a change to the scenario."""
+    top-level keys replace the base's whole. Returns the data and its text: the file as it
+    is, or for a file on a base, the merged tables as TOML (toml_text) under the file's own
+    lines as comments, so a change to the base is a change to the scenario and a run's copy
+    of it loads on its own."""
     text = _read(path, source)
     data = _parse_toml(text, source)
     if "base" not in data:
@@ -180,13 +183,15 @@ def load_data(path: Path, source: str, depth: int = 0) -> tuple[dict, str]:
     if not base_path.is_file() or base_path.resolve() == path.resolve():
         raise schema.schema_error(source, "base", "the name of another bundled scenario "
                                   "(see `fabric scenarios`)", name)
-    merged, base_text = load_data(base_path, base_path.name, depth + 1)
+    merged, _ = load_data(base_path, base_path.name, depth + 1)
     for key, value in data.items():
         if key in MERGED_TABLES and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    return merged, base_text + "\n" + text
+    header = (f"fabric's copy of {source}: the bundled scenario {name}, with this file's keys "
+              f"over it.\nThe file itself:\n\n{text}")
+    return merged, toml_text.dumps(merged, header)
 
 
 def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scenario:

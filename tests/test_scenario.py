@@ -147,3 +147,36 @@ def test_scenarios_dir_falls_back_to_the_checkout(tmp_path, monkeypatch):
     found = scenarios_dir()
     assert found == checkout / "scenarios"
     assert (found / "pronouns.toml").is_file()
+
+
+def test_a_scenario_on_a_base_is_one_toml_text_that_loads_to_the_merged_tables():
+    # a run keeps this text as its copy and resumes from it: the base's file and the
+    # scenario's one after the other would declare [training] twice
+    import tomllib
+
+    from fabric_cli.scenario import load_data
+
+    based = [p for p in scenarios_dir().glob("*.toml")
+             if "base" in tomllib.loads(p.read_text(encoding="utf-8"))]
+    assert len(based) >= 5
+    for path in based:
+        merged, text = load_data(path, path.name)
+        assert tomllib.loads(text) == merged, path.name
+        assert "base" not in tomllib.loads(text)
+
+
+def test_toml_text_round_trips_what_a_scenario_can_hold():
+    import math
+    import tomllib
+
+    from fabric_cli import toml_text
+
+    data = {"description": 'quotes " and \\ back, tab\t, line\n, bell\x07, del\x7f, é, 😀',
+            "seed": 3, "ratio": 1e-05, "big": 1e300, "flag": True, "nothing": False,
+            "odd key": [1, 2.5, "x"], "model": {"d": 64, "table": {"a.b": {"c": [True]}}},
+            "grammar": {"templates": [{"text": "The {a}", "w": 1.0}, {"text": "b", "w": 2}],
+                        "empty": []},
+            "edge": {"inf": math.inf, "minus": -math.inf}}
+    back = tomllib.loads(toml_text.dumps(data, header="a note\nover two lines"))
+    assert back == data
+    assert math.isnan(tomllib.loads(toml_text.dumps({"x": math.nan}))["x"])

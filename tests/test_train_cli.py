@@ -173,9 +173,17 @@ def test_a_run_dir_that_is_a_file_is_refused_in_one_line(tmp_path):
 
 
 # -- 2. Ctrl-C and --resume -----------------------------------------------------------------------
-def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkeypatch):
-    """A real SIGINT, sent by the process to itself at step 15 (no timing involved)."""
+@pytest.mark.parametrize("on_a_base", [False, True])
+def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkeypatch,
+                                                                 on_a_base):
+    """A real SIGINT, sent by the process to itself at step 15 (no timing involved). A
+    scenario built on a base (as storm and no-adam are) resumes from the run's own copy."""
     run_dir = tmp_path / "cut"
+    scenario = "tiny"
+    if on_a_base:
+        scenario = str(tmp_path / "tiny-on-a-base.toml")
+        Path(scenario).write_text('description = "tiny, a little lighter"\nbase = "tiny"\n\n'
+                                  "[training]\nweight_decay = 0.02\n", encoding="utf-8")
     train_step = Trainer._train_step
 
     def train_step_then_ctrl_c(self):
@@ -185,7 +193,7 @@ def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkey
         return event
 
     monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
-    cut = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
+    cut = invoke("-s", scenario, "--steps", "40", "--run-dir", str(run_dir))
     assert cut.exit_code == 130, cut.output
     lines = [line for line in cut.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Interrupted at step 15" in lines[0]
