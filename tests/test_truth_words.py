@@ -158,3 +158,17 @@ def test_a_head_that_never_snapped_names_the_step_of_the_last_probe_it_quotes():
         text = tell(events, "head", layer=1, head=3).text()
         told = [p for p in text.split("\n\n") if "last probe" in p and "pronoun" in p]
         assert told and all(f"step {step(last)}" in p for p in told), told
+
+
+def test_a_run_stopped_by_hand_is_not_judged_and_its_heads_not_declared_unproven():
+    for seed in range(4):
+        events = build_run(seed)
+        _end(events).update(status="interrupted", specialists=[])
+        events = [e for e in events if e.get("kind") != "specialist"]
+        loss = tell(events, "loss").text()
+        assert "Final judgment" not in loss and "My last verdict" not in loss, loss
+        assert "verdict" in loss.lower() or "judg" in loss.lower()
+        chorus = tell(events, None).text()
+        assert "not one proven" not in chorus and "never found its specialists" not in chorus
+        head = tell(events, "head", layer=1, head=3).text()
+        assert "The Head's Perspective" not in head

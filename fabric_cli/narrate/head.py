@@ -375,7 +375,7 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
 
 
 def _perspective(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | None:
-    if run.status == "diverged" or run.end is None:
+    if run.status != "finished":  # torn, stopped or still going: no ablation named anyone yet
         return None
     n = int(run.model.get("n_layers", 0)) * int(run.model.get("n_heads", 0))
     specs = run.specialists

@@ -119,10 +119,20 @@ STORM = Bank("diverged", [
     "Step {step}: {loss}. There is no judgment in that. Step {last_good_step} was kept.",
     "My verdict at step {step} was {loss}; the checkpoint of step {last_good_step} was kept.",
 ])
+STOPPED = [  # a run stopped by hand (run_end "interrupted"): its figures are not final
+    ("Stopped at step {at}, before its end: so far {train} on training batches and {val} on "
+     "fresh sentences, against a floor of {floor}. Resume it for my verdict."),
+    ("The run was stopped at step {at}. My word so far: {train} (train), {val} (fresh "
+     "sentences); the floor is {floor}. Not yet a judgment."),
+    ("A hand stopped the run at step {at}; I stood at {train} in training and {val} on fresh "
+     "sentences, the floor at {floor}. The verdict waits for the rest."),
+    ("Interrupted at step {at}: {train} on training batches, {val} fresh, the floor {floor}. "
+     "I have not judged yet."),
+]
 UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
               "gave was {loss}."),
     'The chronicle ends at step {at} with no verdict; my last loss was {loss}.',
-    'No final judgment: the run stops at step {at}, the loss at {loss}.',
+    'No final judgment yet: the chronicle stops at step {at}, the loss at {loss}.',
     'At step {at} the record stops. I last said {loss}.',
 ]
 
@@ -175,6 +185,12 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                           grad_norm=(diverged.get("data") or {}).get("grad_norm"))
         chapters.append(Chapter("The Storm", [voice.say("storm", STORM, claim=broke,
                                                         **moment_values(diverged))]))
+    elif end is not None and end.get("status") == "interrupted" and finite_all(end):
+        floor = (end.get("floor") or {}).get("train")
+        paras.append(voice.say("stopped", STOPPED, at=step(end.get("step", "?")),
+                               train=sig(end["final_train_loss"]),
+                               val=sig(end["final_val_loss"]), floor=sig(floor)))
+        chapters.append(Chapter("Stopped", paras))
     elif end is not None and finite_all(end):
         floor = as_float((end.get("floor") or {}).get("train"))
         gap = as_float(end["final_val_loss"]) - floor
