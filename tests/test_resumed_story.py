@@ -46,7 +46,7 @@ def test_the_engineers_tell_a_resumed_stop_in_one_sentence_with_its_steps(long_r
     story = tell(events, "engineers")
     said = _sentences_naming(story, 1234)
     assert len(said) == 1, story.text()
-    assert "ctrl-c" in said[0] and re.search(r"resumed", said[0]), said[0]
+    assert "Ctrl-C" in said[0] and re.search(r"resumed", said[0]), said[0]
     assert "step 1,234" in said[0]  # written as every step is, separator and all
     assert check_story(story, events) == []
 
@@ -72,7 +72,7 @@ def test_a_run_never_stopped_says_nothing_of_stopping(long_run):
 def test_a_run_that_ended_stopped_is_still_told_as_stopped_and_not_resumed(long_run):
     events = stopped_at(long_run, 1234)
     text = tell(events, "engineers").text()
-    assert "step 1,234" in text and "ctrl-c" in text
+    assert "step 1,234" in text and "Ctrl-C" in text and "ctrl-c" not in text
     assert "resumed" not in text
 
 

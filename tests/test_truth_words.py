@@ -56,9 +56,9 @@ def test_the_ffn_says_who_did_more_only_when_the_larger_share_added_to_the_word(
         row.update(before=0.507, after_attn=0.506, after_mlp=0.504, attn_gain=-0.000971,
                    mlp_gain=-0.00141)
         text = tell(events, "ffn").text()
-        told = next(p for p in text.split("\n\n") if "-0.00141" in p)
+        told = next(p for p in text.split("\n\n") if "0.00141" in p)
         assert "did more" not in told and "larger" not in told, told
-        assert "took from it" in told, told
+        assert "took from it" in told and "-0.00" not in told, told  # sizes, not signs
 
 
 def test_the_tokenizer_counts_a_sentence_as_infer_does_without_the_bos():

@@ -28,7 +28,7 @@ EPIGRAPH = [
 SCHEDULE = [
     ("We warmed the Fabric up for {warmup} steps, the learning rate climbing from {lr1} at step "
     "{at1} toward its peak of {peak}, then let it ease down a cosine toward {ratio} of that "
-    "peak. *Gently at first. Gently at the end.*"),
+    "peak. *Gently at first, gently at the end: that was the plan.*"),
     ("The plan: {warmup} steps of warmup (the rate was {lr1} at step {at1}), a peak of {peak}, "
     "then a slow cosine descent to a floor of {ratio} times the peak."),
     'For {warmup} steps we raised the rate gently (it was {lr1} at step {at1}) toward {peak}, then let it fall along a cosine toward {ratio} of the peak.',
@@ -167,6 +167,12 @@ MOMENT_LINES = {
 }
 
 
+def _reason(stop: dict) -> str:
+    """The chronicle's reason for a stop as a person says it: "ctrl-c" -> "Ctrl-C"."""
+    reason = str(stop.get("reason") or "a stop")
+    return {"ctrl-c": "Ctrl-C", "sigterm": "a termination signal"}.get(reason, reason)
+
+
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
     tr, first, last = run.training, run.first_step, run.last_step
     chapters = []
@@ -215,7 +221,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         paras.append(voice.say("storm", bank, **moment_values(diverged)))
     if run.interrupted is not None:
         paras.append(voice.say("interrupted", INTERRUPTED,
-                               reason=str(run.interrupted.get("reason", "a stop")),
+                               reason=_reason(run.interrupted),
                                at=step(run.interrupted.get("checkpoint_step", 0))))
     if run.end is not None and diverged is None:
         italic = END_INTERRUPTED if run.status == "interrupted" else END_FINISHED
@@ -238,6 +244,6 @@ def _resumed(run: RunFacts, voice: Voice) -> list[str]:
         bank = RESUMED if same else RESUMED_ELSEWHERE
         claim = same if same else voice.claim("figures_differ", before=at, after=resumed)
         said.append(voice.say(f"resumed:{start.get('step')}", bank, claim=claim,
-                              reason=str(stop.get("reason", "a stop")), at=at,
+                              reason=_reason(stop), at=at,
                               resumed=resumed))
     return said

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fabric_cli.narrate.claims import Bank, trend
 from fabric_cli.narrate.common import heads_list, moment_values
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import pct, sig, step
+from fabric_cli.narrate.format import as_float, pct, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Feed-Forward Network"
@@ -189,6 +189,9 @@ def _lens(run: RunFacts, voice: Voice) -> list[str]:
                            ("neither_gained", LENS_NEITHER)):
             claim = voice.claim(fact, **gains)
             if claim:
+                if fact == "neither_gained":  # "took from it 0.000971", not "-0.000971"
+                    values.update(attn_gain=sig(abs(as_float(row.get("attn_gain")))),
+                                  mlp_gain=sig(abs(as_float(row.get("mlp_gain")))))
                 text += " " + voice.say(f"lens-i:{row.get('layer')}", bank, claim=claim,
                                         **values)
                 break

@@ -223,10 +223,10 @@ ALIGN = [
      "with {others0}; at step {at}, {ante} and {others}."),
 ]
 ALIGN_APART = Bank("opened", [
-    "*Pronouns and their referents lined up, drifting apart from irrelevant words.*",
-    "*The right key drew away from the rest, drifting apart from irrelevant words.*",
-    "*The gap widened: the noun it means, drifting apart from everything else.*",
-    "*Drifting apart from the irrelevant words, toward the one that matters.*",
+    "*Pronouns and their referents lined up: the gap to the irrelevant words widened.*",
+    "*The right key pulled further ahead of the rest.*",
+    "*The gap widened between the noun it means and everything else.*",
+    "*Further ahead of the irrelevant words now: the one that matters.*",
 ])
 
 # --- My own weights, one step at a time (analysis/weights.py, narrate/head_weights.py) ---

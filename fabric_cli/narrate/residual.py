@@ -65,8 +65,8 @@ BRANCH_MORE = Bank("branch_more", [
     "*More came through the blocks than along me.*",
 ])
 BOTTOM = [
-    ("All the way down, at Layer 0, I delivered {arriving}, and {leaving} left the last block "
-    "for the embeddings, at step {at}."),
+    ("All the way down, at Layer 0, I delivered {arriving}, and {leaving} left Layer 0 for the "
+    "embeddings, at step {at}."),
     ("At the bottom, at step {at}: {arriving} arrived on my thread, {leaving} left Layer 0 for "
     "the embeddings."),
     'At step {at}, Layer 0 received {arriving} on my thread and passed {leaving} to the embeddings.',
@@ -119,7 +119,7 @@ BLEND = [
      "{resid_norm}, at Layer {layer}."),
 ]
 BLEND_SMALL = Bank("small_share", [
-    "*A small voice in a wide stream, and still it steered the next word.*",
+    "*A small voice in a wide stream, added to it, never replacing it.*",
     "*Smaller than what I carried: a small voice, added, never replacing.*",
     "*A small voice beside me; I keep the roots while it stretches.*",
     "*Stay anchored, I told it: a small voice on a long thread.*",
