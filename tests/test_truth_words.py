@@ -172,3 +172,20 @@ def test_a_run_stopped_by_hand_is_not_judged_and_its_heads_not_declared_unproven
         assert "not one proven" not in chorus and "never found its specialists" not in chorus
         head = tell(events, "head", layer=1, head=3).text()
         assert "The Head's Perspective" not in head
+
+
+def test_a_head_whose_partner_masters_all_its_pronouns_does_not_claim_half_the_loom():
+    all_of_them = {w: 1.0 for w in ("he", "her", "his", "it", "its", "she", "their", "they")}
+    some = {**all_of_them, "their": 0.5, "they": 0.714}
+    divided = ("split the loom", "do not carry every", "divided the work", "My share is")
+    for seed in range(4):
+        events = build_run(seed)
+        spec = dict(_end(events)["specialists"][0])
+        _end(events)["specialists"] = [
+            {**spec, "layer": 0, "head": 0, "role": "pronoun", "by_pronoun": all_of_them,
+             "redundant_with": [[0, 2]], "team_heldout_acc": 1.0},
+            {**spec, "layer": 0, "head": 2, "role": "pronoun", "by_pronoun": some,
+             "redundant_with": [[0, 0]], "team_heldout_acc": 1.0}]
+        text = tell(events, "head", layer=0, head=2).text()
+        assert '"their" and "they"' in text and "L0H0" in text, text
+        assert not any(words in text for words in divided), text

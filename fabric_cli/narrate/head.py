@@ -254,10 +254,17 @@ def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int
     for layer, head in twins:
         other = run.specialist_of(layer, head) or {}
         theirs += [w for w in _forms(other.get("by_pronoun")) if w not in theirs]
+    # a division needs each side to master a pronoun the other does not
     divided = mine and theirs and not set(theirs) <= set(mine)
     if not divided or spec.get("team_heldout_acc") is None:
-        return voice.say("redundant", REDUNDANT, list=heads_list(twins), verb=verb)
+        return voice.say("redundant", REDUNDANT, list=heads_list(twins), verb=verb,
+                         it_they="it" if len(twins) == 1 else "they",
+                         hold="holds" if len(twins) == 1 else "hold")
     only_theirs = [w for w in theirs if w not in mine]
+    if set(mine) <= set(theirs):
+        return voice.say("covered", COVERED, list=heads_list(twins), verb=verb,
+                         theirs=_quoted(only_theirs), team=pct(spec.get("team_heldout_acc")),
+                         is_are="is" if len(only_theirs) == 1 else "are")
     return voice.say("divided", DIVIDED, mine=_quoted(mine), theirs=_quoted(only_theirs),
                      list=heads_list(twins), verb=verb, team=pct(spec.get("team_heldout_acc")))
 

@@ -63,7 +63,16 @@ REDUNDANT = [
     ("A backup runs beside me: {list} {verb} the very same stitch, and the Fabric leans on "
      "whichever of us the Dropout spares."),
     "{list} {verb} what I carry; each of us is the other's spare.",
-    "The same thread runs through {list} as well. *If I snap, they hold.*",
+    "The same thread runs through {list} as well. *If I snap, {it_they} {hold}.*",
+]
+COVERED = [  # the others master every pronoun this head masters, and more
+    ("{list} {verb} every pronoun I carry, and {theirs} besides. *I am the spare thread "
+     "here.*"),
+    ("Whatever I resolve, {list} {verb} too, and {theirs} as well. Pooled, we find the "
+     "antecedent {team} of the time on held-out sentences."),
+    "{theirs} {is_are} beyond me; {list} {verb} those and all of mine. *A backup, not a half.*",
+    ("I am the smaller share: {list} {verb} all my pronouns and {theirs}. Together: {team} on "
+     "held-out sentences."),
 ]
 DIVIDED = [
     ("We split the loom between us. My threads are {mine}; {list} {verb} {theirs}. Pooled, our "
