@@ -189,3 +189,13 @@ def test_a_head_whose_partner_masters_all_its_pronouns_does_not_claim_half_the_l
         text = tell(events, "head", layer=0, head=2).text()
         assert '"their" and "they"' in text and "L0H0" in text, text
         assert not any(words in text for words in divided), text
+
+
+def test_a_head_that_never_snapped_is_not_told_another_found_it_first():
+    for seed in range(8):  # every variant of the other head's snap
+        events = build_run(seed)
+        snap = next(e for e in events if e.get("kind") == "first_snap")
+        text = tell(events, "head", layer=1, head=3).text()  # never snapped
+        if (snap["layer"], snap["head"]) == (1, 3):
+            continue
+        assert "before me" not in text and "snapped first" not in text, text

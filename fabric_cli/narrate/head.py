@@ -126,8 +126,10 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
     if others:
         items = [NEIGHBOUR_ITEM.format(**moment_values(m), at=step(m["step"])) for m in others]
         first_mine = mine[0]["step"] if mine else None
-        earlier = first_mine is None or all(m["step"] < first_mine for m in others)
-        paras.append(voice.say("neighbours", NEIGHBOURS_FIRST if earlier else NEIGHBOURS_ANY,
+        earlier = first_mine is not None and all(m["step"] < first_mine for m in others)
+        bank = (NEIGHBOURS_ONLY if first_mine is None else
+                NEIGHBOURS_FIRST if earlier else NEIGHBOURS_ANY)
+        paras.append(voice.say("neighbours", bank,
                                list="; ".join(items)))
     snap = run.first_moment("first_snap", layer, head)
     any_snap = run.first_moment("first_snap")

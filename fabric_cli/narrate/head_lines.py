@@ -96,6 +96,12 @@ NEIGHBOURS_ANY = [
     "Around me the loom was waking: {list}.",
     "Elsewhere in the Fabric: {list}. *We were all learning at once.*",
 ]
+NEIGHBOURS_ONLY = [  # this head crossed no line in the whole run
+    "Around me other heads found their callings: {list}. *I found none.*",
+    "Others crossed their lines: {list}. I crossed none.",
+    "The loom woke around me: {list}. *Not my thread.*",
+    "Elsewhere in the Fabric: {list}. *Not me.*",
+]
 NEIGHBOUR_ITEM = "{who} crossed the {role} line of {threshold} at step {at}, scoring {score}"
 SNAP_CLEAR = Bank("clear_margin", [
     ("Step {at}. In *{sentence}* my query for \"{pronoun}\" met the key of \"{antecedent}\" and "
@@ -120,13 +126,14 @@ SNAP_NARROW = Bank("narrow_margin", [
     ("It began faintly at step {at}: in *{sentence}*, {weight} from \"{pronoun}\" to "
      "\"{antecedent}\", {runner_weight} still on \"{runner_up}\"."),
 ])
-SNAP_OTHER = [
+SNAP_OTHER = [  # told by a head that never snapped: nothing here may say it did later
     ("The first snap, at step {at}, was not mine: {who} looked from \"{pronoun}\" to "
      "\"{antecedent}\" with weight {weight}. I felt the weave tighten somewhere else."),
     ("At step {at} {who} locked \"{pronoun}\" onto \"{antecedent}\" ({weight}); the "
      "snap belonged to another head."),
-    "Another head, {who}, snapped first, at step {at}: \"{pronoun}\" to \"{antecedent}\", {weight}.",
-    ("{who} found it before me, at step {at}: {weight} of its attention from \"{pronoun}\" on "
+    ("The snap went to another head, {who}, at step {at}: \"{pronoun}\" to \"{antecedent}\", "
+     "{weight}."),
+    ("{who} found it, not I, at step {at}: {weight} of its attention from \"{pronoun}\" on "
      "\"{antecedent}\"."),
 ]
 NO_SNAP = [
