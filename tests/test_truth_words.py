@@ -199,3 +199,17 @@ def test_a_head_that_never_snapped_is_not_told_another_found_it_first():
         if (snap["layer"], snap["head"]) == (1, 3):
             continue
         assert "before me" not in text and "snapped first" not in text, text
+
+
+def test_a_voice_comparing_runs_that_differ_in_more_than_it_says_so_before_its_claims():
+    from fabric_cli.analysis.compare import compare_runs, run_summary
+    from fabric_cli.narrate.compare_voices import speak
+
+    clipped = run_summary(build_run(0), "clipped")
+    torn_other = run_summary(build_run(0, grad_clip=0.0, diverge_at=100, specialist=False,
+                                       optimizer="momentum"), "c")
+    said = [s["text"] for s in speak("engineers", compare_runs(clipped, torn_other))]
+    assert "differ in more than us (optimizer, grad_clip)" in said[1], said
+    torn_same = run_summary(build_run(0, grad_clip=0.0, diverge_at=100, specialist=False), "b")
+    alone = " ".join(s["text"] for s in speak("engineers", compare_runs(clipped, torn_same)))
+    assert "differ in more than" not in alone

@@ -126,7 +126,8 @@ def compare_runs(a: dict, b: dict) -> dict:
             notes.append(f"{run['name']} did not finish ({run['status']}): its figures stop "
                          f"at step {step_text(run['steps'])}")
     differ = [k for k in sa if sa[k] != sb[k]]
-    if len({_component_of(k, differ) for k in differ}) > 1:
+    mixed = len({_component_of(k, differ) for k in differ}) > 1
+    if mixed:
         notes.append("the runs differ in more than one setting (" + ", ".join(differ) +
                      "): a difference between them is not the work of one alone")
     n = max(sa["n_layers"], sb["n_layers"])
@@ -141,6 +142,7 @@ def compare_runs(a: dict, b: dict) -> dict:
         "schema_version": SCHEMA_VERSION,
         "a": a, "b": b,
         "differences": {k: [sa[k], sb[k]] for k in sa if sa[k] != sb[k]},
+        "mixed_settings": differ if mixed else [],  # more than one component's settings
         "layers": layers,
         "notes": notes,
     }

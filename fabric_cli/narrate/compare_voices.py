@@ -168,6 +168,12 @@ def speak(component: str, cmp: dict) -> list[dict]:
             if name in facts:
                 values = {"me": me, **selves, **facts[name]}
                 said.append({"fact": name, "text": text.format(**values)})
+    if said and component in ABSENCE_VOICES and cmp.get("mixed_settings"):
+        # what a voice credits to itself is only its share where other settings moved too
+        mine = "our" if me == "us" else "my"
+        said.insert(1, {"fact": "mixed_settings", "text": (
+            f"The two runs differ in more than {me} (" + ", ".join(cmp["mixed_settings"]) +
+            f"), so what follows is not {mine} doing alone.")})
     if component in ABSENCE_VOICES and absence(component, cmp) is None and not said:
         said.insert(0, {"fact": "no_absence", "text": _no_absence(component, cmp)})
     return said
