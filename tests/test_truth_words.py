@@ -213,3 +213,20 @@ def test_a_voice_comparing_runs_that_differ_in_more_than_it_says_so_before_its_c
     torn_same = run_summary(build_run(0, grad_clip=0.0, diverge_at=100, specialist=False), "b")
     alone = " ".join(s["text"] for s in speak("engineers", compare_runs(clipped, torn_same)))
     assert "differ in more than" not in alone
+
+
+def test_dropout_names_the_ablation_measure_it_quotes_and_claims_no_spare_alone():
+    # the group ablation's accuracy is the next word's after each pronoun, not resolution;
+    # and the default run's L0H0 alone hurts, so "any one of them and almost nothing changed"
+    # was not true
+    for seed in range(4):
+        events = build_run(seed)
+        spec = dict(_end(events)["specialists"][0])
+        group = {"loss_before": 0.72, "loss_after": 1.87, "acc_before": 1.0, "acc_after": 0.498}
+        _end(events)["specialists"] = [
+            {**spec, "layer": 0, "head": h, "role": "pronoun", "group_ablation": group}
+            for h in (0, 2)]
+        text = tell(events, "dropout").text()
+        told = next(p for p in text.split("\n\n") if "49.8%" in p)
+        assert "the word after each pronoun" in told and "resolution" not in told, told
+        assert "almost nothing" not in told and "pronouns resolved" not in told, told

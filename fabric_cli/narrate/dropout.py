@@ -60,16 +60,20 @@ INSIDE_TOO = [
     'Inside the heads too: {attn} of every attention weight, dark on each step.',
     'I reached into the heads as well, cutting {attn} of their attention weights.',
 ]
-BACKUPS = [  # {moved}: figures.moved, "went from A to B" or "stayed at A"
+# {moved}: figures.moved, "went from A to B" or "stayed at A"; the figure is the accuracy of
+# the Fabric's next word after each pronoun (the ablation's measure), not pronoun resolution
+BACKUPS = [
     ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
-    "pronoun's antecedent on held-out sentences; silence any one of them and almost nothing "
-    "changed, silence {every} and resolution {moved}. *Cut a thread and the cloth still "
-    "holds.*"),
+     "pronoun's antecedent on held-out sentences; silence {every} and the accuracy of the word "
+     "after each pronoun {moved}. *Cut a thread and the cloth still holds.*"),
     ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
-    "them together and the share of pronouns resolved {moved}. *I taught them not to trust a "
-    "single thread.*"),
-    'By the end {count} heads, {list}, had learned the same pronoun paths; silence {every} and resolution {moved}. *Backups, woven under my cuts.*',
-    'In the end {count} heads ({list}) came to carry the pronouns; zeroed together, the share of pronouns resolved {moved}.',
+     "them together and the accuracy of the word after each pronoun {moved}. *I taught them "
+     "not to trust a single thread.*"),
+    ("By the end {count} heads, {list}, had learned the same pronoun paths; silence {every} "
+     "and the accuracy of the word after each pronoun {moved}. *Backups, woven under my "
+     "cuts.*"),
+    ("In the end {count} heads ({list}) came to carry the pronouns; zeroed together, the "
+     "accuracy of the word after each pronoun {moved}."),
 ]
 FOCUS = [
     ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
