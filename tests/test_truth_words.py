@@ -230,3 +230,16 @@ def test_dropout_names_the_ablation_measure_it_quotes_and_claims_no_spare_alone(
         told = next(p for p in text.split("\n\n") if "49.8%" in p)
         assert "the word after each pronoun" in told and "resolution" not in told, told
         assert "almost nothing" not in told and "pronouns resolved" not in told, told
+
+
+def test_two_measures_of_resolution_at_one_step_say_whose_they_are():
+    # at step 300 the default run told 69.1% (L0H2's attention) in the Loss and 63.7% (the
+    # Fabric's own guesses) in Dropout, both as "pronouns resolved"
+    from fabric_cli.narrate.loss import PLATEAU_WORKING
+
+    assert all("attention" in phrase for phrase in PLATEAU_WORKING.variants)
+    for seed in range(4):
+        text = tell(build_run(seed), "dropout").text()
+        told = [p for p in text.split("\n\n") if "of pronouns" in p
+                and ("under my mask" in p or "in my dark" in p)]
+        assert told and all("Fabric's" in p for p in told), told

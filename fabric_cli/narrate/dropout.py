@@ -76,12 +76,17 @@ BACKUPS = [
      "accuracy of the word after each pronoun {moved}."),
 ]
 FOCUS = [
-    ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric resolved {clean} "
-    "of pronouns with every thread lit and {dropped} under my mask. {italic}"),
-    ("Step {at}, a test in the dark, {who} the best tracker: {clean} of pronouns resolved "
-    "clean, {dropped} under my mask. {italic}"),
-    'Step {at}: with {who} leading, the trackers resolved {clean} of pronouns clean and {dropped} under my mask. {italic}',
-    'At step {at} I tested the trackers, {who} first among them: {clean} clean, {dropped} in my dark. {italic}',
+    # {clean}, {dropped}: the Fabric's own next word favouring the right noun's words (the
+    # probe's resolution), not a head's attention (the Loss's and the heads' figure)
+    ("At step {at} I tested the pronoun trackers, led by {who}: the Fabric's next word "
+     "favoured the right noun for {clean} of pronouns with every thread lit and {dropped} "
+     "under my mask. {italic}"),
+    ("Step {at}, a test in the dark, {who} the best tracker: the Fabric's own guesses resolved "
+     "{clean} of pronouns clean, {dropped} under my mask. {italic}"),
+    ("Step {at}: with {who} leading, the Fabric's guesses resolved {clean} of pronouns clean "
+     "and {dropped} under my mask. {italic}"),
+    ("At step {at} I tested the trackers, {who} first among them: the Fabric's guesses "
+     "resolved {clean} of pronouns clean, {dropped} in my dark. {italic}"),
 ]
 GRIP = {
     "held": Bank("held", ["*The grip held.*", "*It held under my dark.*",

@@ -60,14 +60,15 @@ PLATEAU_LOST = Bank("not_learned", [
 ])
 PLATEAU_WORKING = Bank("learned", [
     ("From step {start_step} to step {end_step} I lay nearly flat at about {mean_loss}, "
-     "while the pronoun heads already resolved {acc} at step "
-     "{probe_at}. *Not a stall: the last slow mile.*"),
+     "while the best pronoun head's attention already found the antecedent for {acc} of "
+     "pronouns at step {probe_at}. *Not a stall: the last slow mile.*"),
     ("Steps {start_step} to {end_step}: slow, around {mean_loss}; "
-     "by step {probe_at} the best head resolved {acc} of pronouns."),
+     "by step {probe_at} the best head's attention found {acc} of the antecedents."),
     ("A slow stretch, steps {start_step} to {end_step}, at {mean_loss}. The heads were already "
-     "at work ({acc} of pronouns right at step {probe_at}); the rest was small words."),
+     "at work (the best one's attention on the right noun for {acc} of pronouns at step "
+     "{probe_at}); the rest was small words."),
     ("I flattened from step {start_step} to {end_step} near {mean_loss}, "
-     "with {acc} of pronouns resolved by step {probe_at}."),
+     "the best head's attention finding {acc} of the antecedents by step {probe_at}."),
 ])
 DROP = [
     ("Between step {start_step} and step {end_step} I fell from {from_loss} to {to_loss}. "
