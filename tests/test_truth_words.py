@@ -243,3 +243,10 @@ def test_two_measures_of_resolution_at_one_step_say_whose_they_are():
         told = [p for p in text.split("\n\n") if "of pronouns" in p
                 and ("under my mask" in p or "in my dark" in p)]
         assert told and all("Fabric's" in p for p in told), told
+
+
+def test_the_ffn_never_calls_the_next_word_blind_against_a_pronoun_resolution_bar():
+    for seed in range(4):
+        events = build_run(seed)
+        text = tell(events, "ffn").text()
+        assert "blind" not in text.lower() and "nearest noun" not in text, text

@@ -74,13 +74,8 @@ AFTER_ROLE = [
     ("They zeroed {heads} and watched me on the word after each {role}: {before} nats and "
      "{acc_before} right before, {after} nats and {acc_after} right after."),
 ]
-# What the silence did to me, judged on those numbers (the nearest-noun guess is the bar).
-AFTER_BLIND = Bank("blind", [
-    "*Take away the pointer and I guess blind.*",
-    "*Without the pointer I do no better than the nearest noun.*",
-    "*Blind: the nearest noun would have served as well.*",
-    "*No pointer, no meaning; I guess blind.*",
-])
+# What the silence did to me, judged on those numbers. (No "blind" here: these accuracies
+# are of the next word, and the nearest-noun guess is a bar for resolving pronouns.)
 AFTER_HURT = Bank("hurt", [
     "*Without the pointer I guess worse.*",
     "*The pointer matters: I stumble without it.*",
@@ -216,7 +211,6 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                  else voice.pick("cause-none", CAUSE_NONE))
         paras.append(voice.say(f"drop:{d['step']}", DROP, **moment_values(d), cause=cause))
     rows = (run.ablation or {}).get("rows") or []
-    baseline = ((run.last_probe or {}).get("baseline_acc") or {}).get("train")
     for row in _widest_per_role(rows)[:2]:
         heads = [(int(h[0]), int(h[1])) for h in row.get("heads") or []]
         text = voice.say(f"role:{row.get('role')}", AFTER_ROLE, role=row.get("role"),
@@ -224,11 +218,8 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                          acc_before=pct(row.get("acc_before")),
                          acc_after=pct(row.get("acc_after")), heads=heads_list(heads))
         nums = {k: row.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
-        blind = voice.claim("blind", acc=row.get("acc_after"), baseline=baseline)
         hurt, harmless = voice.claim("hurt", **nums), voice.claim("harmless", **nums)
-        if hurt and blind:
-            text += " " + voice.pick(f"blind:{row.get('role')}", AFTER_BLIND, claim=blind)
-        elif hurt:
+        if hurt:
             text += " " + voice.pick(f"hurt:{row.get('role')}", AFTER_HURT, claim=hurt)
         elif harmless:
             text += " " + voice.pick(f"calm:{row.get('role')}", AFTER_HARMLESS, claim=harmless)
