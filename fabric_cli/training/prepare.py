@@ -26,8 +26,8 @@ def prepare_run(trainer, *, resume: bool = False, force: bool = False) -> None:
     (`started_over` says so)."""
     directory = trainer.run_dir
     if resume and not rundir.has_marker(directory):
-        if rundir.is_legacy_run(directory) or not directory.is_dir():
-            rundir.check_writable_place(directory)
+        # a place fabric may not train in says so, rather than offer a command it would refuse
+        rundir.check_writable_place(directory)
         raise FabricError(f"nothing to resume in {directory}: no fabric run there; start "
                           f"it with `{train_command(trainer)}`")
     rundir.check_writable_place(directory)
