@@ -102,3 +102,17 @@ def test_a_missing_run_given_by_its_full_path_is_still_a_scenarios(tmp_path, mon
     line = one_line_error(invoke("export", [str(tmp_path / "runs" / "storm"), "--to",
                                             "transformer-lens", "out"]))
     assert "`fabric train --scenario storm` creates it" in line
+
+
+@pytest.mark.parametrize("command", list(READERS))
+def test_a_folder_of_runs_lists_them_and_the_named_one_works(command, tmp_path, monkeypatch,
+                                                              tiny_run_master):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_run_master, tmp_path / "runs" / "tiny")
+    before, how = READERS[command]
+    line = one_line_error(invoke(command, before + [a.format("runs") for a in how]))
+    assert "runs holds runs, not one run: runs/tiny" in line, line
+    [typed] = [q for q in _quoted(line) if q.startswith(f"fabric {command} ")]
+    assert _run_typed(typed).exit_code == 0, typed

@@ -74,6 +74,13 @@ def run_to_read(run: Path | None, usage: str) -> Path:
         raise FabricError(f"{literal(str(run))}: no such run directory; "
                           f"`{literal(how_to_make(run))}` creates it")
     if run.is_dir() and not is_run(run):
+        inside = sorted(d for d in run.iterdir() if d.is_dir() and is_run(d))
+        if inside:  # a folder of runs, as runs/ itself: name them
+            named = ", ".join(literal(_shown(d)) for d in inside[:4])
+            more = f" and {len(inside) - 4} more" if len(inside) > 4 else ""
+            example = usage.format(_shown(inside[0])) if "{}" in usage else _shown(inside[0])
+            raise FabricError(f"{literal(str(run))} holds runs, not one run: {named}{more}; "
+                              f"name one, e.g. `{literal(example)}`")
         raise FabricError(f"{literal(str(run))} is not a fabric run directory (no chronicle or "
                           f"checkpoint in it); {_which_run(usage)}")
     return run
