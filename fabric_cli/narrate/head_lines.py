@@ -268,8 +268,9 @@ LATE_CORRECTION = {
         ("Late, at step {at}, one step still moved me {mean} per weight on average, larger "
          "than the {first_mean} of step {first_at}: {rise} here ({rise_at}), {fall} there "
          "({fall_at})."),
-        ("At step {at}: {rise} ({rise_at}), {fall} ({fall_at}), a mean of {mean}. Larger "
-         "than my first correction's {first_mean} at step {first_at}."),
+        ("One step's correction at step {at}: {rise} at most up ({rise_at}), {fall} down "
+         "({fall_at}), a mean of {mean} per weight. Larger than my first correction's "
+         "{first_mean} at step {first_at}."),
         ("Step {at} still reshaped me: {rise} at {rise_at}, {fall} at {fall_at}; {mean} on "
          "average, where step {first_at} had moved {first_mean}. *The corrections grew as I "
          "learned what to correct.*"),
@@ -280,15 +281,17 @@ LATE_CORRECTION = {
         ("Late, at step {at}, a step moved me only {mean} per weight on average, smaller than "
          "the {first_mean} of step {first_at}: {rise} here ({rise_at}), {fall} there "
          "({fall_at})."),
-        ("At step {at}: {rise} ({rise_at}), {fall} ({fall_at}), a mean of {mean}. Smaller "
-         "than my first correction's {first_mean} at step {first_at}. *Ripples now.*"),
+        ("One step's correction at step {at}: {rise} at most up ({rise_at}), {fall} down "
+         "({fall_at}), a mean of {mean} per weight. Smaller than my first correction's "
+         "{first_mean} at step {first_at}. *Ripples now.*"),
         ("Step {at} reshaped me only a little: {rise} at {rise_at}, {fall} at {fall_at}; {mean} on "
          "average, where step {first_at} had moved {first_mean}."),
     ]),
     "steady": Bank("steady", [
         ("At step {at} a step still moved me {mean} per weight on average, much the same as "
          "the {first_mean} of step {first_at}: {rise} in {rise_at}, {fall} in {fall_at}."),
-        ("Step {at}: {rise} ({rise_at}), {fall} ({fall_at}), a mean of {mean}; much the same "
+        ("One step's correction at step {at}: {rise} up ({rise_at}), {fall} down ({fall_at}), "
+         "a mean of {mean} per weight; much the same "
          "size as my first correction, {first_mean} at step {first_at}."),
         ("Late, at step {at}, the corrections were much the same size as at step {first_at}: "
          "{mean} per weight against {first_mean}; {rise} here ({rise_at}), {fall} there "

@@ -164,7 +164,8 @@ def _flow_paragraph(voice: Voice, slot: str, bank: list[str], at: int, row: dict
     italic = voice.pick(slot + ":i", BRANCH_MORE if more else BRANCH_LESS,
                         claim=more if more else less) if (more or less) else ""
     return voice.say(slot, bank, at=step(at), layer=row["layer"], skip=sig(row["skip"]),
-                     block=sig(row["block"]), leaving=sig(row["leaving"]), italic=italic)
+                     block=sig(row["block"]), leaving=sig(row["leaving"]),
+                     italic=italic).rstrip()  # no italic (a gradient of 0): no trailing space
 
 
 def _blend(run: RunFacts, voice: Voice) -> str | None:
