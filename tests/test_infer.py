@@ -171,6 +171,18 @@ def test_figures_that_print_the_same_are_told_as_staying_not_as_going_from_a_to_
             assert "stayed at" in story or "kept" in story or "where it was" in story, story
 
 
+def test_the_tracker_silenced_with_another_head_says_so_not_without_me_alone(tiny):
+    other = next(h for h in range(tiny.cfg.n_heads) if (0, h) != tiny.tracker)
+    sentence = "The pilot met the king and she saw his"
+    doc = inference_json(tiny, infer_sentence(tiny, sentence),
+                         ablated=infer_sentence(tiny, sentence, ablate=[tiny.tracker, (0, other)]))
+    for b in doc["ablation"]["resolutions"]:
+        b["owner_mass"] = {k: v / 10 for k, v in b["owner_mass"].items()}  # the share fell
+    story = tell_inference(doc)[-1]
+    assert f"me and L0H{other}" in story, story
+    assert not re.search(r"(Without|Silence) me(?! and)", story), story
+
+
 def test_the_star_legend_explains_stars_that_are_drawn(tiny_run_master, tiny_run):
     proven = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)]).output
     line = next(line for line in proven.splitlines() if line.startswith("pronoun head"))

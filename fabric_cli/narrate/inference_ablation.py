@@ -12,13 +12,15 @@ from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.format import head_name, pct, sig
 from fabric_cli.narrate.story import Voice
 
-WITHOUT_ME = Bank("share_fell", [
-    ("Without me, the thread frays: for \"{pronoun}\" the {noun}'s own words fell from {before} "
-    "of the guess to {after}."),
-    ("Silence me and watch: after \"{pronoun}\" the share of the {noun}'s own words dropped "
-    "from {before} to {after}."),
-    'Silence me, and after "{pronoun}" the {noun}\'s own words hold {after} of the guess instead of {before}.',
-    'Without me the {noun}\'s words fell from {before} to {after} of the guess after "{pronoun}".',
+WITHOUT_ME = Bank("share_fell", [  # {me}: "me", or "me and L0H2" when others went silent too
+    ("Without {me}, the thread frays: for \"{pronoun}\" the {noun}'s own words fell from "
+     "{before} of the guess to {after}."),
+    ("Silence {me} and watch: after \"{pronoun}\" the share of the {noun}'s own words dropped "
+     "from {before} to {after}."),
+    ('Silence {me}, and after "{pronoun}" the {noun}\'s own words hold {after} of the guess '
+     'instead of {before}.'),
+    ('Without {me} the {noun}\'s words fell from {before} to {after} of the guess after '
+     '"{pronoun}".'),
 ])
 WITHOUT_ME_AGAIN = Bank("share_fell", [  # a later pronoun: my silence is already told
     'For "{pronoun}" the {noun}\'s own words fell from {before} of the guess to {after}.',
@@ -115,8 +117,10 @@ def ablation_paragraph(voice: Voice, doc: dict, me: tuple) -> str:
         before_m, after_m = a["owner_mass"].get(noun), b["owner_mass"].get(noun)
         if before_m is None or after_m is None:
             continue
+        others = [head_name(int(h[0]), int(h[1])) for h in silenced if h != me]
         values = {"pronoun": a["pronoun"], "noun": noun, "before": pct(before_m),
-                  "after": pct(after_m), "heads": heads}
+                  "after": pct(after_m), "heads": heads,
+                  "me": " and ".join(["me", *others])}
         fell = voice.claim("share_fell", before=before_m, after=after_m)
         kept = voice.claim("share_kept", before=before_m, after=after_m)
         moved = b["expects_owner"] != a["expects_owner"]
