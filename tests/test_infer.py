@@ -183,6 +183,20 @@ def test_the_tracker_silenced_with_another_head_says_so_not_without_me_alone(tin
     assert not re.search(r"(Without|Silence) me(?! and)", story), story
 
 
+def test_a_fall_of_four_and_a_half_points_is_not_told_as_barely_moving(tiny):
+    told = []
+    for first in ("pilot", "professor", "nurse", "farmer", "queen", "king"):
+        sentence = f"The {first} met the clerk and she saw his"
+        doc = inference_json(tiny, infer_sentence(tiny, sentence),
+                             ablated=infer_sentence(tiny, sentence, ablate=[tiny.tracker]))
+        for a, b in zip(doc["resolutions"], doc["ablation"]["resolutions"], strict=False):
+            b["owner_mass"] = {k: max(0.0, v - 0.045) for k, v in a["owner_mass"].items()}
+            b["expects_owner"] = a["expects_owner"]
+        told.append(tell_inference(doc)[-1])
+    assert any("five points" in story for story in told), told  # the words that replaced it
+    assert not any("barely" in story for story in told), told
+
+
 def test_the_star_legend_explains_stars_that_are_drawn(tiny_run_master, tiny_run):
     proven = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)]).output
     line = next(line for line in proven.splitlines() if line.startswith("pronoun head"))

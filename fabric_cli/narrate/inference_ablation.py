@@ -48,25 +48,30 @@ STILL_LOOK = [
     'Silenced, I still look from "{pronoun}" to "{target}" ({weight}); nothing carries it on.',
     'My gaze holds, "{pronoun}" to "{target}" at {weight}; my output is cut.',
 ]
+# share_kept: the share fell by under five points (claims.SHARE_DROP), which is what these say
 NOTHING_LOST = Bank("share_kept", [
-    ("They silenced {heads}, and the numbers barely moved: for \"{pronoun}\" the {noun}'s own "
-    "words went from {before} to {after}. Another thread carries this."),
+    ("They silenced {heads}, and the figures moved by under five points: for \"{pronoun}\" "
+     "the {noun}'s own words went from {before} to {after}. Another thread carries this."),
     ("Zeroing {heads} cost little here: \"{pronoun}\" kept {after} on the {noun}'s words "
-    "(it was {before})."),
-    'With {heads} silenced, "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
-    '{heads} went silent and cost little: the {noun}\'s words kept {after} (from {before}) after "{pronoun}".',
+     "(it was {before})."),
+    ('With {heads} silenced, "{pronoun}" moved by under five points: {before} to {after} on '
+     'the {noun}\'s words.'),
+    ('{heads} went silent and cost little: the {noun}\'s words kept {after} (from {before}) '
+     'after "{pronoun}".'),
 ])
 NOTHING_LOST_AGAIN = Bank("share_kept", [  # a later pronoun: the silenced heads are named
-    'For "{pronoun}" too the numbers barely moved: {before} to {after} on the {noun}\'s words.',
+    ('For "{pronoun}" too the figures moved by under five points: {before} to {after} on the '
+     '{noun}\'s words.'),
     '"{pronoun}" also kept {after} on the {noun}\'s own words (it was {before}); it cost little.',
     'After "{pronoun}", {before} became {after}: again it cost little.',
-    'And "{pronoun}" barely moved: {before} to {after} on the {noun}\'s words.',
+    'And "{pronoun}" moved by under five points: {before} to {after} on the {noun}\'s words.',
 ])
 KEPT_AFTER_A_FALL = Bank("share_kept", [  # a later pronoun, after one whose share fell
-    'For "{pronoun}" the numbers barely moved: {before} to {after} on the {noun}\'s words.',
-    'After "{pronoun}" the {noun}\'s own words barely moved: {before} to {after}.',
+    ('For "{pronoun}" the figures moved by under five points: {before} to {after} on the '
+     '{noun}\'s words.'),
+    'After "{pronoun}" the {noun}\'s own words moved by under five points: {before} to {after}.',
     '"{pronoun}" kept {after} on the {noun}\'s words (it was {before}); that cost little.',
-    'The {noun}\'s words after "{pronoun}" barely moved, {before} to {after}.',
+    'The {noun}\'s words after "{pronoun}" moved by under five points, {before} to {after}.',
 ])
 # where the two figures print the same (99.5% and 99.5%), "went from A to B" reads as a slip
 NOTHING_MOVED = Bank("figures_equal", [
