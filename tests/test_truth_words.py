@@ -250,3 +250,13 @@ def test_the_ffn_never_calls_the_next_word_blind_against_a_pronoun_resolution_ba
         events = build_run(seed)
         text = tell(events, "ffn").text()
         assert "blind" not in text.lower() and "nearest noun" not in text, text
+
+
+def test_the_compare_header_names_the_learning_rate_beside_the_optimizer():
+    # "momentum 1" read as a momentum of 1; the storm's momentum is 0.95 at lr 1
+    from fabric_cli.views.compare import switch_line
+
+    line = switch_line({"n_layers": 3, "n_heads": 4, "d_model": 64, "residual": True,
+                        "layernorm": "pre", "optimizer": "momentum", "lr": 1.0,
+                        "grad_clip": 0.0, "dropout": 0.1, "attn_dropout": 0.1})
+    assert "momentum lr 1" in line and "NO clip" in line, line

@@ -71,7 +71,7 @@ def switch_line(s: dict) -> str:
     parts = [f"{layers} × {s['n_heads']} heads, d {s['d_model']}",
              "residual" if s["residual"] else "NO residual",
              "LN" if s["layernorm"] == "pre" else "NO LN",
-             s["optimizer"] + (f" {s['lr']:g}" if s.get("lr") else ""),
+             s["optimizer"] + (f" lr {s['lr']:g}" if s.get("lr") else ""),  # not "momentum 1"
              f"clip {s['grad_clip']:g}" if s.get("grad_clip") else "NO clip",
              f"dropout {s['dropout']:g}/{s['attn_dropout']:g}"]
     return " · ".join(parts)
