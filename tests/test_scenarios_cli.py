@@ -21,7 +21,7 @@ def test_scenarios_lists_bundled_names_with_descriptions():
         scenario = load_scenario(name)
         assert name in result.output
         assert scenario.description.split(":")[0] in result.output
-        assert str(scenario.training.steps) in result.output
+        assert f"{scenario.training.steps:,}" in result.output  # 1,400 as every view writes it
     assert "(default)" in result.output
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
+from fabric_cli.analysis.rundir import step_text
 from fabric_cli.commands._common import cli_errors, literal_text, stdout_console
 from fabric_cli.errors import FabricError
 from fabric_cli.scenario import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, scenarios_dir
@@ -31,7 +32,7 @@ def scenarios_table() -> Table:
             continue
         m = scenario.model
         shape = f"{m.n_layers}L × {m.n_heads}H, d={m.d_model}"
-        table.add_row(name, literal_text(info.description), shape, str(scenario.training.steps))
+        table.add_row(name, literal_text(info.description), shape, step_text(scenario.training.steps))
     return table
 
 
