@@ -260,3 +260,11 @@ def test_the_compare_header_names_the_learning_rate_beside_the_optimizer():
                         "layernorm": "pre", "optimizer": "momentum", "lr": 1.0,
                         "grad_clip": 0.0, "dropout": 0.1, "attn_dropout": 0.1})
     assert "momentum lr 1" in line and "NO clip" in line, line
+
+
+def test_a_storms_gap_above_the_floor_keeps_the_loss_axis_labels_six_wide():
+    from fabric_cli.views.curves import format_gap
+
+    for value in (36155217239.0, 2734024.0, 99999.0, 3.49, 0.35, 0.014, 0.004):
+        assert len(format_gap(value)) <= 6, (value, format_gap(value))
+    assert format_gap(36155217239.0) == "+4e+10"

@@ -95,6 +95,8 @@ def format_gap(value: float) -> str:
     """Nats above the floor in at most 6 characters: +3.49, +0.35, +0.014, +4e-03, +0."""
     if value <= 0:
         return "+0"
+    if value >= 1e5:  # a storm's loss: "+4e+10", not eleven digits pushing the axis out
+        return f"+{value:.0e}".replace("e+0", "e+")
     if value >= 0.1:
         return f"+{value:.2f}" if value < 100 else f"+{value:.0f}"
     if value >= 0.01:
