@@ -68,7 +68,7 @@ SPECIALIST_TEAM = Bank("hurt", [
      "thread.*"),
 ])
 SPECIALIST_TEAM_KEY = Bank("hurt", [
-    ("By step {step} the probes named us {role} heads: {heads}. Silence all of us and, on the "
+    ("By step {step} the probes named us {role} heads: {heads}. Silence us together and, on the "
      "words after each {role}, the loss {loss_move} nats and accuracy {acc_move}. *A team.*"),
     SPECIALIST_TEAM[1],
     SPECIALIST_TEAM[2],

@@ -80,7 +80,7 @@ AFTER_HURT = Bank("hurt", [
     "*Without the pointer I guess worse.*",
     "*The pointer matters: I stumble without it.*",
     "*I lose my footing when the pointer goes.*",
-    "*Less sure without it, not lost.*",
+    "*Less sure without it.*",
 ])
 AFTER_HARMLESS = Bank("harmless", [
     "*I barely noticed: other threads still point the way.*",
