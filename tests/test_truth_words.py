@@ -268,3 +268,13 @@ def test_a_storms_gap_above_the_floor_keeps_the_loss_axis_labels_six_wide():
     for value in (36155217239.0, 2734024.0, 99999.0, 3.49, 0.35, 0.014, 0.004):
         assert len(format_gap(value)) <= 6, (value, format_gap(value))
     assert format_gap(36155217239.0) == "+4e+10"
+
+
+def test_a_long_list_of_heads_in_compare_goes_on_under_itself_instead_of_being_cut():
+    from fabric_cli.views.compare import _wrapped
+
+    heads = "L1H2, L1H3, L2H1, L2H2, L3H0 @400"
+    lines = _wrapped(heads, 24)
+    assert all(len(line) <= 24 for line in lines) and len(lines) == 2, lines
+    assert " ".join(lines) == heads  # every head is there, none cut in two
+    assert _wrapped("none", 24) == ["none"]

@@ -175,16 +175,30 @@ def comparison_view(cmp: dict, *, max_width: int | None = None,
     header.append("B", style=f"bold {B_COLOR}")
     lines.append(header)
     for label, a, b in measure_rows(cmp):
-        line = Text(label.ljust(_LABEL), style=MUTED)
-        line.append(a[: col - 1].ljust(col))
-        line.append(b[: col - 1])
-        lines.append(line)
+        # a long value (a list of heads) goes on under itself at its commas, never cut
+        parts_a, parts_b = _wrapped(a, col - 1), _wrapped(b, col - 1)
+        for i in range(max(len(parts_a), len(parts_b))):
+            line = Text((label if i == 0 else "").ljust(_LABEL), style=MUTED)
+            line.append((parts_a[i] if i < len(parts_a) else "").ljust(col))
+            line.append(parts_b[i] if i < len(parts_b) else "")
+            lines.append(line)
     lines.append(Text(""))
     lines += loss_lines(cmp, inner)
     lines += ratio_lines(cmp, inner)
     lines.append(Text(""))
     lines += layer_lines(cmp, inner)
     return framed_lines(title, lines, inner, framed)
+
+
+def _wrapped(value: str, width: int) -> list[str]:
+    """`value` in lines of at most `width`, broken after ", " where it can be, else cut."""
+    lines: list[str] = []
+    while len(value) > width:
+        cut = value.rfind(", ", 0, width - 1)
+        cut = cut + 1 if cut > 0 else width
+        lines.append(value[:cut])
+        value = value[cut:].lstrip()
+    return [*lines, value]
 
 
 def notes_text(cmp: dict) -> Text | None:
