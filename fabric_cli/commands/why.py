@@ -122,7 +122,8 @@ def _train_with_progress(runs, err):
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=False,
                         disable=not err.is_terminal)
-    tasks = {r.label: progress.add_task(f"{r.label} {r.trainer.scenario.name}"[:30],
+    # each bar names the run directory it fills: "runs/why-clipping/with"
+    tasks = {r.label: progress.add_task(literal(str(r.trainer.run_dir))[-36:],
                                         total=r.trainer.total_steps, start=False)
              for r in pending}
     for run in pending:
