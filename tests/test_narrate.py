@@ -111,8 +111,12 @@ def test_plain_log_and_ticker_lines_carry_only_measured_numbers(run: str) -> Non
     assert unmeasured("\n".join(lines), events) == []
     for moment in moments:
         line = ticker_line(moment, events[0]["seed"])
+        # every place shows a ticker line after its moment's step (the live panel, the plain
+        # ticker, the report), so the line does not open with that step again
+        shown = f"step {moment['step']:,}: {line}"
         steps = [moment["step"], *(v for k, v in moment["data"].items() if k.endswith("step"))]
-        assert any(f"{s:,}" in line for s in steps), line
+        assert any(f"{s:,}" in shown for s in steps), shown
+        assert not line.split(": ", 1)[1].startswith(f"Step {moment['step']:,}"), line
         assert unmeasured(line, events) == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -135,5 +137,18 @@ def ticker_line(moment_event: dict, seed: int) -> str:
     text = _moment_text(moment_event, seed)
     if text is None:
         kind = str(moment_event.get("kind", "moment")).replace("_", " ")
-        text = f"{kind} at step {step(moment_event.get('step', 0))}."
-    return f"{label}: {text}"
+        return f"{label}: {kind} at step {step(moment_event.get('step', 0))}."
+    return f"{label}: {_without_own_step(text, moment_event.get('step'))}"
+
+
+def _without_own_step(text: str, at: object) -> str:
+    """Every place a ticker line is shown puts the moment's step before it (the live panel,
+    the plain log, the report), so a phrase opening with that same step ("Step 1,400, proven
+    a noun head") drops it: "1,400 L0H1: Proven a noun head", not "1,400 L0H1: Step 1,400"."""
+    if at is None:
+        return text
+    opening = re.match(rf"(?:At s|S|s)tep {re.escape(step(at))}[,:] +(?=\S)", text)
+    if opening is None:
+        return text
+    rest = text[opening.end():]
+    return rest[:1].upper() + rest[1:]
