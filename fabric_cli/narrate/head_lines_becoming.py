@@ -248,7 +248,7 @@ MOMENT_LINES = {
         "a {role} head by step {step}, score {score}; the ablation: the loss {loss_move} nats.",
     ],
     "specialist_backup": [
-        ("step {step}: I am a {role} head, score {score}, one of a team: silence us all and "
+        ("step {step}: I am a {role} head, score {score}, one of a team: silence us together and "
          "accuracy {group_acc_move}."),
         ("step {step}: a {role} head in a team (score {score}); the whole team silenced, "
          "accuracy {group_acc_move}."),
