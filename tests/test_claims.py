@@ -67,7 +67,6 @@ INDEPENDENT = {
     or _f(v["acc_before"]) - _f(v["acc_after"]) >= C.HURT_ACC,
     "harmless": lambda v: _f(v["loss_after"]) - _f(v["loss_before"]) < C.HURT_LOSS
     and _f(v["acc_before"]) - _f(v["acc_after"]) < C.HURT_ACC,
-    "blind": lambda v: _f(v["acc"]) <= _f(v["baseline"]) + C.BLIND_MARGIN,
     "learned": lambda v: _f(v["acc"]) >= C.LEARNED_ACC,
     "not_learned": lambda v: _f(v["acc"]) < C.LEARNED_ACC,
     "certain": lambda v: _f(v["weight"]) >= C.CERTAIN,
