@@ -263,3 +263,23 @@ def test_the_resume_example_says_which_run_it_continues():
                 and line.strip().startswith("fabric train")]
     assert any("runs/pronouns" in line for line in examples), examples
     assert any("--run-dir" in line for line in examples), examples
+
+
+def test_a_stopped_run_that_lost_its_chronicle_is_told_the_command_that_retrains_it(
+        tmp_path, monkeypatch):
+    run_dir = tmp_path / "cut"
+    train_step = Trainer._train_step
+
+    def train_step_then_ctrl_c(self):
+        event = train_step(self)
+        if self.step == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return event
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
+    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+    (run_dir / "chronicle.jsonl").unlink()
+    line = one_error_line(invoke("--resume", "--run-dir", str(run_dir)).stderr)
+    # the run's own scenario and steps, not the default scenario's
+    assert "story of this run is lost" in line and "--scenario tiny" in line, line
+    assert "--steps 40" in line and "--force" in line, line

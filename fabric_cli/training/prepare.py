@@ -72,7 +72,7 @@ def _prepare_locked(trainer, resume: bool, force: bool) -> None:
         if not chronicle.exists():
             raise FabricError(
                 f"{chronicle}: missing, so the story of this run is lost; train it again "
-                f"from scratch with `fabric train --force --run-dir {directory}`")
+                f"from scratch with `{train_command(trainer, force=True)}`")
         step, count = trainer._resume_state()
         truncate_after(chronicle, step, count)
         kept = read_events(chronicle)
