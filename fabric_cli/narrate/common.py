@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from fabric_cli.narrate.facts import RunFacts
-from fabric_cli.narrate.format import as_float, count, head_name, pct, sig, step
+from fabric_cli.narrate.format import and_list, as_float, count, head_name, pct, sig, step
 
 _STEP_KEYS = {"start_step", "end_step", "previous_step", "last_good_step", "knock_step"}
 
@@ -112,7 +112,4 @@ def top_layer(run: RunFacts) -> int:
 
 
 def heads_list(pairs: list[tuple[int, int]]) -> str:
-    names = [head_name(layer, head) for layer, head in pairs]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return and_list([head_name(layer, head) for layer, head in pairs])

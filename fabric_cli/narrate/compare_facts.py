@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from fabric_cli.narrate.format import pct, sig, step
+from fabric_cli.narrate.format import and_list, pct, sig, step
 
 # Thresholds: every comparative word is chosen by one of these.
 ORDERS_LOST = 100.0  # "orders of magnitude": the absent run's bottom/top ratio ≥ 100× smaller
@@ -167,10 +167,10 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
     sw, swo = _pronoun_step(w), _pronoun_step(wo)
     tw, two = _trackers(w), _trackers(wo)
     if tw:
-        v.update(with_trackers=_and(tw), with_n=str(len(tw)),
+        v.update(with_trackers=and_list(tw), with_n=str(len(tw)),
                  with_became="the pronoun tracker" if len(tw) == 1 else "pronoun trackers")
     if two:
-        v.update(without_trackers=_and(two), without_n=str(len(two)),
+        v.update(without_trackers=and_list(two), without_n=str(len(two)),
                  without_became="a pronoun tracker" if len(two) == 1 else "pronoun trackers")
     if sw is not None:
         v.update(with_step=step(sw))
@@ -274,12 +274,7 @@ def _dropout_facts(facts: dict, v: dict, w: dict, wo: dict) -> None:
 
 
 def _heads(heads: list[dict]) -> str:
-    return _and([f"L{h['layer']}H{h['head']}" for h in heads])
-
-
-def _and(names: list[str]) -> str:
-    """'L0H0', 'L0H0 and L0H2', 'L0H0, L0H1 and L0H2'."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return and_list([f"L{h['layer']}H{h['head']}" for h in heads])
 
 
 def _run_facts(facts: dict, name: str, run: dict) -> None:

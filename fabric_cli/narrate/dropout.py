@@ -12,7 +12,7 @@ from fabric_cli.narrate.claims import Bank
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.figures import moved
-from fabric_cli.narrate.format import as_float, head_name, pct, step
+from fabric_cli.narrate.format import and_list, as_float, head_name, pct, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "Dropout"
@@ -203,7 +203,7 @@ def _backups(run: RunFacts, voice: Voice) -> str | None:
     if len(trackers) < 2 or not group:
         return None
     heads = [head_name(s["layer"], s["head"]) for s in trackers]
-    names = ", ".join(heads[:-1]) + " and " + heads[-1]
+    names = and_list(heads)
     count = COUNT_WORDS.get(len(trackers), str(len(trackers)))
     every = "both" if len(trackers) == 2 else f"all {count}"
     resolved = moved(voice, "backups:acc", pct(group.get("acc_before")),

@@ -20,7 +20,7 @@ from fabric_cli.narrate import residual as R
 from fabric_cli.narrate.common import moment_values
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.figures import ablation_moves
-from fabric_cli.narrate.format import as_float, head_name, pct, step
+from fabric_cli.narrate.format import and_list, as_float, head_name, pct, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 CLOSING = ("adam", "layernorm", "residual", "softmax", "dropout", "engineers", "loss")
@@ -41,10 +41,6 @@ def _voice(moment: dict) -> str:
     return str(moment.get("component"))
 
 
-def _list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _probe_before(run: RunFacts, at: int) -> dict | None:
     found = [p for p in run.probes if int(p.get("step", 0)) <= at]
     return found[-1] if found else None
@@ -63,12 +59,12 @@ class _Teller:
             items = [L.THRESHOLD_ITEM.format(**moment_values(m)) for m in rest]
             if not items:
                 return self.voice.say(slot, L.THRESHOLD_ONE, **v)
-            return self.voice.say(slot, L.THRESHOLD_GROUP, **v, rest=_list(items),
-                                  others=_list([_who(m) for m in rest]))
+            return self.voice.say(slot, L.THRESHOLD_GROUP, **v, rest=and_list(items),
+                                  others=and_list([_who(m) for m in rest]))
         if kind == "first_snap":
             items = [L.SNAP_ITEM.format(**moment_values(m)) for m in rest]
             bank = L.SNAP_GROUP if items else L.SNAP_ONE
-            return self.voice.say(slot, bank, **v, rest=_list(items) if items else "")
+            return self.voice.say(slot, bank, **v, rest=and_list(items) if items else "")
         return self._specialists(slot, moments)
 
     def _specialists(self, slot: str, moments: list[dict]) -> str | None:
@@ -84,7 +80,7 @@ class _Teller:
             bank = L.SPECIALIST_TEAM if spares else L.SPECIALIST_TEAM_KEY
             if hurt:
                 return self.voice.say(slot, bank, claim=hurt, step=step(first["step"]),
-                                      role=role, heads=_list([_who(m) for m in moments]),
+                                      role=role, heads=and_list([_who(m) for m in moments]),
                                       **ablation_moves(self.voice, slot, group))
         abl = d.get("ablation") or {}
         nums = {k: abl.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}

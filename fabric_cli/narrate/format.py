@@ -78,3 +78,10 @@ count = step
 def head_name(layer: int, head: int) -> str:
     """The house name of a head: L0H2 (layer 0, head 2), 0-indexed."""
     return f"L{layer}H{head}"
+
+
+def and_list(items: list[str]) -> str:
+    """'L0H0', 'L0H0 and L0H2', 'L0H0, L0H1 and L0H2' ('' for none)."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

@@ -22,7 +22,7 @@ from fabric_cli.narrate.common import (
 )
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.figures import ablation_moves
-from fabric_cli.narrate.format import as_float, count, finite, head_name, pct, sig, step
+from fabric_cli.narrate.format import and_list, as_float, count, finite, head_name, pct, sig, step
 from fabric_cli.narrate.head_lines import *
 from fabric_cli.narrate.head_lines_becoming import *
 from fabric_cli.narrate.head_lines_becoming import MOMENT_LINES  # noqa: F401 (the registry)
@@ -245,7 +245,7 @@ def _forms(by_pronoun: dict | None) -> list[str]:
 
 def _quoted(words: list[str]) -> str:
     marks = [f'"{w}"' for w in words]
-    return marks[0] if len(marks) == 1 else ", ".join(marks[:-1]) + " and " + marks[-1]
+    return and_list(marks)
 
 
 def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int]]) -> str:

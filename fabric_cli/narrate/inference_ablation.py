@@ -9,7 +9,7 @@ pronoun it touched; each later pronoun gives its own figures, never a second "Si
 from __future__ import annotations
 
 from fabric_cli.narrate.claims import Bank
-from fabric_cli.narrate.format import head_name, pct, sig
+from fabric_cli.narrate.format import and_list, head_name, pct, sig
 from fabric_cli.narrate.story import Voice
 
 WITHOUT_ME = Bank("share_fell", [  # {me}: "me", or "me and L0H2" when others went silent too
@@ -110,7 +110,7 @@ OTHERS_SAME = Bank("figures_equal", [
 def ablation_paragraph(voice: Voice, doc: dict, me: tuple) -> str:
     after = doc["ablation"]
     silenced = [tuple(h) for h in after["heads"]]
-    heads = " and ".join(head_name(int(h[0]), int(h[1])) for h in silenced)
+    heads = and_list([head_name(int(h[0]), int(h[1])) for h in silenced])
     parts = []
     # whose silence it was, said once: with the first pronoun whose share fell ("fell") or
     # held ("kept"), or before the first the others' silence touched ("others")
@@ -125,7 +125,7 @@ def ablation_paragraph(voice: Voice, doc: dict, me: tuple) -> str:
         others = [head_name(int(h[0]), int(h[1])) for h in silenced if h != me]
         values = {"pronoun": a["pronoun"], "noun": noun, "before": pct(before_m),
                   "after": pct(after_m), "heads": heads,
-                  "me": " and ".join(["me", *others])}
+                  "me": and_list(["me", *others])}
         fell = voice.claim("share_fell", before=before_m, after=after_m)
         kept = voice.claim("share_kept", before=before_m, after=after_m)
         moved = b["expects_owner"] != a["expects_owner"]
