@@ -103,6 +103,7 @@ def test_a_step_stays_whole_where_halves_cannot_help_or_cannot_capture(monkeypat
     assert batch_halves.step_in_halves(tokens, STEP)
     assert not batch_halves.step_in_halves(tokens[:1], STEP)  # one sequence has no halves
     assert not batch_halves.step_in_halves(tokens, Capture(attention=True))  # patterns: whole
+    assert not batch_halves.step_in_halves(tokens, Capture(z=True))  # halves keep no z
     monkeypatch.setattr(batch_halves, "blas_threads", lambda: 1)  # no core to spare
     assert not batch_halves.step_in_halves(tokens, STEP)
     params = init_params(CFG, np.random.default_rng(0))

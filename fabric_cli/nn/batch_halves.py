@@ -61,10 +61,14 @@ class HalvesCache(NamedTuple):
 def step_in_halves(tokens: np.ndarray, capture: Capture | None) -> bool:
     """True when a step on `tokens` is split: two BLAS threads are in use (the machine has a
     core to spare, nn/blas.py) and there are at least two sequences. Captures a step never
-    takes (patterns, streams) keep the whole pass."""
+    takes (patterns, streams, the heads' z) keep the whole pass."""
+    return tokens.shape[0] >= 2 and (blas_threads() or 1) >= 2 and not whole_only(capture)
+
+
+def whole_only(capture: Capture | None) -> bool:
+    """A capture only a whole pass records (halves keep no patterns, streams or z)."""
     capture = capture or Capture()
-    whole_only = capture.attention or capture.stream or capture.resid
-    return tokens.shape[0] >= 2 and (blas_threads() or 1) >= 2 and not whole_only
+    return capture.attention or capture.stream or capture.resid or capture.z
 
 
 def _mask_order(cfg: ModelConfig, seq_len: int, dropout: float, attn_dropout: float):
@@ -192,7 +196,7 @@ def forward_step(params: Params, cfg: ModelConfig, tokens: np.ndarray,
     masking = dropout > 0 or attn_dropout > 0
     order = [unit for *_, unit in _mask_order(cfg, 1, dropout, attn_dropout)]
     width = tokens.shape[1] if targets is None else to_last_target(targets)
-    if capture is not None and (capture.attention or capture.stream or capture.resid):
+    if capture is not None and whole_only(capture):
         width = tokens.shape[1]  # what is captured keeps its shape
     if (not step_in_halves(tokens, capture) or targets is None
             or (masking and rng is None)):
