@@ -197,6 +197,14 @@ def test_a_fall_of_four_and_a_half_points_is_not_told_as_barely_moving(tiny):
     assert not any("barely" in story for story in told), told
 
 
+def test_a_continuation_of_only_a_full_stop_is_told_as_closing_the_sentence(tiny):
+    sentence = "The pilot met the king and she saw his"
+    doc = inference_json(tiny, infer_sentence(tiny, sentence))
+    doc["continuation"] = {"tokens": ["."], "stopped": "context"}  # as "[bold]x[/bold]" went
+    story = " ".join(tell_inference(doc))
+    assert "\u2026." not in story and '"."' in story, story  # not an ellipsis: a full stop
+
+
 def test_the_star_legend_explains_stars_that_are_drawn(tiny_run_master, tiny_run):
     proven = invoke([SHE_PROFESSOR, "--run", str(tiny_run_master)]).output
     line = next(line for line in proven.splitlines() if line.startswith("pronoun head"))

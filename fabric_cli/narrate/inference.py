@@ -115,6 +115,12 @@ CONTINUES = [
     'Let it weave on, and it says: *{words}*',
     'Left running, it continues: *{words}*',
 ]
+CLOSES = [  # the continuation is punctuation only: "…." would read as an ellipsis
+    'Left to itself it would close the sentence there, with "{mark}".',
+    'Given the shuttle, it would only add "{mark}" and stop.',
+    'Let it weave on, and it ends the sentence: "{mark}".',
+    'Left running, it closes the sentence with "{mark}".',
+]
 ENDED = [
     "The sentence ends with \".\", where every sentence I ever read ended; nothing follows.",
     "After \".\" there is nothing: no sentence I was taught went past it.",
@@ -274,6 +280,9 @@ def _ending(voice: Voice, doc: dict) -> str:
     continuation = doc.get("continuation", {})
     if continuation.get("stopped") == "ended":
         parts.append(voice.say("ended", ENDED))
+    elif continuation.get("tokens") and not any(
+            t[:1].isalnum() for t in continuation["tokens"]):
+        parts.append(voice.say("cont", CLOSES, mark="".join(continuation["tokens"])))
     elif continuation.get("tokens"):
         parts.append(voice.say("cont", CONTINUES, words=_cut_short(
             "\u2026" + as_typed(continuation["tokens"], capital=False))))
