@@ -147,7 +147,9 @@ def _without_own_step(text: str, at: object) -> str:
     a noun head") drops it: "1,400 L0H1: Proven a noun head", not "1,400 L0H1: Step 1,400"."""
     if at is None:
         return text
-    opening = re.match(rf"(?:At s|S|s)tep {re.escape(step(at))}[,:] +(?=\S)", text)
+    n = re.escape(step(at))
+    # "Step N, proven", "step N: I am", "At step N my score": not "Step N settled it"
+    opening = re.match(rf"(?:[Ss]tep {n}[,:] +|At step {n},? +)(?=\S)", text)
     if opening is None:
         return text
     rest = text[opening.end():]
