@@ -38,13 +38,21 @@ import select
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from fabric_cli.nn.config import ModelConfig
-from fabric_cli.nn.messages import encode, read_message, stop_process, write_message
+from fabric_cli.nn.messages import (
+    encode,
+    error_answer,
+    protocol_pipes,
+    read_message,
+    start_child,
+    stop_process,
+    unflatten,
+    write_message,
+)
 
 START_SECONDS = 20.0  # how long the child may take to import and answer "ready"
 # Waiting, each side first asks the pipe again and again for this long before it sleeps. A
@@ -114,16 +122,7 @@ class OtherHalf:
             os.ftruncate(fd, self.layout.size)
             self.memory = mmap.mmap(fd, self.layout.size)
             self.view = self.layout.views(self.memory)
-            ours = str(Path(__file__).resolve().parents[2])
-            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1",
-                   "PYTHONPATH": os.pathsep.join(
-                       p for p in (ours, os.environ.get("PYTHONPATH")) if p)}
-            # its own session: Ctrl-C at the terminal reaches only this process
-            self.proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "fabric_cli.nn.half_process"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                bufsize=0, start_new_session=True, pass_fds=(fd,), env=env)
+            self.proc = start_child("fabric_cli.nn.half_process", pass_fds=(fd,))
             self._send({"cfg": cfg.to_dict(), "names": self.names,
                         "shapes": [list(shapes[n]) for n in self.names], "fd": fd,
                         "layout": [list(p) for p in self.layout.parts],
@@ -224,12 +223,7 @@ class OtherHalf:
         if answer is None or answer.get("exchange") != self.exchange:
             self.close()
             return None
-        grads, start = {}, 0
-        for name in self.names:
-            size = math.prod(self.shapes[name])
-            grads[name] = self.view["grads"][start:start + size].reshape(self.shapes[name])
-            start += size
-        return grads, answer.get("flow")
+        return unflatten(self.view["grads"], self.shapes), answer.get("flow")
 
     def close(self) -> None:
         proc, self.proc = self.proc, None
@@ -285,17 +279,14 @@ def _close_at_exit() -> None:
 
 # -- the child's side -----------------------------------------------------------------------
 def main() -> int:
-    answers = os.dup(1)  # the protocol owns the real stdout; anything printed goes nowhere
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    requests = sys.stdin.fileno()
+    answers, requests = protocol_pipes()
     try:
         setup = json.loads(read_message(requests))
         serve = _server(setup, requests)
     except EOFError:
         return 0
     except Exception as exc:  # noqa: BLE001 - told to the parent, which computes it itself
-        write_message(answers, encode({"error": f"{type(exc).__name__}: {exc}"}))
+        write_message(answers, error_answer(exc))
         return 1
     write_message(answers, encode({"ready": True, "cpu": time.process_time()}))
     while True:
@@ -308,7 +299,7 @@ def main() -> int:
             with np.errstate(**request["errors"]):
                 answer = serve(request)
         except Exception as exc:  # noqa: BLE001
-            write_message(answers, encode({"error": f"{type(exc).__name__}: {exc}"}))
+            write_message(answers, error_answer(exc))
             return 1
         answer["cpu"] = time.process_time()
         write_message(answers, encode(answer))
@@ -336,11 +327,8 @@ def _server(setup: dict, requests: int):
     memory = mmap.mmap(int(setup["fd"]), int(setup["size"]))
     layout = Layout([tuple(p) for p in setup["layout"]], int(setup["size"]))
     view = layout.views(memory)
-    params, start = {}, 0
-    for name, shape in zip(setup["names"], setup["shapes"], strict=True):
-        size = math.prod(shape)
-        params[name] = view["params"][start:start + size].reshape(shape)
-        start += size
+    params = unflatten(view["params"], {name: tuple(shape) for name, shape
+                                        in zip(setup["names"], setup["shapes"], strict=True)})
     last: dict = {}
 
     def serve(request: dict) -> dict:

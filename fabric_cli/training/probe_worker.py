@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import select
 import subprocess
@@ -42,7 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fabric_cli.nn.messages import encode, read_message, stop_process, write_message
+from fabric_cli.nn.messages import (
+    encode,
+    error_answer,
+    protocol_pipes,
+    read_message,
+    start_child,
+    stop_process,
+    unflatten,
+    write_message,
+)
 
 
 def _digest(text: str) -> str:
@@ -79,18 +87,8 @@ class ProbeWorker:
         self._sent: dict = {}
         if not scenario.text or scenario.path is None or (os.cpu_count() or 1) < 2:
             return
-        # The worker must run this very fabric_cli: `-P` keeps the working directory (a
-        # checkout beside an installed copy, say) off its path; ours goes first instead.
-        ours = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(p for p in (ours, os.environ.get("PYTHONPATH"))
-                                             if p)}
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "fabric_cli.training.probe_worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                bufsize=0, start_new_session=True, env=env)
+            self.proc = start_child("fabric_cli.training.probe_worker")
             write_message(self.proc.stdin.fileno(), encode({
                 "scenario_path": os.fspath(scenario.path), "probed": probed_language(scenario),
                 "cfg": cfg.to_dict(), "dropout": dropout, "attn_dropout": attn_dropout,
@@ -233,38 +231,23 @@ def _prober(setup: dict):
     return prober, cfg, param_shapes(cfg)
 
 
-def _unpack(weights: bytes, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    flat = np.frombuffer(weights, dtype=np.float32)
-    params, start = {}, 0
-    for name, shape in shapes.items():
-        size = math.prod(shape)
-        params[name] = flat[start:start + size].reshape(shape)
-        start += size
-    if start != flat.size:
-        raise ValueError("the weights do not fit the model")
-    return params
-
-
 def main() -> int:
-    # the protocol owns the real stdout; anything else printed goes nowhere
-    answers = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    requests = sys.stdin.fileno()
+    answers, requests = protocol_pipes()
     try:
         setup = json.loads(read_message(requests))
         prober, cfg, shapes = _prober(setup)
     except EOFError:
         return 0
     except Exception as exc:  # noqa: BLE001 - told to the parent, which probes itself
-        write_message(answers, encode({"error": f"{type(exc).__name__}: {exc}"}))
+        write_message(answers, error_answer(exc))
         return 1
     write_message(answers, encode({"ready": True}))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         while True:
             try:
                 request = json.loads(read_message(requests))
-                params = _unpack(read_message(requests), shapes)
+                params = unflatten(np.frombuffer(read_message(requests), dtype=np.float32),
+                                   shapes)
             except EOFError:
                 return 0
             try:
@@ -273,7 +256,7 @@ def main() -> int:
                 answer["seconds"] = time.perf_counter() - start
                 write_message(answers, encode(answer))
             except Exception as exc:  # noqa: BLE001
-                write_message(answers, encode({"error": f"{type(exc).__name__}: {exc}"}))
+                write_message(answers, error_answer(exc))
                 return 1
 
 
