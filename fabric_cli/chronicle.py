@@ -83,7 +83,19 @@ def round_number(x: float) -> float:
     return float(f"{x:.6g}") if math.isfinite(x) else x
 
 
-class NotANumber(FabricError, TypeError):
+AGAIN = "train its run again from the start, with --force"
+
+
+class DamagedChronicle(FabricError):
+    """A chronicle fabric cannot read as its own: `damage` says what is wrong, the message
+    adds what to do (the CLI names the very command that trains that run again)."""
+
+    def __init__(self, damage: str) -> None:
+        super().__init__(f"{damage} ({AGAIN})")
+        self.damage = damage
+
+
+class NotANumber(DamagedChronicle, TypeError):
     """A chronicle holds something else where a number belongs: one line for the user (a
     FabricError), and still the TypeError it always was for code that catches that."""
 
@@ -94,7 +106,7 @@ def number(value: Any) -> float:
         return NON_FINITE[value]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise NotANumber(f"the chronicle holds {str(value)[:40]!r} where a number belongs; "
-                         "it is damaged (train the run again with `fabric train --force`)")
+                         "it is damaged")
     return float(value)
 
 
@@ -241,8 +253,7 @@ def read_events(path: str | os.PathLike) -> ChronicleEvents:
                 events.warnings.append(
                     f"{where} is incomplete (the run stopped mid-write); skipped it")
                 continue
-            raise FabricError(f"{where} is not a JSON event; the chronicle is damaged "
-                              "(train the run again with `fabric train --force`)")
+            raise DamagedChronicle(f"{where} is not a JSON event; the chronicle is damaged")
         if "v" not in event:
             raise FabricError(f"{where} has no schema version \"v\"; is this a fabric "
                               "chronicle?")
@@ -251,13 +262,13 @@ def read_events(path: str | os.PathLike) -> ChronicleEvents:
                               f"version {SCHEMA_VERSION}; train the run again with this fabric")
         if not isinstance(event.get("type"), str) or not isinstance(event.get("step"), int) \
                 or isinstance(event.get("step"), bool) or event["step"] < 0:
-            raise FabricError(f"{where} has no event type or step; the chronicle is damaged")
+            raise DamagedChronicle(f"{where} has no event type or step; the chronicle is "
+                                   "damaged")
         for name, may_be_none in NUMBER_FIELDS.get(event["type"], ()):
             value = event.get(name)
             if name in event and not is_number(value) and not (may_be_none and value is None):
-                raise FabricError(f"{where}: {name} is {str(value)[:40]!r}, not a number; the "
-                                  "chronicle is damaged (train the run again with `fabric "
-                                  "train --force`)")
+                raise DamagedChronicle(f"{where}: {name} is {str(value)[:40]!r}, not a number; "
+                                       "the chronicle is damaged")
         events.append(event)
     return events
 

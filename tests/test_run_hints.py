@@ -116,3 +116,41 @@ def test_a_folder_of_runs_lists_them_and_the_named_one_works(command, tmp_path, 
     assert "runs holds runs, not one run: runs/tiny" in line, line
     [typed] = [q for q in _quoted(line) if q.startswith(f"fabric {command} ")]
     assert _run_typed(typed).exit_code == 0, typed
+
+
+def test_a_lost_story_is_told_how_to_train_the_same_scenario_again(tmp_path, monkeypatch,
+                                                                    tiny_run):
+    """A run of `tiny` kept outside runs/ whose chronicle is gone: the hint trains tiny again
+    in that directory, not the default scenario."""
+    monkeypatch.chdir(tmp_path)
+    kept = tmp_path / "kept"
+    tiny_run.rename(kept)
+    (kept / "chronicle.jsonl").unlink()
+    line = one_line_error(invoke("narrate", ["--run", "kept"]))
+    typed = [q for q in _quoted(line) if q.startswith("fabric train")]
+    assert typed == ["fabric train --scenario tiny --run-dir kept --force"], line
+    assert _run_typed(typed[0]).exit_code == 0
+    assert invoke("narrate", ["--run", "kept", "--plain"]).output.count("scenario 'tiny'") == 1
+
+
+def test_a_lost_story_of_a_changed_scenario_is_trained_again_from_its_kept_copy(
+        tmp_path, monkeypatch, tiny_run):
+    monkeypatch.chdir(tmp_path)
+    copy = tiny_run / "scenario.toml"
+    copy.write_text(copy.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    (tiny_run / "chronicle.jsonl").unlink()
+    line = one_line_error(invoke("heads", ["--run", str(tiny_run)]))
+    assert f"`fabric train --scenario {copy} --run-dir {tiny_run} --force`" in line, line
+
+
+def test_a_damaged_chronicle_says_how_to_train_that_run_again(tmp_path, monkeypatch, tiny_run):
+    monkeypatch.chdir(tmp_path)
+    kept = tmp_path / "kept"
+    tiny_run.rename(kept)
+    chronicle = kept / "chronicle.jsonl"
+    lines = chronicle.read_text(encoding="utf-8").splitlines()
+    chronicle.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n",
+                         encoding="utf-8")
+    line = one_line_error(invoke("narrate", ["--run", "kept"]))
+    assert "is not a JSON event" in line
+    assert "`fabric train --scenario tiny --run-dir kept --force`" in line, line

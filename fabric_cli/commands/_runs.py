@@ -46,6 +46,46 @@ def how_to_make(directory: Path) -> str:
     return f"fabric train --run-dir {_shown(directory)}"
 
 
+def how_to_retrain(directory: Path) -> str:
+    """The command that trains `directory` again, from the start, on the scenario it was
+    trained on: its bundled scenario by name when its kept copy is that scenario's file, else
+    the copy itself (a run of a scenario file elsewhere, a `--steps` change kept in it)."""
+    from fabric_cli.scenario import scenarios_dir
+
+    made = how_to_make(directory)
+    if not made.startswith("fabric train"):
+        return made  # a lesson's pair: `fabric why` trains both again
+    copy = directory / rundir.SCENARIO_COPY
+    name = rundir.read_marker(directory).get("scenario")
+    bundled = scenarios_dir() / f"{name}.toml" if isinstance(name, str) and name else None
+    try:
+        kept = copy.read_bytes() if copy.is_file() else None
+        same = kept is not None and bundled is not None and bundled.is_file() and \
+            kept == bundled.read_bytes()
+    except OSError:
+        kept, same = None, False
+    if made.startswith("fabric train --scenario") and (kept is None or same):
+        return f"{made} --force"
+    if same:
+        return f"fabric train --scenario {name} --run-dir {_shown(directory)} --force"
+    if kept is not None:
+        return f"fabric train --scenario {_shown(copy)} --run-dir {_shown(directory)} --force"
+    return f"{made} --force"
+
+
+def read_chronicle(chronicle: Path):
+    """The events of a run's chronicle; a damaged one names the command that trains that run
+    again."""
+    from fabric_cli.chronicle import DamagedChronicle, read_events
+
+    try:
+        return read_events(chronicle)
+    except DamagedChronicle as exc:
+        again = how_to_retrain(chronicle.parent)
+        raise FabricError(f"{exc.damage}; train the run again with `{literal(again)}`",
+                          exc.exit_code) from None
+
+
 def newest_run(usage: str) -> Path:
     """The newest run under runs/ here; none is one line saying how to make or name one.
     `usage` is the command naming a run, with {} for the directory."""

@@ -68,11 +68,10 @@ def heads(
     qk_head = parse_head(qk, "--qk") if qk is not None else None
 
     from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
-    from fabric_cli.chronicle import read_events
-    from fabric_cli.commands._runs import note_if_training, run_to_read
+    from fabric_cli.commands._runs import note_if_training, read_chronicle, run_to_read
 
     directory = run_to_read(run, "fabric heads --run {}")
-    events = read_events(_chronicle(directory))
+    events = read_chronicle(_chronicle(directory))
     for message in getattr(events, "warnings", []):
         warn(message)
     events = list(events)

@@ -13,7 +13,7 @@ from rich.constrain import Constrain
 from rich.rule import Rule
 from rich.text import Text
 
-from fabric_cli.chronicle import COMPONENTS, read_events
+from fabric_cli.chronicle import COMPONENTS
 from fabric_cli.commands._common import (
     ThemeOption,
     cli_errors,
@@ -76,10 +76,10 @@ def narrate(
 
     check_export_file(export, EXPORTS)
     check_theme(theme)
-    from fabric_cli.commands._runs import note_if_training
+    from fabric_cli.commands._runs import note_if_training, read_chronicle
 
     chronicle = find_chronicle(run, "fabric narrate --run {}")
-    events = read_events(chronicle)
+    events = read_chronicle(chronicle)
     for message in getattr(events, "warnings", []):
         warn(message)
     note_if_training(chronicle, list(events), "this tells it so far")
@@ -204,13 +204,13 @@ def find_chronicle(run: Path | None, usage: str) -> Path:
 
 def chronicle_of(run: Path) -> Path:
     """A fabric run's chronicle.jsonl (or the chronicle file given)."""
-    import shlex
+    from fabric_cli.commands._runs import how_to_retrain
 
     if run.is_file():
         return run
     chronicle = run / "chronicle.jsonl"
     if not chronicle.is_file():
-        again = f"fabric train --force --run-dir {shlex.quote(str(run))}"
+        again = how_to_retrain(run)
         raise FabricError(f"{literal(str(run))} has no chronicle.jsonl, so its story is lost; "
                           f"train it again with `{literal(again)}`")
     return chronicle

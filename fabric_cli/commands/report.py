@@ -33,14 +33,13 @@ def report(
       fabric report runs/seed3 --theme dark
     """
     from fabric_cli.analysis.roles import head_roles
-    from fabric_cli.chronicle import read_events
     from fabric_cli.commands._export import (
         check_destination,
         check_theme,
         palette_pair,
         write_file,
     )
-    from fabric_cli.commands._runs import note_if_training
+    from fabric_cli.commands._runs import note_if_training, read_chronicle
     from fabric_cli.commands.heads import _thresholds
     from fabric_cli.commands.narrate import find_chronicle
     from fabric_cli.report import build_report
@@ -52,7 +51,7 @@ def report(
     if output is None:
         output = Path(f"report-{chronicle.parent.name}.html")
     check_destination(output, "-o")  # before the work: never over a file fabric did not write
-    events = read_events(chronicle)
+    events = read_chronicle(chronicle)
     for message in getattr(events, "warnings", []):
         warn(message)
     events = list(events)
