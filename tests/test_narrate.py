@@ -143,6 +143,17 @@ def test_plain_log_tells_interruptions_where_they_happened() -> None:
     assert lines[-1].split()[2] == "run_end"
 
 
+def test_plain_log_says_a_diverged_runs_losses_are_its_last_probes() -> None:
+    """A run that broke at step 120 ends with the losses of its last probe, before the
+    storm: the log says when they were measured, never that they were the run's final loss."""
+    events = EVENTS["diverged"]
+    last_probe = max(e["step"] for e in events if e["type"] == "probe")
+    end = plain_log(events)[-1]
+    assert last_probe < 120 and "final loss" not in end, end
+    assert f"loss at the last probe (step {last_probe})" in end, end
+    assert "final loss" in plain_log(EVENTS["healthy0"])[-1]
+
+
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_every_voice_tells_at_least_three_paragraphs_of_numbers(component: str) -> None:
     story = tell(EVENTS["healthy0"], component)

@@ -59,11 +59,20 @@ def plain_log(events: list[dict]) -> list[str]:
                           for x in e.get("specialists") or []) or "none"
         lines.append(
             f"step {step(e.get('step', 0)):>7}  run_end  {e.get('status')}, "
-            f"{step(e.get('steps', 0))} steps in {sig(e.get('seconds'))} s, final loss "
+            f"{step(e.get('steps', 0))} steps in {sig(e.get('seconds'))} s, {_final(run, e)} "
             f"{sig(e.get('final_train_loss'))} train / {sig(e.get('final_val_loss'))} validation, "
             f"specialists: {specs}"
         )
     return lines
+
+
+def _final(run, end: dict) -> str:
+    """What the run_end's losses are: the last probe's, which is the final step's only when
+    the run finished (a diverged or stopped run's last probe came before its end)."""
+    probes = [p for p in run.probes if as_float(p.get("step")) <= as_float(end.get("step"))]
+    if not probes or end.get("status") == "finished" and probes[-1].get("step") == end.get("step"):
+        return "final loss"
+    return f"loss at the last probe (step {step(probes[-1].get('step', 0))})"
 
 
 def _stops(events: list[dict]) -> list[tuple[float, int, str]]:
