@@ -131,7 +131,10 @@ def terminal_rows(output: str, width: int, height: int) -> list[str]:
     return ["".join(r).rstrip() for r in rows]
 
 
-def test_ctrl_c_leaves_one_clean_final_frame_in_an_80x24_terminal(tmp_path) -> None:
+def ctrl_c_in_a_terminal(argv: list[str], pressed_after: bytes, times: int,
+                         cwd=None) -> tuple[int, list[str]]:
+    """Run `python -m fabric_cli ARGV` in an 80x24 pseudo-terminal, type Ctrl-C once its
+    output holds `pressed_after` `times` times; its exit code and what the terminal shows."""
     import fcntl
     import os
     import select
@@ -150,14 +153,13 @@ def test_ctrl_c_leaves_one_clean_final_frame_in_an_80x24_terminal(tmp_path) -> N
 
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env.update(TERM="xterm-256color", NO_COLOR="1")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "fabric_cli", "train", "-s", "tiny", "--steps", "3000",
-         "--run-dir", str(tmp_path / "run")],
-        stdin=slave, stdout=slave, stderr=slave, env=env, preexec_fn=own_terminal)
+    child = subprocess.Popen([sys.executable, "-m", "fabric_cli", *argv], cwd=cwd,
+                             stdin=slave, stdout=slave, stderr=slave, env=env,
+                             preexec_fn=own_terminal)
     os.close(slave)
     output, pressed, deadline = b"", False, time.monotonic() + 120
     while time.monotonic() < deadline:
-        if not pressed and output.count("fabric train ·".encode()) >= 3:
+        if not pressed and output.count(pressed_after) >= times:
             os.write(master, b"\x03")  # Ctrl-C, typed into the terminal
             pressed = True
         if select.select([master], [], [], 0.2)[0]:
@@ -171,9 +173,27 @@ def test_ctrl_c_leaves_one_clean_final_frame_in_an_80x24_terminal(tmp_path) -> N
         elif child.poll() is not None:
             break
     os.close(master)
-    assert child.wait(timeout=30) == 130 and pressed
-    rows = terminal_rows(output.decode("utf-8", "replace"), 80, 24)
+    code = child.wait(timeout=30)
+    assert pressed, output.decode("utf-8", "replace")[-2000:]
+    return code, terminal_rows(output.decode("utf-8", "replace"), 80, 24)
+
+
+def test_ctrl_c_leaves_one_clean_final_frame_in_an_80x24_terminal(tmp_path) -> None:
+    code, rows = ctrl_c_in_a_terminal(["train", "-s", "tiny", "--steps", "3000", "--run-dir",
+                                       str(tmp_path / "run")], "fabric train ·".encode(), 3)
+    assert code == 130
     headers = [r for r in rows if r.startswith("fabric train ·")]
     assert len(headers) == 1, "\n".join(rows)  # no stale progress line above the last frame
     assert "^C" not in "\n".join(rows)
     assert any(r.startswith("Interrupted at step") for r in rows)
+
+
+def test_ctrl_c_under_the_lessons_bars_leaves_each_bar_once(tmp_path) -> None:
+    """`fabric why` draws a bar a run; Ctrl-C in the middle of the first leaves that bar
+    once, where the echoed "^C" used to strand an old copy of it above the last."""
+    code, rows = ctrl_c_in_a_terminal(["why", "clipping"], b"/with ", 12, cwd=tmp_path)
+    assert code == 130, "\n".join(rows)
+    bars = [r for r in rows if r.startswith("runs/why-clipping/with ")]
+    assert len(bars) == 1, "\n".join(rows)
+    assert "^C" not in "\n".join(rows)
+    assert any(r.startswith("Interrupted runs/why-clipping/with at step") for r in rows)

@@ -196,8 +196,9 @@ def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkey
     cut = invoke("-s", scenario, "--steps", "40", "--run-dir", str(run_dir))
     assert cut.exit_code == 130, cut.output
     lines = [line for line in cut.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Interrupted at step 15" in lines[0]
-    command = shlex.split(lines[0].split("Resume with: ")[1])
+    assert len(lines) == 2 and "Interrupted at step 15" in lines[0]
+    assert lines[0].endswith("Resume with:")
+    command = shlex.split(lines[1])  # the command alone on its line, to be copied
     assert command[:2] == ["fabric", "train"] and "--resume" in command
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 

@@ -1,4 +1,5 @@
-"""What every command shares: the consoles, the error wrapper, and literal user text.
+"""What every command shares: the consoles, the error wrapper, literal user text, and a
+terminal that does not spell out Ctrl-C under a live picture.
 
 Only `commands/` and `views/` may import rich or typer.
 """
@@ -28,6 +29,39 @@ ThemeOption = Annotated[str, typer.Option(
     "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def quiet_control_echo(stream) -> Callable[[], None] | None:
+    """Stop the terminal echoing Ctrl-C as "^C" while the picture is drawn; returns what
+    puts the echo back (None when the stream is no terminal).
+
+    A live picture (the training dashboard, `fabric why`'s bars) leaves its cursor at the end
+    of its last line: the echoed "^C" wrapped onto a new line, the screen scrolled, and the
+    next frame was drawn one line lower, leaving the old frame's last line stranded above
+    the final one.
+    Typed keys are still echoed; only control characters are not spelled out."""
+    try:
+        import termios
+    except ImportError:  # Windows: no such echo
+        return None
+    try:
+        fd = stream.fileno()
+        if not os.isatty(fd):
+            return None
+        before = termios.tcgetattr(fd)
+        quiet = list(before)
+        quiet[3] &= ~termios.ECHOCTL
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (AttributeError, ValueError, OSError, termios.error):
+        return None
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, before)
+        except (ValueError, OSError, termios.error):
+            pass
+
+    return restore
 
 
 class PlainUsage(typer.core.TyperCommand):

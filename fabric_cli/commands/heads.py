@@ -18,6 +18,7 @@ from fabric_cli.commands._common import (
     ThemeOption,
     cli_errors,
     literal,
+    quiet_control_echo,
     stdout_console,
     warn,
 )
@@ -192,11 +193,16 @@ def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -
     if console.is_terminal:
         from rich.live import Live
 
-        with Live(console=console, refresh_per_second=max(fps, 4), transient=False) as live:
-            for i, frame in enumerate(frames):
-                live.update(_frame(frame, target, i, len(frames), console.width))
-                if i + 1 < len(frames):
-                    time.sleep(1.0 / fps)
+        restore_echo = quiet_control_echo(console.file)  # no "^C" under the frame
+        try:
+            with Live(console=console, refresh_per_second=max(fps, 4), transient=False) as live:
+                for i, frame in enumerate(frames):
+                    live.update(_frame(frame, target, i, len(frames), console.width))
+                    if i + 1 < len(frames):
+                        time.sleep(1.0 / fps)
+        finally:
+            if restore_echo is not None:
+                restore_echo()
         return
     _print_timeline(console, frames, target)
 

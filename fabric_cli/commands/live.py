@@ -7,7 +7,6 @@ the same words `fabric narrate` uses.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections import deque
@@ -17,7 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.live import Live
 
-from fabric_cli.commands._common import literal
+from fabric_cli.commands._common import literal, quiet_control_echo
 from fabric_cli.narrate import ticker_line
 from fabric_cli.narrate.format import step as step_text
 from fabric_cli.views.dashboard import TrainingDashboard, plain_progress_line
@@ -66,38 +65,6 @@ class _Progress:
         tokens_per_s = self.tokens / spent
         eta = spent / max(done, 1) * (self.total - event["step"])
         return tokens_per_s, eta
-
-
-def quiet_control_echo(stream) -> Callable[[], None] | None:
-    """Stop the terminal echoing Ctrl-C as "^C" while the picture is drawn; returns what
-    puts the echo back (None when the stream is no terminal).
-
-    The picture fills the terminal, so its cursor sits at the end of the last line: the
-    echoed "^C" wrapped onto a new line, the screen scrolled, and the next frame was drawn
-    one line lower, leaving the old frame's progress line stranded above the final one.
-    Typed keys are still echoed; only control characters are not spelled out."""
-    try:
-        import termios
-    except ImportError:  # Windows: no such echo
-        return None
-    try:
-        fd = stream.fileno()
-        if not os.isatty(fd):
-            return None
-        before = termios.tcgetattr(fd)
-        quiet = list(before)
-        quiet[3] &= ~termios.ECHOCTL
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    except (AttributeError, ValueError, OSError, termios.error):
-        return None
-
-    def restore() -> None:
-        try:
-            termios.tcsetattr(fd, termios.TCSANOW, before)
-        except (ValueError, OSError, termios.error):
-            pass
-
-    return restore
 
 
 class PlainTicker:

@@ -137,8 +137,11 @@ def train(
     if result.status == "interrupted":
         # --resume reads the scenario back from the run itself, so the directory is enough
         again = f"fabric train --resume --run-dir {shlex.quote(str(result.run_dir))}"
-        err.print(f"Interrupted at step {step_text(result.steps)}; the checkpoint is saved in {where}. "
-                  f"Resume with: {literal(again)}", markup=False)
+        # the sentence wraps between words in a terminal; the command stands on a line of its
+        # own, whole, to be copied
+        err.print(f"Interrupted at step {step_text(result.steps)}; the checkpoint is saved in "
+                  f"{where}. Resume with:", markup=False, soft_wrap=not err.is_terminal)
+        err.print(f"  {literal(again)}", markup=False)
         told_interruption(now=True)
         raise typer.Exit(130)
     if result.status == "diverged":

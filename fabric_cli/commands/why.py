@@ -18,6 +18,7 @@ from fabric_cli.commands._common import (
     ThemeOption,
     cli_errors,
     literal,
+    quiet_control_echo,
     stderr_console,
     told_interruption,
 )
@@ -69,7 +70,8 @@ def why(
     if stopped is not None:
         again = f"fabric why {component}" + (
             f" --runs-dir {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else "")
-        err.print(_interrupted(runs, stopped, again), markup=False, highlight=False)
+        err.print(_interrupted(runs, stopped, again), markup=False, highlight=False,
+                  soft_wrap=not err.is_terminal)  # a terminal wraps it between words
         told_interruption(now=True)
         raise typer.Exit(130)
     cmp = compare_dirs(runs[0].run_dir, runs[1].run_dir)
@@ -151,6 +153,7 @@ def _train_with_progress(runs, err):
         run.trainer.request_stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    restore_echo = quiet_control_echo(err.file)  # no "^C" under the bars
     try:
         with progress:
             for run in pending:
@@ -163,6 +166,8 @@ def _train_with_progress(runs, err):
                     return run
     finally:
         signal.signal(signal.SIGINT, previous)
+        if restore_echo is not None:
+            restore_echo()
     for run in pending:
         if not err.is_terminal:
             err.print(f"  {run.label}: {run.status} in {run.seconds:.1f} s",
