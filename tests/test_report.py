@@ -126,6 +126,25 @@ def test_the_slider_changes_the_picture(page, tmp_path) -> None:
     assert shots[0][:8] == b"\x89PNG\r\n\x1a\n" and shots[0] != shots[1]
 
 
+# Appended to a copy of the page: after the page has drawn, the body names every picture,
+# card or table whose right edge runs past the screen's.
+_MEASURE_WIDTH = (
+    "<script>window.addEventListener('load',function(){var w=document.documentElement"
+    ".clientWidth,out=[];document.querySelectorAll('.sentence,svg,table,figure')"
+    ".forEach(function(e){if(e.getBoundingClientRect().right>w+1)out.push(e.tagName);});"
+    "document.body.setAttribute('data-past-edge',out.join(' ')||'none');});</script></body>")
+
+
+@needs_chromium
+def test_on_a_phone_nothing_in_the_timeline_runs_past_the_screen(page, tmp_path) -> None:
+    narrow = tmp_path / "narrow.html"
+    narrow.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE_WIDTH),
+                      encoding="utf-8")
+    dom = chromium("--dump-dom", "--window-size=420,2000", narrow.as_uri()).stdout
+    assert 'data-ready="1"' in dom
+    assert 'data-past-edge="none"' in dom, re.findall(r'data-past-edge="[^"]*"', dom)
+
+
 @needs_chromium
 def test_steps_past_a_thousand_read_with_a_separator_as_in_the_terminal(page, tmp_path) -> None:
     data = page_data(page)  # the tiny run, moved on by 1,000 steps: a long run's page

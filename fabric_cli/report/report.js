@@ -38,6 +38,12 @@
     if (parent) parent.appendChild(node);
     return node;
   }
+  // A picture with a viewBox, so that on a narrow screen the CSS may shrink it whole
+  // instead of letting it run past the edge.
+  function sized(width, height, cls) {
+    return el("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height,
+      class: cls, role: "img" });
+  }
   function decode(text, n) {
     var raw = atob(text), rows = [], i = 0;
     for (var q = 0; q < n; q++) {
@@ -78,8 +84,7 @@
     var n = tokens.length, cell = 18, longest = 0;
     tokens.forEach(function (t) { longest = Math.max(longest, t.length); });
     var label = Math.min(14, longest) * 7 + 34, top = 20;
-    var svg = el("svg", { width: label + n * cell + 8, height: top + n * cell + 6,
-      class: "heatmap", role: "img" });
+    var svg = sized(label + n * cell + 8, top + n * cell + 6, "heatmap");
     var rowsOf = {}, antecedent = {};
     pronouns.forEach(function (p) { rowsOf[p[0]] = p[1]; antecedent[p[1]] = true; });
     for (var k = 0; k < n; k++) {
@@ -117,8 +122,7 @@
     var n = tokens.length, gap = 17, longest = 0;
     tokens.forEach(function (t) { longest = Math.max(longest, t.length); });
     var col = Math.min(14, longest) * 7 + 8, span = 120;
-    var svg = el("svg", { width: 2 * col + span, height: n * gap + 10, class: "arcs",
-      role: "img" });
+    var svg = sized(2 * col + span, n * gap + 10, "arcs");
     var rowsOf = {};
     pronouns.forEach(function (p) { rowsOf[p[0]] = p[1]; });
     var lines = el("g", {}, svg);
@@ -183,8 +187,7 @@
     if (!grad) { html("p", { class: "muted" }, box, "No gradient was measured at this step."); return; }
     var rows = grad.rows.slice().sort(function (a, b) { return b.layer - a.layer; });
     var bar = 360, left = 96, height = 18 * (rows.length * 3 + 1) + 40;
-    var svg = el("svg", { width: left + bar + 170, height: height, class: "gradflow",
-      role: "img" });
+    var svg = sized(left + bar + 170, height, "gradflow");
     function x(v) {
       if (!(v > 0)) return 0;
       var f = (Math.log10(v) - gradSpan[0]) / (gradSpan[1] - gradSpan[0]);
