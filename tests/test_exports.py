@@ -59,6 +59,30 @@ def test_html_export_is_light_with_no_ink_fading_into_the_page(tiny_run_master, 
     assert not re.search(r"background-color:\s*#ffffff", dark.read_text(encoding="utf-8"))
 
 
+def contrast_on_white(hexcode: str) -> float:
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(hexcode[i : i + 2], 16) / 255) for i in (0, 2, 4))
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+@pytest.mark.parametrize("suffix", (".html", ".svg"))
+def test_a_story_on_paper_names_every_speaker_in_ink_that_reads(tiny_run_master, tmp_path,
+                                                                suffix) -> None:
+    target = tmp_path / f"story{suffix}"
+    run(["narrate", "--run", str(tiny_run_master), "--export", str(target)])
+    content = target.read_text(encoding="utf-8")
+    if suffix == ".html":
+        inks = re.findall(r'<span style="color: #([0-9a-f]{6})[^>]*>', content)
+    else:
+        inks = re.findall(r"\.terminal-\d+-r\d+ \{ fill: #([0-9a-f]{6})", content)
+    assert len(set(inks)) >= 4  # the speakers' names and the chapter titles, in colour
+    # none fades into the white page as a dark terminal's bright cyan, yellow or white would
+    faint = {ink for ink in inks if contrast_on_white(ink) < 4.5}
+    assert not faint, faint
+
+
 def test_svg_export_is_an_svg_that_needs_no_network(tiny_run_master, tmp_path) -> None:
     target = tmp_path / "infer.svg"
     run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(target)], 40)

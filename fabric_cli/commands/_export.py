@@ -213,7 +213,7 @@ def palette_pair() -> dict[str, dict[str, str]]:
 
     light = {}
     for name, hexcode in COMPONENT_COLORS.items():
-        r, g, b = _light_color(Color.parse(hexcode)).get_truecolor()
+        r, g, b = _ink_on_paper(Color.parse(hexcode)).get_truecolor()
         light[name] = f"#{r:02x}{g:02x}{b:02x}"
     return {"light": light, "dark": dict(COMPONENT_COLORS)}
 
@@ -231,11 +231,48 @@ def to_light(console: Console) -> None:
 def _light_style(style: Style | None) -> Style | None:
     if style is None:
         return None
-    color = _light_color(style.color)
+    color = _ink_on_paper(style.color)
     bgcolor = _light_color(style.bgcolor)
     if color is style.color and bgcolor is style.bgcolor:
         return style
     return style + Style.from_color(color, bgcolor)
+
+
+INK_CONTRAST = 4.5  # the least contrast text keeps against white paper (WCAG AA)
+
+
+def _ink_on_paper(color: Color | None) -> Color | None:
+    """A foreground colour for white paper. A named ANSI colour is read as the light terminal
+    theme draws it, any other is mirrored (_light_color); then, hue kept, it is darkened
+    until it reads against the page (INK_CONTRAST): the dark terminal's bright cyan and
+    yellow, its white, would otherwise all but vanish. The attention ramp is left as it is:
+    its paleness is the weight it shows."""
+    if color is None or color.type == ColorType.DEFAULT:
+        return color
+    if color.type == ColorType.STANDARD:
+        light = color
+        rgb = color.get_truecolor(DEFAULT_TERMINAL_THEME)
+    else:
+        if color.get_truecolor() in _ramp_on_paper():
+            return _ramp_on_paper()[color.get_truecolor()]
+        light = _light_color(color)
+        rgb = light.get_truecolor()
+    h, lightness, s = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
+    if _contrast_on_white(rgb) >= INK_CONTRAST:
+        return light
+    while lightness > 0 and _contrast_on_white(rgb) < INK_CONTRAST:
+        lightness = max(0.0, lightness - 0.01)
+        rgb = tuple(round(c * 255) for c in colorsys.hls_to_rgb(h, lightness, s))
+    return Color.from_rgb(*rgb)
+
+
+def _contrast_on_white(rgb: Sequence[int]) -> float:
+    def linear(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
 
 
 @lru_cache(maxsize=1)
