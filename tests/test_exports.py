@@ -92,6 +92,21 @@ def test_svg_export_is_an_svg_that_needs_no_network(tiny_run_master, tmp_path) -
     assert "professor" in svg
 
 
+@pytest.mark.parametrize("command", (["heads"], ["narrate", "--plain"]))
+def test_an_svg_export_shows_its_last_line_whole(tiny_run_master, tmp_path, command) -> None:
+    target = tmp_path / "picture.svg"
+    run([*command, "--run", str(tiny_run_master), "--export", str(target)])
+    svg = target.read_text(encoding="utf-8")
+    frame = float(re.search(r'-clip-terminal">\s*<rect x="0" y="0" width="[\d.]+" '
+                            r'height="([\d.]+)"', svg).group(1))
+    size = float(re.search(r"font-size: ([\d.]+)px", svg).group(1))
+    baselines = [float(y) for y, text in re.findall(
+        r'<text class="terminal-\d+-r\d+" x="[\d.]+" y="([\d.]+)"[^>]*>([^<]*)</text>', svg)
+        if text.replace("&#160;", "").strip()]
+    # the frame cuts everything below it: the last line's g, p and y need a quarter of a line
+    assert max(baselines) + 0.25 * size <= frame, (max(baselines), frame)
+
+
 @pytest.mark.parametrize("suffix", (".svg", ".html"))
 def test_plain_log_exports_as_a_real_picture(tiny_run_master, tmp_path, suffix) -> None:
     target = tmp_path / f"log{suffix}"

@@ -77,6 +77,8 @@ def write_export(console: Console, export: Path, title: str, theme: str = "light
         to_light(console)
     terminal = THEMES[check_theme(theme)]
     if suffix == ".svg":
+        if console.export_text(clear=False).rstrip("\n").rsplit("\n", 1)[-1].strip():
+            console.line()  # rich's frame ends just under the last line, cutting its g, y, p
         # rich names a web font by URL; an export must open offline, in monospace if need be
         content = _FONT_FACE.sub("", console.export_svg(title=literal(title), theme=terminal))
         content = _stack_svgs([content, *figures]) if figures else content
