@@ -92,6 +92,20 @@ def test_svg_export_is_an_svg_that_needs_no_network(tiny_run_master, tmp_path) -
     assert "professor" in svg
 
 
+def test_an_infer_svg_titles_the_sentence_in_whole_words(tiny_run_master, tmp_path) -> None:
+    sentence = "The professor thanked the king after she finished her notes."
+    target = tmp_path / "infer.svg"
+    run(["infer", sentence, "--run", str(tiny_run_master), "--export", str(target)])
+    title = re.search(r'-title"[^>]*>([^<]*)</text>', target.read_text(encoding="utf-8"))
+    assert title.group(1).replace("&#160;", " ") == f"fabric infer: {sentence}"
+    from fabric_cli.commands.infer import _title_words
+
+    words = " ".join(["She thanked the king"] * 8)
+    long = _title_words(words)
+    assert long.endswith("…") and len(long) <= 91
+    assert words.startswith(long[:-1]) and words[len(long) - 1] == " "  # cut after a word
+
+
 @pytest.mark.parametrize("command", (["heads"], ["narrate", "--plain"]))
 def test_an_svg_export_shows_its_last_line_whole(tiny_run_master, tmp_path, command) -> None:
     target = tmp_path / "picture.svg"

@@ -129,7 +129,17 @@ def infer(
         draw_inference(stdout_console(), doc, show_all=all_heads)
     if export is not None:
         export_picture(lambda console: draw_inference(console, doc, show_all=all_heads), export,
-                       f"fabric infer: {sentence.strip()[:60]}", theme, arcs_of(doc, theme))
+                       f"fabric infer: {_title_words(sentence)}", theme, arcs_of(doc, theme))
+
+
+def _title_words(sentence: str, limit: int = 90) -> str:
+    """The sentence for the SVG's title bar (about 110 characters fit): whole, or cut after
+    a whole word with '…'."""
+    words = " ".join(sentence.split())
+    if len(words) <= limit:
+        return words
+    cut = words[: limit + 1].rsplit(" ", 1)[0] if " " in words[:limit] else words[:limit]
+    return cut.rstrip(" ,;:") + "…"
 
 
 # -- drawing -----------------------------------------------------------------------------
