@@ -126,6 +126,48 @@ def test_the_slider_changes_the_picture(page, tmp_path) -> None:
     assert shots[0][:8] == b"\x89PNG\r\n\x1a\n" and shots[0] != shots[1]
 
 
+def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    def lum(rgb: tuple[float, ...]) -> float:
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+               for c in (v / 255 for v in rgb)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@needs_chromium
+def test_the_cross_on_a_wrong_pick_stands_out_from_its_cell(page, tmp_path) -> None:
+    text = page.read_text(encoding="utf-8")
+    bad = re.search(r"--bad: #(\w{6})", text).group(1)
+    ink = tuple(int(bad[i : i + 2], 16) for i in (0, 2, 4))
+    data = page_data(page)  # a head sure of the wrong word: all of a pronoun's row on <bos>
+    sentence = next(i for i, s in enumerate(data["sentences"]) if s["pronouns"])
+    tokens, (pronoun, _) = data["sentences"][sentence]["tokens"], \
+        data["sentences"][sentence]["pronouns"][0]
+    probe = data["timeline"][-1]
+    pattern = decode_pattern(probe["patterns"][sentence]["0.0"], len(tokens))
+    pattern[pronoun] = [1.0] + [0.0] * (len(tokens) - 1)
+    probe["patterns"][sentence]["0.0"] = encode_pattern(pattern)
+    blob = re.search(r'(<script id="data" type="application/json">)(.*?)(</script>)', text,
+                     re.DOTALL)
+    sure = tmp_path / "sure.html"
+    sure.write_text(text[:blob.start(2)] + json.dumps(data) + text[blob.end(2):],
+                    encoding="utf-8")
+    dom = chromium("--dump-dom", f"{sure.as_uri()}#step={probe['step']}&head=0.0").stdout
+    cells = {(float(x), float(y)): tuple(map(int, rgb.split(","))) for x, y, rgb in
+             re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="17" height="17" '
+                        r'fill="rgb\(([\d,]+)\)"', dom)}
+    crosses = re.findall(r'<text [^>]*class="pick"[^>]*>', dom)
+    assert crosses
+    for tag in crosses:
+        x, y = (float(re.search(f' {k}="([\\d.]+)"', tag).group(1)) for k in "xy")
+        cell = cells[(x - 9, y - 13)]  # the × sits in the middle of the cell it marks
+        # the row's strongest cell is the darkest on paper: red on it must wear a halo
+        halo = 'stroke="var(--bg)"' in tag and 'paint-order="stroke"' in tag
+        assert _contrast(ink, cell) >= 3 or halo, (tag, cell)
+
+
 # Appended to a copy of the page: after the page has drawn, the body names every picture,
 # card or table whose right edge runs past the screen's.
 _MEASURE_WIDTH = (

@@ -106,10 +106,12 @@
         if (pronoun && rowsOf[q] === c) {
           el("rect", { x: label + c * cell + 1, y: top + q * cell + 1, width: cell - 3,
             height: cell - 3, fill: "none", stroke: "var(--accent)", "stroke-width": 2.5 }, svg);
-        } else if (pronoun && c === pick) {  // the word it chose instead of its antecedent
+        } else if (pronoun && c === pick) {  // the word it chose instead of its antecedent:
+          // its row's strongest cell, the darkest on paper, so the × wears a halo of the page
           el("text", { x: label + c * cell + cell / 2, y: top + q * cell + 13,
-            "text-anchor": "middle", "font-weight": 700, fill: "var(--bad)", class: "pick" },
-            svg, "×");
+            "text-anchor": "middle", "font-weight": 700, fill: "var(--bad)", class: "pick",
+            stroke: "var(--bg)", "stroke-width": 3, "paint-order": "stroke",
+            "stroke-linejoin": "round" }, svg, "×");
         }
       }
     }
