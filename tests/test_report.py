@@ -126,6 +126,24 @@ def test_the_slider_changes_the_picture(page, tmp_path) -> None:
     assert shots[0][:8] == b"\x89PNG\r\n\x1a\n" and shots[0] != shots[1]
 
 
+@needs_chromium
+def test_a_description_that_looks_like_markup_never_breaks_the_page(tiny_run_master,
+                                                                    tmp_path) -> None:
+    from fabric_cli.chronicle import read_events
+    from fabric_cli.report import build_report
+
+    events = list(read_events(tiny_run_master / "chronicle.jsonl"))
+    start = next(e for e in events if e.get("type") == "run_start")
+    start["description"] = "Mine <!--<script> and </script> too"
+    target = tmp_path / "odd.html"
+    target.write_text(build_report(events, roles=[], colours={}), encoding="utf-8")
+    dom = chromium("--dump-dom", target.as_uri()).stdout
+    assert 'data-ready="1"' in dom  # the timeline's script ran: the data did not swallow it
+    assert dom.count('class="heatmap"') == len(page_data(target)["sentences"]) > 0
+    assert "Mine &lt;!--&lt;script&gt; and &lt;/script&gt; too" in dom  # shown as written
+    assert page_data(target)["run"]["description"] == start["description"]
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4

@@ -89,7 +89,9 @@ def build_report(events: Sequence[dict], *, roles: Sequence[Mapping[str, Any]],
                      if e.get("type") == "ablation"), [])
     val = [(t["step"], t["val"]) for t in data["timeline"] if t["val"] is not None]
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    payload = payload.replace("</", "<\\/")  # the data can never close its own script tag
+    # No "<" at all: "</script>" would close the data's tag, and "<!--<script>" (in a
+    # scenario's description, say) would make the browser read past its end
+    payload = payload.replace("<", "\\u003c")
     title = f"fabric report · {run['scenario']}"
     intro = ("<p class=\"muted\">Move the slider through the probes; choose any head. Each "
              "story sentence is drawn twice: as a map (rows look back at columns; ▶ a pronoun, "
