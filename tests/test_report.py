@@ -144,6 +144,18 @@ def test_a_description_that_looks_like_markup_never_breaks_the_page(tiny_run_mas
     assert page_data(target)["run"]["description"] == start["description"]
 
 
+def test_control_characters_in_a_description_are_dropped_as_in_the_terminal(tiny_run_master):
+    from fabric_cli.chronicle import read_events
+    from fabric_cli.report import build_report
+
+    events = list(read_events(tiny_run_master / "chronicle.jsonl"))
+    start = next(e for e in events if e.get("type") == "run_start")
+    start["description"] = "Mine \x1b[31mred\x07 and\tmore"
+    page = build_report(events, roles=[], colours={}).split('<script id="data"')[0]
+    assert '<p class="muted">Mine [31mred and more</p>' in page  # no empty box where \x1b was
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", page)
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4

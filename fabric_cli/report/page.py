@@ -18,8 +18,14 @@ PAD_L, PAD_R, PAD_T, PAD_B = 52, 78, 12, 30
 SMOOTHING = 0.05  # the gap chart draws the train loss as an EMA (~20 steps), as the terminal
 
 
+# control characters are dropped (tab and line breaks become spaces), as the terminal's
+# views.palette.literal drops them: in a page they would show as empty boxes
+_CONTROL = {c: None for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
+
+
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(str(text).translate(_CONTROL), quote=True)
 
 
 def prose(paragraph: str) -> str:
