@@ -120,6 +120,9 @@ def test_the_slider_changes_the_picture(page, tmp_path) -> None:
         chromium(f"--screenshot={shot}", "--window-size=1200,1400", url)
         shots.append(shot.read_bytes())
     assert f"step {first} of" in doms[0] and f"step {last} of" in doms[1]
+    for step, dom in zip((first, last), doms, strict=True):  # what a screen reader announces
+        slider = re.search(r'<input id="step"[^>]*>', dom).group(0)
+        assert f'aria-valuetext="step {step:,} of' in slider, slider
     weights = [re.findall(r'data-w="([\d.]+)"', dom) for dom in doms]
     assert weights[0] and len(weights[0]) == len(weights[1])
     assert weights[0] != weights[1]  # the attention drawn is that step's

@@ -265,8 +265,10 @@
     slider.value = String(state.index);
     headSelect.value = key;
     var row = probe.heads[key] || {}, scores = row.scores || {};
-    document.getElementById("step-label").textContent = "step " + stepText(probe.step) +
-      " of " + stepText(Math.max(run.planned || 0, run.steps));
+    var where = "step " + stepText(probe.step) + " of " +
+      stepText(Math.max(run.planned || 0, run.steps));
+    document.getElementById("step-label").textContent = where;
+    slider.setAttribute("aria-valuetext", where);  // a screen reader says the step, not "14"
     var facts = "L" + key.replace(".", "H") + " at step " + stepText(probe.step) +
       ": pronoun score " +
       fmt(scores.pronoun, 2) + ", accuracy " + (row.acc === null || row.acc === undefined ? "—" :
