@@ -159,6 +159,19 @@ def test_control_characters_in_a_description_are_dropped_as_in_the_terminal(tiny
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", page)
 
 
+def test_a_head_proven_in_two_roles_shows_both_in_the_role_map() -> None:
+    from fabric_cli.report import page
+
+    rows = [{"layer": 0, "head": 0, "role": "pronoun", "score": 0.91, "specialist": True},
+            {"layer": 0, "head": 1, "role": "diffuse", "score": 0.2, "specialist": False}]
+    proven = [{"layer": 0, "head": 0, "role": "pronoun"}, {"layer": 0, "head": 0, "role": "verb"}]
+    html = page.role_map(rows, 1, 2, [], proven)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    # the facts line names L0H0 for pronoun and for verb: the map must not hide the verb
+    assert "pronoun" in cells[0] and re.search(r"also proven <span[^>]*>verb</span> ★", cells[0])
+    assert "also" not in cells[1]
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4

@@ -80,11 +80,14 @@ def build_report(events: Sequence[dict], *, roles: Sequence[Mapping[str, Any]],
         raise FabricError("the chronicle has no run_start; train a run with `fabric train`")
     seed = int(start.get("seed") or 0)
     data = page_data(events, ticker=lambda m: ticker_line(m, seed))
-    data["roles"] = {f"{r['layer']}.{r['head']}": str(r.get("role", "")) +
-                     (" ★" if r.get("specialist") else "") for r in roles}
-    run = data["run"]
     ends = [e for e in events if e.get("type") == "run_end"]
     specialists = (ends[-1].get("specialists") or []) if ends else []
+    also = page.also_proven(roles, specialists)
+    data["roles"] = {f"{r['layer']}.{r['head']}": str(r.get("role", "")) +
+                     (" ★" if r.get("specialist") else "") +
+                     "".join(f", {other} ★" for other in also.get((r["layer"], r["head"]), []))
+                     for r in roles}
+    run = data["run"]
     ablation = next((e.get("rows") or [] for e in reversed(events)
                      if e.get("type") == "ablation"), [])
     val = [(t["step"], t["val"]) for t in data["timeline"] if t["val"] is not None]
@@ -106,7 +109,7 @@ def build_report(events: Sequence[dict], *, roles: Sequence[Mapping[str, Any]],
         ("loss", "<h2>The Loss, the Fabric's judgment</h2>"
          + page.loss_charts(data["loss"], val, run["floor"])),
         ("heads", "<h2>What each head became</h2>"
-         + page.role_map(roles, run["n_layers"], run["n_heads"], ablation)),
+         + page.role_map(roles, run["n_layers"], run["n_heads"], ablation, specialists)),
         ("timeline", "<h2>Timeline: attention at every probe</h2>" + intro + page.TIMELINE),
         ("story", "<h2>The story</h2>" + page.stories(_told(events), _speaker_names())),
     ]

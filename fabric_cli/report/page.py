@@ -157,16 +157,30 @@ def _figure(parts: list[str], caption: str, span: tuple[float, float] = (0.0, 1.
 # -- the role map ---------------------------------------------------------------------------
 
 
+def also_proven(rows: Sequence[Mapping[str, Any]],
+                specialists: Sequence[Mapping[str, Any]]) -> dict[tuple[int, int], list[str]]:
+    """The roles a head was proven in besides the one its cell is named for (a head may be
+    a specialist twice; the map names it once, as the terminal's does)."""
+    shown = {(int(r["layer"]), int(r["head"])): r.get("role") for r in rows}
+    also: dict[tuple[int, int], list[str]] = {}
+    for sp in specialists:
+        key = (int(sp["layer"]), int(sp["head"]))
+        if key in shown and sp.get("role") != shown[key]:
+            also.setdefault(key, []).append(str(sp.get("role")))
+    return also
+
+
 def role_map(rows: Sequence[Mapping[str, Any]], n_layers: int, n_heads: int,
-             ablation: Sequence[Mapping[str, Any]]) -> str:
+             ablation: Sequence[Mapping[str, Any]],
+             specialists: Sequence[Mapping[str, Any]] = ()) -> str:
     """A layer × head table (the terminal's head map), then the ablation rows."""
     by = {(int(r["layer"]), int(r["head"])): r for r in rows}
+    also = also_proven(rows, specialists)
     out = ["<table><tr><th></th>" + "".join(f"<th>H{h}</th>" for h in range(n_heads)) + "</tr>"]
     for layer in range(n_layers):
         out.append(f"<tr><th>L{layer}</th>")
         for h in range(n_heads):
-            r = by.get((layer, h))
-            out.append(_head_cell(r))
+            out.append(_head_cell(by.get((layer, h)), also.get((layer, h), [])))
         out.append("</tr>")
     out.append("</table><p class=\"muted\">★ specialist: zeroing it (alone, or with its team) "
                "measurably hurts · score: the mean attention mass on its role's cells.</p>")
@@ -182,7 +196,7 @@ def role_map(rows: Sequence[Mapping[str, Any]], n_layers: int, n_heads: int,
     return "".join(out)
 
 
-def _head_cell(r: Mapping[str, Any] | None) -> str:
+def _head_cell(r: Mapping[str, Any] | None, also: Sequence[str] = ()) -> str:
     if r is None:
         return "<td class=\"muted\">—</td>"
     role = str(r.get("role", "diffuse"))
@@ -196,6 +210,7 @@ def _head_cell(r: Mapping[str, Any] | None) -> str:
         if r.get("specialist") and isinstance(ab, Mapping):
             lines.append(f"{label}: loss {_arrow(ab.get('loss_before'), ab.get('loss_after'), '.2f')}"
                          f", acc {_arrow(ab.get('acc_before'), ab.get('acc_after'), '.0%')}")
+    lines += [f"also proven <span class=\"role\">{esc(other)}</span> ★" for other in also]
     cls = " class=\"specialist\"" if r.get("specialist") else ""
     return f"<td{cls}>" + "<br>".join(lines) + "</td>"
 
