@@ -172,6 +172,18 @@ def test_a_head_proven_in_two_roles_shows_both_in_the_role_map() -> None:
     assert "also" not in cells[1]
 
 
+@needs_chromium
+def test_the_timeline_has_a_key_whose_colours_are_the_maps(page) -> None:
+    dom = chromium("--dump-dom", f"{page.as_uri()}#view=timeline").stdout
+    key = re.search(r'<div id="legend"[^>]*>(.*?)</div>', dom, re.DOTALL).group(1)
+    swatches = re.findall(r'fill="(rgb\([\d,]+\))" data-w="([\d.]+)"', key)
+    assert swatches[0][1] == "0" and swatches[-1][1] == "1"
+    full = re.findall(r'fill="(rgb\([\d,]+\))" data-w="1.000"', dom)  # <bos> looks at itself
+    assert full and swatches[-1][0] == full[0]  # the key's "1" is the map's colour for 1
+    for mark in ("▶", "outlined", "×", "lines"):
+        assert mark in key
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4

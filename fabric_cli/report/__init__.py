@@ -97,9 +97,10 @@ def build_report(events: Sequence[dict], *, roles: Sequence[Mapping[str, Any]],
     payload = payload.replace("<", "\\u003c")
     title = f"fabric report · {run['scenario']}"
     intro = ("<p class=\"muted\">Move the slider through the probes; choose any head. Each "
-             "story sentence is drawn twice: as a map (rows look back at columns; ▶ a pronoun, "
-             "the outlined cell its antecedent, × the word it chose instead; darker is more attention on paper, brighter in "
-             "the dark) and as lines from each token to the tokens it attends to.</p>")
+             "story sentence is drawn twice: as a map (rows look back at columns; darker is "
+             "more attention on paper, brighter in the dark) and as lines from each token to "
+             "the tokens it attends to. The key under the controls says what every mark "
+             "means.</p>")
     sections = [
         ("top", "<button id=\"theme-toggle\" type=\"button\">light / dark</button>"
          f"<h1>{page.esc(title)}</h1><p class=\"muted\">{page.esc(run['description'])}</p>"

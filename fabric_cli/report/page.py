@@ -260,6 +260,7 @@ TIMELINE = """
   <label>head <select id="head"></select></label>
 </div>
 <p id="head-facts"></p>
+<div id="legend" class="legend"></div>
 <div id="timeline-body">
   <div id="sentences" class="sentences"></div>
   <h3>Gradient flow at this step</h3>

@@ -166,6 +166,24 @@
     });
   }
 
+  // The key to the maps and the lines, drawn with the ramp of the page's theme.
+  function legend() {
+    var box = document.getElementById("legend"), cell = 18, levels = [0, 0.25, 0.5, 0.75, 1];
+    box.textContent = "";
+    var svg = el("svg", { width: 40 + levels.length * cell + 30, height: 34, class: "key",
+      role: "img", "aria-label": "attention from 0 to 1" }, box);
+    el("text", { x: 0, y: 14 }, svg, "weight");
+    levels.forEach(function (w, i) {
+      el("rect", { x: 46 + i * cell, y: 2, width: cell - 1, height: cell - 1, fill: ramp(w),
+        "data-w": String(w) }, svg);
+      if (i === 0 || i === levels.length - 1 || w === 0.5)
+        el("text", { x: 46 + i * cell + cell / 2, y: 31, "text-anchor": "middle",
+          class: "tick" }, svg, String(w));
+    });
+    html("span", {}, box, "▶ a pronoun's row · outlined: its antecedent · ×: the word it " +
+      "chose instead · lines: thicker and coloured from a pronoun, as opaque as the weight");
+  }
+
   // -- gradient flow at the step -------------------------------------------------------------
   var gradSpan = (function () {
     var lo = Infinity, hi = -Infinity;
@@ -275,6 +293,7 @@
       Math.round(row.acc * 100) + "%") + " · validation loss " + fmt(probe.val, 3) +
       (run.floor !== null ? " (floor " + fmt(run.floor, 3) + ")" : "");
     document.getElementById("head-facts").textContent = facts;
+    legend();
     var box = document.getElementById("sentences");
     box.textContent = "";
     sentences.forEach(function (s, i) {
