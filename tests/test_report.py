@@ -184,6 +184,25 @@ def test_the_timeline_has_a_key_whose_colours_are_the_maps(page) -> None:
         assert mark in key
 
 
+@needs_chromium
+def test_a_dark_page_prints_in_the_paper_palette(tiny_run_master, tmp_path) -> None:
+    target = tmp_path / "dark.html"
+    result = CliRunner().invoke(app, ["report", str(tiny_run_master), "-o", str(target),
+                                      "--theme", "dark"])
+    assert result.exit_code == 0, result.output
+    printing = ("<script>window.addEventListener('load',function(){"
+                "window.dispatchEvent(new Event('beforeprint'));});</script></body>")
+    target.write_text(target.read_text(encoding="utf-8").replace("</body>", printing),
+                      encoding="utf-8")
+    dom = chromium("--dump-dom", target.as_uri()).stdout
+    assert re.search(r'<html lang="en" data-theme="light"', dom)  # the page's inks for paper
+    key = re.search(r'<div id="legend"[^>]*>(.*?)</div>', dom, re.DOTALL).group(1)
+    swatches = {w: tuple(map(int, rgb.split(","))) for rgb, w in
+                re.findall(r'fill="rgb\(([\d,]+)\)" data-w="([\d.]+)"', key)}
+    # on paper no attention is the palest cell and all of it the darkest, as the key says
+    assert sum(swatches["0"]) > 600 and sum(swatches["1"]) < 150, swatches
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4

@@ -361,8 +361,22 @@
     root.dataset.theme = root.dataset.theme === "dark" ? "light" : "dark";
     if (timeline.length) draw();
   });
+  // Paper is white whatever the screen: a dark page prints in the light palette, its maps
+  // redrawn in the paper ramp (darker is more), and returns to dark after.
+  var screenTheme = null;
   window.addEventListener("beforeprint", function () {
     document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+    if (root.dataset.theme === "dark") {
+      screenTheme = "dark";
+      root.dataset.theme = "light";
+      if (timeline.length) draw();
+    }
+  });
+  window.addEventListener("afterprint", function () {
+    if (screenTheme === null) return;
+    root.dataset.theme = screenTheme;
+    screenTheme = null;
+    if (timeline.length) draw();
   });
   setup();
   document.body.dataset.ready = "1";
