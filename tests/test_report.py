@@ -106,6 +106,12 @@ def test_the_page_loads_in_a_browser_without_errors(page) -> None:
     assert f"step {steps[-1]} of" in dom
     assert dom.count('class="heatmap"') == len(page_data(page)["sentences"])
     assert dom.count('<line class="marker"') == 2  # the step, marked on both loss charts
+    flow = re.search(r'<div id="gradflow">(.*?)</div>', dom, re.DOTALL).group(1)
+    caption = re.search(r'<p class="muted">(.*?)</p>', flow).group(1)
+    labels = set(re.findall(r">(?:L\d+ )?(skip|block|↓ sum|embed)</text>", flow))
+    assert labels == {"skip", "block", "↓ sum", "embed"}
+    for bar in labels:  # every kind of bar drawn is named in the words under it
+        assert bar in caption, bar
 
 
 @needs_chromium

@@ -241,7 +241,8 @@
     html("p", { class: "muted" }, box, "Step " + stepText(grad.step) +
       ", one log axis for the whole run. " +
       "Thin bar: through the residual skip; thick: through the block (attention + MLP); " +
-      "dashed: skip + block added as vectors, what flows on to the layer below.");
+      "dashed (↓ sum): skip + block added as vectors, what flows on to the layer below" +
+      (grad.embed !== null ? "; embed: what arrives at the embeddings, L0's sum." : "."));
   }
 
   // -- moments around the step ---------------------------------------------------------------
