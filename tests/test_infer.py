@@ -428,3 +428,20 @@ def test_a_plural_owner_takes_a_plain_apostrophe(tiny):
     text = " ".join(tell_inference(doc))
     assert "scientists's" not in text
     assert "the scientists' own words" in text or "belong to the scientists" in text
+
+
+def test_the_table_writes_a_pronoun_owners_share_as_the_story_does(tiny):
+    import io
+
+    from rich.console import Console
+
+    from fabric_cli.commands.infer import draw_inference
+
+    doc = inference_json(tiny, infer_sentence(tiny, "The queen saw the pilot with his"))
+    row = next(r for r in doc["resolutions"] if r["expects_owner"])
+    row["owner_mass"][row["expects_owner"]] = 0.995  # the story says "99.5%"
+    doc["narration"] = tell_inference(doc)
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    draw_inference(console, doc)
+    table = console.file.getvalue().split("Who each pronoun points to")[1].split("\n\n")[0]
+    assert f"{row['expects_owner']} 99.5%" in table  # not "100%": most is not all

@@ -334,7 +334,7 @@ def test_infer_table_keeps_each_cell_on_one_line_at_80_columns(tiny_run_master) 
     lines = result.output.splitlines()
     header = next(i for i, line in enumerate(lines) if "looks at" in line)
     row = lines[header + 1]
-    assert row.startswith("her") and re.search(r"\S+ \d+%\s*$", row)  # "professor 99%"
+    assert row.startswith("her") and re.search(r"\S+ \d+(\.\d+)?%\s*$", row)  # "professor 99.5%"
     assert not lines[header + 2].strip()  # nothing of the row spilled onto a second line
     assert "…" not in row
 

@@ -32,6 +32,7 @@ from fabric_cli.commands._common import (
     warn,
 )
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import pct
 from fabric_cli.narrate.format import step as step_text
 
 EXPORTS = (".svg", ".html", ".txt")
@@ -276,8 +277,9 @@ def _resolution_table(doc: dict, tokens: list[str], *, narrow: bool = False) -> 
         agreeing = [tokens[n["position"]] for n in r["agreeing_nouns"]]
         says = " or ".join(agreeing) if agreeing else "no noun"
         owner = r["expects_owner"]
-        # "professor 99%" kept on one line: the word and its share are one fact
-        expects = f"{owner} {r['owner_mass'][owner]:.0%}" if owner else "—"
+        # "professor 99.5%" kept on one line: the word and its share are one fact, written
+        # as the story beside the table writes it (a share of 0.995 is not "100%")
+        expects = f"{owner} {pct(r['owner_mass'][owner])}" if owner else "—"
         head = _name(r["head"]) + ("" if r["heard"] else " (silenced)")
         looks = f"{tokens[r['attended']['position']]} {r['attended']['weight']:.2f}"
         table.add_row(literal(tokens[r["position"]]), head, literal(looks),
