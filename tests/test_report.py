@@ -294,6 +294,8 @@ def test_steps_past_a_thousand_read_with_a_separator_as_in_the_terminal(page, tm
     assert f"L0H0 at step {last:,}:" in dom
     near = [m["step"] for m in data["moments"] if m["step"] > data["timeline"][-2]["step"]]
     assert near and f'<span class="at">step {near[0]:,}' in dom
+    # copied onto a slide, a moment reads "step 1,300 L0H0: …", not "step 1,300L0H0: …"
+    assert re.search(r'<span class="at">step [\d,]+(?: \(just after\))?</span> \S', dom)
     assert not re.search(r"[Ss]tep 1\d{3}\b", dom)
 
 

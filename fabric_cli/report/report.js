@@ -263,7 +263,7 @@
       var li = html("li", { class: m.step <= step ? "near" : "" }, list);
       html("span", { class: "at" }, li,
         "step " + stepText(m.step) + (m.step > step ? " (just after)" : ""));
-      li.appendChild(document.createTextNode(m.text));
+      li.appendChild(document.createTextNode(" " + m.text));  // copied, "step 300 L0H1: …"
     });
   }
 
