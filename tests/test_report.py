@@ -209,6 +209,33 @@ def test_a_dark_page_prints_in_the_paper_palette(tiny_run_master, tmp_path) -> N
     assert sum(swatches["0"]) > 600 and sum(swatches["1"]) < 150, swatches
 
 
+# Appended to a copy of the page: its print rules applied on screen, then the words a reader
+# of the printed timeline controls would see written into the body.
+_AS_PRINTED = (
+    "<script>window.addEventListener('load',function(){var css='';"
+    "Array.prototype.forEach.call(document.styleSheets,function(sheet){"
+    "Array.prototype.forEach.call(sheet.cssRules,function(rule){"
+    "if(rule.media&&rule.media.mediaText==='print')"
+    "Array.prototype.forEach.call(rule.cssRules,function(r){css+=r.cssText;});});});"
+    "var style=document.createElement('style');style.textContent=css;"
+    "document.head.appendChild(style);"
+    "document.body.setAttribute('data-printed',"
+    "document.querySelector('.controls').innerText.replace(/\\s+/g,' ').trim());});</script>"
+    "</body>")
+
+
+@needs_chromium
+def test_the_printed_timeline_shows_its_step_and_no_orphan_labels(page, tmp_path) -> None:
+    printed = tmp_path / "printed.html"
+    printed.write_text(page.read_text(encoding="utf-8").replace("</body>", _AS_PRINTED),
+                       encoding="utf-8")
+    dom = chromium("--dump-dom", printed.as_uri()).stdout
+    words = re.search(r'data-printed="([^"]*)"', dom).group(1)
+    # on paper there is no slider to move and no list to choose from: "probe" and "head"
+    # would label nothing
+    assert re.fullmatch(r"step [\d,]+ of [\d,]+", words), words
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
