@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,25 @@ def test_the_printed_timeline_shows_its_step_and_no_orphan_labels(page, tmp_path
     # on paper there is no slider to move and no list to choose from: "probe" and "head"
     # would label nothing
     assert re.fullmatch(r"step [\d,]+ of [\d,]+", words), words
+
+
+def test_a_storms_loss_charts_label_their_axes_within_the_margin() -> None:
+    from fabric_cli.report import page
+
+    steps = list(range(1, 38))  # a run that tore: the loss swells to 3e11 nats
+    loss = [5.1 * 2.1 ** s for s in steps]
+    html = page.loss_charts({"steps": steps, "loss": loss}, [(0, 5.1)], 1.226)
+    for chart in re.findall(r"<svg.*?</svg>", html, re.DOTALL):
+        ticks = [(float(y), label) for y, label in re.findall(
+            r'<text class="tick" x="[\d.]+" y="([\d.]+)" text-anchor="end">([^<]*)</text>',
+            chart)]
+        assert len(ticks) >= 3
+        for _, label in ticks:  # 11px digits, about 7px each, in the margin left of the axis
+            assert len(label) * 7 <= page.PAD_L - 6, label
+        ys = sorted(y for y, _ in ticks)
+        assert min(b - a for a, b in pairwise(ys)) >= 12  # no label sits on another
+    top = re.findall(r'text-anchor="end">([^<]*)</text>', html)
+    assert float(top[4]) == pytest.approx(max(loss), rel=0.05)  # "3.4e11", not "0000.00"
 
 
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 
 CHART_W, CHART_H = 520, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 52, 78, 12, 30
+MAX_DECADES = 6  # labels on the log axis; more and they would overlap
 SMOOTHING = 0.05  # the gap chart draws the train loss as an EMA (~20 steps), as the terminal
 
 
@@ -65,12 +66,27 @@ def _polyline(points: Sequence[tuple[float, float]], cls: str) -> str:
     return f'<polyline class="{cls}" points="{coords}"/>'
 
 
+def _tick(value: float) -> str:
+    """A linear axis's label, short enough for the left margin (six characters at most):
+    a run that diverged reaches losses of 1e11, which .2f would write in fifteen."""
+    if abs(value) < 100:
+        return f"{value:.2f}"
+    if abs(value) < 10_000:
+        return f"{value:.0f}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _frame(ticks_y: Sequence[tuple[float, str]], s0: float, s1: float, sx) -> list[str]:
     parts = [(f'<line class="axis" x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" '
              f'y2="{CHART_H - PAD_B}"/>'),
              (f'<line class="axis" x1="{PAD_L}" y1="{CHART_H - PAD_B}" '
              f'x2="{CHART_W - PAD_R}" y2="{CHART_H - PAD_B}"/>')]
     for y, label in ticks_y:
+        if not label:  # a grid line alone
+            parts.append(f'<line class="grid" x1="{PAD_L}" x2="{CHART_W - PAD_R}" '
+                         f'y1="{y:.1f}" y2="{y:.1f}"/>')
+            continue
         parts.append(f'<line class="grid" x1="{PAD_L}" x2="{CHART_W - PAD_R}" y1="{y:.1f}" '
                      f'y2="{y:.1f}"/><text class="tick" x="{PAD_L - 6}" y="{y + 4:.1f}" '
                      f'text-anchor="end">{esc(label)}</text>')
@@ -101,7 +117,7 @@ def loss_charts(loss: Mapping[str, Sequence], val: Sequence[tuple[int, float]],
     def sy(v: float) -> float:
         return PAD_T + (hi - v) / (hi - lo) * (CHART_H - PAD_T - PAD_B)
 
-    ticks = [(sy(lo + (hi - lo) * i / 4), f"{lo + (hi - lo) * i / 4:.2f}") for i in range(5)]
+    ticks = [(sy(lo + (hi - lo) * i / 4), _tick(lo + (hi - lo) * i / 4)) for i in range(5)]
     full = _frame(ticks, s0, s1, sx)
     full.append(_polyline([(sx(s), sy(v)) for s, v in zip(steps, losses, strict=True)], "train"))
     full += [f'<circle class="val" cx="{sx(s):.1f}" cy="{sy(v):.1f}" r="3"/>' for s, v in val]
@@ -131,9 +147,11 @@ def _gap_chart(steps, losses, val, floor, s0, s1, sx) -> str:
         return PAD_T + (hi - g) / (hi - lo) * (CHART_H - PAD_T - PAD_B)
 
     ticks = []
+    every = math.ceil((hi - lo + 1) / MAX_DECADES)  # a storm spans a dozen decades
     for e in range(lo, hi + 1):
         y = PAD_T + (hi - e) / (hi - lo) * (CHART_H - PAD_T - PAD_B)
-        ticks.append((y, f"+{10.0 ** e:g}"))
+        ticks.append((y, f"+{10.0 ** e:g}" if -3 <= e <= 3 else f"+1e{e}")
+                     if (hi - e) % every == 0 else (y, ""))
     parts = _frame(ticks, s0, s1, sx)
     parts.append(_polyline([(sx(s), sy(v)) for s, v in zip(steps, smooth, strict=True)],
                            "train"))
