@@ -256,6 +256,35 @@ def test_a_storms_loss_charts_label_their_axes_within_the_margin() -> None:
     assert float(top[4]) == pytest.approx(max(loss), rel=0.05)  # "3.4e11", not "0000.00"
 
 
+@needs_chromium
+def test_a_near_tie_is_written_with_the_digit_that_tells_it_apart(page, tmp_path) -> None:
+    text = page.read_text(encoding="utf-8")
+    data = page_data(page)
+    sentence = next(i for i, s in enumerate(data["sentences"]) if s["pronouns"])
+    tokens = data["sentences"][sentence]["tokens"]
+    pronoun, antecedent = data["sentences"][sentence]["pronouns"][0]
+    rival = next(k for k in range(pronoun + 1) if k != antecedent)
+    probe = data["timeline"][-1]
+    pattern = decode_pattern(probe["patterns"][sentence]["0.0"], len(tokens))
+    # the rival 0.133, the antecedent 0.129 (both "0.13"), the other words far below
+    pattern[pronoun] = [34 / 255 if k == rival else 33 / 255 if k == antecedent else 0.01
+                        for k in range(pronoun + 1)] + [0.0] * (len(tokens) - pronoun - 1)
+    probe["patterns"][sentence]["0.0"] = encode_pattern(pattern)
+    blob = re.search(r'(<script id="data" type="application/json">)(.*?)(</script>)', text,
+                     re.DOTALL)
+    near = tmp_path / "near.html"
+    near.write_text(text[:blob.start(2)] + json.dumps(data) + text[blob.end(2):],
+                    encoding="utf-8")
+    dom = chromium("--dump-dom", f"{near.as_uri()}#step={probe['step']}&head=0.0").stdout
+    from html import escape
+
+    said = re.search(rf"looks hardest at “{re.escape(escape(tokens[rival], quote=False))}” "
+                     rf"\(([\d.]+)\); its antecedent “"
+                     rf"{re.escape(escape(tokens[antecedent], quote=False))}” gets ([\d.]+)", dom)
+    assert said, re.findall(r"looks hardest[^<]*", dom)
+    assert float(said.group(1)) > float(said.group(2))  # "hardest" agrees with its numbers
+
+
 def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     def lum(rgb: tuple[float, ...]) -> float:
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4

@@ -155,12 +155,15 @@
     pronouns.forEach(function (p) {
       var row = pattern[p[0]], best = 0;
       for (var k = 0; k <= p[0]; k++) if (row[k] > row[best]) best = k;
-      var hit = best === p[1];
+      var hit = best === p[1], digits = 2;
+      // "hardest at ',' (0.13); its antecedent gets 0.13 ✗" reads as a contradiction: a
+      // near tie gets the third digit that tells the two apart
+      if (!hit && row[best].toFixed(2) === row[p[1]].toFixed(2)) digits = 3;
       var line = html("div", {}, box);
       html("b", {}, line, tokens[p[0]]);
       line.appendChild(document.createTextNode(" looks hardest at “" + tokens[best] + "” (" +
-        row[best].toFixed(2) + "); its antecedent “" + tokens[p[1]] + "” gets " +
-        row[p[1]].toFixed(2) + " "));
+        row[best].toFixed(digits) + "); its antecedent “" + tokens[p[1]] + "” gets " +
+        row[p[1]].toFixed(digits) + " "));
       html("span", { class: hit ? "verdict-good" : "verdict-bad" }, line,
         hit ? "✓ found" : "✗ missed");
     });
