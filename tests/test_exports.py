@@ -199,6 +199,9 @@ def test_svg_and_html_exports_draw_attention_as_arcs(tiny_run_master, tmp_path) 
         assert lines, suffix
         assert {width for _, width, _ in lines} == {"1.4", "2.5"}  # the pronoun's are thicker
         assert all(0.03 <= float(opacity) <= 1 for _, _, opacity in lines)
+        # the lines' key, under them: what a line, its colour and the bold word mean
+        key = re.findall(r"<text [^>]*>(a line: attention[^<]*)</text>", content)
+        assert key and "pronoun" in key[0] and "antecedent" in key[0], suffix
     txt = tmp_path / "infer.txt"
     run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(txt)])
     assert "<svg" not in txt.read_text(encoding="utf-8")

@@ -23,6 +23,8 @@ THEMES = {  # (page, text, muted lines, accent) on paper and in the dark
 _ROW = 18  # pixels between two tokens
 _SPAN = 140  # pixels between the two columns
 _MIN_WEIGHT = 0.03
+KEY = ("a line: attention, as opaque as its weight · coloured: a pronoun, its lines thick · "
+       "bold on the right: its antecedent")
 
 
 def attention_arcs_svg(tokens: Sequence[str], pattern: np.ndarray, *,
@@ -36,8 +38,9 @@ def attention_arcs_svg(tokens: Sequence[str], pattern: np.ndarray, *,
     marks = {int(q): int(k) for q, k in mark}
     col = 8 * min(16, max((len(t) for t in names), default=1)) + 16
     top = 30 if title else 10
-    width = max(2 * col + _SPAN, 8 * len(title) + 16)  # room for the title too
-    height = top + n * _ROW + 10
+    key = KEY if marks else KEY.split(" · ")[0]  # the key names only the marks drawn
+    width = max(2 * col + _SPAN, 8 * len(title) + 16, 7 * len(key) + 16)  # room for both
+    height = top + n * _ROW + 10 + 20
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans Mono, monospace" '
            f'font-size="13">'), f'<rect width="{width}" height="{height}" fill="{page}"/>']
@@ -62,6 +65,8 @@ def attention_arcs_svg(tokens: Sequence[str], pattern: np.ndarray, *,
                    f'{_bold(i in marks)}>{_esc(token[:16])}</text>')
         out.append(f'<text x="{col + _SPAN}" y="{y}" fill="{right}"'
                    f'{_bold(i in antecedents)}>{_esc(token[:16])}</text>')
+    out.append(f'<text x="8" y="{height - 8}" fill="{muted}" font-size="11">'
+               f'{_esc(key)}</text>')
     out.append("</svg>")
     return "".join(out)
 
