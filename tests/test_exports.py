@@ -83,6 +83,25 @@ def test_a_story_on_paper_names_every_speaker_in_ink_that_reads(tiny_run_master,
     assert not faint, faint
 
 
+def test_a_voice_wears_the_same_colour_in_the_story_export_and_in_the_report(tiny_run_master,
+                                                                             tmp_path) -> None:
+    from fabric_cli.narrate import NARRATORS
+
+    story, page = tmp_path / "story.html", tmp_path / "report.html"
+    run(["narrate", "--run", str(tiny_run_master), "--export", str(story)])
+    run(["report", str(tiny_run_master), "-o", str(page)])
+    report = dict(re.findall(r"--c-(\w+):#([0-9a-f]{6})",
+                             re.search(r":root\{--c-[^}]*\}", page.read_text()).group(0)))
+    component = {n.speaker[:1].upper() + n.speaker[1:]: key for key, n in NARRATORS.items()}
+    labels = re.findall(r'<span style="color: #([0-9a-f]{6})[^"]*font-weight: bold">'
+                        r"([^<]+?)  </span>", story.read_text(encoding="utf-8"))
+    seen = {name: ink for ink, name in labels}
+    assert len(seen) >= 3
+    for name, ink in seen.items():  # the Tokenizer lime in both, a head the same blue
+        key = "head" if re.fullmatch(r"L\d+H\d+", name) else component[name]
+        assert report[key] == ink, (name, ink, report[key])
+
+
 def test_svg_export_is_an_svg_that_needs_no_network(tiny_run_master, tmp_path) -> None:
     target = tmp_path / "infer.svg"
     run(["infer", SENTENCE, "--run", str(tiny_run_master), "--export", str(target)], 40)
