@@ -225,3 +225,12 @@ def test_on_a_phone_nothing_in_the_timeline_runs_past_the_screen(page, tmp_path)
     dom = chromium("--dump-dom", "--window-size=420,2000", narrow.as_uri()).stdout
     assert 'data-ready="1"' in dom
     assert 'data-past-edge="none"' in dom, re.findall(r'data-past-edge="[^"]*"', dom)
+
+
+@needs_chromium
+def test_every_picture_tells_a_screen_reader_what_it_is(page) -> None:
+    dom = chromium("--dump-dom", page.as_uri()).stdout
+    pictures = re.findall(r'<svg [^>]*role="img"[^>]*>', dom)
+    assert len(pictures) >= 2 + 2 * len(page_data(page)["sentences"]) + 1  # charts, maps, flow
+    for svg in pictures:
+        assert re.search(r'aria-label="[^"]{12,}"', svg), svg

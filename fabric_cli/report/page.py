@@ -167,7 +167,7 @@ def _gap_chart(steps, losses, val, floor, s0, s1, sx) -> str:
 def _figure(parts: list[str], caption: str, span: tuple[float, float] = (0.0, 1.0)) -> str:
     """A chart; `span` (first and last step) lets the timeline mark its step on it."""
     return (f'<figure><svg class="loss-chart" viewBox="0 0 {CHART_W} {CHART_H}" width="100%" '
-            f'role="img" data-x0="{PAD_L}" data-x1="{CHART_W - PAD_R}" data-y0="{PAD_T}" '
+            f'role="img" aria-label="{esc(caption)}" data-x0="{PAD_L}" data-x1="{CHART_W - PAD_R}" data-y0="{PAD_T}" '
             f'data-y1="{CHART_H - PAD_B}" data-s0="{span[0]:g}" data-s1="{span[1]:g}">'
             + "".join(parts) + f"</svg><figcaption>{esc(caption)}</figcaption></figure>")
 

@@ -40,9 +40,9 @@
   }
   // A picture with a viewBox, so that on a narrow screen the CSS may shrink it whole
   // instead of letting it run past the edge.
-  function sized(width, height, cls) {
+  function sized(width, height, cls, name) {  // name: what a screen reader says it is
     return el("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height,
-      class: cls, role: "img" });
+      class: cls, role: "img", "aria-label": name });
   }
   function decode(text, n) {
     var raw = atob(text), rows = [], i = 0;
@@ -84,7 +84,8 @@
     var n = tokens.length, cell = 18, longest = 0;
     tokens.forEach(function (t) { longest = Math.max(longest, t.length); });
     var label = Math.min(14, longest) * 7 + 34, top = 20;
-    var svg = sized(label + n * cell + 8, top + n * cell + 6, "heatmap");
+    var svg = sized(label + n * cell + 8, top + n * cell + 6, "heatmap",
+      "Attention map: each token's row, the earlier tokens it looks at as columns");
     var rowsOf = {}, antecedent = {};
     pronouns.forEach(function (p) { rowsOf[p[0]] = p[1]; antecedent[p[1]] = true; });
     for (var k = 0; k < n; k++) {
@@ -124,7 +125,8 @@
     var n = tokens.length, gap = 17, longest = 0;
     tokens.forEach(function (t) { longest = Math.max(longest, t.length); });
     var col = Math.min(14, longest) * 7 + 8, span = 120;
-    var svg = sized(2 * col + span, n * gap + 10, "arcs");
+    var svg = sized(2 * col + span, n * gap + 10, "arcs",
+      "Attention as lines from each token to the tokens it looks at");
     var rowsOf = {};
     pronouns.forEach(function (p) { rowsOf[p[0]] = p[1]; });
     var lines = el("g", {}, svg);
@@ -210,7 +212,8 @@
     if (!grad) { html("p", { class: "muted" }, box, "No gradient was measured at this step."); return; }
     var rows = grad.rows.slice().sort(function (a, b) { return b.layer - a.layer; });
     var bar = 360, left = 96, height = 18 * (rows.length * 3 + 1) + 40;
-    var svg = sized(left + bar + 170, height, "gradflow");
+    var svg = sized(left + bar + 170, height, "gradflow",
+      "Gradient flowing down through each layer at step " + stepText(grad.step));
     function x(v) {
       if (!(v > 0)) return 0;
       var f = (Math.log10(v) - gradSpan[0]) / (gradSpan[1] - gradSpan[0]);
