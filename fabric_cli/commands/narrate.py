@@ -218,16 +218,13 @@ def chronicle_of(run: Path) -> Path:
 
 def _colour(component: str) -> str:
     """A voice's colour: the cast's own (views.palette), as in the ticker, the bars and the
-    report, so a speaker wears one colour everywhere; the ensemble keeps its narrator's."""
-    from fabric_cli.narrate import NARRATORS
+    report, so a speaker wears one colour everywhere; a head speaking in the ensemble wears
+    the heads' colour, the ensemble's own headings plain white."""
     from fabric_cli.views.palette import COMPONENT_COLORS
 
-    if re.fullmatch(r"L\d+H\d+", component):  # a head speaking in the ensemble
+    if re.fullmatch(r"L\d+H\d+", component):
         component = "head"
-    if component in COMPONENT_COLORS:
-        return COMPONENT_COLORS[component]
-    narrator = NARRATORS.get(component)
-    return narrator.colour if narrator else "white"
+    return COMPONENT_COLORS.get(component, "white")
 
 
 def draw_story(console: Console, story: Story) -> None:

@@ -12,7 +12,6 @@ from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "Adam"
-COLOUR = "cyan"
 
 TITLES = ["Adam: The Helmsman's Log", "Adam: How Far, Each Time", "Adam: Two Memories",
           "Adam: The Steady Hand"]

@@ -16,7 +16,6 @@ from fabric_cli.narrate.format import and_list, as_float, head_name, pct, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "Dropout"
-COLOUR = "yellow"
 
 TITLES = ["Dropout: What If This Thread Snaps?", "Dropout: The Tester in the Dark",
     'Dropout: The Hand in the Dark',

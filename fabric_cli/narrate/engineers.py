@@ -13,7 +13,6 @@ from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Engineers"
-COLOUR = "grey70"
 
 TITLES = ["The Engineers: Hands on the Rigging", "The Engineers: Clip, Warm, Anneal",
     'The Engineers: The Hands Outside the Loom',

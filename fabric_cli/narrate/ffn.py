@@ -14,7 +14,6 @@ from fabric_cli.narrate.format import as_float, pct, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Feed-Forward Network"
-COLOUR = "bright_magenta"
 
 TITLES = ["The Feed-Forward Network: The Wide Room", ("The Feed-Forward Network: From Pointer "
           "to Word"),

@@ -13,7 +13,6 @@ from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Gradient"
-COLOUR = "bright_red"
 
 TITLES = ["The Gradient: A Tide Running Backward", "The Gradient: Downhill, Against the Current",
     'The Gradient: The Long Way Down',

@@ -31,7 +31,6 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 from fabric_cli.typeset import quoted
 
 SPEAKER = "the Head"
-COLOUR = "magenta"
 MASTERED = 0.8  # a head "carries" a pronoun form when its argmax finds the antecedent this often
 
 

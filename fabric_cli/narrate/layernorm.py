@@ -12,7 +12,6 @@ from fabric_cli.narrate.format import sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "LayerNorm"
-COLOUR = "green"
 
 TITLES = ["LayerNorm: Truing the Tension", "LayerNorm: Every Thread to the Same Pull",
     'LayerNorm: The Even Hand',

@@ -16,7 +16,6 @@ from fabric_cli.narrate.format import as_float, pct, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Loss"
-COLOUR = "red"
 
 TITLES = ["The Fabric's Judgment", "The Loss: How Wrong, and How Far from the Floor",
     'The Loss: One Number for Every Word',

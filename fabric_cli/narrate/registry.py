@@ -34,7 +34,6 @@ from fabric_cli.narrate.story import Story, Voice
 class Narrator:
     component: str  # the registry key, as in a moment's "component"
     speaker: str  # how it is named in the prose: "the Gradient"
-    colour: str  # a rich colour name for its paragraphs (the core never imports rich)
     moment_lines: Mapping[str, Sequence[str]]  # moment kind -> one-line templates
     _tell: Callable[..., Story]
 
@@ -58,7 +57,7 @@ class Narrator:
 
 
 def _from_module(name: str, module: ModuleType) -> Narrator:
-    return Narrator(name, module.SPEAKER, module.COLOUR, module.MOMENT_LINES, module.tell)
+    return Narrator(name, module.SPEAKER, module.MOMENT_LINES, module.tell)
 
 
 COMPONENTS = {
@@ -79,7 +78,7 @@ def _tell_ensemble(run: RunFacts, voice: Voice, **_: object) -> Story:
     return story
 
 
-NARRATORS["ensemble"] = Narrator("ensemble", "the Fabric", "white", {}, _tell_ensemble)
+NARRATORS["ensemble"] = Narrator("ensemble", "the Fabric", {}, _tell_ensemble)
 
 
 def tell(events: list[dict], component: str | None = None, *, layer: int | None = None,

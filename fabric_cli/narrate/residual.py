@@ -13,7 +13,6 @@ from fabric_cli.narrate.format import head_name, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
 
 SPEAKER = "the Residual"
-COLOUR = "blue"
 
 TITLES = ["The Residual: The Straight Thread", "The Residual: What Passes Through Unchanged",
     'The Residual: The Thread Beneath',

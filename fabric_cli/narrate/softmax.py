@@ -17,7 +17,6 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 from fabric_cli.typeset import quoted
 
 SPEAKER = "Softmax"
-COLOUR = "bright_yellow"
 
 TITLES = ["Softmax: From Scores to Tides", "Softmax: The Lens That Learned to Focus",
     'Softmax: Scores into Attention',

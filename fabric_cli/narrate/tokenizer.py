@@ -12,7 +12,6 @@ from fabric_cli.narrate.story import Chapter, Story, Voice
 from fabric_cli.typeset import quoted
 
 SPEAKER = "the Tokenizer"
-COLOUR = "bright_cyan"
 
 TITLES = ["The Tokenizer: Cutting the Thread", "The Tokenizer: Where Every Sentence Begins",
     'The Tokenizer: The First Hand',
