@@ -337,6 +337,22 @@ def test_head_map_shows_roles_scores_and_evidence(width: int) -> None:
         assert "pronoun" not in row
 
 
+def test_head_map_never_calls_all_what_is_not_all() -> None:
+    """A held-out accuracy of 99.6% reads 99.6%, where ':.0%' said 100%; a true 100% stays."""
+    heads = [dict(HEADS[-1], heldout_acc=0.996,
+                  ablation={"loss_before": 1.2, "loss_after": 1.85, "acc_before": 1.0,
+                            "acc_after": 0.004})]
+    flat = " ".join(render(head_role_map(heads, 2, 3), 120).split())
+    assert "held-out 99.6%" in flat and "acc 100%→0.4%" in flat, flat
+
+
+def test_whole_percentages_take_the_digits_that_keep_them_true() -> None:
+    from fabric_cli.narrate.format import whole_pct
+
+    assert [whole_pct(x) for x in (0.483, 0.996, 0.9996, 1.0, 0.0, 0.004)] == \
+        ["48%", "99.6%", "99.96%", "100%", "0%", "0.4%"]
+
+
 # -- dashboard --------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from fabric_cli.commands._common import (
 )
 from fabric_cli.commands.infer import check_export, parse_head, visible
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import whole_pct
 from fabric_cli.typeset import quoted
 
 SCHEMA_VERSION = 1
@@ -177,7 +178,7 @@ def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
     if score is not None:
         facts += f" · pronoun score {score:.2f}"
     if frame["acc"] is not None:
-        facts += f" · pronoun accuracy {frame['acc']:.0%}"
+        facts += f" · pronoun accuracy {whole_pct(frame['acc'])}"
     name = f"L{target[0]}H{target[1]}"
     title = f"{name} on: {quoted(frame['sentence'])}"
     lines = [Text(facts, style="bold")]

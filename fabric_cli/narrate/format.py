@@ -4,6 +4,8 @@ Every number in the prose goes through one of these:
 
 - `sig(x)`    3 significant digits, never scientific notation: 0.000123, 2.35, 1,230
 - `pct(x)`    a fraction as a percentage with 3 significant digits: 0.483 -> "48.3%"
+- `whole_pct(x)` a fraction as a whole percentage for tables and maps, with the digits it
+              takes never to call all what is not all: 0.483 -> "48%", 0.996 -> "99.6%"
 - `step(n)`   a step or a count, with thousands separators: 1724 -> "1,724"
 - `count(n)`  the same as `step`, for things counted from the chronicle
 
@@ -62,6 +64,19 @@ def pct(value: object) -> str:
     if not math.isfinite(x):
         return _nonfinite_word(x)
     return f"{sig(x * 100)}%"
+
+
+def whole_pct(value: object) -> str:
+    """A fraction (0..1) as a whole percentage, with as many decimals as it takes (up to 4)
+    for a fraction short of 1 not to read "100%", nor one above 0 "0%"."""
+    x = as_float(value)
+    if not math.isfinite(x):
+        return _nonfinite_word(x)
+    for digits in range(5):
+        text = f"{x * 100:.{digits}f}"
+        if not (float(text) == 100 and x < 1 or float(text) == 0 and x > 0):
+            return f"{text}%"
+    return ">99.9999%" if x > 0.5 else "<0.0001%"
 
 
 def step(value: object) -> str:

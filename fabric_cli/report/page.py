@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fabric_cli.narrate.format import whole_pct
+
 CHART_W, CHART_H = 520, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 52, 78, 12, 30
 MAX_DECADES = 6  # labels on the log axis; more and they would overlap
@@ -222,7 +224,7 @@ def _head_cell(r: Mapping[str, Any] | None, also: Sequence[str] = ()) -> str:
     if isinstance(r.get("score"), (int, float)):
         lines.append(f"score {r['score']:.2f}")
     if isinstance(r.get("heldout_acc"), (int, float)):
-        lines.append(f"held-out {r['heldout_acc']:.0%}")
+        lines.append(f"held-out {whole_pct(r['heldout_acc'])}")
     for label, key in (("zeroed", "ablation"), ("with team", "team_ablation")):
         ab = r.get(key)
         if r.get("specialist") and isinstance(ab, Mapping):

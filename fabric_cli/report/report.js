@@ -56,6 +56,15 @@
   }
   function fmt(x, d) { return x === null || x === undefined ? "—" : x.toFixed(d); }
   // A step as the terminal and the stories write it: 1400 -> "1,400".
+  // a fraction as a whole percentage, with the decimals it takes never to call all (or
+  // nothing) what is not: 0.996 -> "99.6%" (narrate/format.py's whole_pct)
+  function wholePct(x) {
+    for (var d = 0; d < 5; d++) {
+      var text = (x * 100).toFixed(d), v = Number(text);
+      if (!((v === 100 && x < 1) || (v === 0 && x > 0))) return text + "%";
+    }
+    return x > 0.5 ? ">99.9999%" : "<0.0001%";
+  }
   function stepText(n) { return Number(n).toLocaleString("en-US", { maximumFractionDigits: 0 }); }
 
   var timeline = DATA.timeline, sentences = DATA.sentences, run = DATA.run;
@@ -297,7 +306,7 @@
     var facts = "L" + key.replace(".", "H") + " at step " + stepText(probe.step) +
       ": pronoun score " +
       fmt(scores.pronoun, 2) + ", accuracy " + (row.acc === null || row.acc === undefined ? "—" :
-      Math.round(row.acc * 100) + "%") + " · validation loss " + fmt(probe.val, 3) +
+      wholePct(row.acc)) + " · validation loss " + fmt(probe.val, 3) +
       (run.floor !== null ? " (floor " + fmt(run.floor, 3) + ")" : "");
     document.getElementById("head-facts").textContent = facts;
     legend();

@@ -16,6 +16,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from fabric_cli.narrate.format import step as step_text
+from fabric_cli.narrate.format import whole_pct
 from fabric_cli.views.palette import (
     AXIS,
     EIGHTHS,
@@ -58,7 +59,7 @@ def times_floor(x: float | None) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f}%"
+    return "—" if x is None else whole_pct(x)
 
 
 def _when(step: int | None) -> str:

@@ -20,6 +20,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from fabric_cli.narrate.format import whole_pct
 from fabric_cli.views.palette import ACCENT, BORDER, MUTED, literal
 
 # role key (as probes and the chronicle name it) -> (label, glyph, colour)
@@ -155,7 +156,7 @@ class HeadRoleMap:
             facts.append(f"score {score:.2f}")
         heldout = _finite(head.get("heldout_acc"))
         if heldout is not None:
-            facts.append(f"held-out {heldout:.0%}")
+            facts.append(f"held-out {whole_pct(heldout)}")
         if facts:
             cell.append("\n" + ("  " if one_line else "\n").join(facts), style=plain)
         ablation = head.get("ablation")
@@ -183,7 +184,7 @@ def _ablation_lines(ablation: Mapping[str, Any], label: str = "zeroed:", *,
     if acc_before is not None and acc_after is not None:
         out.append("\n" if stacked else "\n" + " " * len(label), style=MUTED)
         worse = acc_after < acc_before
-        out.append(f"{'' if stacked else ' '}acc {acc_before:.0%}→{acc_after:.0%}",
+        out.append(f"{'' if stacked else ' '}acc {whole_pct(acc_before)}→{whole_pct(acc_after)}",
                    style="bold" if worse else "")
     return out
 

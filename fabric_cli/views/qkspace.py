@@ -19,6 +19,7 @@ from rich.console import Group, RenderableType
 from rich.style import Style
 from rich.text import Text
 
+from fabric_cli.narrate.format import whole_pct
 from fabric_cli.views.palette import MUTED
 
 QUERY, ANTECEDENT, OTHER, BOTH, ORIGIN = "q", "A", ".", "*", "+"
@@ -88,7 +89,7 @@ def caption(frame: dict, unit: float | None = None) -> list[str]:
         lines[0] += f" · gap {_fmt(align['gap'])}"
         lines.append(f"antecedent {_fmt(align.get('antecedent'))}, others "
                      f"{_fmt(align.get('others'))}")
-    lines.append(f"plane holds {float(frame.get('kept', 0.0)):.0%} of length²")
+    lines.append(f"plane holds {whole_pct(float(frame.get('kept', 0.0)))} of length²")
     if unit is not None:
         lines.append(f"one column = {unit:.2g}, one row = {unit * ROW_ASPECT:.2g}")
     return lines
