@@ -162,3 +162,15 @@ def test_a_long_runs_divergence_note_writes_its_steps_as_the_views_do(tmp_path):
     assert (f"diverged at step 1,234: its final figures are those of its last probe "
             f"(step {good:,})") in notes, notes
     assert "1,500 steps against 1,234" in notes
+
+
+def test_the_bottom_layers_share_of_top_is_the_tables_bottom_top(tmp_path):
+    """The table's 'gradient bottom/top' and the bottom bar's '(… of top)' are one measure,
+    the median of the per-step ratios: they read the same number."""
+    from synthetic_runs import build_run, write_chronicle
+
+    chronicle = write_chronicle(tmp_path / "a", build_run(seed=2))
+    [run] = [compare_dirs(chronicle.parent, chronicle.parent)["a"]]
+    gradient = run["gradient"]
+    assert gradient["per_layer"][0]["share_of_top"] == pytest.approx(gradient["ratio_median"])
+    assert gradient["per_layer"][-1]["share_of_top"] == pytest.approx(1.0)

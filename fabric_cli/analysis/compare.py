@@ -198,7 +198,8 @@ def _loss_curve(steps: list[dict]) -> list[list[float]]:
 
 def _gradient(steps: list[dict]) -> dict:
     """The gradient arriving at each layer: per step, the bottom/top ratio; over the run, the
-    median arriving norm per layer and its share of what arrived at the top."""
+    median arriving norm per layer and the median of its per-step share of what arrived at
+    the top (the bottom layer's is the run's bottom/top median, one number told one way)."""
     rows = [(e["step"], [_num(r.get("arriving")) for r in e.get("grad_flow") or []])
             for e in steps]
     rows = [(s, a) for s, a in rows if a and all(x is not None and math.isfinite(x) for x in a)]
@@ -209,12 +210,12 @@ def _gradient(steps: list[dict]) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(top > 0, arriving[:, 0] / top, np.nan)
     deep = arriving.shape[1] >= 2
-    median_top = float(np.median(top))
     per_layer = []
     for layer in range(arriving.shape[1]):
-        med = float(np.median(arriving[:, layer]))
-        per_layer.append({"arriving": med,
-                          "share_of_top": med / median_top if median_top > 0 else None})
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(top > 0, arriving[:, layer] / top, np.nan)
+        per_layer.append({"arriving": float(np.median(arriving[:, layer])),
+                          "share_of_top": _nanmedian(share)})
     tail = ratio[-max(1, len(ratio) // 10):]
     return {
         "ratio_median": _nanmedian(ratio) if deep else None,
