@@ -143,7 +143,7 @@ def test_runs_of_different_shapes_align_from_the_bottom_and_say_so(pair, tmp_pat
     assert result.exit_code == 0, result.output
     out = result.output
     assert "1 layers against 3: per-layer rows align from the bottom" in " ".join(out.split())
-    assert "150 steps against 30" in " ".join(out.split())
+    assert "150 steps trained against 30" in " ".join(out.split())
     lines = out.splitlines()
     l2 = next(i for i, line in enumerate(lines) if "L2" in line and " A " in line)
     assert "(no such layer)" in lines[l2]  # run A has no Layer 2
@@ -161,7 +161,7 @@ def test_a_long_runs_divergence_note_writes_its_steps_as_the_views_do(tmp_path):
     assert good > 1000
     assert (f"diverged at step 1,234: its final figures are those of its last probe "
             f"(step {good:,})") in notes, notes
-    assert "1,500 steps against 1,234" in notes
+    assert "1,500 steps trained against 1,234 (step 1,234 tore)" in notes
 
 
 def test_the_bottom_layers_share_of_top_is_the_tables_bottom_top(tmp_path):

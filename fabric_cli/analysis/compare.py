@@ -114,8 +114,13 @@ def compare_runs(a: dict, b: dict) -> dict:
     if min(sa["n_layers"], sb["n_layers"]) < 2:
         notes.append("a one-layer run has no bottom/top gradient ratio")
     if a["steps"] != b["steps"]:
-        notes.append(f"{step_text(a['steps'])} steps against {step_text(b['steps'])}: every "
-                     "'when' is on each run's own step axis")
+        def tore(run: dict) -> str:  # a diverged run's count says which step tore it
+            step = (run["divergence"] or {}).get("step")
+            return f" (step {step_text(step)} tore)" if step is not None else ""
+
+        notes.append(f"{step_text(a['steps'])} steps trained{tore(a)} against "
+                     f"{step_text(b['steps'])}{tore(b)}: every 'when' is on each run's own "
+                     "step axis")
     for run in (a, b):
         if run["status"] == "diverged":
             d = run["divergence"] or {}
