@@ -198,3 +198,19 @@ def test_the_page_builder_never_imports_rich_or_typer(tiny_run_master) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_diverged_runs_facts_say_when_its_validation_loss_was_measured() -> None:
+    """The storm ends with its last probe's losses, long before it tore: the facts line says
+    that step, where it read as the run's final validation loss."""
+    from synthetic_runs import build_run
+
+    from fabric_cli.report import build_report
+
+    events = build_run(seed=4, diverge_at=120)
+    probe = max(e["step"] for e in events if e["type"] == "probe")
+    assert probe < 120
+    html = build_report(events, roles=[], colours={})
+    assert f"validation loss at step {probe:,}</span>" in html
+    assert "validation loss at step" not in build_report(build_run(seed=0), roles=[],
+                                                         colours={})

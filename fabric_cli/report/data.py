@@ -126,6 +126,8 @@ def page_data(events: Sequence[dict], *, ticker: Callable[[dict], str] | None = 
                 "steps": int(end.get("steps", steps[-1]["step"] if steps else 0)),
                 "final_val": _num(end.get("final_val_loss")),
                 "final_train": _num(end.get("final_train_loss")),
+                # the step those losses were measured at: the last probe's
+                "final_probe_step": int(probes[-1]["step"]) if probes else None,
                 "floor": _num(floor.get("train")), "floor_heldout": _num(floor.get("heldout")),
                 "probe_every": int((start.get("training") or {}).get("probe_every", 0) or 0),
                 "planned": int((start.get("training") or {}).get("steps", 0) or 0)},

@@ -44,7 +44,11 @@ def facts(run: Mapping[str, Any], specialists: Sequence[Mapping[str, Any]]) -> s
     if run.get("floor") is not None:
         items.append(("entropy floor", f"{run['floor']:.3f} nats"))
     if run.get("final_val") is not None and run.get("floor"):
-        items.append(("validation loss", (f"{run['final_val']:.3f} "
+        # a run that diverged or stopped ends with its last probe's losses: say when
+        probe = run.get("final_probe_step")
+        label = "validation loss" if run["status"] == "finished" or probe is None or \
+            probe == run["steps"] else f"validation loss at step {probe:,}"
+        items.append((label, (f"{run['final_val']:.3f} "
                       f"({run['final_val'] / run['floor']:.3f}× the floor)")))
     names = ", ".join(f"L{s['layer']}H{s['head']} ({s['role']})" for s in specialists)
     items.append(("specialists", names or "none proven"))
