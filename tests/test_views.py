@@ -186,6 +186,16 @@ def test_heads_grid_labels_every_head_and_fits(width: int) -> None:
     assert out.index("L0H0") < out.index("L1H0")  # layer 0 first, as in "L0H2"
 
 
+def test_heads_grid_numbers_columns_past_nine_with_their_tens_above() -> None:
+    """Twelve key columns read 0 … 9, 10, 11 downwards (tens over units), where one line
+    of units, "012345678901", named the last two 0 and 1."""
+    tokens = [f"w{i}" for i in range(12)]
+    out = lines_of(render(heads_grid({(0, 0): causal_pattern(12)}, tokens), 80))
+    units = next(i for i, line in enumerate(out) if "012345678901" in line)
+    column = out[units].index("012345678901")
+    assert out[units - 1][column:column + 12] == " " * 10 + "11", "\n".join(out)
+
+
 def test_heads_grid_crops_long_sentences_and_says_so() -> None:
     maps = {(0, 0): causal_pattern(len(LONG))}
     out = render(heads_grid(maps, LONG), 20)

@@ -145,11 +145,16 @@ class HeadsGrid:
             style = Style(color=ACCENT, bold=True) if star else Style(bold=True)
             title.append((gap if i else "") + self._label((layer, h)).ljust(cell_w), style)
         out = [title]
-        index = Text(" " * (label_w + 1), no_wrap=True)
-        units = "".join(str(k % 10) for k in range(first, n_k))
-        for i, _ in enumerate(heads):
-            index.append((gap if i else "") + units.ljust(cell_w), style=MUTED)
-        out.append(index)
+        # the key columns' numbers, read downwards: tens over units past 9 ("1" over "0" is 10)
+        rows = ["".join(str(k % 10) for k in range(first, n_k))]
+        if n_k > 10:
+            rows.insert(0, "".join(str(k // 10 % 10) if k >= 10 else " "
+                                   for k in range(first, n_k)))
+        for digits in rows:
+            index = Text(" " * (label_w + 1), no_wrap=True)
+            for i, _ in enumerate(heads):
+                index.append((gap if i else "") + digits.ljust(cell_w), style=MUTED)
+            out.append(index)
         blocks = [self.maps[(layer, h)] for h in heads]
         n_q = blocks[0].shape[0]
         for r in range(n_q):
