@@ -267,3 +267,12 @@ def test_text_in_a_markdown_export_reads_as_it_was_written(text) -> None:
 
     page = rendered(f"# {md_text(text)}\n\n{md_text(text)}\n")
     assert unescape(page) == f"<h1>{text}</h1>\n<p>{text}</p>\n"
+
+
+@pytest.mark.parametrize("command", (["narrate"], ["heads"]))
+def test_a_txt_export_keeps_no_space_at_the_end_of_a_line(tiny_run_master, tmp_path,
+                                                          command) -> None:
+    target = tmp_path / "out.txt"
+    run([*command, "--run", str(tiny_run_master), "--export", str(target)])
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert len(lines) > 5 and not [line for line in lines if line != line.rstrip()]

@@ -88,8 +88,8 @@ def write_export(console: Console, export: Path, title: str, theme: str = "light
             block = "<div style=\"display:flex;flex-wrap:wrap;gap:16px;padding:8px\">" + \
                 "".join(figures) + "</div>"
             content = content.replace("</body>", block + "</body>", 1)
-    else:
-        content = console.export_text()
+    else:  # a wrapped line keeps no space at its end
+        content = "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
     write_file(export, content)
 
 
