@@ -155,7 +155,7 @@ THRESHOLD = Bank("grew", [
     ("Step {at}: {score} on the {role} score, where the line stood at {threshold} and I had "
      "stood at {previous} (step {prev_at})."),
     ("By step {at} my {role} score read {score}, over {threshold}; one probe earlier, "
-     "{previous}. *A binder.*"),
+     "{previous}. *A thread of my own to pull.*"),
 ])
 THRESHOLD_PLAIN = [
     ("At step {at} my {role} score stood at {score}, over the line of {threshold} (at step "
