@@ -169,7 +169,7 @@ PAIR_MORE = [
     "From \"{pronoun}\", \"{target}\" at {weight}.",
     "For \"{pronoun}\", {weight} on \"{target}\".",
     "Then \"{pronoun}\": \"{target}\", {weight}.",
-    "\"{pronoun}\" too: \"{target}\", {weight}.",
+    "And from \"{pronoun}\": \"{target}\", {weight}.",
 ]
 RIGHT = Bank("right", ["*That is the one.*", "*Tied true.*", "*The right noun.*",
                        "*Bound where it belongs.*"])
