@@ -33,3 +33,30 @@ def test_a_second_pronoun_is_never_said_to_go_the_same_way_whatever_its_verdict(
                      if "their" in p and "they" in p]
     assert told
     assert not [p for p in told if '" too:' in p], told
+
+
+def _unproven_verb_head(seed: int) -> list[dict]:
+    """Seed 2's L2H2 (here L1H1): a verb score of 0.875 at the last probe, zeroed alone at no cost, and
+    not named at the end."""
+    events = build_run(seed)
+    last = [e for e in events if e["type"] == "probe"][-1]
+    row = next(h for h in last["heads"] if (h["layer"], h["head"]) == (1, 1))
+    row["scores"] = {**row["scores"], "verb": 0.874533}
+    ablation = next(e for e in events if e["type"] == "ablation")
+    ablation["rows"].append({"heads": [[1, 1]], "role": "verb", "loss_before": 1.21499,
+                             "loss_after": 1.21828, "acc_before": 1.0, "acc_after": 1.0})
+    return events
+
+
+def test_a_head_with_a_roles_pattern_that_the_ablation_did_not_prove_is_not_called_diffuse():
+    # `fabric heads` showed L2H2 as "▲ to verb, score 0.87"; its story said "No role claimed
+    # me. My best score at the last probe was 0.875, for verb, reaching for the verb now and
+    # then", under "Staying Diffuse" and "The Head Without a Calling"
+    for seed in range(6):
+        story = tell(_unproven_verb_head(seed), "head", layer=1, head=1)
+        text = story.text()
+        assert "Staying Diffuse" not in [c.title for c in story.chapters], text
+        for wrong in ("now and then", "at times", "diffuse", "Without a Calling",
+                      "Nowhere in Particular", "a little of everything"):
+            assert wrong not in text, (wrong, text)
+        assert "0.875" in text and "1.21" in text and "1.22" in text, text

@@ -10,6 +10,7 @@ the fact it needs.
 from __future__ import annotations
 
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate import head_unproven as unproven
 from fabric_cli.narrate.common import (
     ROLE_WORDS,
     flow_row,
@@ -60,7 +61,8 @@ def tell(run: RunFacts, voice: Voice, *, layer: int | None = None,
     who = head_name(layer, head)
     fate = run.fate(layer, head)
     kind = "diffuse" if fate.role is None else ("pronoun" if fate.role == "pronoun" else "other")
-    title = voice.say("title", TITLES[kind], who=who)
+    titles = unproven.TITLES if unproven.unproven_row(run, fate) else TITLES[kind]
+    title = voice.say("title", titles, who=who)
     epigraph = voice.say("epigraph", EPIGRAPH, head=head, layer=layer,
                          n_heads=run.model.get("n_heads", "?"),
                          n_layers=run.model.get("n_layers", "?"),
@@ -314,9 +316,11 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
     else:
         if not finite(fate.best_score):
             return None
-        paras.append(voice.say("diffuse", DIFFUSE, words=ROLE_WORDS.get(fate.best_role, ""),
-                               role=fate.best_role, score=sig(fate.best_score)))
-        title = "Staying Diffuse"
+        row = unproven.unproven_row(run, fate)  # a role's pattern the ablation did not prove
+        paras.append(unproven.tell_unproven(run, voice, fate, row) if row else voice.say(
+            "diffuse", DIFFUSE, words=ROLE_WORDS.get(fate.best_role, ""), role=fate.best_role,
+            score=sig(fate.best_score)))
+        title = unproven.TITLE if row else "Staying Diffuse"
     for m in run.moments_of("dropout_knock", layer, head)[:1]:
         paras.append(voice.say("knock", KNOCK, **moment_values(m)))
     for m in run.moments_of("dropout_recovered", layer, head)[:1]:
@@ -399,6 +403,8 @@ def _perspective(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter 
     else:
         # a head proven for two roles is one head: count heads, not (head, role) entries
         named = {(s.get("layer"), s.get("head")) for s in specs}
-        text = voice.say("perspective", PERSPECTIVE_DIFFUSE if specs else PERSPECTIVE_NONE,
-                         n=count(n), n_spec=count(len(named)))
+        row = unproven.unproven_row(run, fate) if specs else None
+        text = voice.say("perspective", unproven.PERSPECTIVE if row else
+                         PERSPECTIVE_DIFFUSE if specs else PERSPECTIVE_NONE,
+                         n=count(n), n_spec=count(len(named)), role=(row or {}).get("role"))
     return Chapter("The Head's Perspective", [text])
