@@ -60,3 +60,21 @@ def test_a_head_with_a_roles_pattern_that_the_ablation_did_not_prove_is_not_call
                       "Nowhere in Particular", "a little of everything"):
             assert wrong not in text, (wrong, text)
         assert "0.875" in text and "1.21" in text and "1.22" in text, text
+
+
+def test_the_last_training_loss_is_told_as_the_average_of_the_steps_it_covers():
+    # `fabric train --steps 50`: the live line read "loss 2.185" at step 50, and the Loss said
+    # "I end at 2.87 on the training distribution": the mean of steps 1 to 50, the 5.1 of
+    # step 1 included. Every figure of training loss at the end now names its steps.
+    from fabric_cli.narrate.format import sig
+
+    for seed in range(4):
+        events = build_run(seed, steps=60, probe_every=50)
+        probes = [e for e in events if e["type"] == "probe"]
+        since, upto = probes[-2]["step"] + 1, probes[-1]["step"]
+        train = sig(probes[-1]["train_loss"])
+        for component in ("loss", "ffn"):
+            told = [p for p in tell(events, component).text().split("\n\n")
+                    if train in p and "training" in p]
+            assert told or component == "ffn", component  # one ffn variant tells no train
+            assert all(f"{since} to {upto}" in p or f"since step {since}" in p for p in told), told

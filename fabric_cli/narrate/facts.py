@@ -100,6 +100,13 @@ class RunFacts:
     def last_probe(self) -> dict | None:
         return self.probes[-1] if self.probes else None
 
+    def train_window(self, probe: dict | None) -> tuple[int, int] | None:
+        """The steps whose batch losses a probe's train_loss averages: those since the probe
+        before it (a 50-step run's last probe averages steps 1 to 50, its first loss too)."""
+        at = int((probe or {}).get("step", 0))
+        before = [int(p.get("step", 0)) for p in self.probes if int(p.get("step", 0)) < at]
+        return (max(before) + 1, at) if probe is not None and before else None
+
     @staticmethod
     def head_row(probe: dict | None, layer: int, head: int) -> dict | None:
         if probe is None:

@@ -87,12 +87,15 @@ AFTER_HARMLESS = Bank("harmless", [
     "*Their silence barely reached me.*",
     "*Other heads still brought me what I needed.*",
 ])
-LATE = [
-    ("At the last probe, step {at}, the training batches cost {train} nats per token and "
-     "fresh sentences {val}, where at first they cost {val0}. {italic}"),
-    "By step {at}: {train} in training, {val} on fresh sentences (it was {val0}). {italic}",
+LATE = [  # {train} averages the training batches since the probe before the last
+    ("At the last probe, step {at}, fresh sentences cost {val} nats per token, where at first "
+     "they cost {val0}; the training batches of steps {since} to {upto} averaged {train}. "
+     "{italic}"),
+    ("By step {at}: {val} on fresh sentences (it was {val0}); {train} on average in "
+     "training, steps {since} to {upto}. {italic}"),
     "At step {at}, {val} nats on fresh sentences against {val0} at the first probe. {italic}",
-    "The last probe, step {at}: fresh sentences at {val}, once {val0}; training at {train}. {italic}",
+    ("The last probe, step {at}: fresh sentences at {val}, once {val0}; the training batches "
+     "since step {since} at {train} on average. {italic}"),
 ]
 BETTER = Bank("shrank", ["*The room is furnished now.*", "*What was empty is written.*",
                          "*The filters have found their shapes.*", "*A furnished room.*"])
@@ -236,6 +239,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         italic = voice.pick("late-i", bank, claim=moved) if moved else ""
         chapters.append(Chapter("The Furnished Room", [voice.say(
             "late", LATE, at=step(last["step"]), train=sig(last.get("train_loss")),
+            since=step((run.train_window(last) or (last["step"],))[0]), upto=step(last["step"]),
             val=sig(last.get("val_loss")), val0=sig(first.get("val_loss")),
             italic=italic).rstrip()]))
     return Story(voice.pick("title", TITLES), "ffn", [c for c in chapters if c.paragraphs],

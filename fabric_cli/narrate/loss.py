@@ -84,22 +84,30 @@ NEAR = [
     'By step {step} fresh sentences cost {val_loss}, {ratio} times the floor of {floor}.',
     'Step {step}: fresh sentences at {val_loss}, the floor at {floor}, a ratio of {ratio}.',
 ]
-FINAL = [
-    ("I end at {train} on the training distribution and {val} on fresh sentences. The "
-    "language itself cannot be predicted better than {floor} nats per token, "
-    "so the Fabric stands {gap} nats above the floor. {italic}"),
-    ("Final judgment: {train} (train), {val} (fresh sentences). The floor, the entropy of the "
-    "language itself, is {floor}; the gap left is {gap}. {italic}"),
-    'My last verdict: {train} on training batches, {val} on fresh sentences, against a floor of {floor}: {gap} nats above it. {italic}',
-    "At the end: {train} in training, {val} fresh. The floor, the language's own entropy, is {floor}; {gap} nats remain. {italic}",
+FINAL = [  # the train figure averages the batches since the probe before the last
+    ("I end at {val} on fresh sentences, and {train} averaged over the training batches of "
+    "steps {since} to {upto}. The language itself cannot be predicted better than {floor} "
+    "nats per token, so the Fabric stands {gap} nats above the floor. {italic}"),
+    ("Final judgment: {val} on fresh sentences; {train} on average over the training batches "
+    "of steps {since} to {upto}. The floor, the entropy of the language itself, is {floor}; "
+    "the gap left is {gap}. {italic}"),
+    ("My last verdict: {val} on fresh sentences, against a floor of {floor}: {gap} nats above "
+    "it. The training batches of steps {since} to {upto} averaged {train}. {italic}"),
+    ("At the end: {val} fresh, and {train} on average in training, steps {since} to {upto}. "
+    "The floor, the language's own entropy, is {floor}; {gap} nats remain. {italic}"),
 ]
 BELOW = [  # a finite validation sample can land under the floor, which is an expectation
-    ("I end at {train} on the training distribution and {val} on fresh sentences, {gap} "
-    "below the floor of {floor}. The floor is an average over the whole language; this small "
-    "validation sample happened to be kinder. *No model beats the floor for long.*"),
-    "I end at {train} in training and {val} on fresh sentences, {gap} under the floor of {floor}: a small sample can be kinder than the language's average. *No model beats the floor for long.*",
-    'Final: {train} (train), {val} (fresh), {gap} below the floor of {floor}. The floor is an average; this sample was lucky.',
-    '{val} on fresh sentences, {gap} beneath the floor of {floor}, with {train} in training: the validation sample was an easy one.',
+    ("I end at {val} on fresh sentences, {gap} below the floor of {floor}, and {train} "
+    "averaged over the training batches of steps {since} to {upto}. The floor is an average "
+    "over the whole language; this small validation sample happened to be kinder. *No model "
+    "beats the floor for long.*"),
+    ("I end at {val} on fresh sentences, {gap} under the floor of {floor}, with the training "
+    "batches of steps {since} to {upto} at {train} on average: a small sample can be kinder "
+    "than the language's average. *No model beats the floor for long.*"),
+    ("Final: {val} (fresh), {gap} below the floor of {floor}; {train} averaged over steps "
+    "{since} to {upto} in training. The floor is an average; this sample was lucky."),
+    ("{val} on fresh sentences, {gap} beneath the floor of {floor}, with {train} on average "
+    "in training, steps {since} to {upto}: the validation sample was an easy one."),
 ]
 CLOSE = Bank("close_to_floor", [
     "*Close. What remains is mostly the language's own uncertainty.*",
@@ -196,8 +204,10 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         gap = as_float(end["final_val_loss"]) - floor
         close = voice.claim("close_to_floor", val=end["final_val_loss"], floor=floor)
         far = voice.claim("far_from_floor", val=end["final_val_loss"], floor=floor)
+        since, upto = run.train_window(run.last_probe) or (end.get("step"), end.get("step"))
         paras.append(voice.say("final", FINAL if gap >= 0 else BELOW,
-                               train=sig(end["final_train_loss"]),
+                               train=sig(end["final_train_loss"]), since=step(since),
+                               upto=step(upto),
                                val=sig(end["final_val_loss"]), floor=sig(floor),
                                gap=sig(abs(gap)),
                                italic=voice.pick("final-i", CLOSE if close else FAR,
