@@ -78,3 +78,21 @@ def test_the_last_training_loss_is_told_as_the_average_of_the_steps_it_covers():
                     if train in p and "training" in p]
             assert told or component == "ffn", component  # one ffn variant tells no train
             assert all(f"{since} to {upto}" in p or f"since step {since}" in p for p in told), told
+
+
+def test_a_live_moment_line_does_not_repeat_the_step_printed_before_it():
+    # seed 2's `fabric train` printed "step 300: L0H0: Verb, step 300: 0.47 against a line of
+    # 0.421." and "step 900: L1H0: My verb score crossed 0.421 at step 900: 0.452."
+    import re
+
+    from fabric_cli.narrate.format import step
+    from fabric_cli.narrate.registry import ticker_line
+
+    repeated = []
+    for seed in range(8):
+        for moment in [e for e in build_run(seed) if e["type"] == "moment"]:
+            line = ticker_line(moment, seed).split(": ", 1)[1]
+            at = re.escape(step(moment["step"]))
+            if re.search(rf"(?:[Aa]t|[Bb]y|,) step {at}\b", line):
+                repeated.append(f"step {step(moment['step'])}: {line}")
+    assert repeated == []

@@ -147,8 +147,11 @@ def _without_own_step(text: str, at: object) -> str:
     if at is None:
         return text
     n = re.escape(step(at))
+    # inside the line: "crossed 0.421 at step 900: 0.452", "Verb, step 300: 0.47", "a verb
+    # head by step 1,400, score" lose the step they repeat
+    text = re.sub(rf",? (?:at|by) step {n}(?=[,:;.) ]|$)|, step {n}(?=:)", "", text)
     # "Step N, proven", "step N: I am", "At step N my score": not "Step N settled it"
-    opening = re.match(rf"(?:[Ss]tep {n}[,:] +|At step {n},? +)(?=\S)", text)
+    opening = re.match(rf"(?:[Ss]tep {n}[,:] +|(?:At|By) step {n},? +)(?=\S)", text)
     if opening is None:
         return text
     rest = text[opening.end():]
