@@ -70,3 +70,12 @@ def test_bad_scenario_is_one_line_exit_2(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("fabric: error: "), result.stderr
         assert "Traceback" not in result.output
+
+
+def test_corpus_says_its_sentences_are_a_sample_and_counts_tokens_as_the_tokenizer_does():
+    # `fabric corpus -n 6` opened "6 training sentences · vocabulary 167 words": as if the
+    # language held six sentences, and 167 "words" that the Tokenizer calls tokens (<pad>,
+    # <bos> and <unk> among them)
+    out = " ".join(runner.invoke(app, ["corpus", "-n", "6"], env=PLAIN).output.split())
+    assert "a sample of 6 training sentences" in out
+    assert f"vocabulary {len(Corpus(load_scenario('pronouns')).tokenizer)} tokens" in out

@@ -86,7 +86,8 @@ def corpus_view(corpus: Corpus, sentences: list[Sentence], split: str, width: in
     split_name = "training" if split == "train" else "held-out"
     parts.append(
         literal_text(
-            f"{len(sentences)} {split_name} sentences · vocabulary {len(corpus.tokenizer)} words · "
+            f"a sample of {len(sentences)} {split_name} sentences (the language makes as many "
+            f"as training asks) · vocabulary {len(corpus.tokenizer)} tokens · "
             f"held-out noun pairs (never together in training): {pairs}",
             style=MUTED,
         )
