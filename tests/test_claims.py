@@ -92,6 +92,7 @@ INDEPENDENT = {
     and abs(_f(v["rise"]) + _f(v["fall"])) <= C.CHANGE * _f(v["rise"]),
     "not_exceeds": lambda v: _f(v["a"]) <= _f(v["b"]),
     "gained_more": lambda v: _f(v["a"]) > max(_f(v["b"]), 0.0),
+    "gained_alone": lambda v: _f(v["a"]) > 0.0 >= _f(v["b"]),
     "gained_less": lambda v: _f(v["b"]) >= _f(v["a"]) and _f(v["b"]) > 0,
     "neither_gained": lambda v: max(_f(v["a"]), _f(v["b"])) <= 0,
     "small_share": lambda v: _f(v["a"]) < 0.25 * _f(v["b"]),

@@ -96,3 +96,18 @@ def test_a_live_moment_line_does_not_repeat_the_step_printed_before_it():
             if re.search(rf"(?:[Aa]t|[Bb]y|,) step {at}\b", line):
                 repeated.append(f"step {step(moment['step'])}: {line}")
     assert repeated == []
+
+
+def test_the_ffn_never_credits_attention_with_a_pointer_where_attention_took_from_the_word():
+    # `fabric train --steps 120 --seed 2`, block 0: "0.0321 in the stream as it arrived,
+    # 0.0314 once attention had added its pointer, 0.0922 after me. The pointer was
+    # attention's; the word was mine: 0.0608 of it, more than attention's -0.000703."
+    for seed in range(8):
+        events = build_run(seed)
+        last = [e for e in events if e["type"] == "probe"][-1]
+        row = last["logit_lens"]["layers"][0]
+        row.update(before=0.0321, after_attn=0.0314, after_mlp=0.0922, attn_gain=-0.000703,
+                   mlp_gain=0.0608)
+        told = next(p for p in tell(events, "ffn").text().split("\n\n") if "0.0608" in p)
+        for credit in ("pointer", "raised", "attention pointed", "more than attention"):
+            assert credit not in told, (credit, told)

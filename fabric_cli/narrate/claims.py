@@ -156,6 +156,8 @@ FACTS: dict[str, Fact] = {
     # two contributions to one probability: "did more" needs the larger one to have added
     "gained_more": Fact(lambda a, b: _finite(a, b) and _f(a) > _f(b) and _f(a) > 0,
                         "a > b and a > 0"),
+    "gained_alone": Fact(lambda a, b: _finite(a, b) and _f(a) > 0 >= _f(b),
+                         "a > 0 ≥ b (the MLP added, attention did not)"),
     "gained_less": Fact(lambda a, b: _finite(a, b) and _f(b) >= _f(a) and _f(b) > 0,
                         "b ≥ a and b > 0"),
     "neither_gained": Fact(lambda a, b: _finite(a, b) and _f(a) <= 0 and _f(b) <= 0,

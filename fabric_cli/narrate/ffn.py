@@ -117,10 +117,10 @@ NO_ABLATION = [("The run never reached the ablation at its end, so nothing measu
 
 LENS = [
     ("Read the stream at the word after each pronoun, at step {at}: before block {layer} it "
-     "gave the true word {before}; attention raised that to {after_attn}; I took it to "
+     "gave the true word {before}; after attention, {after_attn}; I took it to "
      "{after_mlp}."),
     ("At step {at}, block {layer}, the word that really follows a pronoun: {before} in the "
-     "stream as it arrived, {after_attn} once attention had added its pointer, {after_mlp} "
+     "stream as it arrived, {after_attn} once attention had added its part, {after_mlp} "
      "after me."),
     ("Step {at}, block {layer}: the true next word held {before} of the guess before the "
      "block, {after_attn} after attention, {after_mlp} after my filters."),
@@ -132,6 +132,12 @@ LENS_MINE = Bank("gained_more", [
     "*I added {mlp_gain}, more than attention's {attn_gain}: attention pointed, I named the word.*",
     "*The pointer was attention's; the word was mine: {mlp_gain} of it, more than attention's {attn_gain}.*",
     "*{mlp_gain} from me, {attn_gain} from attention: my share was the larger.*",
+])
+LENS_ALONE = Bank("gained_alone", [  # attention added nothing: it pointed at nothing here
+    "*Attention's part was {attn_gain}; mine, {mlp_gain}. The gain here was mine alone.*",
+    "*I added {mlp_gain}; attention, {attn_gain}: nothing of it came from attention.*",
+    "*All of the rise was mine, {mlp_gain}; attention's share was {attn_gain}.*",
+    "*{mlp_gain} from me, {attn_gain} from attention: here I worked without its help.*",
 ])
 LENS_THEIRS = Bank("gained_less", [
     "*Attention did more here ({attn_gain}); I added {mlp_gain}.*",
@@ -182,7 +188,8 @@ def _lens(run: RunFacts, voice: Voice) -> list[str]:
         text = voice.say(f"lens:{row.get('layer')}", LENS, at=step(last["step"]),
                          layer=row.get("layer"), **values)
         gains = {"a": row.get("mlp_gain"), "b": row.get("attn_gain")}
-        for fact, bank in (("gained_more", LENS_MINE), ("gained_less", LENS_THEIRS),
+        for fact, bank in (("gained_alone", LENS_ALONE), ("gained_more", LENS_MINE),
+                           ("gained_less", LENS_THEIRS),
                            ("neither_gained", LENS_NEITHER)):
             claim = voice.claim(fact, **gains)
             if claim:
