@@ -174,3 +174,12 @@ def test_the_bottom_layers_share_of_top_is_the_tables_bottom_top(tmp_path):
     gradient = run["gradient"]
     assert gradient["per_layer"][0]["share_of_top"] == pytest.approx(gradient["ratio_median"])
     assert gradient["per_layer"][-1]["share_of_top"] == pytest.approx(1.0)
+
+
+def test_a_run_compared_with_itself_is_said_to_be_the_same_run(pair):
+    # `fabric compare s1 s1` drew two equal columns and two equal voices with no word that A
+    # and B were one run
+    a, _ = pair
+    result = invoke("compare", [str(a), str(a) + "/"])
+    assert result.exit_code == 0, result.output
+    assert "same run" in " ".join(result.output.split())

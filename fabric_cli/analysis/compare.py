@@ -156,7 +156,11 @@ def compare_runs(a: dict, b: dict) -> dict:
 def compare_dirs(dir_a: Path, dir_b: Path) -> dict:
     a = run_summary(load_run(dir_a), name=str(dir_a))
     b = run_summary(load_run(dir_b), name=str(dir_b))
-    return compare_runs(a, b)
+    cmp = compare_runs(a, b)
+    if Path(dir_a).resolve() == Path(dir_b).resolve():  # a slip of the hand, most likely
+        cmp["notes"].insert(0, f"A and B are the same run, {dir_a}: every row is equal by "
+                               "construction; name two runs to see a difference")
+    return cmp
 
 
 # Settings that belong to one component: taking Dropout away zeroes both of its rates, and an
