@@ -74,6 +74,12 @@ BACKUPS = [
     ("In the end {count} heads ({list}) came to carry the pronouns; zeroed together, the "
      "accuracy of the word after each pronoun {moved}."),
 ]
+BACKUPS_UNNAMED = [  # that figure silenced heads the run did not name ({them}: it/them)
+    "That silence took {extra} too, though the ablation did not name {them}.",
+    "{extra}, never named, went dark in that count as well.",
+    "The same cut took {extra} too, unnamed.",
+    "In that count {extra} fell silent beside them, not one of the named.",
+]
 FOCUS = [
     # {clean}, {dropped}: the Fabric's own next word favouring the right noun's words (the
     # probe's resolution), not a head's attention (the Loss's and the heads' figure)
@@ -207,7 +213,12 @@ def _backups(run: RunFacts, voice: Voice) -> str | None:
     every = "both" if len(trackers) == 2 else f"all {count}"
     resolved = moved(voice, "backups:acc", pct(group.get("acc_before")),
                      pct(group.get("acc_after")))
-    return voice.say("backups", BACKUPS, count=count, every=every, list=names, moved=resolved)
+    text = voice.say("backups", BACKUPS, count=count, every=every, list=names, moved=resolved)
+    extra = run.unnamed_in_team("pronoun", group)
+    if extra:
+        text += " " + voice.say("backups:unnamed", BACKUPS_UNNAMED, them="it" if len(extra) == 1
+                                else "them", extra=and_list([head_name(*h) for h in extra]))
+    return text
 
 
 def _uncut_test(run: RunFacts, voice: Voice) -> str | None:

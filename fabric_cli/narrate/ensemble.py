@@ -79,9 +79,15 @@ class _Teller:
             spares = all((m.get("data") or {}).get("alone_hurts") is False for m in moments)
             bank = L.SPECIALIST_TEAM if spares else L.SPECIALIST_TEAM_KEY
             if hurt:
-                return self.voice.say(slot, bank, claim=hurt, step=step(first["step"]),
+                text = self.voice.say(slot, bank, claim=hurt, step=step(first["step"]),
                                       role=role, heads=and_list([_who(m) for m in moments]),
                                       **ablation_moves(self.voice, slot, group))
+                extra = self.run.unnamed_in_team(role, group)
+                if extra:  # the figure silenced them too: say so, not only the named
+                    text += " " + self.voice.say(
+                        f"{slot}:unnamed", L.TEAM_UNNAMED, them="it" if len(extra) == 1
+                        else "them", extra=and_list([head_name(*h) for h in extra]))
+                return text
         abl = d.get("ablation") or {}
         nums = {k: abl.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
         hurt = self.voice.claim("hurt", **nums)

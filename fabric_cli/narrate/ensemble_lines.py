@@ -67,6 +67,13 @@ SPECIALIST_TEAM = Bank("hurt", [
      "{loss_move} nats, accuracy {acc_move}. *Alone we are spares; together we are the "
      "thread.*"),
 ])
+# after a team's figure whose ablation silenced heads the run did not name ({them}: it/them)
+TEAM_UNNAMED = [
+    "That count silenced {extra} with us too, though the ablation did not name {them}.",
+    "{extra}, never named, went silent in that count as well.",
+    "The same silence took {extra} too, unnamed by the ablation.",
+    "In that count {extra} fell silent beside us, though not one of the named.",
+]
 SPECIALIST_TEAM_KEY = Bank("hurt", [
     ("By step {step} the probes named us {role} heads: {heads}. Silence us together and, on the "
      "words after each {role}, the loss {loss_move} nats and accuracy {acc_move}. *A team.*"),

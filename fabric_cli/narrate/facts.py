@@ -107,6 +107,18 @@ class RunFacts:
         before = [int(p.get("step", 0)) for p in self.probes if int(p.get("step", 0)) < at]
         return (max(before) + 1, at) if probe is not None and before else None
 
+    def unnamed_in_team(self, role: str, group: dict | None) -> list[tuple[int, int]]:
+        """Heads the role's team ablation silenced (the row whose figures are `group`'s) that
+        the run did not name for the role: seed 2's L2H2, silenced with six verb heads."""
+        keys = ("loss_before", "loss_after", "acc_before", "acc_after")
+        rows = [r for r in (self.ablation or {}).get("rows") or [] if isinstance(r, dict)
+                and r.get("role") == role and len(r.get("heads") or []) > 1
+                and all(r.get(k) == (group or {}).get(k) for k in keys)]
+        named = {(s.get("layer"), s.get("head")) for s in self.specialists
+                 if s.get("role") == role}
+        heads = [(int(h[0]), int(h[1])) for h in (rows[0].get("heads") if rows else [])]
+        return [h for h in heads if h not in named]
+
     @staticmethod
     def head_row(probe: dict | None, layer: int, head: int) -> dict | None:
         if probe is None:
