@@ -141,3 +141,35 @@ def test_a_team_figure_names_every_head_its_ablation_silenced():
                     or "30%" in p]
             assert told, component
             assert all("L0H2" in p for p in told), told
+
+
+def _resolution(pronoun, position, head, target, weight, verdict, antecedent=None):
+    return {"position": position, "pronoun": pronoun, "head": head, "heard": True,
+            "attended": {"position": 1, "token": target, "weight": weight},
+            "runner_up": {"position": 0, "token": "<bos>", "weight": 0.05},
+            "nearest_noun": None, "agreeing_nouns": [{"token": "room"}, {"token": "lecture"}],
+            "antecedent": {"token": antecedent} if antecedent else None, "verdict": verdict,
+            "owner_mass": {}, "expects_owner": None}
+
+
+def test_the_speaking_tracker_never_tells_another_trackers_figure_as_its_own():
+    # seed 2's `fabric infer "She left the room, though it wasn't clear why he stayed."`: the
+    # table showed L0H0 answering "he" (0.47 on "it"); L0H3, speaking, said 'From "he" I
+    # looked hardest at "it" (0.468)', where its own heaviest weight was 0.265 on ","
+    from fabric_cli.narrate.inference import tell_inference
+
+    tokens = ["<bos>", "she", "left", "the", "room", ",", "it", "he", "the", "lecture", "."]
+    for verdict, antecedent in (("no_agreeing_noun", None), ("wrong", "room"),
+                                ("ambiguous", None)):
+        for n in range(6):  # another sentence, another variant
+            sentence = "She left the room, it he the lecture." + " " * n
+            doc = {"sentence": sentence, "tokens": tokens, "unknown_words": [],
+                   "trackers": {"heads": [[0, 3], [0, 0]], "source": "specialist"},
+                   "resolutions": [_resolution("he", 7, [0, 0], "it", 0.468494, verdict,
+                                               antecedent)],
+                   "predictions": [], "attention": {}, "continuation": {}}
+            told = next(p for p in tell_inference(doc) if "0.468" in p)
+            assert "L0H0" in told, told
+            for own in ("I looked", "My attention", "My gaze", "I leaned", "my heaviest",
+                        "My heaviest", "my strongest", "of my attention"):
+                assert own not in told, (own, told)

@@ -87,6 +87,28 @@ NO_NOUN = [
     'No noun before "{pronoun}" agrees with it. My gaze rested on "{target}" ({weight}), but there is nothing here to bind.',
     '"{pronoun}" has no agreeing noun in this sentence; I looked at "{target}" with {weight}, and bound nothing.',
 ]
+# the same three verdicts when another tracker answered the pronoun: its figures, not mine
+WRONG_OTHER = Bank("wrong", [
+    ("For \"{pronoun}\" it was {who} that answered, and its heaviest weight, {weight}, fell on "
+     "\"{target}\"; the agreement points to \"{antecedent}\". *A dropped stitch.*"),
+    "{who} took \"{pronoun}\" and missed: {weight} on \"{target}\", where the agreement says \"{antecedent}\".",
+    '"{pronoun}" was {who}\'s to answer; {weight} of its gaze went to "{target}", not to "{antecedent}".',
+    'For "{pronoun}", {who} spoke: "{target}", weight {weight}. The agreement says "{antecedent}". *Missed.*',
+])
+AMBIGUOUS_OTHER = [
+    ("{nouns} all take \"{pronoun}\"; {who} answered it, leaning to \"{target}\" with "
+     "{weight}. The grammar cannot say whether that is right."),
+    '"{pronoun}" could be {nouns}; {who}, whose turn it was, put {weight} on "{target}".',
+    '{who} took "{pronoun}", which agrees with {nouns} alike: {weight} on "{target}".',
+    'For "{pronoun}", open between {nouns}, {who} leaned to "{target}" ({weight}).',
+]
+NO_NOUN_OTHER = [
+    ("\"{pronoun}\" was {who}'s to answer. It looked hardest at \"{target}\" ({weight}), but "
+     "no noun before it in this sentence takes \"{pronoun}\"; there is nothing to bind."),
+    '{who} took "{pronoun}": {weight} on "{target}", though no noun here agrees with it.',
+    'No noun before "{pronoun}" agrees with it. {who}, whose turn it was, rested on "{target}" ({weight}).',
+    'For "{pronoun}", {who} looked at "{target}" with {weight}, and found nothing that agrees.',
+]
 AMBIGUOUS = [
     ("{nouns} all take \"{pronoun}\", so the sentence does not decide between them. I leaned "
     "to \"{target}\" with {weight}; the grammar cannot say whether that is right."),
@@ -227,10 +249,11 @@ def _pronoun(voice: Voice, i: int, r: dict, me: tuple, prediction: dict | None) 
         "runner_weight": sig(r["runner_up"]["weight"]), "who": _name(r["head"]),
     }
     verdict = r["verdict"]
+    mine = tuple(r["head"]) == tuple(me)  # else another tracker answered: its figures
     ante = (r.get("antecedent") or {}).get("token")
     parts = []
     if verdict == "correct":
-        bank = CORRECT if tuple(r["head"]) == me else CORRECT_OTHER
+        bank = CORRECT if mine else CORRECT_OTHER
         parts.append(voice.say(f"correct{i}", bank, **values))
         taut = voice.claim("clear_margin", weight=r["attended"]["weight"],
                            runner_up=r["runner_up"]["weight"])
@@ -242,12 +265,14 @@ def _pronoun(voice: Voice, i: int, r: dict, me: tuple, prediction: dict | None) 
     elif verdict == "wrong":
         missed = voice.claim("wrong", target=values["target"], antecedent=ante)
         if missed:
-            parts.append(voice.say(f"wrong{i}", WRONG, claim=missed, antecedent=ante, **values))
+            parts.append(voice.say(f"wrong{i}", WRONG if mine else WRONG_OTHER, claim=missed,
+                                   antecedent=ante, **values))
     elif verdict == "ambiguous":
         nouns = _quote_list([n["token"] for n in r["agreeing_nouns"]])
-        parts.append(voice.say(f"ambiguous{i}", AMBIGUOUS, nouns=nouns, **values))
+        parts.append(voice.say(f"ambiguous{i}", AMBIGUOUS if mine else AMBIGUOUS_OTHER,
+                               nouns=nouns, **values))
     else:
-        parts.append(voice.say(f"none{i}", NO_NOUN, **values))
+        parts.append(voice.say(f"none{i}", NO_NOUN if mine else NO_NOUN_OTHER, **values))
     owner = r.get("expects_owner")
     if owner and prediction and verdict in ("correct", "wrong", "ambiguous"):
         top = prediction["top"][0]
