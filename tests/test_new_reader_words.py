@@ -173,3 +173,14 @@ def test_the_speaking_tracker_never_tells_another_trackers_figure_as_its_own():
             for own in ("I looked", "My attention", "My gaze", "I leaned", "my heaviest",
                         "My heaviest", "my strongest", "of my attention"):
                 assert own not in told, (own, told)
+
+
+def test_the_tokenizer_never_counts_bos_among_threads_it_says_bos_leads():
+    # seed 1: 'I made 10 threads, led by <bos>: "the", "cat", ... "."' listed ten tokens
+    # after the <bos>, eleven in all: "led by" put <bos> among the ten
+    told = []
+    for seed in range(12):
+        told += [p for p in tell(build_run(seed), "tokenizer").text().split("\n\n")
+                 if "threads" in p]
+    assert told
+    assert not [p for p in told if "threads, led by <bos>" in p], told

@@ -39,7 +39,7 @@ STORY = [
      "opens it: {tokens}."),
     "I cut *{sentence}* into {n} pieces and set <bos> before them: {tokens}.",
     "*{sentence}* In my hands: <bos>, then {n} tokens, {tokens}.",
-    "From *{sentence}* I made {n} threads, led by <bos>: {tokens}.",
+    "From *{sentence}* I made {n} threads, with <bos> set ahead of them: {tokens}.",
 ]
 UNKNOWN = ["In it, {n} word(s) were strangers to me and became <unk>.",
     '{n} word(s) here were not mine to know; they became <unk>.',
