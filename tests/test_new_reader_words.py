@@ -184,3 +184,22 @@ def test_the_tokenizer_never_counts_bos_among_threads_it_says_bos_leads():
                  if "threads" in p]
     assert told
     assert not [p for p in told if "threads, led by <bos>" in p], told
+
+
+def test_a_head_proven_in_two_roles_tells_the_one_fabric_heads_shows_and_names_the_other():
+    # seed 1's L0H0, proven verb and noun and the noun role's best head: `fabric heads` and
+    # `fabric train` showed it as the noun head; its story said "My calling, measured: verb"
+    # and "one of 7 named for verb", and never mentioned nouns
+    from synthetic_runs import PRONOUN_HEAD
+
+    for seed in range(6):
+        events = build_run(seed)
+        end = next(e for e in events if e["type"] == "run_end")
+        pronoun = dict(end["specialists"][0], best=False)
+        noun = {**pronoun, "role": "noun", "score": 0.49, "best": True, "redundant_with": []}
+        end["specialists"] = [pronoun, noun]
+        story = tell(events, "head", layer=PRONOUN_HEAD[0], head=PRONOUN_HEAD[1])
+        [chapter] = [c for c in story.chapters if c.title == "Specialisation"]
+        first = chapter.paragraphs[0]
+        assert "noun" in first.split(".")[0] and "pronoun" not in first.split(".")[0], first
+        assert "pronoun" in first, first

@@ -150,11 +150,19 @@ class RunFacts:
             rows.append({"layer": m.get("layer"), "head": m.get("head"), **(m.get("data") or {})})
         return rows
 
-    def specialist_of(self, layer: int, head: int) -> dict | None:
-        for row in self.specialists:
-            if row.get("layer") == layer and row.get("head") == head:
-                return row
-        return None
+    def specialist_of(self, layer: int, head: int, role: str | None = None) -> dict | None:
+        """The head's specialist row for `role`; without one, the role `fabric heads` shows a
+        head proven in two: its role's best head, else the one its score clears the bar by
+        the most (seed 1's L0H0, verb and noun, is the noun head of the table and story)."""
+        rows = [r for r in self.specialists if r.get("layer") == layer and r.get("head") == head
+                and role in (None, r.get("role"))]
+        bars = {(m.get("data") or {}).get("role"): as_float((m.get("data") or {}).get("threshold"))
+                for m in self.moments_of("role_threshold")}
+
+        def rank(row: dict) -> tuple[bool, float]:
+            margin = as_float(row.get("score")) - bars.get(row.get("role"), 0.0)
+            return row.get("best") is True, margin if math.isfinite(margin) else -math.inf
+        return max(rows, key=rank) if rows else None
 
     def pronoun_head(self) -> tuple[int, int] | None:
         """The head a pronoun story is about: the pronoun specialist, else the best one."""

@@ -255,7 +255,7 @@ def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int
     mine = _forms(spec.get("by_pronoun"))
     theirs: list[str] = []
     for layer, head in twins:
-        other = run.specialist_of(layer, head) or {}
+        other = run.specialist_of(layer, head, spec.get("role")) or {}
         theirs += [w for w in _forms(other.get("by_pronoun")) if w not in theirs]
     # a division needs each side to master a pronoun the other does not
     divided = mine and theirs and not set(theirs) <= set(mine)
@@ -307,6 +307,11 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
             text += " " + voice.say("heldout", HELDOUT if role == "pronoun" else HELDOUT_ROLE,
                                     heldout=pct(spec.get("heldout_acc")),
                                     baseline=pct(spec.get("baseline_acc")))
+        also = [r for r in run.specialists if (r.get("layer"), r.get("head")) == (layer, head)
+                and r.get("role") != role]  # `fabric heads` shows one role; the rest here
+        if also:
+            text += " " + voice.say("also", ALSO, roles=and_list([str(r.get("role")) for r in also]),
+                                    scores=and_list([sig(r.get("score")) for r in also]))
         paras.append(text)
         paras += _ablation(voice, spec)
         twins = [(int(x[0]), int(x[1])) for x in spec.get("redundant_with") or []]

@@ -13,6 +13,12 @@ SPECIALIST = [
     "I am a {role} head, {words}; the probes give me {score}.",
     "My calling, measured: {role}, {words}, a score of {score}.",
 ]
+ALSO = [  # a head proven in more roles than the one its story (and `fabric heads`) shows
+    "The ablation named me a {roles} head as well, with a score of {scores}.",
+    "Not only that: the probes proved me a {roles} head too ({scores}).",
+    "I carry a second calling as well, {roles}, proven the same way ({scores}).",
+    "The same ablation counted me among the {roles} heads too, at {scores}.",
+]
 HELDOUT = [
     ("On held-out sentences I found the antecedent {heldout} of the time; the nearest-noun "
      "guess found it {baseline}."),
