@@ -14,7 +14,6 @@ from fabric_cli.narrate import head_unproven as unproven
 from fabric_cli.narrate.common import (
     ROLE_WORDS,
     flow_row,
-    heads_list,
     moment_values,
     pronoun_pairs,
     row_focus,
@@ -27,12 +26,12 @@ from fabric_cli.narrate.format import and_list, as_float, count, finite, head_na
 from fabric_cli.narrate.head_lines import *
 from fabric_cli.narrate.head_lines_becoming import *
 from fabric_cli.narrate.head_lines_becoming import MOMENT_LINES  # noqa: F401 (the registry)
+from fabric_cli.narrate.head_sharing import sharing
 from fabric_cli.narrate.head_weights import first_correction, late_correction
 from fabric_cli.narrate.story import Chapter, Story, Voice
 from fabric_cli.typeset import quoted
 
 SPEAKER = "the Head"
-MASTERED = 0.8  # a head "carries" a pronoun form when its argmax finds the antecedent this often
 
 
 def _target(run: RunFacts, layer: int | None, head: int | None) -> tuple[int, int]:
@@ -240,38 +239,6 @@ def _hard_passages(run: RunFacts, voice: Voice, layer: int, head: int) -> list[s
     return paras
 
 
-def _forms(by_pronoun: dict | None) -> list[str]:
-    return [w for w, acc in sorted((by_pronoun or {}).items()) if as_float(acc) >= MASTERED]
-
-
-def _quoted(words: list[str]) -> str:
-    marks = [f'"{w}"' for w in words]
-    return and_list(marks)
-
-
-def _sharing(run: RunFacts, voice: Voice, spec: dict, twins: list[tuple[int, int]]) -> str:
-    """Redundancy or division of labour, told from the per-pronoun accuracies."""
-    verb = "carries" if len(twins) == 1 else "carry"
-    mine = _forms(spec.get("by_pronoun"))
-    theirs: list[str] = []
-    for layer, head in twins:
-        other = run.specialist_of(layer, head, spec.get("role")) or {}
-        theirs += [w for w in _forms(other.get("by_pronoun")) if w not in theirs]
-    # a division needs each side to master a pronoun the other does not
-    divided = mine and theirs and not set(theirs) <= set(mine)
-    if not divided or spec.get("team_heldout_acc") is None:
-        return voice.say("redundant", REDUNDANT, list=heads_list(twins), verb=verb,
-                         it_they="it" if len(twins) == 1 else "they",
-                         hold="holds" if len(twins) == 1 else "hold")
-    only_theirs = [w for w in theirs if w not in mine]
-    if set(mine) <= set(theirs):
-        return voice.say("covered", COVERED, list=heads_list(twins), verb=verb,
-                         theirs=_quoted(only_theirs), team=pct(spec.get("team_heldout_acc")),
-                         is_are="is" if len(only_theirs) == 1 else "are")
-    return voice.say("divided", DIVIDED, mine=_quoted(mine), theirs=_quoted(only_theirs),
-                     list=heads_list(twins), verb=verb, team=pct(spec.get("team_heldout_acc")))
-
-
 def _ablation(voice: Voice, spec: dict) -> list[str]:
     abl = spec.get("ablation") or {}
     if not abl:
@@ -316,7 +283,7 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
         paras += _ablation(voice, spec)
         twins = [(int(x[0]), int(x[1])) for x in spec.get("redundant_with") or []]
         if twins:
-            paras.append(_sharing(run, voice, spec, twins))
+            paras.append(sharing(run, voice, spec, twins))
         title = "Specialisation"
     else:
         if not finite(fate.best_score):
