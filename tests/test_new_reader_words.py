@@ -203,3 +203,12 @@ def test_a_head_proven_in_two_roles_tells_the_one_fabric_heads_shows_and_names_t
         first = chapter.paragraphs[0]
         assert "noun" in first.split(".")[0] and "pronoun" not in first.split(".")[0], first
         assert "pronoun" in first, first
+
+
+def test_the_gradient_never_sets_the_clip_and_the_count_of_clipped_steps_side_by_side():
+    # seed 2: "Above the line of 1 96 times, trimmed each time" -- two numbers read as one
+    import re
+
+    for seed in range(12):
+        text = tell(build_run(seed), "gradient").text()
+        assert not re.search(r"line of [\d.]+ \d", text), text

@@ -119,7 +119,7 @@ CLIPPED = Bank("clipped", [
     ("{n} times I came in too hot for the clip of {clip} and was trimmed. My highest swell was "
     "{max}, at step {max_at}."),
     "On {n} steps the Engineers reined me in to {clip}; my peak was {max}, at step {max_at}.",
-    "Above the line of {clip} {n} times, trimmed each time; at most {max}, step {max_at}.",
+    "On {n} steps I ran above the line of {clip}, trimmed each time; at most {max}, step {max_at}.",
 ])
 UNCLIPPED = Bank("never_clipped", [
     ("I never ran past the Engineers' clip of {clip}: my highest swell was {max}, at step "
