@@ -298,7 +298,9 @@ def _becoming(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | N
     for m in run.moments_of("dropout_recovered", layer, head)[:1]:
         paras.append(voice.say("recovered", RECOVERED, **moment_values(m)))
     focus = (run.last_probe or {}).get("focus_under_dropout")
-    if focus and (focus.get("layer"), focus.get("head")) == (layer, head):
+    # "the trackers I lead" and their grip: only for a proven pronoun head
+    if focus and (focus.get("layer"), focus.get("head")) == (layer, head) \
+            and run.specialist_of(layer, head, "pronoun") is not None:
         for name in ("held", "bent", "shaken"):
             grip = voice.claim(name, clean=focus.get("clean"), dropped=focus.get("dropped"))
             if grip:
@@ -330,7 +332,10 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
     peak = as_float(run.training.get("lr"))
     if last is not None and run.end is not None and as_float(last.get("lr")) < peak:
         ratio = (last.get("update_ratio") or {}).get(f"blocks.{layer}")
-        paras.append(voice.say("fade", FADE, peak=sig(run.training.get("lr")),
+        vals = [p.get("val_loss") for p in run.probes[-2:]]
+        still = voice.claim("steady", before=vals[0], after=vals[-1]) if len(vals) == 2 else None
+        paras.append(voice.say("fade", FADE if still else FADE_FALLING, claim=still or None,
+                               peak=sig(run.training.get("lr")),
                                lr=sig(last.get("lr")), at=step(last["step"]), ratio=sig(ratio),
                                val=sig(run.end.get("final_val_loss")), **stepper(run)))
     paras += late_correction(run, voice, layer, head)  # head_weights.py

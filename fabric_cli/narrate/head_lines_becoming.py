@@ -141,7 +141,8 @@ UNDER_DROPOUT = {
 }
 
 # --- The Inference Dance -----------------------------------------------------------------
-FADE = [
+# {val} "settled" only where the last two probes' validation losses are within 10% (steady)
+FADE = Bank("steady", [
     ("Then the schedule let the tide go out. The learning rate, {peak} at its height, was {lr} "
      "at step {at}; {adam}'s last steps moved my block by {ratio} of its size. The loss on "
      "fresh sentences settled at {val}."),
@@ -152,6 +153,17 @@ FADE = [
      "itself per step. The loss on fresh sentences: {val}."),
     ("The last steps: rate {lr}, down from {peak}, my block moving {ratio} of its size, the "
      "Fabric at {val} on fresh sentences. Then stillness."),
+])
+FADE_FALLING = [  # the run ended with the loss still moving: no rest, no stillness
+    ("Then the schedule let the tide go out. The learning rate, {peak} at its height, was {lr} "
+     "at step {at}; {adam}'s last steps moved my block by {ratio} of its size. The loss on "
+     "fresh sentences was {val} when the run ended, still on the move."),
+    ("Training ebbed: a learning rate of {lr} by step {at}, down from {peak}, and steps of "
+     "{ratio} of my weights' size. The run stopped with the loss at {val} on fresh sentences."),
+    ("At step {at} the rate was {lr} (its peak had been {peak}); my block moved {ratio} of "
+     "itself per step. The loss on fresh sentences: {val}."),
+    ("The last steps: rate {lr}, down from {peak}, my block moving {ratio} of its size, the "
+     "Fabric at {val} on fresh sentences when the steps ran out."),
 ]
 INFERENCE = [
     "Now sentences pass through me untouched by any gradient. *{sentence}* {pairs}",
