@@ -236,3 +236,13 @@ def test_a_fifty_step_run_is_neither_settled_nor_led_by_an_unproven_tracker():
         for word in ("settled", "came to rest", "stillness", "trackers I lead", "grip held",
                      "focus held", "It held"):
             assert word not in text, (word, text)
+
+
+def test_the_plain_log_says_which_steps_the_final_training_loss_averages():
+    # `fabric narrate --plain` on a 50-step run: "final loss 2.87 train / 2.15 validation",
+    # the mean of steps 1 to 50 given as the final training loss
+    from fabric_cli.narrate import plain_log
+
+    events = build_run(0, steps=60, probe_every=50)
+    end = next(line for line in plain_log(events) if "run_end" in line)
+    assert "train (mean of steps 51 to 60)" in end, end

@@ -57,10 +57,13 @@ def plain_log(events: list[dict]) -> list[str]:
         e = run.end
         specs = ", ".join(f"{head_name(x['layer'], x['head'])} {x.get('role')}"
                           for x in e.get("specialists") or []) or "none"
+        window = run.train_window(run.last_probe)  # the steps the train figure averages
+        mean = f" (mean of steps {step(window[0])} to {step(window[1])})" if window else ""
         lines.append(
             f"step {step(e.get('step', 0)):>7}  run_end  {e.get('status')}, "
             f"{step(e.get('steps', 0))} steps in {sig(e.get('seconds'))} s, {_final(run, e)} "
-            f"{sig(e.get('final_train_loss'))} train / {sig(e.get('final_val_loss'))} validation, "
+            f"{sig(e.get('final_train_loss'))} train{mean} / {sig(e.get('final_val_loss'))} "
+            "validation, "
             f"specialists: {specs}"
         )
     return lines
