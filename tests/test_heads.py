@@ -169,3 +169,17 @@ def test_each_proven_role_names_one_best_head(events):
         (best,) = [sp for sp in mine if sp["best"]]
         if role == "pronoun":  # the most accurate on held-out pairs
             assert best["heldout_acc"] == max(sp["heldout_acc"] for sp in mine)
+
+
+def test_the_maps_caption_keeps_each_fact_on_a_line_of_its_own(tiny_run_master):
+    # at 80 columns the caption read "... hurts · score:" with "attention mass on its cells"
+    # folded beneath, the word apart from its meaning
+    from typer.testing import CliRunner
+
+    from fabric_cli.cli import app
+
+    result = CliRunner().invoke(app, ["heads", "--run", str(tiny_run_master)],
+                                env={"COLUMNS": "80", "NO_COLOR": "1"})
+    lines = [line.strip() for line in result.output.splitlines()]
+    assert "score: attention mass on its cells" in lines, result.output
+    assert not [line for line in lines if line.endswith("score:")], result.output

@@ -128,7 +128,8 @@ class HeadRoleMap:
 
     def _caption(self) -> Text:
         caption = Text(SPECIALIST_GLYPH, style=Style(color=ACCENT, bold=True))
-        caption.append(" specialist: zeroing it (alone, or with its team) hurts · "
+        # one fact a line: at 80 columns " · " folded "score:" from its meaning
+        caption.append(" specialist: zeroing it (alone, or with its team) hurts\n"
                        "score: attention mass on its cells", MUTED)
         return caption
 
