@@ -246,3 +246,22 @@ def test_the_plain_log_says_which_steps_the_final_training_loss_averages():
     events = build_run(0, steps=60, probe_every=50)
     end = next(line for line in plain_log(events) if "run_end" in line)
     assert "train (mean of steps 51 to 60)" in end, end
+
+
+def test_a_team_of_two_is_never_called_heads_all():
+    # seed 1: "Step 1,400: L0H2 and L0H3, pronoun heads all, proven together"
+    told = []
+    for seed in range(16):
+        events = build_run(seed)
+        end = next(e for e in events if e["type"] == "run_end")
+        spec = end["specialists"][0]
+        group = {"loss_before": 0.41, "loss_after": 1.9, "acc_before": 0.93, "acc_after": 0.3}
+        end["specialists"] = [{**spec, "group_ablation": group, "alone_hurts": True},
+                              {**spec, "layer": 0, "head": 0, "group_ablation": group,
+                               "alone_hurts": True}]
+        moment = next(e for e in events if e.get("kind") == "specialist")
+        moment["data"].update(group_ablation=group, alone_hurts=True)
+        events.insert(events.index(moment), {**moment, "layer": 0, "head": 0})
+        told += [p for p in tell(events, "ensemble").text().split("\n\n") if "1.9" in p]
+    assert told
+    assert not [p for p in told if "heads all" in p], told

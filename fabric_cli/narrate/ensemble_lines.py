@@ -59,7 +59,7 @@ SPECIALIST_TEAM = Bank("hurt", [
     ("By step {step} the probes named us {role} heads: {heads}. Silence one of us alone and "
      "little changes; silence all of us and, on the words after each {role}, the loss "
      "{loss_move} nats and accuracy {acc_move}. *A team, not a soloist.*"),
-    ("Step {step}: {heads}, {role} heads all, proven together: zeroed at once, on the words "
+    ("Step {step}: {heads}, each a {role} head, proven together: zeroed at once, on the words "
      "after each {role} the loss {loss_move} nats and accuracy {acc_move}."),
     ("We are {heads}, and the ablation names us {role} heads: silenced together, the loss "
      "after each {role} {loss_move} nats and accuracy {acc_move}."),
