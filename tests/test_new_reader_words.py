@@ -265,3 +265,20 @@ def test_a_team_of_two_is_never_called_heads_all():
         told += [p for p in tell(events, "ensemble").text().split("\n\n") if "1.9" in p]
     assert told
     assert not [p for p in told if "heads all" in p], told
+
+
+def test_dropouts_backups_stand_on_their_own_when_the_ensemble_lifts_them():
+    # seed 1's ensemble: after the Gradient's paragraph, "Dropout  So the Fabric wove
+    # backups." -- a "So" that answered a paragraph of Dropout's the ensemble did not tell
+    told = []
+    for seed in range(16):
+        events = build_run(seed)
+        end = next(e for e in events if e["type"] == "run_end")
+        spec = end["specialists"][0]
+        group = {"loss_before": 0.41, "loss_after": 1.9, "acc_before": 0.93, "acc_after": 0.3}
+        end["specialists"] = [{**spec, "group_ablation": group},
+                              {**spec, "layer": 0, "head": 0, "group_ablation": group}]
+        told += [p for p in tell(events, "dropout").text().split("\n\n") if "backups" in p
+                 or "learned the same" in p]
+    assert told
+    assert not [p for p in told if p.startswith("So ")], told

@@ -62,7 +62,7 @@ INSIDE_TOO = [
 # {moved}: figures.moved, "went from A to B" or "stayed at A"; the figure is the accuracy of
 # the Fabric's next word after each pronoun (the ablation's measure), not pronoun resolution
 BACKUPS = [
-    ("So the Fabric wove backups. By the end {count} heads, {list}, could each find a "
+    ("Under my cuts the Fabric wove backups. By the end {count} heads, {list}, could each find a "
      "pronoun's antecedent on held-out sentences; silence {every} and the accuracy of the word "
      "after each pronoun {moved}. *Cut a thread and the cloth still holds.*"),
     ("My cuts left their mark: {count} heads ({list}) learned the same pronoun paths. Zero "
