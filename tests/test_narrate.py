@@ -66,9 +66,14 @@ def allowed_numbers(events: list[dict]) -> tuple[set[float], set[float]]:
     return plain, percent
 
 
+SCIENTIFIC = re.compile(r"(-?\d+(?:\.\d+)?) × 10\^(-?\d+)")  # how format.sig writes tiny figures
+
+
 def unmeasured(text: str, events: list[dict]) -> list[str]:
     plain, percent = allowed_numbers(events)
-    bad = []
+    bad = [m[0] for m in SCIENTIFIC.finditer(text)
+           if _r3(float(m[1]) * 10 ** int(m[2])) not in plain]
+    text = SCIENTIFIC.sub(" ", text)
     for token in NUMBER.findall(text):
         if token.endswith("%"):
             ok = _r3(float(token[:-1])) in percent

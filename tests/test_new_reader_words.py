@@ -282,3 +282,23 @@ def test_dropouts_backups_stand_on_their_own_when_the_ensemble_lifts_them():
                  or "learned the same" in p]
     assert told
     assert not [p for p in told if p.startswith("So ")], told
+
+
+def test_a_vanishing_gradient_is_written_as_a_power_of_ten_not_a_row_of_zeros():
+    # `fabric why residual`, the run without it: "0.00000000000000686 where the antecedent
+    # sits", "0.00000000131, against 0.00663": seventeen places a reader has to count
+    import re
+
+    from test_narrate import unmeasured
+
+    events = build_run(0)
+    for e in events:
+        if e["type"] == "step":
+            for row in e["grad_flow"]:
+                if row["layer"] == 0:
+                    row.update(arriving=6.86e-15, skip=6.86e-15, leaving=1.31e-9)
+    for component in ("gradient", "residual"):
+        text = tell(events, component).text()
+        assert not re.search(r"0\.0{6,}", text), text
+        assert "6.86 × 10^-15" in text or "1.31 × 10^-9" in text, text
+        assert unmeasured(text, events) == []

@@ -42,8 +42,12 @@ def _nonfinite_word(x: float) -> str:
     return "infinity" if x > 0 else "minus infinity"
 
 
+TINY = 1e-6  # below this a figure is written as a power of ten
+
+
 def sig(value: object) -> str:
-    """3 significant digits, plain positional notation, thousands separated above 999."""
+    """3 significant digits, plain positional notation, thousands separated above 999, and
+    a power of ten below TINY (the gradient of a Fabric without its residual reaches 1e-15)."""
     x = as_float(value)
     if not math.isfinite(x):
         return _nonfinite_word(x)
@@ -52,6 +56,9 @@ def sig(value: object) -> str:
         return "0"
     if abs(rounded) >= 1000:
         return f"{rounded:,.0f}"
+    if abs(rounded) < TINY:  # "6.86 × 10^-15", not seventeen places of zeros
+        exponent = math.floor(math.log10(abs(rounded)))
+        return f"{sig(rounded / 10 ** exponent)} × 10^{exponent}"
     text = f"{Decimal(repr(rounded)):f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
