@@ -17,7 +17,11 @@ def test_a_verb_head_crossing_its_line_is_never_called_a_binder():
     # story keeps for heads that bind a pronoun to its noun
     told = []
     for seed in range(12):  # each seed picks another variant of the crossing
-        told += [p for p in _paragraphs(build_run(seed), layer=VERB_HEAD[0], head=VERB_HEAD[1])
+        events = build_run(seed)
+        end = next(e for e in events if e["type"] == "run_end")  # a verb head, named
+        end["specialists"].append({**end["specialists"][0], "layer": VERB_HEAD[0],
+                                   "head": VERB_HEAD[1], "role": "verb", "redundant_with": []})
+        told += [p for p in _paragraphs(events, layer=VERB_HEAD[0], head=VERB_HEAD[1])
                  if "verb score" in p and "over" in p]
     assert told
     assert not [p for p in told if "binder" in p], told
@@ -302,3 +306,16 @@ def test_a_vanishing_gradient_is_written_as_a_power_of_ten_not_a_row_of_zeros():
         assert not re.search(r"0\.0{6,}", text), text
         assert "6.86 × 10^-15" in text or "1.31 × 10^-9" in text, text
         assert unmeasured(text, events) == []
+
+
+def test_a_crossing_is_not_told_as_a_calling_when_the_run_never_named_the_head_for_it():
+    # seed 2's L1H0: "At step 900 my verb score climbed to 0.452, past the line of 0.421 ...
+    # So this is what I am for." and, one chapter on, "No role claimed me."
+    told = []
+    for seed in range(12):
+        events = build_run(seed)  # VERB_HEAD crosses the verb line and is never named
+        told += [p for p in _paragraphs(events, layer=VERB_HEAD[0], head=VERB_HEAD[1])
+                 if "verb score" in p and "0.4" in p]
+    assert told
+    for calling in ("what I am for", "A thread of my own"):
+        assert not [p for p in told if calling in p], told

@@ -166,6 +166,8 @@ def _focus(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter:
             continue
         d = m.get("data") or {}
         grew = voice.claim("grew", before=d.get("previous_score"), after=d.get("score"))
+        if run.specialist_of(layer, head, d.get("role")) is None:  # not "what I am for"
+            grew = None  # a role the run did not name it for: the crossing, plainly
         paras.insert(at, voice.say(f"threshold:{m['step']}",
                                    THRESHOLD if grew else THRESHOLD_PLAIN,
                                    claim=grew if grew else None, at=v["step"],
