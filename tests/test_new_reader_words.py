@@ -319,3 +319,16 @@ def test_a_crossing_is_not_told_as_a_calling_when_the_run_never_named_the_head_f
     assert told
     for calling in ("what I am for", "A thread of my own"):
         assert not [p for p in told if calling in p], told
+
+
+def test_the_ensemble_tells_a_crossing_as_a_crossing_not_a_calling():
+    # seed 1's ensemble: "L0H1  Me at step 400, noun score 0.397 against a line of 0.395; and
+    # L0H0 at step 500 (0.409) and L0H2 at step 500 (0.462). A calling, shared." -- L0H1 was
+    # never named a noun head; the crossing lines speak before anyone is named
+    told = []
+    for seed in range(16):
+        told += [p for p in tell(build_run(seed), "ensemble").text().split("\n\n")
+                 if "line" in p and "score" in p]
+    assert told
+    for calling in ("A calling", "what I am for"):
+        assert not [p for p in told if calling in p], told

@@ -24,11 +24,11 @@ THRESHOLD_GROUP = [
     ("The probes drew a {role} line at {threshold}, and I crossed it at step {step} "
      "({score}); so did {rest}."),
     ("Me at step {step}, {role} score {score} against a line of {threshold}; and {rest}. "
-     "*A calling, shared.*"),
+     "*One line, and more than one of us past it.*"),
 ]
 THRESHOLD_ONE = [
     "My {role} score crossed the line of {threshold} at step {step}: {score}.",
-    "Step {step}: {role} score {score}, over the line at {threshold}. *So this is what I am for.*",
+    "Step {step}: {role} score {score}, over the line at {threshold}. *A line crossed.*",
     "At step {step} the probes saw me past the {role} line of {threshold}, at {score}.",
     "The {role} line stood at {threshold}; at step {step} I stood at {score}.",
 ]
