@@ -332,3 +332,14 @@ def test_the_ensemble_tells_a_crossing_as_a_crossing_not_a_calling():
     assert told
     for calling in ("A calling", "what I am for"):
         assert not [p for p in told if calling in p], told
+
+
+def test_the_word_after_a_pronoun_is_not_called_the_ffns_hardest_when_it_costs_least():
+    # seed 3's ensemble: "After a pronoun comes my hardest word. Intact: 0.716 nats, 100%
+    # right.", where every token cost 1.25 on average: that word was among the easiest
+    told = []
+    for seed in range(16):
+        told += [p for p in tell(build_run(seed), "ffn").text().split("\n\n")
+                 if "Intact" in p or "intact" in p or "silenced" in p or "zeroed" in p]
+    assert told
+    assert not [p for p in told if "hardest" in p], told

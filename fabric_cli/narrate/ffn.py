@@ -68,7 +68,7 @@ AFTER_ROLE = [
      "{after} nats and {acc_after}."),
     ("On the word after each {role}: {before} nats and {acc_before} accuracy with {heads} "
      "working, {after} and {acc_after} with them zeroed."),
-    ("After a {role} comes my hardest word. Intact: {before} nats, {acc_before} right. With "
+    ("After a {role} comes the word this test watches. Intact: {before} nats, {acc_before} right. With "
      "{heads} silent: {after} nats, {acc_after} right."),
     ("They zeroed {heads} and watched me on the word after each {role}: {before} nats and "
      "{acc_before} right before, {after} nats and {acc_after} right after."),
