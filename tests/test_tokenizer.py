@@ -114,3 +114,17 @@ def test_broken_vocab_files_are_one_line_errors(text, fragment):
         Tokenizer.from_json(text, "runs/x/vocab.json")
     assert fragment in caught.value.message and "runs/x/vocab.json" in caught.value.message
     assert "\n" not in caught.value.message
+
+
+def test_the_readmes_example_sentences_of_the_language_are_in_its_vocabulary(corpus):
+    # the README's noun-head example "the dog the kings met waits", typed into `fabric infer`,
+    # read "kings" as <unk>: the language's king has no plural
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    language = readme.split("**The language.**", 1)[1].split("**The storms.**", 1)[0]
+    examples = re.findall(r"\(\*([^*]+)\*\)", " ".join(language.split()))
+    assert examples
+    for example in examples:
+        assert corpus.tokenizer.encode(example).unknown == [], example
