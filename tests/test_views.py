@@ -464,3 +464,12 @@ def test_plain_progress_line_is_plain() -> None:
     early = plain_progress_line(0, 600, None, None, None, None, None)
     assert "loss —" in early and "eta --:--" in early
     assert format_eta(41.4) == "0:41"
+
+
+def test_the_plain_progress_line_names_the_step_of_a_validation_loss_measured_earlier() -> None:
+    # `fabric train --steps 50 | cat`: "step 50/50 ... loss 2.185  val 5.100", the 5.1 of the
+    # step-0 probe shown beside step 50's loss as if measured now
+    line = plain_progress_line(50, 50, 2.185, 5.1, 1.226, 1e4, 0.0, val_step=0)
+    assert "val 5.100 (step 0)" in line
+    fresh = plain_progress_line(100, 1400, 1.6, 1.7, 1.226, 2e4, 16.0, val_step=100)
+    assert "val 1.700  " in fresh and "(step" not in fresh

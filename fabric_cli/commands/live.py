@@ -42,6 +42,7 @@ class _Progress:
         self.seed = 0
         self.floor: float | None = None
         self.val_loss: float | None = None
+        self.val_step: int | None = None  # the probe that measured val_loss
         self.t0 = time.perf_counter()
         self.first_step: int | None = None
         self.tokens = 0
@@ -100,9 +101,9 @@ class PlainTicker:
             if event["step"] % self.every == 0:
                 self._print(plain_progress_line(
                     event["step"], self.progress.total, event["loss"], self.progress.val_loss,
-                    self.progress.floor, tokens_per_s, eta))
+                    self.progress.floor, tokens_per_s, eta, val_step=self.progress.val_step))
         elif kind == "probe":
-            self.progress.val_loss = event["val_loss"]
+            self.progress.val_loss, self.progress.val_step = event["val_loss"], event["step"]
         elif kind == "moment":
             self._print(f"  step {step_text(event['step'])}: {ticker_line(event, self.progress.seed)}")
 

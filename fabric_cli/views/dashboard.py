@@ -89,13 +89,17 @@ def plain_progress_line(
     floor: float | None,
     tokens_per_s: float | None,
     eta: float | None,
+    val_step: int | None = None,
 ) -> str:
-    """One line for pipes and logs: no colour, no escape codes, fixed field order."""
+    """One line for pipes and logs: no colour, no escape codes, fixed field order. The
+    validation loss is the last probe's: its step is named when it is not this one's."""
     width = len(step_text(total))
     percent = 100.0 * step / total if total else 0.0
     parts = [f"step {step_text(step):>{width}}/{step_text(total)}", f"{percent:3.0f}%", f"loss {_format_loss(loss)}"]
     if val_loss is not None:
-        parts.append(f"val {_format_loss(val_loss)}")
+        stale = val_step is not None and val_step != step
+        parts.append(f"val {_format_loss(val_loss)}" + (f" (step {step_text(val_step)})"
+                                                         if stale else ""))
     if floor is not None:
         above = ""
         if loss is not None and math.isfinite(loss):
