@@ -343,3 +343,18 @@ def test_the_word_after_a_pronoun_is_not_called_the_ffns_hardest_when_it_costs_l
                  if "Intact" in p or "intact" in p or "silenced" in p or "zeroed" in p]
     assert told
     assert not [p for p in told if "hardest" in p], told
+
+
+def test_a_storms_loss_is_written_as_a_power_of_ten_not_a_row_of_digits():
+    # `fabric train --scenario storm` then `fabric narrate`: "At step 38 the Fabric tore (loss
+    # 169,000,000,000)", where the live line had read 1.029e+10 and `fabric compare` writes
+    # such figures "2.91 × 10^7"
+    from synthetic_runs import storm_run
+
+    for seed in range(4):
+        events = storm_run(seed)
+        for e in events:
+            if e.get("kind") == "diverged":
+                e["data"]["loss"] = 1.69e11
+        text = tell(events, "ensemble").text()
+        assert "169,000,000,000" not in text and "1.69 × 10^11" in text, text

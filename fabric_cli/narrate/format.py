@@ -42,23 +42,24 @@ def _nonfinite_word(x: float) -> str:
     return "infinity" if x > 0 else "minus infinity"
 
 
-TINY = 1e-6  # below this a figure is written as a power of ten
+TINY, HUGE = 1e-6, 1e6  # outside these a figure is written as a power of ten
 
 
 def sig(value: object) -> str:
     """3 significant digits, plain positional notation, thousands separated above 999, and
-    a power of ten below TINY (the gradient of a Fabric without its residual reaches 1e-15)."""
+    a power of ten below TINY and from HUGE up (the gradient of a Fabric without its residual
+    reaches 1e-15, a storm's loss 1e11)."""
     x = as_float(value)
     if not math.isfinite(x):
         return _nonfinite_word(x)
     rounded = float(f"{x:.3g}")
     if rounded == 0:
         return "0"
-    if abs(rounded) >= 1000:
-        return f"{rounded:,.0f}"
-    if abs(rounded) < TINY:  # "6.86 × 10^-15", not seventeen places of zeros
+    if abs(rounded) < TINY or abs(rounded) >= HUGE:  # "6.86 × 10^-15", "1.69 × 10^11"
         exponent = math.floor(math.log10(abs(rounded)))
         return f"{sig(rounded / 10 ** exponent)} × 10^{exponent}"
+    if abs(rounded) >= 1000:
+        return f"{rounded:,.0f}"
     text = f"{Decimal(repr(rounded)):f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
