@@ -358,3 +358,17 @@ def test_a_storms_loss_is_written_as_a_power_of_ten_not_a_row_of_digits():
                 e["data"]["loss"] = 1.69e11
         text = tell(events, "ensemble").text()
         assert "169,000,000,000" not in text and "1.69 × 10^11" in text, text
+
+
+def test_heads_that_crossed_a_line_are_not_said_to_know_their_calling_before_any_was_named():
+    # seed 2's L1H0: "Around me other heads found their callings first: ... L1H2 crossed the
+    # verb line ... *They know what they are for.*" -- L1H2 ended diffuse; and "Each of us
+    # pulls a different thread" said of four heads crossing the same verb line
+    told = []
+    for seed in range(16):
+        for layer, head in ((1, 0), (1, 1), (1, 3)):
+            told += [p for p in _paragraphs(build_run(seed), layer=layer, head=head)
+                     if "crossed the" in p]
+    assert told
+    for claim in ("calling", "what they are for", "a different thread"):
+        assert not [p for p in told if claim in p], (claim, told)

@@ -85,19 +85,19 @@ FIRST_TOUCH_BEFORE_WEIGHTS = [
 
 # --- Finding My Focus ---------------------------------------------------------------------
 NEIGHBOURS_FIRST = [
-    "Around me other heads found their callings first: {list}. *They know what they are for.*",
+    "Around me other heads crossed their lines first: {list}. *I was still searching.*",
     "My neighbours woke before I did: {list}. Their threads pulled taut while mine still sagged.",
     "Others crossed their lines before me: {list}. *Not yet me.*",
     "I watched the others find their work first: {list}.",
 ]
 NEIGHBOURS_ANY = [
-    "Other heads were finding their callings too: {list}. *Each of us pulls a different thread.*",
+    "Other heads were crossing their lines too: {list}. *The loom was busy.*",
     "I was not the only one waking: {list}.",
     "Around me the loom was waking: {list}.",
     "Elsewhere in the Fabric: {list}. *We were all learning at once.*",
 ]
 NEIGHBOURS_ONLY = [  # this head crossed no line in the whole run
-    "Around me other heads found their callings: {list}. *I found none.*",
+    "Around me other heads rose past their lines: {list}. *I rose past none.*",
     "Others crossed their lines: {list}. I crossed none.",
     "The loom woke around me: {list}. *Not my thread.*",
     "Elsewhere in the Fabric: {list}. *Not me.*",
