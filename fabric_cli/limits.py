@@ -65,6 +65,21 @@ def available_memory() -> int | None:
         return None
 
 
+def memory_text(n: int) -> str:
+    """A size as a reader takes it in: '1.5 GiB', '12 MiB', '300 KiB'."""
+    for unit, size in (("GiB", GIB), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}" if n < 10 * size else f"{n / size:,.0f} {unit}"
+    return f"{max(n, 0) / 1024:,.0f} KiB"
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def check_memory(source: str, *, available: int | None = None, **shape: int) -> None:
     """Refuse a scenario whose training would not fit in this machine's memory."""
     weights, activations = training_bytes(**shape)
@@ -72,9 +87,16 @@ def check_memory(source: str, *, available: int | None = None, **shape: int) -> 
     have = available_memory() if available is None else available
     if have is None or need <= have:
         return
+    physical = _physical_memory()
+    if physical is not None and need * 10 <= physical:
+        # the Fabric is small beside this machine: something else holds its memory now
+        raise FabricError(
+            f"{source}: this Fabric needs about {memory_text(need)} of memory to train, but "
+            f"this machine has only {memory_text(have)} free right now (of "
+            f"{memory_text(physical)}): other programs hold the rest; close some, or try again")
     raise FabricError(
-        f"{source}: this Fabric would need about {need / GIB:,.1f} GiB of memory to train "
-        f"(weights and optimizer {weights / GIB:,.1f} GiB, one batch's activations "
-        f"{activations / GIB:,.1f} GiB) but this machine has {have / GIB:,.1f} GiB available; "
+        f"{source}: this Fabric would need about {memory_text(need)} of memory to train "
+        f"(weights and optimizer {memory_text(weights)}, one batch's activations "
+        f"{memory_text(activations)}) but this machine has {memory_text(have)} available; "
         "make model.d_model, model.d_mlp, model.n_layers, model.n_ctx or training.batch_size "
         "smaller")
