@@ -356,6 +356,15 @@ def test_head_map_never_calls_all_what_is_not_all() -> None:
     assert "held-out 99.6%" in flat and "acc 100%→0.4%" in flat, flat
 
 
+def test_a_figure_short_of_one_is_never_written_as_one() -> None:
+    """A softmax weight of 0.9996 'held 1 on one word' and a gradient ratio of 0.9996 '1 of
+    the strength': 3 significant digits take more where they would round to one whole."""
+    from fabric_cli.narrate.format import pct, sig
+
+    assert [sig(x) for x in (0.9996, 1.0, 1.0004, 0.996)] == ["0.9996", "1", "1.0004", "0.996"]
+    assert [pct(x) for x in (0.9996, 1.0, 0.483)] == ["99.96%", "100%", "48.3%"]
+
+
 def test_whole_percentages_take_the_digits_that_keep_them_true() -> None:
     from fabric_cli.narrate.format import whole_pct
 

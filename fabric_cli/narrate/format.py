@@ -52,7 +52,11 @@ def sig(value: object) -> str:
     x = as_float(value)
     if not math.isfinite(x):
         return _nonfinite_word(x)
-    rounded = float(f"{x:.3g}")
+    return _written(_short_of(x, 1.0))
+
+
+def _written(rounded: float) -> str:
+    """A number already rounded to the digits it shows, written out."""
     if rounded == 0:
         return "0"
     if abs(rounded) < TINY or abs(rounded) >= HUGE:  # "6.86 × 10^-15", "1.69 × 10^11"
@@ -66,12 +70,24 @@ def sig(value: object) -> str:
     return text
 
 
+def _short_of(x: float, whole: float) -> float:
+    """x to 3 significant digits, or as many more (up to 6) as it takes not to read as
+    `whole` when it is not: a weight of 0.9996 is "0.9996", never "1"."""
+    rounded = float(f"{x:.3g}")
+    digits = 3
+    while abs(rounded) == whole and abs(x) != whole and digits < 6:
+        digits += 1
+        rounded = float(f"{x:.{digits}g}")
+    return rounded
+
+
 def pct(value: object) -> str:
-    """A fraction (0..1) as a percentage with 3 significant digits."""
+    """A fraction (0..1) as a percentage with 3 significant digits (more, short of 100%:
+    0.9996 is "99.96%", not "100%")."""
     x = as_float(value)
     if not math.isfinite(x):
         return _nonfinite_word(x)
-    return f"{sig(x * 100)}%"
+    return f"{_written(_short_of(x * 100, 100.0))}%"
 
 
 def whole_pct(value: object) -> str:
