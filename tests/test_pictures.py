@@ -301,7 +301,8 @@ def test_corpus_keeps_every_words_tag_at_80_columns() -> None:
     assert len(sentences) == 30
     for block in sentences:
         rows = block.splitlines()
-        word_rows = [r for r in rows if not set(r.split()) <= tags and "→" not in r]
+        word_rows = [r for r in rows if not set(r.split()) <= tags and "→" not in r
+                     and r.split()[0] not in ("object:", "agrees:")]
         tag_rows = [r for r in rows if r.split() and set(r.split()) <= tags]
         n_words = sum(len(r.split()) for r in word_rows) - 1  # the sentence number
         assert sum(len(r.split()) for r in tag_rows) == n_words, block

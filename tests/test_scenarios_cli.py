@@ -79,3 +79,17 @@ def test_corpus_says_its_sentences_are_a_sample_and_counts_tokens_as_the_tokeniz
     out = " ".join(runner.invoke(app, ["corpus", "-n", "6"], env=PLAIN).output.split())
     assert "a sample of 6 training sentences" in out
     assert f"vocabulary {len(Corpus(load_scenario('pronouns')).tokenizer)} tokens" in out
+
+
+def test_corpus_shows_what_a_reflexive_and_an_object_look_back_to():
+    """A reflexive is tagged PRON but has no antecedent arrow: its line says the noun it
+    agrees with (what a noun head looks back to), as an object's says its verb."""
+    result = runner.invoke(app, ["corpus", "-n", "7"], env=PLAIN)
+    assert result.exit_code == 0, result.output
+    grammar = Corpus(load_scenario("pronouns")).grammar
+    agrees = re.findall(r"(\w+)@(\d+) with (\w+)@(\d+)", result.output)
+    reflexive = [(w, n) for w, _, n, _ in agrees if w in grammar.reflexives.values()]
+    assert reflexive, result.output
+    for word, noun in reflexive:
+        assert grammar.agreement_of(noun) == {v: k for k, v in grammar.reflexives.items()}[word]
+    assert re.search(r"object: \w+@\d+ of \w+@\d+", result.output), result.output

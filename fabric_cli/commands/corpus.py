@@ -33,7 +33,8 @@ MAX_SENTENCES = 1000
 
 
 def sentence_lines(number: int, sentence: Sentence, width: int) -> list[Text]:
-    """The sentence with a tag under each word, then its pronoun -> antecedent arrows.
+    """The sentence with a tag under each word, then its pronoun -> antecedent arrows, its
+    objects' verbs and the nouns its words agree with.
 
     A sentence wider than the terminal is broken between words into several word/tag line
     pairs, each indented under the number, so no word loses its tag."""
@@ -71,6 +72,23 @@ def sentence_lines(number: int, sentence: Sentence, width: int) -> list[Text]:
         arrows.append(f"@{j + 1}", style=MUTED)
     if len(arrows) > len(margin):
         lines.append(arrows)
+    # what the verb and noun heads look back to: an object's verb, and the noun a word
+    # agrees with ("sing" with "children", "herself" with "nurse")
+    for label, positions, cue in (
+            ("object", sentence.object_positions(), sentence.object_verb),
+            ("agrees", sentence.agreeing_positions(), sentence.subject_noun)):
+        if not positions:
+            continue
+        row = Text(" " * len(margin))
+        row.append(f"{label}: ", style=MUTED)
+        for n, i in enumerate(positions):
+            j = cue[i]
+            row.append(("   " if n else "") + literal(sentence.words[i]),
+                       style=POS_STYLES.get(sentence.pos[i], ""))
+            row.append(f"@{i + 1} {'of' if label == 'object' else 'with'} ", style=MUTED)
+            row.append(literal(sentence.words[j]), style=POS_STYLES.get(sentence.pos[j], ""))
+            row.append(f"@{j + 1}", style=MUTED)
+        lines.append(row)
     return lines
 
 
@@ -108,7 +126,8 @@ def corpus_view(corpus: Corpus, sentences: list[Sentence], split: str, width: in
         Text(
             f"({floor['train'].sentence_entropy:.2f} nats per training sentence over "
             f"{floor['train'].mean_length:.2f} tokens on average; a pronoun's arrow points to its "
-            "antecedent, @k is the word's position)",
+            "antecedent; object: a verb's object and the verb that chose it; agrees: a word "
+            "and the noun its form agrees with; @k is the word's position)",
             style=MUTED,
         )
     )
