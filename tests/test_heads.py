@@ -76,6 +76,29 @@ def test_timeline_replays_every_probe_snapshot(events, tiny_run_master):
     assert result.output.count("probe ") == len(shown)
 
 
+def test_a_timeline_leads_with_the_score_of_the_heads_own_role(events):
+    """A head the map shows in another role than pronoun tracker (a verb head, a
+    previous-token head) shows that role's score in each frame, not only the pronoun's."""
+    import io
+
+    from rich.console import Console
+
+    from fabric_cli.commands.heads import _frame
+
+    frames = head_timeline(events, 0, 1, 0)
+    assert set(frames[-1]["scores"]) >= {"pronoun", "verb", "prev"}
+
+    def facts(role):
+        console = Console(file=io.StringIO(), width=200, no_color=True)
+        console.print(_frame(frames[-1], (0, 1), len(frames) - 1, len(frames), 200, role))
+        return console.file.getvalue().splitlines()[0]
+
+    verb, prev = frames[-1]["scores"]["verb"], frames[-1]["scores"]["prev"]
+    assert f"· verb score {verb:.2f} · pronoun score" in facts("verb")
+    assert f"· previous token score {prev:.2f} · pronoun score" in facts("prev")
+    assert "verb score" not in facts("pronoun") and "verb score" not in facts("diffuse")
+
+
 def test_timeline_titles_the_sentence_as_typed(events, tiny_run_master, tmp_path):
     sentence = head_timeline(events, 0, 1, 0)[0]["sentence"]
     typed = sentence[0].upper() + sentence[1:-2] + "."  # "the king ... ." as typed

@@ -131,6 +131,8 @@ def head_timeline(events: Sequence[dict], layer: int, head: int,
             "pattern": snap["patterns"][key],
             "score": _number((row.get("scores") or {}).get("pronoun")),
             "acc": _number(row.get("pronoun_acc")),
+            "scores": {str(role): _number(value)
+                       for role, value in (row.get("scores") or {}).items()},
         })
     return frames
 

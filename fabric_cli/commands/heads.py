@@ -84,13 +84,15 @@ def heads(
         return
     if target is not None:
         frames = head_timeline(events, target[0], target[1], sentence)
+        role = next((r.get("role") for r in head_roles(events, _thresholds(events))
+                     if (r.get("layer"), r.get("head")) == target), None) if frames else None
         if as_json:
             _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
                          "head": list(target), "frames": frames})
         if not as_json:
-            _show_timeline(frames, target, fps=fps)
+            _show_timeline(frames, target, fps=fps, role=role)
         if export is not None:
-            export_picture(lambda console: _print_timeline(console, frames, target), export,
+            export_picture(lambda console: _print_timeline(console, frames, target, role), export,
                            f"fabric heads --timeline {target[0]}.{target[1]}", theme)
         return
     rows = head_roles(events, _thresholds(events))
@@ -168,13 +170,19 @@ def _print_json(doc: dict) -> None:
 
 
 def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
-           width: int) -> RenderableType:
+           width: int, role: str | None = None) -> RenderableType:
+    """One probe's map of the head; its facts lead with the score of the head's own role
+    (a verb head's verb score), then the pronoun's, which the map's marks are about."""
+    from fabric_cli.views.headmap import role_label
     from fabric_cli.views.heatmap import attention_heatmap
 
     tokens = [visible(t) for t in frame["tokens"]]
     marks = [(q, k) for q, k in frame["pronouns"]]
     score = frame["score"]
     facts = f"step {frame['step']:,} · probe {index + 1}/{total}"
+    own = (frame.get("scores") or {}).get(role) if role not in (None, "pronoun") else None
+    if own is not None:
+        facts += f" · {role_label(role).removeprefix('to ')} score {own:.2f}"
     if score is not None:
         facts += f" · pronoun score {score:.2f}"
     if frame["acc"] is not None:
@@ -189,7 +197,8 @@ def _frame(frame: dict, target: tuple[int, int], index: int, total: int,
                                            max_width=width, title=title, steady_legend=True))
 
 
-def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -> None:
+def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float,
+                   role: str | None = None) -> None:
     console = stdout_console()
     if console.is_terminal:
         from rich.live import Live
@@ -198,20 +207,21 @@ def _show_timeline(frames: list[dict], target: tuple[int, int], *, fps: float) -
         try:
             with Live(console=console, refresh_per_second=max(fps, 4), transient=False) as live:
                 for i, frame in enumerate(frames):
-                    live.update(_frame(frame, target, i, len(frames), console.width))
+                    live.update(_frame(frame, target, i, len(frames), console.width, role))
                     if i + 1 < len(frames):
                         time.sleep(1.0 / fps)
         finally:
             if restore_echo is not None:
                 restore_echo()
         return
-    _print_timeline(console, frames, target)
+    _print_timeline(console, frames, target, role)
 
 
-def _print_timeline(console: Console, frames: list[dict], target: tuple[int, int]) -> None:
+def _print_timeline(console: Console, frames: list[dict], target: tuple[int, int],
+                    role: str | None = None) -> None:
     """A few frames, from random beginnings to the end (for pipes and exports)."""
     from fabric_cli.analysis.roles import sample_frames
 
     for i in sample_frames(len(frames)):
-        console.print(_frame(frames[i], target, i, len(frames), console.width))
+        console.print(_frame(frames[i], target, i, len(frames), console.width, role))
         console.print()
