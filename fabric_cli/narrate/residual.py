@@ -108,7 +108,7 @@ ABSENT_RATIO = Bank("faded", [
 
 BLEND = [
     ("At step {at}, at the pronouns, {who} wrote a signal of norm {head_norm} into me, where I "
-     "already carried {resid_norm} at Layer {layer}: its refined thread, blended with the raw "
+     "already carried {resid_norm} at Layer {layer}: its own thread, blended with the raw "
      "sequence."),
     ("{who}'s output at the pronouns measured {head_norm} at step {at}; the stream it joined "
      "at Layer {layer} measured {resid_norm}."),
