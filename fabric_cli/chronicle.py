@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -288,7 +289,8 @@ def truncate_after(path: str | os.PathLike, step: int, count: int | None = None)
     text = "".join(json.dumps(e, separators=(",", ":"), allow_nan=False) + "\n" for e in kept)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".chronicle-", suffix=".tmp", dir=path.parent)
-        try:
+        try:  # mkstemp makes it 0600: keep the chronicle readable by whom it was before
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
                 f.flush()

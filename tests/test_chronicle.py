@@ -174,6 +174,14 @@ def test_truncate_after_keeps_the_past_atomically_and_forgets_the_end(tmp_path):
     assert Chronicle(events).status == "incomplete"
 
 
+def test_a_resume_keeps_who_may_read_the_chronicle(tmp_path):
+    path = tmp_path / "c.jsonl"
+    write(path, synthetic_run(6))
+    path.chmod(0o644)  # as the writer made it: others (a teammate, a web server) read it
+    truncate_after(path, 3)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_validate_event_names_what_is_missing_or_wrong():
     ok = {"v": 1, "type": "moment", "step": 5, "kind": "gradient_spike",
           "component": "gradient", "layer": None, "head": None,
