@@ -164,6 +164,19 @@ def test_dark_theme_and_the_default_name(tiny_run_master, tmp_path, monkeypatch)
     assert '<html lang="en" data-theme="dark">' in target.read_text(encoding="utf-8")
 
 
+def test_the_default_name_of_a_run_given_as_dot_is_the_run_s_name(tiny_run_master, tmp_path,
+                                                                    monkeypatch) -> None:
+    import shutil
+
+    run = tmp_path / "myrun"
+    shutil.copytree(tiny_run_master, run, symlinks=True)
+    monkeypatch.chdir(run)
+    result = CliRunner().invoke(app, ["report", "."])
+    assert result.exit_code == 0, result.output
+    assert "wrote report-myrun.html" in result.output
+    assert (run / "report-myrun.html").is_file()
+
+
 @needs_chromium
 def test_a_view_shows_one_section_alone(page) -> None:
     dom = chromium("--dump-dom", f"{page.as_uri()}#view=story").stdout

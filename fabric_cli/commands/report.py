@@ -49,7 +49,8 @@ def report(
         raise FabricError(f"-o {literal(output.name)!r}: the page's name must end in .html")
     chronicle = find_chronicle(run, "fabric report {}")
     if output is None:
-        output = Path(f"report-{chronicle.parent.name}.html")
+        # the run's own name, also for `fabric report .` (not "report-.html")
+        output = Path(f"report-{chronicle.parent.resolve().name or 'run'}.html")
     check_destination(output, "-o")  # before the work: never over a file fabric did not write
     events = read_chronicle(chronicle)
     for message in getattr(events, "warnings", []):
