@@ -171,6 +171,24 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_and_the_run_resumes(tmp_path, m
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
 
 
+def test_a_full_disk_at_a_checkpoint_leaves_no_half_written_files_taking_space(
+        tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    real_write = runs._write_file
+    calls = {"n": 0}
+
+    def full_in_the_second_checkpoint(path, data):
+        calls["n"] += path.parent.name.startswith(".step-")
+        if calls["n"] > 7:  # two files of the second checkpoint are written, then no more
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(path, data)
+
+    monkeypatch.setattr(runs, "_write_file", full_in_the_second_checkpoint)
+    assert "No space left on device" in one_line_error(train(tmp_path, run))
+    assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
+    assert invoke("infer", ["The king left.", "--run", str(run)]).exit_code == 0
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """A tiny filesystem of our own (needs root to mount; skipped elsewhere)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,10 +183,14 @@ def _publish(run_dir: Path, step: int, files: dict[str, bytes]) -> None:
         name = f"step-{step:06d}.{n}"
     staging = run_dir / f".{name}.tmp-{pid}"
     staging.mkdir()
-    for file_name, data in sorted(files.items()):
-        _write_file(staging / file_name, data)
-        crash_point("checkpoint-file")
-    _fsync_dir(staging)
+    try:
+        for file_name, data in sorted(files.items()):
+            _write_file(staging / file_name, data)
+            crash_point("checkpoint-file")
+        _fsync_dir(staging)
+    except OSError:  # a full disk: give back what the half-written files took
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     os.rename(staging, run_dir / name)
     crash_point("checkpoint-renamed")
     previous = rundir.current_step_dir(run_dir)
