@@ -81,6 +81,17 @@ def test_why_unknown_component_is_one_clean_line():
     assert "unknown component 'wizardry'" in line and "residual" in line
 
 
+def test_a_refused_place_names_why_s_own_option(tiny_lessons, tmp_path):
+    theirs = tmp_path / "runs" / "why-clipping" / "with"
+    theirs.mkdir(parents=True)
+    (theirs / "notes.txt").write_text("mine")
+    result = invoke("why", ["clipping", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    line = result.output.splitlines()[-1]
+    assert "choose a new or empty --runs-dir" in line, line  # `fabric why` has no --run-dir
+    assert (theirs / "notes.txt").read_text() == "mine"
+
+
 def test_why_rejects_a_bad_export_name_before_training(tmp_path):
     line = one_line_error(invoke("why", ["clipping", "--runs-dir", str(tmp_path),
                                          "--export", "x.png"]))

@@ -118,14 +118,14 @@ class RunLock:
     """An exclusive lock on a run directory, held until `release()` or the process ends (the
     kernel drops a flock with its process, so a kill -9 never leaves a stale lock)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, flag: str = "--run-dir") -> None:
         self.directory = directory
         self.path = directory / LOCK
         try:
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise FabricError(f"cannot write in {directory}: {describe_os_error(exc)}; "
-                              "choose another --run-dir") from None
+                              f"choose another {flag}") from None
         if fcntl is None:
             return
         try:
@@ -139,7 +139,7 @@ class RunLock:
             who = f"process {holder}" if holder else "another process"
             raise FabricError(
                 f"{directory} is being written by {who} (another `fabric train`); wait for it "
-                "to finish, or choose another --run-dir") from None
+                f"to finish, or choose another {flag}") from None
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{os.getpid()}\n".encode())
 

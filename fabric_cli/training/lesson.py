@@ -69,6 +69,6 @@ def train_lesson(runs: list[LessonRun], on_start: Callable[[LessonRun], None] | 
             continue
         if on_start is not None:
             on_start(run)
-        run.trainer.prepare(force=True)
+        run.trainer.prepare(force=True, flag="--runs-dir")  # `fabric why`'s own option
         result = run.trainer.run()
         run.status, run.seconds = result.status, result.seconds

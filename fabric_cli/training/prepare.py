@@ -18,7 +18,8 @@ from fabric_cli.training.probing import Prober
 CHRONICLE = rundir.CHRONICLE
 
 
-def prepare_run(trainer, *, resume: bool = False, force: bool = False) -> None:
+def prepare_run(trainer, *, resume: bool = False, force: bool = False,
+                flag: str = "--run-dir") -> None:
     """Check the run directory, take its lock, and load or create the state to train from.
 
     The directory must be new, empty, or a fabric run (its marker); `force` removes only
@@ -27,24 +28,24 @@ def prepare_run(trainer, *, resume: bool = False, force: bool = False) -> None:
     directory = trainer.run_dir
     if resume and not rundir.has_marker(directory):
         # a place fabric may not train in says so, rather than offer a command it would refuse
-        rundir.check_writable_place(directory)
+        rundir.check_writable_place(directory, flag)
         raise FabricError(f"nothing to resume in {directory}: no fabric run there; start "
                           f"it with `{train_command(trainer)}`")
-    rundir.check_writable_place(directory)
+    rundir.check_writable_place(directory, flag)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FabricError(f"cannot create the run directory {directory}: "
-                          f"{exc.strerror or exc}; choose another --run-dir") from None
-    trainer.lock = rundir.RunLock(directory)
+                          f"{exc.strerror or exc}; choose another {flag}") from None
+    trainer.lock = rundir.RunLock(directory, flag)
     try:
-        _prepare_locked(trainer, resume, force)
+        _prepare_locked(trainer, resume, force, flag)
     except BaseException:
         trainer.lock.release()
         raise
 
 
-def _prepare_locked(trainer, resume: bool, force: bool) -> None:
+def _prepare_locked(trainer, resume: bool, force: bool, flag: str) -> None:
     directory = trainer.run_dir
     chronicle = directory / CHRONICLE
     try:
@@ -55,7 +56,7 @@ def _prepare_locked(trainer, resume: bool, force: bool) -> None:
                                 trainer.seed)
     except OSError as exc:
         raise FabricError(f"cannot write in {directory}: {exc.strerror or exc}; "
-                          "choose another --run-dir") from None
+                          f"choose another {flag}") from None
     has_checkpoint = rundir.current_step_dir(directory) is not None
     existing = chronicle.exists() or has_checkpoint
     trainer.detector = MomentDetector(MomentThresholds.from_scenario(trainer.scenario),
@@ -111,7 +112,7 @@ def _prepare_locked(trainer, resume: bool, force: bool) -> None:
                                         trainer.scenario.text.encode("utf-8"))
         except OSError as exc:
                 raise FabricError(f"cannot write in {directory}: {exc.strerror or exc}; "
-                                  "choose another --run-dir") from None
+                                  f"choose another {flag}") from None
         trainer._fresh_state()
         trainer.events_written = 0
         trainer._recent_losses = []

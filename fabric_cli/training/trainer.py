@@ -149,12 +149,13 @@ class Trainer(ProbeFlow):
         count = extra.get("events")  # events told when the checkpoint was taken
         return ckpt.step, count if isinstance(count, int) and count >= 0 else None
 
-    def prepare(self, *, resume: bool = False, force: bool = False) -> None:
+    def prepare(self, *, resume: bool = False, force: bool = False,
+                flag: str = "--run-dir") -> None:
         """Check the run directory, take its lock, and load or create the state to train from
-        (training/prepare.py)."""
+        (training/prepare.py); `flag` is the option a refusal tells the user to change."""
         from fabric_cli.training.prepare import prepare_run
 
-        prepare_run(self, resume=resume, force=force)
+        prepare_run(self, resume=resume, force=force, flag=flag)
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, event: dict) -> dict:
