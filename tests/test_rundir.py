@@ -148,6 +148,25 @@ def test_resume_with_the_chronicle_missing_names_the_chronicle(tmp_path):
     assert "chronicle.jsonl: missing" in line and "--force" in line
 
 
+def test_a_run_copied_with_its_links_followed_is_never_trained_over(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    child = fabric_child(["train", "-s", str(quick_scenario(tmp_path)), "--steps", STEPS,
+                          "--run-dir", str(run), "-q"], **{CRASH_AT: "checkpoint-swept:2"})
+    child.communicate(timeout=120)
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, symlinks=False)  # as `cp -rL` or `scp -r` copy it
+    story = (copy / "chronicle.jsonl").read_bytes()
+    steps = sorted(p.name for p in copy.iterdir() if p.name.startswith("step-"))
+    assert invoke("infer", ["The king left.", "--run", str(copy)]).exit_code == 0
+    for args in (["--resume"], ["--force"]):
+        line = one_line_error(invoke("train", [*args, "--run-dir", str(copy)]))
+        assert "checkpoint is a directory" in line and "cp -a" in line, line
+    assert (copy / "chronicle.jsonl").read_bytes() == story  # nothing lost
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith("step-")) == steps
+
+
 # -- 4. the disk says no ----------------------------------------------------------------------
 def test_a_full_disk_at_a_checkpoint_is_one_line_and_the_run_resumes(tmp_path, monkeypatch):
     run = tmp_path / "run"

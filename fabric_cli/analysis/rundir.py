@@ -207,6 +207,20 @@ def current_step_dir(directory: Path) -> str | None:
     return target if STEP_DIR.fullmatch(target) else None
 
 
+def check_checkpoint_link(directory: Path, flag: str = "--run-dir") -> None:
+    """Refuse to train where `checkpoint` is not fabric's link to a step directory: a run copied
+    with its links followed (cp -rL, scp -r) still reads, but a writer would take it for a run
+    with no checkpoint yet, start it over and lose its checkpoint and its chronicle."""
+    path = directory / CHECKPOINT
+    if not os.path.lexists(path) or current_step_dir(directory) is not None:
+        return
+    what = ("a link to somewhere else" if path.is_symlink() else
+            "a directory" if path.is_dir() else "a file")
+    raise FabricError(f"{path} is {what}, not fabric's link to a step directory (was the run "
+                      "copied with its links followed?); fabric will not train over it: copy "
+                      f"it again with `cp -a`, or choose another {flag}")
+
+
 def step_text(value: object) -> str:
     """A step (or a count of steps) as every message writes it: 1400 -> "1,400", as the
     terminal views and the narrators do; a value that is not a whole number, as it is."""

@@ -50,6 +50,7 @@ def _prepare_locked(trainer, resume: bool, force: bool, flag: str) -> None:
     chronicle = directory / CHRONICLE
     try:
         if rundir.has_marker(directory):
+            rundir.check_checkpoint_link(directory, flag)  # before anything is removed
             rundir.sweep_orphans(directory)
         else:
             rundir.write_marker(directory, trainer.scenario.name, trainer.total_steps,
