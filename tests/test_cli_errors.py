@@ -39,3 +39,18 @@ def test_fabric_alone_greets_with_the_help_on_stdout():
     assert result.returncode == 0
     assert "Commands" in result.stdout and "train" in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["scenarios"], ["corpus", "-n", "3", "--scenario", "tiny"]])
+def test_output_to_a_full_disk_is_one_line_not_a_bug(args):
+    """`fabric corpus > out.txt` on a full disk: say so, not 'internal error … a bug'."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "fabric_cli", *args], check=False,
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                                env={"NO_COLOR": "1", "PATH": ""})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0] == ("fabric: error: cannot write the output: No space left on device; "
+                        "free some space, or send the output elsewhere")

@@ -6,6 +6,7 @@ Only `commands/` and `views/` may import rich or typer.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -137,18 +138,34 @@ def cli_errors(func: F) -> F:
             raise fail("interrupted", 130) from None
         except BrokenPipeError:
             # The reader went away (e.g. `fabric corpus | head`): stop quietly.
-            try:
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-            except OSError:
-                pass
+            _silence_stdout()
             raise typer.Exit(0) from None
+        except OSError as exc:
+            if exc.errno not in _FULL:  # fabric's own files say so themselves (FabricError)
+                raise _internal(exc) from None
+            # the output itself could not be written: `fabric narrate > story.txt`, disk full
+            _silence_stdout()
+            raise fail(f"cannot write the output: {exc.strerror}; free some space, or send "
+                       "the output elsewhere", 1) from None
         except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
-            if os.environ.get("FABRIC_DEBUG"):
-                traceback.print_exc()
-            raise fail(
-                f"internal error: {type(exc).__name__}: {exc} "
-                "(this is a bug in fabric; FABRIC_DEBUG=1 shows the traceback)",
-                1,
-            ) from None
+            raise _internal(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _internal(exc: Exception) -> typer.Exit:
+    if os.environ.get("FABRIC_DEBUG"):
+        traceback.print_exception(exc)
+    return fail(f"internal error: {type(exc).__name__}: {exc} "
+                "(this is a bug in fabric; FABRIC_DEBUG=1 shows the traceback)", 1)
+
+
+def _silence_stdout() -> None:
+    """Nothing more to stdout, not even the flush at exit (which would fail again)."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    except OSError:
+        pass
