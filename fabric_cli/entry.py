@@ -19,6 +19,8 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    if sys.stdout is None:  # started with stdout closed (`fabric … >&-`): print to nowhere
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the whole process
     try:
         previous = _signal.signal(_signal.SIGINT, _interrupted_while_starting)
     except KeyboardInterrupt:  # one that came before: installing a handler runs it first

@@ -54,3 +54,14 @@ def test_output_to_a_full_disk_is_one_line_not_a_bug(args):
     assert len(lines) == 1, result.stderr
     assert lines[0] == ("fabric: error: cannot write the output: No space left on device; "
                         "free some space, or send the output elsewhere")
+
+
+def test_json_with_stdout_closed_is_not_a_bug(tiny_run_master):
+    """`fabric heads --json >&-` (a job started with no stdout): no 'internal error'."""
+    result = subprocess.run([sys.executable, "-m", "fabric_cli", "heads", "--json", "--run",
+                             str(tiny_run_master)], check=False, stdout=None,
+                            stderr=subprocess.PIPE, text=True, timeout=60,
+                            env={"NO_COLOR": "1", "PATH": ""},
+                            preexec_fn=lambda: __import__("os").close(1))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
