@@ -125,7 +125,12 @@ def _read(path: Path, source: str) -> str:
             raise FabricError(f"{source}: is a directory, not a scenario file")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise FabricError(f"{source}: too large for a scenario ({path.stat().st_size} bytes)")
-        return path.read_bytes().decode("utf-8")
+        with open(path, "rb") as f:  # at most the limit: /dev/zero has no size to stat
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise FabricError(f"{source}: too large for a scenario (more than "
+                              f"{MAX_FILE_BYTES:,} bytes)")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise FabricError(
             f"{source}: no such file; `fabric scenarios` lists the bundled ones"

@@ -116,6 +116,20 @@ def test_missing_path_and_directory_are_one_line_errors(tmp_path):
         assert fragment in caught.value.message and "\n" not in caught.value.message
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_file_is_refused_not_read_forever():
+    """`--scenario /dev/zero` has no size to check first: fabric reads no more than a
+    scenario may hold, instead of filling the memory."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "fabric_cli", "corpus", "--scenario",
+                             "/dev/zero"], capture_output=True, text=True, timeout=30,
+                            check=False)
+    assert result.returncode == 2
+    assert "fabric: error: /dev/zero: too large for a scenario (more than" in result.stderr
+
+
 def test_a_users_copy_loads_from_a_path(tmp_path):
     copy = tmp_path / "mine.toml"
     text = (scenarios_dir() / "tiny.toml").read_text()
