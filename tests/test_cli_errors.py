@@ -65,3 +65,16 @@ def test_json_with_stdout_closed_is_not_a_bug(tiny_run_master):
                             preexec_fn=lambda: __import__("os").close(1))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["heads", "--run", "r" * 300],
+                                  ["train", "-s", "tiny", "--steps", "2", "--run-dir", "r" * 300],
+                                  ["report", "-o", "r" * 300 + ".html", "r" * 300]])
+def test_a_name_too_long_for_the_file_system_is_one_line_not_a_bug(args, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fabric_cli", *args], check=False,
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={"NO_COLOR": "1", "PATH": ""})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fabric: error: rrrr"), result.stderr
+    assert lines[0].endswith("the name is too long for the file system; choose a shorter one")

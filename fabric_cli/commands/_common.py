@@ -141,6 +141,10 @@ def cli_errors(func: F) -> F:
             _silence_stdout()
             raise typer.Exit(0) from None
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # a path typed too long: the system says no
+                name = literal(str(exc.filename or ""))
+                raise fail(f"{name[:60]}{'…' if len(name) > 60 else ''}: the name is too long "
+                           "for the file system; choose a shorter one") from None
             if exc.errno not in _FULL:  # fabric's own files say so themselves (FabricError)
                 raise _internal(exc) from None
             # the output itself could not be written: `fabric narrate > story.txt`, disk full
