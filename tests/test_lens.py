@@ -57,6 +57,14 @@ def test_export_again_keeps_what_the_user_put_in_its_directory(tiny_run_master, 
     assert (out / "notes.md").read_text() == "mine"
 
 
+def test_export_to_a_link_looping_on_itself_is_one_line(tiny_run_master, tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    line = one_line_error(invoke("export", [str(tiny_run_master), "--to", "transformer-lens",
+                                            str(loop)]))
+    assert "a link that never reaches a directory" in line and loop.is_symlink()
+
+
 def test_infer_json_logits_are_the_models_logits(tiny_run_master):
     result = invoke("infer", [SENTENCES[0], "--run", str(tiny_run_master), "--json",
                               "--logits"])

@@ -68,7 +68,12 @@ def export_transformer_lens(run_dir: str | Path, out_dir: str | Path) -> Exporte
             and all(isinstance(t, str) for t in vocab)):
         raise FabricError(f"{run_dir}: the checkpoint records no vocabulary of "
                           f"{ckpt.cfg.d_vocab} tokens; re-run `fabric train`")
-    if out_dir.resolve() == run_dir.resolve():
+    try:
+        same = out_dir.resolve() == run_dir.resolve()
+    except (OSError, RuntimeError):  # a link that leads back to itself
+        raise FabricError(f"{out_dir}: a link that never reaches a directory; give a new or "
+                          "empty directory to export to") from None
+    if same:
         raise FabricError("export to a directory of its own, not into the run directory")
     _check_out_dir(out_dir)
     name = f"fabric-{ckpt.extra.get('scenario', 'run')}"
