@@ -211,6 +211,34 @@ def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkey
     assert events[-1]["type"] == "run_end" and events[-1]["status"] == "finished"
 
 
+def test_a_plain_kill_saves_and_says_how_to_resume_as_ctrl_c_does(tmp_path, monkeypatch):
+    """`kill PID` or `timeout` (SIGTERM), sent at step 15: the run is saved there and the
+    resume command is printed, instead of the process vanishing without a word."""
+    run_dir = tmp_path / "termed"
+    train_step = Trainer._train_step
+
+    def train_step_then_term(self):
+        event = train_step(self)
+        if self.step == 15:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return event
+
+    def unhandled(signum, frame):  # what the default would do is end this test process too
+        raise RuntimeError("SIGTERM reached the default handler")
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_term)
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        cut = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # the handler is given back
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert cut.exit_code == 130, cut.output
+    assert "Interrupted at step 15" in cut.stderr and "fabric train --resume" in cut.stderr
+    assert "resuming at step 15" in runner.invoke(
+        app, ["train", "--resume", "--run-dir", str(run_dir)], env=PLAIN).stdout
+
+
 # -- 3. a Fabric that tears -----------------------------------------------------------------------
 def test_divergence_exits_1_with_one_hint_and_no_numpy_noise(tmp_path):
     text = (scenarios_dir() / "tiny.toml").read_text(encoding="utf-8")

@@ -114,6 +114,8 @@ def train(
         trainer.request_stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    # `kill PID`, `timeout`, a logout: stop and save as a Ctrl-C does, not die without a word
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
         if view is not None:
             view.start(trainer)
@@ -126,6 +128,7 @@ def train(
                 view.stop()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
     if as_json:
         sys.stdout.write(json.dumps(_summary_json(result), indent=2) + "\n")
