@@ -154,3 +154,13 @@ def test_a_damaged_chronicle_says_how_to_train_that_run_again(tmp_path, monkeypa
     line = one_line_error(invoke("narrate", ["--run", "kept"]))
     assert "is not a JSON event" in line
     assert "`fabric train --scenario tiny --run-dir kept --force`" in line, line
+
+
+@pytest.mark.parametrize("command", ["report", "heads", "narrate"])
+def test_a_file_that_is_no_chronicle_is_not_called_a_damaged_one(command, tiny_run_master):
+    """`fabric heads --run runs/x/scenario.toml`: the run is fine; no `--force` to wipe it."""
+    before, how = READERS[command]
+    given = tiny_run_master / "scenario.toml"
+    line = one_line_error(invoke(command, before + [a.format(given) for a in how]))
+    assert f"{given} is a file, not a run directory" in line, line
+    assert "damaged" not in line and "--force" not in line

@@ -207,6 +207,9 @@ def chronicle_of(run: Path) -> Path:
     from fabric_cli.commands._runs import how_to_retrain
 
     if run.is_file():
+        if run.suffix != ".jsonl":  # scenario.toml, a log: not a chronicle to call damaged
+            raise FabricError(f"{literal(str(run))} is a file, not a run directory or its "
+                              "chronicle.jsonl; give the run's directory")
         return run
     chronicle = run / "chronicle.jsonl"
     if not chronicle.is_file():
