@@ -164,3 +164,16 @@ def test_a_file_that_is_no_chronicle_is_not_called_a_damaged_one(command, tiny_r
     line = one_line_error(invoke(command, before + [a.format(given) for a in how]))
     assert f"{given} is a file, not a run directory" in line, line
     assert "damaged" not in line and "--force" not in line
+
+
+@pytest.mark.parametrize("inside", ["checkpoint", "step"])
+@pytest.mark.parametrize("command", ["report", "heads", "narrate"])
+def test_a_checkpoint_inside_a_run_points_to_the_run(command, inside, tiny_run_master):
+    """Not `fabric train --force --run-dir runs/x/checkpoint`, which fabric itself refuses."""
+    before, how = READERS[command]
+    given = tiny_run_master / "checkpoint"
+    if inside == "step":
+        given = tiny_run_master / given.readlink()
+    line = one_line_error(invoke(command, before + [a.format(given) for a in how]))
+    assert line.endswith(f"{given} is a checkpoint inside the run {tiny_run_master}; "
+                         "give the run's own directory"), line

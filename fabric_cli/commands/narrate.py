@@ -212,6 +212,12 @@ def chronicle_of(run: Path) -> Path:
                               "chronicle.jsonl; give the run's directory")
         return run
     chronicle = run / "chronicle.jsonl"
+    whole = run.resolve()
+    if not chronicle.is_file() and re.fullmatch(r"step-\d+(\.\d+)?", whole.name) and \
+            (whole.parent / "chronicle.jsonl").is_file():  # runs/x/checkpoint, runs/x/step-…
+        parent = run.parent if run.name not in ("", ".", "..") else whole.parent
+        raise FabricError(f"{literal(str(run))} is a checkpoint inside the run "
+                          f"{literal(str(parent))}; give the run's own directory")
     if not chronicle.is_file():
         again = how_to_retrain(run)
         raise FabricError(f"{literal(str(run))} has no chronicle.jsonl, so its story is lost; "
