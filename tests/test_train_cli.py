@@ -239,6 +239,31 @@ def test_a_plain_kill_saves_and_says_how_to_resume_as_ctrl_c_does(tmp_path, monk
         app, ["train", "--resume", "--run-dir", str(run_dir)], env=PLAIN).stdout
 
 
+def test_resume_refuses_other_steps_or_seed_instead_of_ignoring_them(tmp_path, monkeypatch):
+    run_dir = tmp_path / "cut"
+    train_step = Trainer._train_step
+
+    def train_step_then_ctrl_c(self):
+        event = train_step(self)
+        if self.step == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return event
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
+    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    before = (run_dir / "chronicle.jsonl").read_bytes()
+    for option, value in (("--steps", "80"), ("--seed", "7")):
+        refused = invoke("--resume", "--run-dir", str(run_dir), option, value)
+        assert refused.exit_code == 2
+        line = one_error_line(refused.stderr)
+        assert f"{option} {value}: a resumed run keeps the {option[2:]} it was started with" \
+            in line, line
+    assert (run_dir / "chronicle.jsonl").read_bytes() == before  # not resumed meanwhile
+    same = invoke("--resume", "--run-dir", str(run_dir), "--steps", "40", "-q")
+    assert same.exit_code == 0, same.output
+
+
 # -- 3. a Fabric that tears -----------------------------------------------------------------------
 def test_divergence_exits_1_with_one_hint_and_no_numpy_noise(tmp_path):
     text = (scenarios_dir() / "tiny.toml").read_text(encoding="utf-8")

@@ -92,6 +92,8 @@ def train(
     else:
         sc = load_scenario(found or scenario or "pronouns")
     directory = run_dir if run_dir is not None else Path("runs") / sc.name
+    if resume:
+        _check_kept_settings(directory, steps=steps, seed=seed)
     out = stdout_console()
     interactive = out.is_terminal and not quiet and not as_json
     if interactive:
@@ -159,6 +161,20 @@ def train(
             "run with --force",
             exit_code=1,
         )
+
+
+def _check_kept_settings(directory: Path, **asked: int | None) -> None:
+    """A resumed run keeps the steps and seed it was started with (the schedule and the data
+    depend on them): one that asks for others is refused, not silently given the old ones."""
+    from fabric_cli.analysis import rundir
+
+    kept = rundir.read_marker(directory)
+    for name, value in asked.items():
+        if value is not None and isinstance(kept.get(name), int) and kept[name] != value:
+            raise FabricError(
+                f"--{name} {value}: a resumed run keeps the {name} it was started with "
+                f"({kept[name]:,}); drop --{name} to resume it, or train a new run with "
+                "another --run-dir")
 
 
 def _scenario_of_run(run_dir: Path):
