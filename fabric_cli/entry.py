@@ -21,6 +21,10 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 def main() -> None:
     if sys.stdout is None:  # started with stdout closed (`fabric … >&-`): print to nowhere
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the whole process
+    for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 terminal: "?" for "“", "★"
+        if stream is not None and hasattr(stream, "reconfigure") and \
+                (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="replace")
     try:
         previous = _signal.signal(_signal.SIGINT, _interrupted_while_starting)
     except KeyboardInterrupt:  # one that came before: installing a handler runs it first

@@ -78,3 +78,15 @@ def test_a_name_too_long_for_the_file_system_is_one_line_not_a_bug(args, tmp_pat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fabric: error: rrrr"), result.stderr
     assert lines[0].endswith("the name is too long for the file system; choose a shorter one")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_cannot_show_every_character_still_gets_the_output(encoding):
+    """An ASCII or Latin-1 terminal: "?" where "—" cannot be shown, not a crash."""
+    result = subprocess.run([sys.executable, "-m", "fabric_cli", "corpus", "-n", "2",
+                             "--scenario", "tiny"], check=False, capture_output=True,
+                            timeout=60,
+                            env={"NO_COLOR": "1", "PATH": "", "PYTHONIOENCODING": encoding})
+    assert result.returncode == 0, result.stderr
+    assert b"internal error" not in result.stderr
+    assert result.stdout.startswith(b"tiny ? Tiny and fast")
