@@ -80,8 +80,11 @@ def _physical_memory() -> int | None:
         return None
 
 
-def check_memory(source: str, *, available: int | None = None, **shape: int) -> None:
-    """Refuse a scenario whose training would not fit in this machine's memory."""
+def check_memory(source: str, *, available: int | None = None,
+                 shrink: str = "model.d_model, model.d_mlp, model.n_layers, model.n_ctx or "
+                               "training.batch_size", **shape: int) -> None:
+    """Refuse a scenario (or a bench shape) whose training would not fit in this machine's
+    memory; `shrink` names what to make smaller, as the user gave it."""
     weights, activations = training_bytes(**shape)
     need = weights + activations
     have = available_memory() if available is None else available
@@ -98,5 +101,4 @@ def check_memory(source: str, *, available: int | None = None, **shape: int) -> 
         f"{source}: this Fabric would need about {memory_text(need)} of memory to train "
         f"(weights and optimizer {memory_text(weights)}, one batch's activations "
         f"{memory_text(activations)}) but this machine has {memory_text(have)} available; "
-        "make model.d_model, model.d_mlp, model.n_layers, model.n_ctx or training.batch_size "
-        "smaller")
+        f"make {shrink} smaller")

@@ -85,3 +85,17 @@ def test_bench_rejects_an_impossible_shape_in_one_line():
     result = runner.invoke(app, ["bench", "--d-model", "10", "--n-heads", "4"])
     assert result.exit_code == 2
     assert "divisible" in result.output and "Traceback" not in result.output
+
+
+def test_bench_refuses_a_shape_too_big_before_allocating_it(monkeypatch):
+    """Not a MemoryError called a bug, nor the system killing fabric (or its neighbours)."""
+    from fabric_cli import limits
+
+    result = runner.invoke(app, ["bench", "--d-model", "100000"])
+    assert result.exit_code == 2, result.output
+    assert "--d-model must be at most 8,192, got 100,000" in result.output
+    monkeypatch.setattr(limits, "available_memory", lambda: 2 * limits.GIB)
+    result = runner.invoke(app, ["bench", "--batch", "8192", "--seq-len", "512"])
+    assert result.exit_code == 2, result.output
+    assert "GiB of memory" in result.output and "--batch" in result.output
+    assert "internal error" not in result.output

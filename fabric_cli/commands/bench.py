@@ -14,6 +14,27 @@ from fabric_cli.errors import FabricError
 from fabric_cli.nn.bench import FLOP_FORMULA, PRESETS, run_bench
 
 
+# option -> the scenario key whose bound it shares (limits.SHAPE_LIMITS)
+_BOUNDS = {"n_layers": "model.n_layers", "n_heads": "model.n_heads", "d_model": "model.d_model",
+           "seq_len": "model.n_ctx", "batch": "training.batch_size"}
+
+
+def _check_size(shape) -> None:
+    """A shape beyond the bounds a scenario has, or beyond this machine's memory, is one
+    line before anything is allocated (not a MemoryError, or the system killing the run)."""
+    from fabric_cli import limits
+
+    for name, key in _BOUNDS.items():
+        value, most = getattr(shape, name), limits.SHAPE_LIMITS[key]
+        if value > most:
+            raise FabricError(f"--{name.replace('_', '-')} must be at most {most:,}, "
+                              f"got {value:,}")
+    limits.check_memory("fabric bench", shrink="--d-model, --n-layers, --seq-len, --batch or "
+                        "--vocab", n_layers=shape.n_layers, d_model=shape.d_model,
+                        d_mlp=4 * shape.d_model, n_heads=shape.n_heads, n_ctx=shape.seq_len,
+                        d_vocab=shape.vocab, batch_size=shape.batch)
+
+
 @cli_errors
 def bench(
     preset: Annotated[
@@ -45,7 +66,9 @@ def bench(
     overrides = {k: v for k, v in chosen.items() if v is not None}
     if threads != "auto" and not (threads.isdigit() and int(threads) >= 1):
         raise FabricError(f"--threads must be a positive number or auto, got {threads!r}")
-    result = run_bench(replace(PRESETS[preset], **overrides), repeats=repeats, threads=threads)
+    shape = replace(PRESETS[preset], **overrides)
+    _check_size(shape)
+    result = run_bench(shape, repeats=repeats, threads=threads)
     if as_json:
         typer.echo(json.dumps({"preset": preset, **result}, indent=1))
         return
