@@ -80,6 +80,15 @@ def test_a_missing_directory_is_refused_before_the_story_is_told(tiny_run_master
     assert not (tmp_path / "nodir").exists()
 
 
+def test_a_file_where_the_folder_should_be_is_named_as_a_file(tiny_run_master, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for command, args in commands(tiny_run_master, notes / "story.svg"):
+        line = one_line_error(invoke(command, args))  # not "create it first": it exists
+        assert f"{notes} is a file, not a directory; name another file" in line, line
+    assert notes.read_text() == "mine"
+
+
 def test_a_file_beside_the_export_is_never_taken_for_its_temp_file(tiny_run_master, tmp_path):
     import os
 

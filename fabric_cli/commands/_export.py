@@ -135,6 +135,9 @@ def check_destination(path: Path, option: str = "--export") -> None:
         raise FabricError(f"{shown} exists and was not written by fabric; name another file "
                           f"with {option}, or delete it first")
     parent = path.parent
+    if parent.exists() and not parent.is_dir():  # `-o notes.txt/page.html`
+        raise FabricError(f"cannot write {shown}: {literal(str(parent))} is a file, not a "
+                          "directory; name another file")
     if not parent.is_dir():
         raise FabricError(f"cannot write {shown}: there is no directory "
                           f"{literal(str(parent))}; create it first or name another file")
