@@ -239,6 +239,24 @@ def test_a_plain_kill_saves_and_says_how_to_resume_as_ctrl_c_does(tmp_path, monk
         app, ["train", "--resume", "--run-dir", str(run_dir)], env=PLAIN).stdout
 
 
+def test_an_unfinished_run_trained_again_says_each_way_on_in_full(tmp_path, monkeypatch):
+    run_dir = tmp_path / "cut"
+    train_step = Trainer._train_step
+
+    def train_step_then_ctrl_c(self):
+        event = train_step(self)
+        if self.step == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return event
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
+    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+    again = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
+    assert one_error_line(again.stderr).endswith(
+        "holds an unfinished run; use --resume to continue it, --force to start over, or "
+        "another --run-dir for a new one")
+
+
 def test_resume_refuses_other_steps_or_seed_instead_of_ignoring_them(tmp_path, monkeypatch):
     run_dir = tmp_path / "cut"
     train_step = Trainer._train_step

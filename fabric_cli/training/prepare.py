@@ -91,9 +91,10 @@ def _prepare_locked(trainer, resume: bool, force: bool, flag: str) -> None:
     else:
         if existing and not force and not resume:
             status = _run_status(chronicle)
-            hint = ("use --force to overwrite it, or --run-dir for a new one"
+            hint = ("use --force to overwrite it, or another --run-dir for a new one"
                     if status == "finished" else
-                    "use --resume to continue it, --force to start over, or --run-dir")
+                    "use --resume to continue it, --force to start over, or another "
+                    "--run-dir for a new one")
             what = "a finished run" if status == "finished" else "an unfinished run"
             raise FabricError(f"{directory} already holds {what}; {hint}")
         # --force, or --resume of a run stopped before its first checkpoint: from scratch
