@@ -156,6 +156,14 @@ def test_heads_qk_on_an_older_chronicle_says_there_is_no_map(tmp_path):
     assert result.exit_code == 0 and "no probe recorded" in result.output
 
 
+def test_heads_qk_before_the_first_probe_says_so_not_that_the_run_is_old(tmp_path):
+    events = build_run(0)
+    early = write_chronicle(tmp_path / "runs" / "early", [
+        e for e in events if e["type"] not in ("probe", "run_end")][:3]).parent
+    line = one_line_error(cli_invoke("heads", ["--run", str(early), "--qk", "1.2"]))
+    assert "the chronicle has no probe yet; let `fabric train` run to its first probe" in line
+
+
 def test_heads_qk_refuses_a_head_the_run_does_not_have(tmp_path):
     line = one_line_error(cli_invoke("heads", ["--run", str(_run(tmp_path)), "--qk", "7.0"]))
     assert "--qk 7.0" in line

@@ -122,6 +122,9 @@ def _qk(events: list[dict], directory: Path, head: tuple[int, int], n_layers: in
     if not (0 <= head[0] < n_layers and 0 <= head[1] < n_heads):
         raise FabricError(f"--qk {head[0]}.{head[1]}: this run has layers 0..{n_layers - 1} "
                           f"and heads 0..{n_heads - 1}")
+    if not any(e.get("type") == "probe" for e in events):  # as the map and --timeline say
+        raise FabricError("the chronicle has no probe yet; let `fabric train` run to its first "
+                          "probe")
     frames = qk_frames(events, *head)
     if as_json:
         _print_json({"schema_version": SCHEMA_VERSION, "run": str(directory),
