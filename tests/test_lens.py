@@ -57,6 +57,32 @@ def test_export_again_keeps_what_the_user_put_in_its_directory(tiny_run_master, 
     assert (out / "notes.md").read_text() == "mine"
 
 
+def test_an_export_cut_short_by_a_full_disk_can_be_exported_again(tiny_run_master, tmp_path,
+                                                                   monkeypatch):
+    import errno
+
+    from fabric_cli.analysis import export
+
+    out = tmp_path / "tl"
+    real = export.atomic_write_bytes
+    written = []
+
+    def full_after_two_files(path, data):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path.name)
+        real(path, data)
+
+    monkeypatch.setattr(export, "atomic_write_bytes", full_after_two_files)
+    args = [str(tiny_run_master), "--to", "transformer-lens", str(out)]
+    assert "No space left on device" in one_line_error(invoke("export", args))
+    monkeypatch.setattr(export, "atomic_write_bytes", real)  # space freed: the same command
+    result = invoke("export", args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [".fabric-export", "config.json",
+                                                     "model.safetensors", "vocab.json"]
+
+
 def test_export_to_a_link_looping_on_itself_is_one_line(tiny_run_master, tmp_path):
     loop = tmp_path / "loop"
     loop.symlink_to(loop)

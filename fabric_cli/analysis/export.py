@@ -80,12 +80,12 @@ def export_transformer_lens(run_dir: str | Path, out_dir: str | Path) -> Exporte
     meta = {"format": "pt", "fabric_step": str(ckpt.step), "fabric_run": str(run_dir),
             "vocab": json.dumps(vocab),
             "tokenizer": json.dumps(formats.tokenizer_rules(), sort_keys=True)}
-    files = {
+    files = {  # the marker first: an export cut short (a kill, a full disk) is still fabric's
+        EXPORT_MARKER: _json_bytes({"fabric_export": 1, "to": "transformer-lens",
+                                    "step": ckpt.step}),  # to replace when exported again
         "config.json": _json_bytes(formats.transformer_lens_config(ckpt.cfg, name)),
         "model.safetensors": formats.safetensors_bytes(ckpt.params, meta),
         "vocab.json": _json_bytes(formats.vocab_json(vocab)),
-        EXPORT_MARKER: _json_bytes({"fabric_export": 1, "to": "transformer-lens",
-                                    "step": ckpt.step}),
     }
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
