@@ -155,6 +155,8 @@ def test_runs_live_under_runs_scenario_and_are_not_overwritten_by_accident(tmp_p
     (["--steps", "-3"], "--steps"),
     (["-s", "no-such-scenario"], "no-such-scenario"),
     (["-s", "missing.toml"], "missing.toml"),
+    (["--scenario", ""], "--scenario is empty"),
+    (["-s", "  "], "--scenario is empty"),
 ])
 def test_bad_requests_get_one_line_and_leave_no_run(tmp_path, monkeypatch, args, words):
     monkeypatch.chdir(tmp_path)

@@ -77,6 +77,9 @@ def train(
     """
     if resume and force:
         raise FabricError("--resume and --force contradict each other; choose one")
+    if scenario is not None and not scenario.strip():  # `--scenario "$UNSET"`: not the default
+        raise FabricError("--scenario is empty; give a name (see `fabric scenarios`) or the "
+                          "path of a .toml file")
     if run_dir_text is not None and not run_dir_text.strip():
         raise FabricError("--run-dir is empty; give a directory, e.g. --run-dir runs/mine")
     run_dir = Path(run_dir_text) if run_dir_text is not None else None
