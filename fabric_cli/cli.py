@@ -98,6 +98,8 @@ def main() -> None:
         code = 0
     except UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "fabric"
+        if where == "fabric" and typed in COMMANDS:  # an option missing its value: the
+            where = f"fabric {typed}"  # error comes from the parser, not the command's ctx
         message = literal(exc.format_message()).rstrip(".")
         stderr_console().print(f"fabric: error: {message}; see `{where} --help`",
                                markup=False, highlight=False)

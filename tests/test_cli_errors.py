@@ -34,6 +34,14 @@ def test_a_wrong_command_line_is_one_line_naming_the_mistake(args, fragment):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(("args", "where"), [(["train", "-s"], "fabric train"),
+                                           (["report", "-o"], "fabric report"),
+                                           (["narrate", "--component"], "fabric narrate")])
+def test_an_option_without_its_value_points_to_its_command_s_help(args, where):
+    lines = fabric(*args).stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(f"requires an argument; see `{where} --help`")
+
+
 def test_fabric_alone_greets_with_the_help_on_stdout():
     result = fabric()
     assert result.returncode == 0
