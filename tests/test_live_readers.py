@@ -58,3 +58,20 @@ def test_a_lock_left_by_a_finished_trainer_is_no_live_run(tiny_run):
     (tiny_run / rundir.LOCK).unlink()
     assert rundir.writer_pid(tiny_run) is None
     assert not (tiny_run / rundir.LOCK).exists()  # a reader never makes the lock file
+
+
+def test_infer_before_the_first_checkpoint_of_a_live_run_does_not_say_resume(tmp_path):
+    """In the first moments of `fabric train` there is no checkpoint yet: not 'it stopped,
+    resume it' (a resume would be refused: the run is being written)."""
+    from cli_helpers import one_line_error
+
+    run = tmp_path / "starting"
+    run.mkdir()
+    rundir.write_marker(run, "tiny", 300, 0)
+    lock = rundir.RunLock(run)
+    try:
+        line = one_line_error(invoke("infer", ["She left.", "--run", str(run)]))
+    finally:
+        lock.release()
+    assert f"it is training now (process {os.getpid()}); try again in a moment" in line
+    assert "--resume" not in line

@@ -325,6 +325,9 @@ def checkpoint_dir(run_dir: Path) -> Path:
                           f"{RETRAIN}")
     hint = (f"it stopped before its first checkpoint: `fabric train --resume --run-dir "
             f"{run_dir}` starts it again" if rundir.has_marker(run_dir) else RETRAIN)
+    writer = rundir.writer_pid(run_dir)
+    if writer is not None:  # not stopped: starting, its first checkpoint still to come
+        hint = f"it is training now (process {writer}); try again in a moment"
     raise FabricError(f"{run_dir}: no checkpoint saved yet; {hint}")
 
 
