@@ -133,8 +133,9 @@ def test_a_base_that_is_not_bundled_is_one_line(tmp_path):
     assert "base: expected the name of another bundled scenario" in str(caught.value)
 
 
-def _ctrl_c_at(monkeypatch, scenario_name: str, step: int) -> None:
-    """A real SIGINT, sent once by the process to itself when that run reaches `step`."""
+def _ctrl_c_at(monkeypatch, scenario_name: str, step: int, sig: str = "SIGINT") -> None:
+    """A real SIGINT (or `sig`), sent once by the process to itself when that run reaches
+    `step`."""
     import os
     import signal
 
@@ -147,7 +148,7 @@ def _ctrl_c_at(monkeypatch, scenario_name: str, step: int) -> None:
         event = train_step(self)
         if self.scenario.name == scenario_name and self.step == step and not sent:
             sent.append(step)
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, sig))
         return event
 
     monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
@@ -189,3 +190,24 @@ def test_a_ctrl_c_as_the_first_run_finishes_starts_no_second(tiny_lessons, tmp_p
     line = cut.stderr.strip().splitlines()[-1]
     assert line.startswith(f"Interrupted between the runs. {with_} (finished) is kept.")
     assert f"trains {without} from the start" in line
+
+
+def test_a_plain_kill_stops_the_lesson_as_ctrl_c_does(tiny_lessons, tmp_path, monkeypatch):
+    """`kill PID` (SIGTERM): the same account of what is kept, not a silent death."""
+    import signal
+
+    def unhandled(signum, frame):  # the default would end this test process too
+        raise RuntimeError("SIGTERM reached the default handler")
+
+    runs = tmp_path / "runs"
+    _ctrl_c_at(monkeypatch, "why-clipping-without", 25, sig="SIGTERM")
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        cut = invoke("why", ["clipping", "--runs-dir", str(runs)])
+        assert signal.getsignal(signal.SIGTERM) is unhandled
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert cut.exit_code == 130, cut.output
+    without = runs / "why-clipping" / "without"
+    assert f"Interrupted {without} at step 25; its checkpoint of step 25 is saved there." \
+        in cut.stderr

@@ -154,6 +154,7 @@ def _train_with_progress(runs, err):
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     restore_echo = quiet_control_echo(err.file)  # no "^C" under the bars
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)  # `kill`, `timeout`: as Ctrl-C
     try:
         with progress:
             for run in pending:
@@ -168,6 +169,7 @@ def _train_with_progress(runs, err):
         signal.signal(signal.SIGINT, previous)
         if restore_echo is not None:
             restore_echo()
+        signal.signal(signal.SIGTERM, previous_term)
     for run in pending:
         if not err.is_terminal:
             err.print(f"  {run.label}: {run.status} in {run.seconds:.1f} s",
