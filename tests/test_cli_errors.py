@@ -98,3 +98,23 @@ def test_a_terminal_that_cannot_show_every_character_still_gets_the_output(encod
     assert result.returncode == 0, result.stderr
     assert b"internal error" not in result.stderr
     assert result.stdout.startswith(b"tiny ? Tiny and fast")
+
+
+def test_a_terminal_gone_is_not_told_to_free_disk_space(monkeypatch, capsys):
+    import errno
+    import io
+
+    import typer
+
+    from fabric_cli.commands._common import cli_errors
+
+    @cli_errors
+    def printing():
+        raise OSError(errno.EIO, "Input/output error")  # what a closed terminal answers
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # the wrapper silences stdout after
+    with pytest.raises(typer.Exit):
+        printing()
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == ("fabric: error: cannot write the output: Input/output error; send the "
+                   "output elsewhere")

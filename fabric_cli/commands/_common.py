@@ -149,8 +149,9 @@ def cli_errors(func: F) -> F:
                 raise _internal(exc) from None
             # the output itself could not be written: `fabric narrate > story.txt`, disk full
             _silence_stdout()
-            raise fail(f"cannot write the output: {exc.strerror}; free some space, or send "
-                       "the output elsewhere", 1) from None
+            space = "free some space, or " if exc.errno != errno.EIO else ""
+            raise fail(f"cannot write the output: {exc.strerror}; {space}send the output "
+                       "elsewhere", 1) from None
         except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
             raise _internal(exc) from None
 
