@@ -208,6 +208,20 @@ def test_a_full_disk_at_a_checkpoint_leaves_no_half_written_files_taking_space(
     assert invoke("infer", ["The king left.", "--run", str(run)]).exit_code == 0
 
 
+def test_a_file_system_without_links_is_refused_before_training(tmp_path, monkeypatch):
+    """A FAT USB stick: not a failure at the first checkpoint whose 'resume with …' fails
+    the same way every time."""
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "symlink", no_links)
+    run = tmp_path / "run"
+    line = one_line_error(train(tmp_path, run))
+    assert line.endswith(f"{run} is on a file system without symbolic links, which fabric's "
+                         "checkpoints need; choose another --run-dir on another disk"), line
+    assert "--resume" not in line and not (run / "chronicle.jsonl").exists()
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """A tiny filesystem of our own (needs root to mount; skipped elsewhere)."""

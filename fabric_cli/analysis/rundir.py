@@ -221,6 +221,23 @@ def check_checkpoint_link(directory: Path, flag: str = "--run-dir") -> None:
                       f"it again with `cp -a`, or choose another {flag}")
 
 
+def check_links(directory: Path, flag: str = "--run-dir") -> None:
+    """Refuse, before training, a file system without symbolic links (a FAT USB stick, some
+    network shares): every checkpoint is published by switching the `checkpoint` link, so
+    the run would fail at its first one, and again at every resume."""
+    probe = directory / f".links.tmp-{os.getpid()}"  # swept as an orphan if killed here
+    try:
+        probe.unlink(missing_ok=True)
+        os.symlink(CHECKPOINT, probe)
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS):
+            raise FabricError(f"{directory} is on a file system without symbolic links, "
+                              "which fabric's checkpoints need; choose another "
+                              f"{flag} on another disk") from None
+        raise  # the caller says what else went wrong (a read-only disk, a full one)
+    probe.unlink()
+
+
 def step_text(value: object) -> str:
     """A step (or a count of steps) as every message writes it: 1400 -> "1,400", as the
     terminal views and the narrators do; a value that is not a whole number, as it is."""

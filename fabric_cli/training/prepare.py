@@ -49,6 +49,7 @@ def _prepare_locked(trainer, resume: bool, force: bool, flag: str) -> None:
     directory = trainer.run_dir
     chronicle = directory / CHRONICLE
     try:
+        rundir.check_links(directory, flag)
         if rundir.has_marker(directory):
             rundir.check_checkpoint_link(directory, flag)  # before anything is removed
             rundir.sweep_orphans(directory)
