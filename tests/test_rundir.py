@@ -222,6 +222,16 @@ def test_a_file_system_without_links_is_refused_before_training(tmp_path, monkey
     assert "--resume" not in line and not (run / "chronicle.jsonl").exists()
 
 
+def test_a_disk_without_locks_says_what_to_do(tmp_path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_locks)
+    line = one_line_error(train(tmp_path, tmp_path / "run"))
+    assert "No locks available" in line and line.endswith("choose another --run-dir on a "
+                                                          "local disk"), line
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """A tiny filesystem of our own (needs root to mount; skipped elsewhere)."""

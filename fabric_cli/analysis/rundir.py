@@ -135,7 +135,9 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise FabricError(f"cannot lock {self.path}: {describe_os_error(exc)}") from None
+                raise FabricError(f"cannot lock {self.path}: {describe_os_error(exc)} (a "
+                                  "network disk without locks?); choose another "
+                                  f"{flag} on a local disk") from None
             who = f"process {holder}" if holder else "another process"
             raise FabricError(
                 f"{directory} is being written by {who} (another `fabric train`); wait for it "
