@@ -75,3 +75,22 @@ def test_infer_before_the_first_checkpoint_of_a_live_run_does_not_say_resume(tmp
         lock.release()
     assert f"it is training now (process {os.getpid()}); try again in a moment" in line
     assert "--resume" not in line
+
+
+@pytest.mark.parametrize("command", ["heads", "narrate", "report"])
+def test_a_run_starting_over_is_not_called_lost(command, tmp_path):
+    """`fabric train --force` has just cleared the run and not yet written its first event:
+    not 'its story is lost; train it again with --force'."""
+    from cli_helpers import one_line_error
+
+    run = tmp_path / "starting"
+    run.mkdir()
+    rundir.write_marker(run, "tiny", 300, 0)
+    lock = rundir.RunLock(run)
+    try:
+        args = [str(run)] if command == "report" else ["--run", str(run)]
+        line = one_line_error(invoke(command, args))
+    finally:
+        lock.release()
+    assert f"is training now (process {os.getpid()}) and has told nothing yet" in line, line
+    assert "lost" not in line and "--force" not in line

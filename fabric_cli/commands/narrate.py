@@ -218,6 +218,12 @@ def chronicle_of(run: Path) -> Path:
         parent = run.parent if run.name not in ("", ".", "..") else whole.parent
         raise FabricError(f"{literal(str(run))} is a checkpoint inside the run "
                           f"{literal(str(parent))}; give the run's own directory")
+    from fabric_cli.analysis.rundir import writer_pid
+
+    writer = None if chronicle.is_file() else writer_pid(run)
+    if writer is not None:  # starting (or started over with --force): not lost
+        raise FabricError(f"{literal(str(run))} is training now (process {writer}) and has "
+                          "told nothing yet; try again in a moment")
     if not chronicle.is_file():
         again = how_to_retrain(run)
         raise FabricError(f"{literal(str(run))} has no chronicle.jsonl, so its story is lost; "
