@@ -206,3 +206,10 @@ def test_the_maps_caption_keeps_each_fact_on_a_line_of_its_own(tiny_run_master):
     lines = [line.strip() for line in result.output.splitlines()]
     assert "score: attention mass on its cells" in lines, result.output
     assert not [line for line in lines if line.endswith("score:")], result.output
+
+
+def test_fps_nan_is_one_line_not_a_bug(tiny_run_master):
+    """`--fps nan` slipped past the range 0.5..30 and broke the replay in a terminal."""
+    line = one_line_error(cli_invoke("heads", ["--run", str(tiny_run_master), "--timeline",
+                                               "0.1", "--fps", "nan"]))
+    assert line == "fabric: error: --fps: expected frames per second from 0.5 to 30, got nan"
