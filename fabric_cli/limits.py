@@ -81,24 +81,30 @@ def _physical_memory() -> int | None:
 
 
 def check_memory(source: str, *, available: int | None = None,
-                 shrink: str = "model.d_model, model.d_mlp, model.n_layers, model.n_ctx or "
-                               "training.batch_size", **shape: int) -> None:
+                 shrink: str = "model.d_model, model.d_mlp, model.n_layers, model.n_ctx, "
+                               "training.batch_size or probes.n_sentences",
+                 probe_sentences: int = 0, **shape: int) -> None:
     """Refuse a scenario (or a bench shape) whose training would not fit in this machine's
-    memory; `shrink` names what to make smaller, as the user gave it."""
+    memory; `shrink` names what to make smaller, as the user gave it. The probes measure
+    `probe_sentences` at once, beside the training (in a process of their own): their
+    passes are counted as one more batch of that size."""
     weights, activations = training_bytes(**shape)
-    need = weights + activations
+    probes = training_bytes(**{**shape, "batch_size": probe_sentences})[1] \
+        if probe_sentences else 0
+    need = weights + activations + probes
     have = available_memory() if available is None else available
     if have is None or need <= have:
         return
     physical = _physical_memory()
-    if physical is not None and need * 10 <= physical:
-        # the Fabric is small beside this machine: something else holds its memory now
-        raise FabricError(
-            f"{source}: this Fabric needs about {memory_text(need)} of memory to train, but "
-            f"this machine has only {memory_text(have)} free right now (of "
-            f"{memory_text(physical)}): other programs hold the rest; close some, or try again")
+    # a Fabric small beside this machine is refused because something else holds the memory
+    busy = physical is not None and need * 10 <= physical
+    free = (f"only {memory_text(have)} free right now (of {memory_text(physical)})" if busy
+            else f"{memory_text(have)} available")
+    remedy = (f"close other programs and try again, or make {shrink} smaller" if busy
+              else f"make {shrink} smaller")
     raise FabricError(
         f"{source}: this Fabric would need about {memory_text(need)} of memory to train "
         f"(weights and optimizer {memory_text(weights)}, one batch's activations "
-        f"{memory_text(activations)}) but this machine has {memory_text(have)} available; "
-        f"make {shrink} smaller")
+        f"{memory_text(activations)}"
+        + (f", the probes' passes {memory_text(probes)}" if probes else "")
+        + f") but this machine has {free}; {remedy}")

@@ -219,7 +219,7 @@ def parse_scenario(data: dict, source: str, path: Path, text: str = "") -> Scena
     probes = _parse_probes(schema.get_table(data, "probes", source), source)
     _check_size_bounds(model, training, probes, source)
     grammar = parse_grammar(schema.get_table(data, "grammar", source), source)
-    _check_memory(model, training, grammar, source)
+    _check_memory(model, training, probes, grammar, source)
     _check_against_grammar(grammar, model, probes, heldout_fraction, seed, source)
     return Scenario(
         name=path.stem,
@@ -330,15 +330,15 @@ def _check_size_bounds(model: ModelShape, training: TrainingConfig, probes: Prob
     limits.check_bounds(values, source)
 
 
-def _check_memory(model: ModelShape, training: TrainingConfig, grammar: Grammar,
-                  source: str) -> None:
+def _check_memory(model: ModelShape, training: TrainingConfig, probes: ProbeConfig,
+                  grammar: Grammar, source: str) -> None:
     from fabric_cli import limits
     from fabric_cli.language.tokenizer import SPECIALS
 
     limits.check_memory(source, n_layers=model.n_layers, d_model=model.d_model,
                         d_mlp=model.d_mlp, n_heads=model.n_heads, n_ctx=model.n_ctx,
                         d_vocab=len(grammar.lexicon()) + len(SPECIALS),
-                        batch_size=training.batch_size)
+                        batch_size=training.batch_size, probe_sentences=probes.n_sentences)
 
 
 def _check_against_grammar(

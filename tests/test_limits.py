@@ -64,13 +64,24 @@ def test_a_size_within_bounds_but_beyond_this_machine_names_the_memory(tmp_path)
         limits.check_memory("x.toml", available=weights + activations - 1, n_layers=1,
                             d_model=4, d_mlp=8, n_heads=2, n_ctx=3, d_vocab=5, batch_size=2)
     message = caught.value.message
-    assert "other programs hold the rest" in message and "0.0 GiB" not in message
-    assert "make model.d_model" not in message
+    assert "free right now" in message and "close other programs and try again" in message
+    assert "0.0 GiB" not in message
 
 
 def test_sizes_are_written_in_the_unit_that_tells_them_apart():
     assert [limits.memory_text(n) for n in (300 * 1024, 12 * 2**20, 3 * 2**29, 40 * 2**30)] \
         == ["300 KiB", "12 MiB", "1.5 GiB", "40 GiB"]
+
+
+def test_probes_beyond_this_machine_are_refused_before_training(tmp_path, monkeypatch):
+    """10,000 probe sentences of twelve layers took over 24 GiB and the system killed the
+    run: the probes' passes count in the estimate, as the batch's activations do."""
+    monkeypatch.setattr(limits, "available_memory", lambda: 512 * 2**20)
+    load_scenario(variant(tmp_path, n_sentences=32))  # the tiny default fits in 0.5 GiB
+    with pytest.raises(FabricError) as caught:
+        load_scenario(variant(tmp_path, n_sentences=10000))
+    assert "the probes' passes" in caught.value.message
+    assert caught.value.message.endswith("training.batch_size or probes.n_sentences smaller")
 
 
 def test_the_bundled_scenarios_fit(tmp_path):
