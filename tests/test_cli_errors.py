@@ -118,3 +118,29 @@ def test_a_terminal_gone_is_not_told_to_free_disk_space(monkeypatch, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert err == ("fabric: error: cannot write the output: Input/output error; send the "
                    "output elsewhere")
+
+
+def _reader_gone(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """`fabric ARGS | head -0`: the pipe's reader is gone before fabric writes a line."""
+    proc = subprocess.Popen([sys.executable, "-m", "fabric_cli", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"NO_COLOR": "1", "PATH": ""})
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, "", err.decode())
+
+
+@pytest.mark.parametrize("args", [["scenarios"], ["check"]])
+def test_a_pipe_closed_early_ends_quietly_with_exit_0(args):
+    """`fabric scenarios | head -3` under `set -o pipefail` must not fail (rich said exit 1)."""
+    result = _reader_gone(*args)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_train_into_a_closed_pipe_saves_and_says_how_to_resume(tmp_path):
+    result = _reader_gone("train", "-s", "tiny", "--steps", "40", "--run-dir", "cut",
+                          cwd=tmp_path)
+    assert result.returncode == 130, result.stderr
+    assert "Interrupted at step 0; the checkpoint is saved in cut. Resume with: fabric train " \
+           "--resume --run-dir cut" in result.stderr
+    assert (tmp_path / "cut" / "checkpoint").is_symlink()

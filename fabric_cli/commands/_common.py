@@ -86,8 +86,22 @@ def paragraph_text(paragraph: str, style: str = "") -> Text:
     return text
 
 
+class _Stdout(Console):
+    """rich ends the process with exit 1 when the reader of a pipe goes away (`fabric heads
+    | head -3`); here the output goes quiet and BrokenPipeError is raised instead, which
+    `cli_errors` ends with exit 0 and `fabric train`'s ticker answers by saving and stopping."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return _Stdout(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:

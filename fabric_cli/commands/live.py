@@ -75,15 +75,20 @@ class PlainTicker:
         self.console = console
         self.every = every
         self.progress = _Progress()
+        self.trainer = None
 
     def start(self, trainer) -> None:
-        return None
+        self.trainer = trainer
 
     def stop(self) -> None:
         return None
 
     def _print(self, text: str) -> None:
-        self.console.print(literal(text), markup=False, highlight=False, soft_wrap=True)
+        try:
+            self.console.print(literal(text), markup=False, highlight=False, soft_wrap=True)
+        except BrokenPipeError:  # `fabric train | head`: no one reads on; save and stop there
+            if self.trainer is not None:
+                self.trainer.request_stop()
 
     def on_event(self, event: dict) -> None:
         kind = event["type"]
