@@ -208,6 +208,23 @@ def test_a_full_disk_at_a_checkpoint_leaves_no_half_written_files_taking_space(
     assert invoke("infer", ["The king left.", "--run", str(run)]).exit_code == 0
 
 
+def test_a_run_killed_before_its_marker_can_be_trained_again(tmp_path):
+    """Killed between taking the lock and writing the marker, a run left only its lock (and
+    perhaps a staged name): not 'not a fabric run directory' for ever after."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").write_text("4242\n")
+    (run / ".links.tmp-4242").symlink_to("checkpoint")
+    result = train(tmp_path, run)
+    assert result.exit_code == 0, result.output
+    assert rundir.has_marker(run) and (run / "chronicle.jsonl").is_file()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / ".lock").write_text("my notes, not a process id")
+    assert "not a fabric run directory" in one_line_error(train(tmp_path, theirs))
+    assert (theirs / ".lock").read_text() == "my notes, not a process id"
+
+
 def test_a_file_system_without_links_is_refused_before_training(tmp_path, monkeypatch):
     """A FAT USB stick: not a failure at the first checkpoint whose 'resume with …' fails
     the same way every time."""

@@ -89,15 +89,28 @@ def check_writable_place(directory: Path, flag: str = "--run-dir") -> None:
             f"`fabric infer`, `heads` and `narrate` still read it, but to train choose another "
             f"{flag} (or move that run aside)")
     try:
-        empty = is_empty(directory)
+        theirs = [p.name for p in directory.iterdir() if not _left_by_fabric(p)]
     except OSError as exc:
         raise FabricError(f"cannot read {directory}: {describe_os_error(exc)}") from None
-    if not empty:
-        first = min(p.name for p in directory.iterdir())
+    if theirs:
+        first = min(theirs)
         raise FabricError(
             f"{directory} is not a fabric run directory (it holds files such as {first!r} and "
             f"no {MARKER} marker), so fabric will not write there, even with --force; "
             f"choose a new or empty {flag}")
+
+
+def _left_by_fabric(path: Path) -> bool:
+    """What a `fabric train` stopped before writing its marker leaves: the lock (its process
+    id and nothing else) and staged names. A directory holding only these is still new."""
+    if ORPHAN.fullmatch(path.name):
+        return True
+    if path.name != LOCK or path.is_symlink() or not path.is_file():
+        return False
+    try:
+        return re.fullmatch(rb"\d*\n?", path.read_bytes()[:40]) is not None
+    except OSError:
+        return False
 
 
 def write_marker(directory: Path, scenario: str, steps: int, seed: int) -> None:
