@@ -259,6 +259,20 @@ def test_an_unfinished_run_trained_again_says_each_way_on_in_full(tmp_path, monk
         "another --run-dir for a new one")
 
 
+def test_a_run_stopped_right_after_its_marker_resumes_its_own_scenario(tmp_path):
+    """Killed after the marker, before the scenario's copy and the chronicle: --resume
+    starts the marker's scenario again, not the default one."""
+    from fabric_cli.analysis import rundir
+
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    rundir.write_marker(run_dir, "tiny", 20, 0)
+    resumed = invoke("--resume", "--run-dir", str(run_dir), "-q")
+    assert resumed.exit_code == 0, resumed.output
+    start = read_events(run_dir / "chronicle.jsonl")[0]
+    assert (start["scenario"], start["training"]["steps"]) == ("tiny", 20)
+
+
 def test_resume_refuses_other_steps_or_seed_instead_of_ignoring_them(tmp_path, monkeypatch):
     run_dir = tmp_path / "cut"
     train_step = Trainer._train_step

@@ -182,7 +182,8 @@ def _check_kept_settings(directory: Path, **asked: int | None) -> None:
 
 def _scenario_of_run(run_dir: Path):
     """The scenario an interrupted run was trained on: the copy kept in the run directory
-    (under the run's own scenario name), else the one its chronicle's first line names."""
+    (under the run's own scenario name), else the one its chronicle's first line names, else
+    the one its marker names."""
     from dataclasses import replace
 
     from fabric_cli.analysis import rundir
@@ -196,8 +197,8 @@ def _scenario_of_run(run_dir: Path):
     try:
         with chronicle.open(encoding="utf-8") as f:
             first = json.loads(f.readline())
-    except (OSError, ValueError):
-        return None  # the trainer's own checks will say what is wrong with the run
+    except (OSError, ValueError):  # stopped before either was written: the marker's name
+        return name if isinstance(name, str) and name else None  # (not the default's)
     path = first.get("scenario_path") if isinstance(first, dict) else None
     if path and Path(path).is_file():
         return str(path)
