@@ -273,6 +273,27 @@ def test_a_run_stopped_right_after_its_marker_resumes_its_own_scenario(tmp_path)
     assert (start["scenario"], start["training"]["steps"]) == ("tiny", 20)
 
 
+def test_a_damaged_scenario_copy_says_how_to_resume_anyway(tmp_path, monkeypatch):
+    run_dir = tmp_path / "cut"
+    train_step = Trainer._train_step
+
+    def train_step_then_ctrl_c(self):
+        event = train_step(self)
+        if self.step == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return event
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
+    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    (run_dir / "scenario.toml").write_text("garbage = [\n", encoding="utf-8")
+    refused = invoke("--resume", "--run-dir", str(run_dir))
+    assert one_error_line(refused.stderr).endswith(
+        "to resume, give the scenario the run was trained on with --scenario")
+    resumed = invoke("--resume", "--run-dir", str(run_dir), "--scenario", "tiny", "-q")
+    assert resumed.exit_code == 0, resumed.output
+
+
 def test_resume_refuses_other_steps_or_seed_instead_of_ignoring_them(tmp_path, monkeypatch):
     run_dir = tmp_path / "cut"
     train_step = Trainer._train_step

@@ -192,7 +192,11 @@ def _scenario_of_run(run_dir: Path):
     copy = run_dir / rundir.SCENARIO_COPY
     name = rundir.read_marker(run_dir).get("scenario")
     if copy.is_file() and isinstance(name, str) and name:
-        return replace(load_scenario(str(copy)), name=name)
+        try:
+            return replace(load_scenario(str(copy)), name=name)
+        except FabricError as exc:  # the copy was edited or damaged: the way on
+            raise FabricError(f"{exc.message}; to resume, give the scenario the run was "
+                              "trained on with --scenario") from None
     chronicle = run_dir / "chronicle.jsonl"
     try:
         with chronicle.open(encoding="utf-8") as f:
