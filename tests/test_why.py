@@ -211,3 +211,28 @@ def test_a_plain_kill_stops_the_lesson_as_ctrl_c_does(tiny_lessons, tmp_path, mo
     without = runs / "why-clipping" / "without"
     assert f"Interrupted {without} at step 25; its checkpoint of step 25 is saved there." \
         in cut.stderr
+
+
+def test_a_full_disk_mid_lesson_says_to_run_why_again_not_a_resume_that_fails(
+        tiny_lessons, tmp_path, monkeypatch):
+    """A lesson's run keeps its lesson in its scenario copy, which `fabric train --resume`
+    cannot read: the way on is `fabric why` again."""
+    import errno
+
+    from fabric_cli.analysis import runs as checkpoints
+
+    real = checkpoints._write_file
+
+    def full_at_checkpoints(path, data):
+        if path.parent.name.startswith(".step-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(checkpoints, "_write_file", full_at_checkpoints)
+    runs = tmp_path / "runs"
+    result = invoke("why", ["clipping", "--runs-dir", str(runs)])
+    assert result.exit_code == 2
+    line = result.output.strip().splitlines()[-1]
+    assert line.endswith(f"No space left on device; run `fabric why clipping --runs-dir "
+                         f"{runs}` again to train it from the start"), line
+    assert "fabric train --resume" not in result.output

@@ -58,6 +58,10 @@ def why(
 
     lesson = load_lesson(component)
     runs = lesson_runs(lesson, runs_dir)
+    again = f"fabric why {component}" + (
+        f" --runs-dir {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else "")
+    for run in runs:  # what a failure mid-run (a full disk) tells the user to type
+        run.trainer.again = again
     if retrain:
         for run in runs:
             run.reused = False
@@ -68,8 +72,6 @@ def why(
                       "--retrain trains it again.", markup=False, highlight=False)
     stopped = _train_with_progress(runs, err)
     if stopped is not None:
-        again = f"fabric why {component}" + (
-            f" --runs-dir {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else "")
         err.print(_interrupted(runs, stopped, again), markup=False, highlight=False,
                   soft_wrap=not err.is_terminal)  # a terminal wraps it between words
         told_interruption(now=True)

@@ -100,6 +100,7 @@ class Trainer(ProbeFlow):
         self.started_over = False  # resumed, but no checkpoint yet: from the beginning
         self.events_written = 0  # events in the chronicle (a checkpoint records how many)
         self.lock = None
+        self.again: str | None = None  # `fabric why`'s runs: the command that trains it anew
         self.use_probe_worker = probe_worker
         self.worker: ProbeWorker | None = None
         self._pending: Snapshot | None = None  # the probe in flight, and its checkpoint
@@ -298,6 +299,8 @@ class Trainer(ProbeFlow):
         """What to type after the run stopped abruptly (the last whole checkpoint is kept)."""
         import shlex
 
+        if getattr(self, "again", None) is not None:  # a lesson's run: trained anew
+            return f"run `{self.again}` again to train it from the start"
         saved = rundir.current_step_dir(self.run_dir)
         again = f"fabric train --resume --run-dir {shlex.quote(str(self.run_dir))}"
         if saved is None:
