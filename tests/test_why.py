@@ -236,3 +236,12 @@ def test_a_full_disk_mid_lesson_says_to_run_why_again_not_a_resume_that_fails(
     assert line.endswith(f"No space left on device; run `fabric why clipping --runs-dir "
                          f"{runs}` again to train it from the start"), line
     assert "fabric train --resume" not in result.output
+
+
+def test_train_resume_on_a_lesson_run_points_to_why(tiny_lessons, tmp_path):
+    runs = tmp_path / "runs"
+    assert invoke("why", ["clipping", "--runs-dir", str(runs)]).exit_code == 0
+    line = one_line_error(invoke("train", ["--resume", "--run-dir",
+                                           str(runs / "why-clipping" / "with")]))
+    assert line.endswith(f"is one of `fabric why`'s runs, trained anew rather than resumed: "
+                         f"run `fabric why clipping --runs-dir {runs}` again"), line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import sys
@@ -195,6 +196,13 @@ def _scenario_of_run(run_dir: Path):
         try:
             return replace(load_scenario(str(copy)), name=name)
         except FabricError as exc:  # the copy was edited or damaged: the way on
+            lesson = re.fullmatch(r"why-([a-z]+)-(with|without)", name)
+            if lesson:  # its copy keeps its [lesson] table: `fabric why` trains it anew
+                keep = run_dir.parent.parent
+                again = f"fabric why {lesson[1]}" + (
+                    f" --runs-dir {shlex.quote(str(keep))}" if keep != Path("runs") else "")
+                raise FabricError(f"{run_dir} is one of `fabric why`'s runs, trained anew "
+                                  f"rather than resumed: run `{again}` again") from None
             raise FabricError(f"{exc.message}; to resume, give the scenario the run was "
                               "trained on with --scenario") from None
     chronicle = run_dir / "chronicle.jsonl"
