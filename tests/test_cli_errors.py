@@ -141,6 +141,6 @@ def test_train_into_a_closed_pipe_saves_and_says_how_to_resume(tmp_path):
     result = _reader_gone("train", "-s", "tiny", "--steps", "40", "--run-dir", "cut",
                           cwd=tmp_path)
     assert result.returncode == 130, result.stderr
-    assert "Interrupted at step 0; the checkpoint is saved in cut. Resume with: fabric train " \
-           "--resume --run-dir cut" in result.stderr
+    assert "Interrupted at step 0; the checkpoint is saved in cut. Resume with:\n" \
+           "  fabric train --resume --run-dir cut" in result.stderr
     assert (tmp_path / "cut" / "checkpoint").is_symlink()
