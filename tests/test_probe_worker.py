@@ -167,3 +167,35 @@ def test_a_run_with_its_probes_beside_it_keeps_one_thread_and_times_none(tmp_pat
     assert beside == {"threads": 1, "ms": {}}
     assert set(inside["ms"]) <= {"1", "2"} and "1" in inside["ms"]
     assert beside_trainer.times.probes_beside > 0 and inside_trainer.times.probes_beside == 0
+
+
+def test_a_stalled_worker_is_given_up_and_the_story_is_the_same(tmp_path, monkeypatch):
+    """A worker that stops answering (here: stopped with SIGSTOP, as a swapped-out or hung
+    process would be) no longer holds the run forever: past the patience the loop closes it
+    and measures the step itself, and the chronicle is the one probes in the loop write."""
+    import signal
+
+    from fabric_cli.training import probe_flow
+
+    monkeypatch.setattr(probe_flow, "PATIENCE", 1.0)
+    monkeypatch.setattr(probe_flow, "SLOWEST_TIMES", 0.0)
+    holder: dict = {}
+
+    def stall_the_worker(event):
+        worker = holder["trainer"].worker
+        if event["type"] == "probe" and event["step"] == 50 and worker.proc is not None:
+            holder["pid"] = worker.proc.pid
+            os.kill(worker.proc.pid, signal.SIGSTOP)
+
+    class Held(Trainer):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            holder["trainer"] = self
+
+    _, stalled = run(tmp_path, "stalled", worker=True, subscribers=[stall_the_worker],
+                     cls=Held)
+    run(tmp_path, "inside", worker=False)
+    assert "pid" in holder and stalled.status == "finished"
+    assert holder["trainer"].worker.proc is None  # given up, and closed
+    assert told(tmp_path / "stalled") == told(tmp_path / "inside")
+    same_checkpoints(tmp_path / "stalled", tmp_path / "inside")

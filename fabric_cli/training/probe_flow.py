@@ -62,8 +62,26 @@ def shares(sets: list[frozenset], n_layers: int) -> tuple[list, list]:
     return mine, theirs
 
 
+# How long the loop waits for the worker's answer before it takes the worker for stalled
+# (stopped, swapped out, hung), closes it and measures the step itself: PATIENCE seconds, or
+# SLOWEST_TIMES its slowest answer so far if that is longer; once a stop is asked for
+# (Ctrl-C), STOPPING seconds or that many times its slowest answer.
+PATIENCE, STOPPING, SLOWEST_TIMES = 60.0, 5.0, 10.0
+
+
 class ProbeFlow:
     """The Trainer's probe methods (a mixin: the state they use is the Trainer's)."""
+
+    def _give_up(self, waited: float) -> bool:
+        """Whether to stop waiting for the worker, `waited` seconds into a wait."""
+        slowest = self._slowest_answer * SLOWEST_TIMES
+        if self._stop:
+            return waited > max(STOPPING, slowest)
+        return waited > max(PATIENCE, slowest)
+
+    def _answered(self, answer: dict) -> None:
+        self.times.probes_beside += answer["seconds"]
+        self._slowest_answer = max(self._slowest_answer, answer["seconds"])
 
     def _worker_free(self) -> bool:
         """The worker may take work: it exists and the loop trains on one BLAS thread (with
@@ -121,13 +139,13 @@ class ProbeFlow:
         if snapshot is None:
             return
         t0 = time.perf_counter()  # the loop's share: waiting, or probing here after all
-        answer = self.worker.result()
-        if answer is None:  # the worker failed: probe that step here, from its weights
+        answer = self.worker.result(self._give_up)
+        if answer is None:  # the worker failed or stalled: probe that step here
             event = exact_event(self.prober.probe(snapshot.params, snapshot.step,
                                                   snapshot.train_loss))
         else:
             event = answer["event"]
-            self.times.probes_beside += answer["seconds"]
+            self._answered(answer)
         self.times.probes += time.perf_counter() - t0
         self._pending = None
         self._tell_probe(event, snapshot)
@@ -168,12 +186,12 @@ class ProbeFlow:
                               "roles": roles})):
             measured |= self.prober.measure_silencings(self.params, mine, roles,
                                                        streams=streams)
-            answer = self.worker.result()
+            answer = self.worker.result(self._give_up)
             if answer is None:
                 measured |= self.prober.measure_silencings(self.params, theirs, roles,
                                                            streams=streams)
             else:
-                self.times.probes_beside += answer["seconds"]
+                self._answered(answer)
                 measured |= {frozenset(tuple(h) for h in heads): by_role
                              for heads, by_role in answer["measured"]}
         return self.prober.name_specialists(self.params, self.last_probe, thresholds, measured)

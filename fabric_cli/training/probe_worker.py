@@ -24,7 +24,8 @@ length and then bytes (nn/messages.py):
                        {"loss", "acc"}}], ...]}, numbers exact (NaN allowed), with
                        "seconds" (the worker's time on it); or {"error": "..."}
 Nothing is pickled. Whenever the worker cannot answer (it failed to start, its scenario does
-not match, it died), `ProbeWorker` says so and the Trainer probes in its own process.
+not match, it died, or it stopped answering for longer than the loop's patience,
+training/probe_flow.py), `ProbeWorker` says so and the Trainer probes in its own process.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from fabric_cli.nn.messages import (
     unflatten,
     write_message,
 )
+
+WAIT_SLICE = 0.25  # seconds: how often a wait for the worker asks whether to give up
 
 
 def _digest(text: str) -> str:
@@ -153,12 +156,25 @@ class ProbeWorker:
         except (OSError, ValueError, AttributeError):
             self._sent["ok"] = False
 
-    def _sent_whole(self) -> bool:
-        """Wait for the request's last byte to leave; False if it could not be written."""
+    def _sent_whole(self, give_up) -> bool:
+        """Wait for the request's last byte to leave; False if it could not be written (or
+        the wait was given up: a worker that stopped reading fills the pipe)."""
         if self._sender is not None:
-            self._sender.join()
+            sender = self._sender
+            if not self._patiently(lambda: (sender.join(WAIT_SLICE), not sender.is_alive())[1],
+                                   give_up):
+                return False
             self._sender = None
         return bool(self._sent.get("ok"))
+
+    def _patiently(self, arrived, give_up) -> bool:
+        """Ask `arrived()` (which waits up to WAIT_SLICE) again until it says yes; False as
+        soon as the worker is gone or `give_up(seconds waited)` says to stop waiting."""
+        start = time.monotonic()
+        while not arrived():
+            if not self.alive or (give_up is not None and give_up(time.monotonic() - start)):
+                return False
+        return True
 
     def ready(self) -> bool:
         """Is the answer to the request in flight in (or has the worker died)? Never waits."""
@@ -168,18 +184,25 @@ class ProbeWorker:
             return True
         return self._take_ready() and self._answer_waiting(0)
 
-    def result(self) -> dict | None:
+    def result(self, give_up=None) -> dict | None:
         """The answer to the request in flight ({"event", "seconds"} for a probe,
         {"measured", "seconds"} for silencings), waiting for it; None if the worker failed
-        (the caller then measures it itself)."""
+        or `give_up(seconds waited)` said to stop waiting for a worker that does not answer
+        (it is closed; the caller then measures it itself)."""
         request, self.pending = self.pending, None
-        if request is None or not self._sent_whole() or not self.alive:
+        if request is None or not self._sent_whole(give_up) or not self.alive:
             self.close()
             return None
         if not self._started:
+            if not self._patiently(lambda: self._answer_waiting(WAIT_SLICE), give_up):
+                self.close()
+                return None
             self._started = self._receive() is not None
             if not self._started:
                 return None
+        if not self._patiently(lambda: self._answer_waiting(WAIT_SLICE), give_up):
+            self.close()
+            return None
         answer = self._receive()
         wanted = "event" if request["kind"] == "probe" else "measured"
         if answer is None or wanted not in answer:

@@ -105,6 +105,7 @@ class Trainer(ProbeFlow):
         self.worker: ProbeWorker | None = None
         self._pending: Snapshot | None = None  # the probe in flight, and its checkpoint
         self._held: list[dict] = []  # step events trained meanwhile, told after that probe
+        self._slowest_answer = 0.0  # seconds: the worker's slowest answer (probe_flow.py)
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self) -> None:
