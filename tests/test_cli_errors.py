@@ -144,3 +144,21 @@ def test_train_into_a_closed_pipe_saves_and_says_how_to_resume(tmp_path):
     assert "Interrupted at step 0; the checkpoint is saved in cut. Resume with:\n" \
            "  fabric train --resume --run-dir cut" in result.stderr
     assert (tmp_path / "cut" / "checkpoint").is_symlink()
+
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--run-dir", "nl\nrun"], "--run-dir 'nl\\nrun' holds a control character"),
+    (["why", "clipping", "--runs-dir", ""], "--runs-dir is empty"),
+    (["why", "clipping", "--runs-dir", "a\tb"], "holds a control character"),
+])
+def test_a_run_directory_no_command_could_name_is_refused(args, fragment, tmp_path):
+    """A run named with a newline got a resume command naming another directory; an empty
+    --runs-dir kept fabric why's pair in the current directory. Both are refused first."""
+    result = subprocess.run([sys.executable, "-m", "fabric_cli", *args], check=False,
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={"NO_COLOR": "1", "PATH": ""})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert fragment in lines[0], lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing was made

@@ -83,6 +83,10 @@ def train(
                           "path of a .toml file")
     if run_dir_text is not None and not run_dir_text.strip():
         raise FabricError("--run-dir is empty; give a directory, e.g. --run-dir runs/mine")
+    if run_dir_text is not None and literal(run_dir_text) != run_dir_text:
+        # a newline or a tab in the name: no command printed for it could be typed back
+        raise FabricError(f"--run-dir {literal(repr(run_dir_text))} holds a control character "
+                          "(a newline, a tab…); name the run with printable characters")
     run_dir = Path(run_dir_text) if run_dir_text is not None else None
     # Imported here, not at the top: every command's module is loaded at startup, and the
     # trainer, corpus and dashboard would slow `fabric infer` and `fabric --help`.

@@ -24,6 +24,7 @@ from fabric_cli.commands._common import (
 )
 from fabric_cli.commands.compare import show_comparison
 from fabric_cli.commands.infer import check_export
+from fabric_cli.errors import FabricError
 from fabric_cli.narrate.format import step as step_text
 
 
@@ -32,9 +33,9 @@ def why(
     component: Annotated[str, typer.Argument(
         help="residual, layernorm, clipping, adam or dropout.", metavar="COMPONENT",
         show_default=False)],
-    runs_dir: Annotated[Path, typer.Option(
+    runs_dir_text: Annotated[str, typer.Option(
         "--runs-dir", help="Where the pair is kept: DIR/why-COMPONENT/with and …/without.",
-    )] = Path("runs"),
+    )] = "runs",
     retrain: Annotated[bool, typer.Option(
         "--retrain", help="Train both runs again even if a matching pair is kept.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
@@ -49,6 +50,12 @@ def why(
       fabric why clipping --json   # a storm, with and without clipping
     """
     check_export(export)
+    if not runs_dir_text.strip():  # an empty value would keep the pair right here
+        raise FabricError("--runs-dir is empty; give a directory, e.g. --runs-dir runs")
+    if literal(runs_dir_text) != runs_dir_text:
+        raise FabricError(f"--runs-dir {literal(repr(runs_dir_text))} holds a control "
+                          "character (a newline, a tab…); name it with printable characters")
+    runs_dir = Path(runs_dir_text)
     from fabric_cli.commands._export import check_theme
 
     check_theme(theme)
