@@ -81,6 +81,12 @@ def test_bench_takes_a_thread_count_and_refuses_a_bad_one_in_one_line():
     assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
 
 
+def test_bench_refuses_a_count_of_steps_that_would_never_end():
+    result = runner.invoke(app, ["bench", "--repeats", "99999999999"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--repeats must be from 1 to 10,000, got 99,999,999,999" in result.output
+
+
 def test_bench_rejects_an_impossible_shape_in_one_line():
     result = runner.invoke(app, ["bench", "--d-model", "10", "--n-heads", "4"])
     assert result.exit_code == 2

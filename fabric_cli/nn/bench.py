@@ -77,6 +77,8 @@ def step_flops(cfg: ModelConfig, batch: int, seq_len: int) -> int:
     return 3 * fwd
 
 
+MAX_REPEATS = 10_000  # timed steps: enough for any median, not a run that never ends
+
 def matmul_peak_gflops(n: int = 1024, repeats: int = 3) -> float:
     """This machine's float32 matmul speed: the best of `repeats` n x n products."""
     rng = np.random.default_rng(0)
@@ -113,8 +115,8 @@ def run_bench(shape: BenchShape, repeats: int = 20, warmup: int = 3, seed: int =
     first and keep the faster (nn/blas.py; at every size, where the trainer tunes only
     steps above TUNE_ABOVE_FLOPS). Both wall time (what a user waits) and this
     process's CPU time per step (robust to a busy machine) are reported."""
-    if repeats < 1:
-        raise FabricError(f"--repeats must be at least 1, got {repeats}")
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise FabricError(f"--repeats must be from 1 to {MAX_REPEATS:,}, got {repeats:,}")
     cfg = shape_config(shape)
     rng = np.random.default_rng(seed)
     params = init_params(cfg, rng)
