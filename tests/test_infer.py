@@ -372,6 +372,12 @@ def test_bad_ablate_is_one_line(tiny_run_master, spec):
     assert "0.2" in line or "there is no head" in line
 
 
+def test_several_heads_in_one_ablate_are_told_to_repeat_it(tiny_run_master):
+    line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tiny_run_master), "--ablate",
+                                  "0.0,0.1"]))
+    assert line.endswith("to silence several, repeat it: --ablate 0.0 --ablate 0.1"), line
+
+
 def test_missing_run_missing_checkpoint_and_corrupt_checkpoint(tiny_run, tmp_path):
     line = one_line_error(invoke([SHE_PROFESSOR, "--run", str(tmp_path / "nowhere")]))
     assert "nowhere" in line

@@ -51,6 +51,11 @@ def parse_head(spec: str, option: str = "--ablate") -> tuple[int, int]:
     """"0.2" (or "L0H2") -> (0, 2); anything else is a one-line error."""
     match = _HEAD_SPEC.match(spec)
     if not match:
+        parts = [p.strip() for p in spec.replace(";", ",").split(",")]
+        if option == "--ablate" and len(parts) > 1 and all(map(_HEAD_SPEC.match, parts)):
+            again = " ".join(f"--ablate {p}" for p in parts)
+            raise FabricError(f"--ablate {literal(spec)!r}: --ablate takes one head; to silence "
+                              f"several, repeat it: {literal(again)}")
         raise FabricError(f"{option} {literal(spec)!r}: expected LAYER.HEAD, e.g. 0.2 "
                           "(layer 0, head 2; both 0-indexed)")
     return int(match.group(1)), int(match.group(2))
