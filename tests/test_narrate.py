@@ -427,3 +427,25 @@ def test_help_names_every_component_the_error_offers() -> None:
     help_text = " ".join(invoke("narrate", ["--help"]).output.split())
     option = help_text.split("-c, --component", 1)[1].split("--layer", 1)[0]
     assert [c for c in choices if c not in option] == []
+
+
+def test_the_plain_log_wraps_between_words_under_its_text_in_a_terminal(monkeypatch) -> None:
+    """At 80 columns a moment's line ran on and the terminal cut words in two ('l / oss_after');
+    in a terminal each line now wraps between words, past the step column; into a pipe it
+    stays one line a moment, to grep."""
+    import os
+    import sys
+
+    from fabric_cli.commands import narrate as command
+
+    lines = plain_log(EVENTS["healthy0"])
+    assert max(map(len, lines)) > 80
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert command._on_screen(lines) == lines
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a: os.terminal_size((80, 24)))
+    shown = command._on_screen(lines)
+    assert max(map(len, shown)) <= 80
+    assert " ".join(" ".join(shown).split()) == " ".join(" ".join(lines).split())  # no word cut
+    continued = [line for line in shown if not line.startswith("step ") and line.strip()]
+    assert continued and all(line.startswith(" " * 14) for line in continued)

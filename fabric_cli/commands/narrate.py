@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -85,7 +86,7 @@ def narrate(
     note_if_training(chronicle, list(events), "this tells it so far")
     if plain:
         lines = [literal(line) for line in plain_log(list(events))]
-        for line in lines:
+        for line in _on_screen(lines):
             typer.echo(line)
         if export is None:
             return
@@ -140,6 +141,25 @@ def _plain(picture) -> str:
     console = Console(file=io.StringIO(), record=True, width=80, color_system=None)
     console.print(picture(80))
     return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
+
+
+def _on_screen(lines: list[str]) -> list[str]:
+    """The log as printed: one line a moment into a pipe or a file (to grep); in a terminal
+    each wraps between words under its own text, past the step column, where the terminal
+    would cut words in two."""
+    import shutil
+    import textwrap
+
+    if not sys.stdout.isatty():
+        return lines
+    width = shutil.get_terminal_size().columns
+    out = []
+    for line in lines:
+        indent = " " * min(len(line) - len(line.lstrip()) + 14, width // 2)
+        out += textwrap.wrap(line, width=width, subsequent_indent=indent,
+                             break_long_words=False, break_on_hyphens=False,
+                             drop_whitespace=True) or [""]
+    return out
 
 
 def _print_plain(console: Console, lines: list[str]) -> None:
