@@ -4,6 +4,7 @@ ablation, the timeline replayed from the probe snapshots, and clean errors."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import time
 
@@ -213,3 +214,18 @@ def test_fps_nan_is_one_line_not_a_bug(tiny_run_master):
     line = one_line_error(cli_invoke("heads", ["--run", str(tiny_run_master), "--timeline",
                                                "0.1", "--fps", "nan"]))
     assert line == "fabric: error: --fps: expected frames per second from 0.5 to 30, got nan"
+
+
+def test_the_role_bars_break_only_between_roles(tiny_run_master):
+    """At 80 columns the bars line broke inside "prev 0.60" ("prev / 0.60"); it breaks only
+    between roles now, and every line fits."""
+    from typer.testing import CliRunner
+
+    from fabric_cli.cli import app
+
+    for width in (50, 80, 120):
+        result = CliRunner().invoke(app, ["heads", "--run", str(tiny_run_master)],
+                                    env={"COLUMNS": str(width), "NO_COLOR": "1"})
+        tail = result.output[result.output.index("a role needs"):].splitlines()
+        assert all(len(line) <= width for line in tail), tail
+        assert all(re.match(r"^(a role|\w+ \d\.\d\d|otherwise)", line) for line in tail), tail

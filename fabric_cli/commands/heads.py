@@ -106,7 +106,7 @@ def heads(
 
         console.print(head_role_map(rows, n_layers, n_heads, max_width=console.width,
                                     title=f"What each head became ({literal(str(directory))})"))
-        console.print(_bars_line(rows))
+        console.print(_bars_line(rows, console.width))
 
     if not as_json:
         draw(stdout_console())
@@ -164,10 +164,19 @@ def _thresholds(events: list[dict]):
     return MomentThresholds().role_threshold
 
 
-def _bars_line(rows: list[dict]) -> Text:
+def _bars_line(rows: list[dict], width: int = 80) -> Text:
+    """What score each role needs, broken only between roles: "prev 0.60" never parts."""
     bars = rows[0]["bars"] if rows else {}
-    parts = " · ".join(f"{role} {bar:.2f}" for role, bar in bars.items())
-    return Text(f"a role needs its score to reach: {parts}; otherwise diffuse", style=MUTED)
+    items = [f"{role} {bar:.2f}" for role, bar in bars.items()]
+    words = ["a role needs its score to reach:"] + [
+        item + (";" if i == len(items) - 1 else " ·") for i, item in enumerate(items)] + \
+        ["otherwise diffuse"]
+    lines = [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append("")
+        lines[-1] += (" " if lines[-1] else "") + word
+    return Text("\n".join(lines), style=MUTED)
 
 
 def _print_json(doc: dict) -> None:
