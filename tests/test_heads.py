@@ -4,8 +4,8 @@ ablation, the timeline replayed from the probe snapshots, and clean errors."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import time
 
 import numpy as np
