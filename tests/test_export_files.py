@@ -100,3 +100,22 @@ def test_a_file_beside_the_export_is_never_taken_for_its_temp_file(tiny_run_mast
     assert result.exit_code == 0 and "run_end" in target.read_text(encoding="utf-8")
     assert stray.read_text(encoding="utf-8") == "precious\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [stray.name, target.name]
+
+
+def test_a_temp_file_left_by_a_killed_export_is_swept_on_the_next(tiny_run_master, tmp_path):
+    """kill -9 in the middle of writing an export left `.log.txt.tmp-PID` behind for good;
+    the next export to that name removes it (its process is gone), and nothing else."""
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    target = tmp_path / "log.txt"
+    left = tmp_path / f".log.txt.tmp-{gone.pid}"
+    left.write_text("half an export", encoding="utf-8")
+    other = tmp_path / f".other.txt.tmp-{gone.pid}"  # another export's: not this one's to sweep
+    other.write_text("x", encoding="utf-8")
+    result = invoke("narrate", ["--run", str(tiny_run_master), "--plain", "--export",
+                                str(target)])
+    assert result.exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, target.name]
