@@ -177,3 +177,16 @@ def test_a_checkpoint_inside_a_run_points_to_the_run(command, inside, tiny_run_m
     line = one_line_error(invoke(command, before + [a.format(given) for a in how]))
     assert line.endswith(f"{given} is a checkpoint inside the run {tiny_run_master}; "
                          "give the run's own directory"), line
+
+
+def test_a_lost_story_in_a_directory_named_after_another_scenario_names_its_own(
+        tmp_path, monkeypatch, tiny_run):
+    """A run of `tiny` trained into runs/pronouns (--run-dir runs/pronouns): the hint trains
+    tiny there again, not the pronouns scenario its directory's name suggests."""
+    monkeypatch.chdir(tmp_path)
+    moved = tmp_path / "runs" / "pronouns"
+    tiny_run.rename(moved)
+    (moved / "chronicle.jsonl").unlink()
+    line = one_line_error(invoke("narrate", ["--run", "runs/pronouns"]))
+    typed = [q for q in _quoted(line) if q.startswith("fabric train")]
+    assert typed == ["fabric train --scenario tiny --run-dir runs/pronouns --force"], line

@@ -59,14 +59,16 @@ def how_to_retrain(directory: Path) -> str:
     name = rundir.read_marker(directory).get("scenario")
     bundled = scenarios_dir() / f"{name}.toml" if isinstance(name, str) and name else None
     try:
+        known = bundled is not None and bundled.is_file()
         kept = copy.read_bytes() if copy.is_file() else None
-        same = kept is not None and bundled is not None and bundled.is_file() and \
-            kept == bundled.read_bytes()
+        same = kept is not None and known and kept == bundled.read_bytes()
     except OSError:
-        kept, same = None, False
-    if made.startswith("fabric train --scenario") and (kept is None or same):
-        return f"{made} --force"
-    if same:
+        known, kept, same = False, None, False
+    # the marker's scenario, not the one the directory's name suggests (runs/pronouns may
+    # hold a run of tiny, trained there with --run-dir)
+    if same or (kept is None and known):
+        if made == f"fabric train --scenario {name}":
+            return f"{made} --force"
         return f"fabric train --scenario {name} --run-dir {_shown(directory)} --force"
     if kept is not None:
         return f"fabric train --scenario {_shown(copy)} --run-dir {_shown(directory)} --force"
