@@ -60,8 +60,11 @@ def _written(rounded: float) -> str:
     if rounded == 0:
         return "0"
     if abs(rounded) < TINY or abs(rounded) >= HUGE:  # "6.86 × 10^-15", "1.69 × 10^11"
-        exponent = math.floor(math.log10(abs(rounded)))
-        return f"{sig(rounded / 10 ** exponent)} × 10^{exponent}"
+        # exponent and mantissa from the decimal digits: log10 and 10 ** e lose them below
+        # float's normal range (1e-320 read "10 × 10^-321"; 5e-324 divided by zero)
+        digits = Decimal(repr(rounded))
+        exponent = digits.adjusted()
+        return f"{sig(float(digits.scaleb(-exponent)))} × 10^{exponent}"
     if abs(rounded) >= 1000:
         return f"{rounded:,.0f}"
     text = f"{Decimal(repr(rounded)):f}"
