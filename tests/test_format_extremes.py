@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fabric_cli.narrate.format import sig
+from fabric_cli.narrate.format import pct, sig
 
 
 @pytest.mark.parametrize(("value", "written"), [
@@ -18,3 +18,7 @@ from fabric_cli.narrate.format import sig
 def test_a_power_of_ten_is_written_with_its_own_exponent(value, written):
     assert sig(value) == written
 
+
+def test_a_share_too_large_to_scale_is_a_word_not_a_crash():
+    assert pct(1e307) == "infinity"
+    assert pct(-1e307) == "minus infinity"

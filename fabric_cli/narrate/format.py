@@ -87,10 +87,10 @@ def _short_of(x: float, whole: float) -> float:
 def pct(value: object) -> str:
     """A fraction (0..1) as a percentage with 3 significant digits (more, short of 100%:
     0.9996 is "99.96%", not "100%")."""
-    x = as_float(value)
+    x = as_float(value) * 100  # a figure near float's largest overflows here
     if not math.isfinite(x):
         return _nonfinite_word(x)
-    return f"{_written(_short_of(x * 100, 100.0))}%"
+    return f"{_written(_short_of(x, 100.0))}%"
 
 
 def whole_pct(value: object) -> str:
