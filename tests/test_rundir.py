@@ -340,3 +340,21 @@ def test_sweep_removes_only_fabrics_leftovers(tmp_path):
                                "step-000003"]
     assert (run / "step-notes").is_dir()
     assert load_checkpoint(run).step == int(STEPS)
+
+
+@pytest.mark.parametrize("kind", ["file", "directory"])
+def test_a_users_file_named_like_a_staged_one_keeps_the_directory_theirs(tmp_path, kind):
+    """Only the names a train writes before its marker count as fabric's: a folder holding a
+    user's `.draft.tmp-1` is refused as before, not taken over (a later train's sweep would
+    delete that file, or that folder and all it holds)."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    draft = theirs / ".draft.tmp-1"
+    if kind == "file":
+        draft.write_text("my notes")
+    else:
+        draft.mkdir()
+        (draft / "notes.txt").write_text("my notes")
+    assert "not a fabric run directory" in one_line_error(train(tmp_path, theirs))
+    assert not rundir.has_marker(theirs)
+    assert sorted(p.name for p in theirs.iterdir()) == [".draft.tmp-1"]

@@ -100,11 +100,15 @@ def check_writable_place(directory: Path, flag: str = "--run-dir") -> None:
             f"choose a new or empty {flag}")
 
 
+# what a train writes between its lock and its marker: check_links' probe, the marker staged
+_BEFORE_MARKER = re.compile(rf"\.(links|{re.escape(MARKER)})\.tmp-\d+")
+
+
 def _left_by_fabric(path: Path) -> bool:
     """What a `fabric train` stopped before writing its marker leaves: the lock (its process
     id and nothing else) and staged names. A directory holding only these is still new."""
-    if ORPHAN.fullmatch(path.name):
-        return True
+    if _BEFORE_MARKER.fullmatch(path.name):  # not every ORPHAN name: a user's .x.tmp-1
+        return path.is_symlink() or path.is_file()  # stays theirs (a sweep would delete it)
     if path.name != LOCK or path.is_symlink() or not path.is_file():
         return False
     try:
