@@ -372,3 +372,22 @@ def test_heads_that_crossed_a_line_are_not_said_to_know_their_calling_before_any
     assert told
     for claim in ("calling", "what they are for", "a different thread"):
         assert not [p for p in told if claim in p], (claim, told)
+
+
+def test_a_stopped_runs_losses_are_told_at_the_probe_that_measured_them():
+    # stopped at step 230, its last probe at 200: "Interrupted at step 230: 1.27 on training
+    # batches, 1.35 fresh" gave the probe's figures as the stop's own
+    told = set()
+    for seed in range(8):
+        events = build_run(seed)
+        end = dict(next(e for e in events if e["type"] == "run_end"))
+        events = [e for e in events if e["step"] <= 230 and e["type"] != "run_end"]
+        last = [e for e in events if e["type"] == "probe"][-1]
+        events.append({**end, "status": "interrupted", "step": 230, "steps": 230,
+                       "specialists": [], "final_train_loss": last["train_loss"],
+                       "final_val_loss": last["val_loss"]})
+        paragraph = next(p for p in tell(events, "loss").text().split("\n\n")
+                         if "step 230" in p)
+        assert "step 200" in paragraph, paragraph
+        told.add(paragraph.split(".")[0])
+    assert len(told) > 1  # more than one variant was read

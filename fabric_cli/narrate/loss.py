@@ -127,15 +127,18 @@ STORM = Bank("diverged", [
     "Step {step}: {loss}. There is no judgment in that. Step {last_good_step} was kept.",
     "My verdict at step {step} was {loss}; the checkpoint of step {last_good_step} was kept.",
 ])
-STOPPED = [  # a run stopped by hand (run_end "interrupted"): its figures are not final
-    ("Stopped at step {at}, before its end: so far {train} on training batches and {val} on "
-     "fresh sentences, against a floor of {floor}. Resume it for my verdict."),
-    ("The run was stopped at step {at}. My word so far: {train} (train), {val} (fresh "
-     "sentences); the floor is {floor}. Not yet a judgment."),
-    ("A hand stopped the run at step {at}; I stood at {train} in training and {val} on fresh "
-     "sentences, the floor at {floor}. The verdict waits for the rest."),
-    ("Interrupted at step {at}: {train} on training batches, {val} fresh, the floor {floor}. "
-     "I have not judged yet."),
+STOPPED = [  # a run stopped by hand (run_end "interrupted"): its figures are not final, and
+    # they are its last probe's ({probe}), which may lie steps before the stop ({at})
+    ("Stopped at step {at}, before its end: at the last probe, step {probe}, {train} on "
+     "training batches and {val} on fresh sentences, against a floor of {floor}. Resume it "
+     "for my verdict."),
+    ("The run was stopped at step {at}. My word at its last probe, step {probe}: {train} "
+     "(train), {val} (fresh sentences); the floor is {floor}. Not yet a judgment."),
+    ("A hand stopped the run at step {at}; at the last probe, step {probe}, I stood at {train} "
+     "in training and {val} on fresh sentences, the floor at {floor}. The verdict waits for "
+     "the rest."),
+    ("Interrupted at step {at}. The last probe, step {probe}: {train} on training batches, "
+     "{val} fresh, the floor {floor}. I have not judged yet."),
 ]
 UNFINISHED = [("The chronicle stops at step {at} without a final verdict; the last loss I "
               "gave was {loss}."),
@@ -195,7 +198,9 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                                                         **moment_values(diverged))]))
     elif end is not None and end.get("status") == "interrupted" and finite_all(end):
         floor = (end.get("floor") or {}).get("train")
+        probe = (run.last_probe or {}).get("step", end.get("step", "?"))
         paras.append(voice.say("stopped", STOPPED, at=step(end.get("step", "?")),
+                               probe=step(probe),
                                train=sig(end["final_train_loss"]),
                                val=sig(end["final_val_loss"]), floor=sig(floor)))
         chapters.append(Chapter("Stopped", paras))
