@@ -234,3 +234,16 @@ def test_every_picture_tells_a_screen_reader_what_it_is(page) -> None:
     assert len(pictures) >= 2 + 2 * len(page_data(page)["sentences"]) + 1  # charts, maps, flow
     for svg in pictures:
         assert re.search(r'aria-label="[^"]{12,}"', svg), svg
+
+
+def test_the_role_map_never_calls_all_what_is_not_all() -> None:
+    """The terminal's head map reads a zeroed head's 0.996 -> 0.004 as 'acc 99.6%→0.4%'; the
+    page's cell and ablation table said '100% → 0%', a head that changed nothing."""
+    from fabric_cli.report import page
+
+    zeroed = {"loss_before": 1.2, "loss_after": 1.85, "acc_before": 0.996, "acc_after": 0.004}
+    rows = [{"layer": 0, "head": 0, "role": "pronoun", "specialist": True, "score": 0.9,
+             "ablation": zeroed}]
+    html = page.role_map(rows, 1, 1, [{"heads": [[0, 0]], "role": "pronoun", **zeroed}])
+    assert html.count("99.6% → 0.4%") == 2, html
+    assert "100%" not in html and " 0%" not in html, html

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fabric_cli.narrate.format import whole_pct
@@ -215,7 +215,8 @@ def role_map(rows: Sequence[Mapping[str, Any]], n_layers: int, n_heads: int,
             heads = ", ".join(f"L{lay}H{h}" for lay, h in a.get("heads") or [])
             out.append(f"<tr><td>{esc(heads)}</td><td>{esc(a.get('role', ''))}</td>"
                        f"<td>{_arrow(a.get('loss_before'), a.get('loss_after'), '.3f')}</td>"
-                       f"<td>{_arrow(a.get('acc_before'), a.get('acc_after'), '.0%')}</td></tr>")
+                       f"<td>{_arrow(a.get('acc_before'), a.get('acc_after'), whole_pct)}"
+                       "</td></tr>")
         out.append("</table>")
     return "".join(out)
 
@@ -233,15 +234,17 @@ def _head_cell(r: Mapping[str, Any] | None, also: Sequence[str] = ()) -> str:
         ab = r.get(key)
         if r.get("specialist") and isinstance(ab, Mapping):
             lines.append(f"{label}: loss {_arrow(ab.get('loss_before'), ab.get('loss_after'), '.2f')}"
-                         f", acc {_arrow(ab.get('acc_before'), ab.get('acc_after'), '.0%')}")
+                         f", acc {_arrow(ab.get('acc_before'), ab.get('acc_after'), whole_pct)}")
     lines += [f"also proven <span class=\"role\">{esc(other)}</span> ★" for other in also]
     cls = " class=\"specialist\"" if r.get("specialist") else ""
     return f"<td{cls}>" + "<br>".join(lines) + "</td>"
 
 
-def _arrow(before: Any, after: Any, spec: str) -> str:
+def _arrow(before: Any, after: Any, spec: str | Callable[[float], str]) -> str:
+    """before → after, each written with a format spec or a function (whole_pct)."""
+    write = spec if callable(spec) else (lambda x: format(x, spec))
     try:
-        return f"{format(float(before), spec)} → {format(float(after), spec)}"
+        return f"{write(float(before))} → {write(float(after))}"
     except (TypeError, ValueError):
         return "—"
 
