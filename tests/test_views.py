@@ -196,6 +196,15 @@ def test_heads_grid_numbers_columns_past_nine_with_their_tens_above() -> None:
     assert out[units - 1][column:column + 12] == " " * 10 + "11", "\n".join(out)
 
 
+def test_heads_grid_numbers_columns_past_ninety_nine_with_their_hundreds_above() -> None:
+    tokens = [f"w{i}" for i in range(105)]
+    out = lines_of(render(heads_grid({(0, 0): causal_pattern(105)}, tokens), 200))
+    units = next(i for i, line in enumerate(out) if "01234567890123" in line)
+    column = out[units].rindex("01234")  # columns 100 … 104
+    assert [out[units - k][column:column + 5] for k in (2, 1, 0)] == \
+        ["11111", "00000", "01234"], "\n".join(out[:units + 1])
+
+
 def test_heads_grid_crops_long_sentences_and_says_so() -> None:
     maps = {(0, 0): causal_pattern(len(LONG))}
     out = render(heads_grid(maps, LONG), 20)

@@ -46,6 +46,12 @@ def how_to_make(directory: Path) -> str:
     return f"fabric train --run-dir {_shown(directory)}"
 
 
+def why_command(component: str, runs_dir: Path) -> str:
+    """The `fabric why` that trains (or reuses) a lesson's pair kept under `runs_dir`."""
+    return f"fabric why {component}" + (
+        f" --runs-dir {_shown(runs_dir)}" if Path(runs_dir) != RUNS else "")
+
+
 def how_to_retrain(directory: Path) -> str:
     """The command that trains `directory` again, from the start, on the scenario it was
     trained on: its bundled scenario by name when its kept copy is that scenario's file, else

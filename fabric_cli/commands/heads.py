@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ def heads(
 
     check_export(export)
     check_theme(theme)
-    if fps != fps:  # NaN passes the option's range check: every comparison with it is false
+    if math.isnan(fps):  # NaN passes the option's range check: every comparison is false
         raise FabricError("--fps: expected frames per second from 0.5 to 30, got nan")
     target = parse_head(timeline, "--timeline") if timeline is not None else None
     if qk is not None and target is not None:

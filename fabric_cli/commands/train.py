@@ -203,8 +203,9 @@ def _scenario_of_run(run_dir: Path):
             lesson = re.fullmatch(r"why-([a-z]+)-(with|without)", name)
             if lesson:  # its copy keeps its [lesson] table: `fabric why` trains it anew
                 keep = run_dir.parent.parent
-                again = f"fabric why {lesson[1]}" + (
-                    f" --runs-dir {shlex.quote(str(keep))}" if keep != Path("runs") else "")
+                from fabric_cli.commands._runs import why_command
+
+                again = why_command(lesson[1], keep)
                 raise FabricError(f"{run_dir} is one of `fabric why`'s runs, trained anew "
                                   f"rather than resumed: run `{again}` again") from None
             raise FabricError(f"{exc.message}; to resume, give the scenario the run was "

@@ -4,7 +4,6 @@ component speak of its absence. Every figure is measured in those two runs."""
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -65,8 +64,9 @@ def why(
 
     lesson = load_lesson(component)
     runs = lesson_runs(lesson, runs_dir)
-    again = f"fabric why {component}" + (
-        f" --runs-dir {shlex.quote(str(runs_dir))}" if runs_dir != Path("runs") else "")
+    from fabric_cli.commands._runs import why_command
+
+    again = why_command(component, runs_dir)
     for run in runs:  # what a failure mid-run (a full disk) tells the user to type
         run.trainer.again = again
     if retrain:

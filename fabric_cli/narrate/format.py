@@ -2,8 +2,11 @@
 
 Every number in the prose goes through one of these:
 
-- `sig(x)`    3 significant digits, never scientific notation: 0.000123, 2.35, 1,230
-- `pct(x)`    a fraction as a percentage with 3 significant digits: 0.483 -> "48.3%"
+- `sig(x)`    3 significant digits: 0.000123, 2.35, 1,230; a power of ten below a millionth
+              and from a million up ("6.86 × 10^-15"); up to 6 digits where 3 would round
+              a figure that is not 1 to 1 (0.9996)
+- `pct(x)`    a fraction as a percentage with 3 significant digits: 0.483 -> "48.3%" (more
+              short of 100%: 0.9996 -> "99.96%")
 - `whole_pct(x)` a fraction as a whole percentage for tables and maps, with the digits it
               takes never to call all what is not all: 0.483 -> "48%", 0.996 -> "99.6%"
 - `step(n)`   a step or a count, with thousands separators: 1724 -> "1,724"

@@ -145,11 +145,11 @@ class HeadsGrid:
             style = Style(color=ACCENT, bold=True) if star else Style(bold=True)
             title.append((gap if i else "") + self._label((layer, h)).ljust(cell_w), style)
         out = [title]
-        # the key columns' numbers, read downwards: tens over units past 9 ("1" over "0" is 10)
-        rows = ["".join(str(k % 10) for k in range(first, n_k))]
-        if n_k > 10:
-            rows.insert(0, "".join(str(k // 10 % 10) if k >= 10 else " "
-                                   for k in range(first, n_k)))
+        # the key columns' numbers, read downwards: tens over units past 9 ("1" over "0" is
+        # 10), hundreds over tens past 99
+        places = len(str(max(n_k - 1, 0)))
+        rows = ["".join(str(k // 10 ** p % 10) if k >= 10 ** p or p == 0 else " "
+                        for k in range(first, n_k)) for p in reversed(range(places))]
         for digits in rows:
             index = Text(" " * (label_w + 1), no_wrap=True)
             for i, _ in enumerate(heads):
