@@ -278,3 +278,16 @@ def test_a_long_list_of_heads_in_compare_goes_on_under_itself_instead_of_being_c
     assert all(len(line) <= 24 for line in lines) and len(lines) == 2, lines
     assert " ".join(lines) == heads  # every head is there, none cut in two
     assert _wrapped("none", 24) == ["none"]
+
+
+def test_a_head_says_the_loss_is_on_the_move_only_when_its_last_probes_differ():
+    """With the last probe's validation loss missing, nothing was compared: no variant may
+    say the loss was 'still on the move' (nor that it came to rest)."""
+    for seed in range(8):
+        events = build_run(seed)
+        probes = [e for e in events if e["type"] == "probe"]
+        probes[-1]["val_loss"] = "nan"
+        end = _end(events)
+        layer, head = end["specialists"][0]["layer"], end["specialists"][0]["head"]
+        text = tell(events, "head", layer=layer, head=head).text()
+        assert "on the move" not in text and "came to rest" not in text, (seed, text)

@@ -335,8 +335,15 @@ def _inference(run: RunFacts, voice: Voice, layer: int, head: int) -> Chapter | 
     if last is not None and run.end is not None and as_float(last.get("lr")) < peak:
         ratio = (last.get("update_ratio") or {}).get(f"blocks.{layer}")
         vals = [p.get("val_loss") for p in run.probes[-2:]]
-        still = voice.claim("steady", before=vals[0], after=vals[-1]) if len(vals) == 2 else None
-        paras.append(voice.say("fade", FADE if still else FADE_FALLING, claim=still or None,
+        still = moved = None
+        if len(vals) == 2:
+            still = voice.claim("steady", before=vals[0], after=vals[-1])
+            moved = (voice.claim("shrank", before=vals[0], after=vals[-1])
+                     or voice.claim("grew", before=vals[0], after=vals[-1]))
+        # "still on the move" only where the last two probes differ; nothing compared (one
+        # probe, a missing figure): the variants that claim neither rest nor motion
+        bank = FADE if still else FADE_FALLING if moved else FADE_FALLING[1:]
+        paras.append(voice.say("fade", bank, claim=(still or moved) or None,
                                peak=sig(run.training.get("lr")),
                                lr=sig(last.get("lr")), at=step(last["step"]), ratio=sig(ratio),
                                val=sig(run.end.get("final_val_loss")), **stepper(run)))
