@@ -291,3 +291,17 @@ def test_a_head_says_the_loss_is_on_the_move_only_when_its_last_probes_differ():
         layer, head = end["specialists"][0]["layer"], end["specialists"][0]["head"]
         text = tell(events, "head", layer=layer, head=head).text()
         assert "on the move" not in text and "came to rest" not in text, (seed, text)
+
+
+def test_a_clipping_burst_names_the_runs_line_not_the_norm_left_after_its_last_cut():
+    # the default run's burst recorded 0.999999, the norm its last clipped step kept; the
+    # Engineers read that as "our line of 0.999999" where the scenario says grad_clip = 1.0
+    for seed in range(4):
+        events = build_run(seed)
+        bursts = [e for e in events if e.get("kind") == "clipping_burst"]
+        assert bursts
+        for b in bursts:
+            b["data"]["clip"] = 0.999999
+        for component in ("ensemble", "engineers"):
+            said = " ".join(" ".join(c.paragraphs) for c in tell(events, component).chapters)
+            assert "0.999999" not in said, said

@@ -20,6 +20,16 @@ ROLE_WORDS = {
 }
 
 
+def burst_values(run: RunFacts, moment: dict) -> dict[str, str]:
+    """A clipping_burst's values with `{clip}` the run's clipping line (grad_clip), not the
+    norm the last clipped step measured after its cut (0.999999 where the line is 1)."""
+    values = moment_values(moment)
+    line = as_float(run.training.get("grad_clip"))
+    if line > 0:
+        values["clip"] = sig(line)
+    return values
+
+
 def moment_values(moment: dict) -> dict[str, str]:
     """Every field of a moment formatted for a template: `{x}` (3 sig. digits or text),
     `{x_pct}` (as a percentage), steps and counts with separators, `{who}` = L1H2."""

@@ -7,7 +7,7 @@ norm, warmup steps, peak and final learning rate, min_lr_ratio, the run's second
 from __future__ import annotations
 
 from fabric_cli.narrate.claims import Bank
-from fabric_cli.narrate.common import moment_values, stepper
+from fabric_cli.narrate.common import burst_values, moment_values, stepper
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.format import as_float, count, sig, step
 from fabric_cli.narrate.story import Chapter, Story, Voice
@@ -206,7 +206,7 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                                **stepper(run)))
         for m in run.moments_of("clipping_burst")[:2]:
             paras.append(voice.say(f"burst:{m['step']}", BURST, claim=clipped,
-                                   **moment_values(m)))
+                                   **burst_values(run, m)))
     elif peak is not None:
         never = voice.claim("never_clipped", n=len(run.clipped_steps))
         paras.append(voice.say("no-clip", NO_CLIP, claim=never, clip=clip,

@@ -17,7 +17,7 @@ from fabric_cli.narrate import ffn as F
 from fabric_cli.narrate import gradient as G
 from fabric_cli.narrate import head_lines as H
 from fabric_cli.narrate import residual as R
-from fabric_cli.narrate.common import moment_values
+from fabric_cli.narrate.common import burst_values, moment_values
 from fabric_cli.narrate.facts import RunFacts
 from fabric_cli.narrate.figures import ablation_moves
 from fabric_cli.narrate.format import and_list, as_float, head_name, pct, step
@@ -106,7 +106,7 @@ class _Teller:
             if not clipped:
                 return None
             bank = L.CLIP_AFTER_SPIKE if self.previous == "gradient_spike" else L.CLIP_BURST
-            return say(slot, bank, claim=clipped, **v)
+            return say(slot, bank, claim=clipped, **burst_values(self.run, m))
         if kind == "gradient_spike":
             grew = self.voice.claim("grew", before=d.get("median"), after=d.get("grad_norm"))
             return say(slot, L.SPIKE, claim=grew, **v) if grew else None
