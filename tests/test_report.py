@@ -227,3 +227,21 @@ def test_a_diverged_runs_facts_say_when_its_validation_loss_was_measured() -> No
     assert f"validation loss at step {probe:,}</span>" in html
     assert "validation loss at step" not in build_report(build_run(seed=0), roles=[],
                                                          colours={})
+
+
+def test_the_facts_line_names_a_head_proven_in_two_roles_once() -> None:
+    """The default run's facts read 'L0H0 (pronoun), L0H2 (pronoun), L0H0 (verb), L0H2
+    (verb), ...': each head now appears once, with every role it was proven in."""
+    from synthetic_runs import build_run
+
+    from fabric_cli.report import build_report
+
+    events = build_run(seed=0)
+    end = next(e for e in events if e["type"] == "run_end")
+    spec = dict(end["specialists"][0])
+    end["specialists"] = [{**spec, "layer": 0, "head": 0, "role": "pronoun"},
+                          {**spec, "layer": 0, "head": 2, "role": "pronoun"},
+                          {**spec, "layer": 0, "head": 0, "role": "verb"},
+                          {**spec, "layer": 0, "head": 1, "role": "noun"}]
+    html = build_report(events, roles=[], colours={})
+    assert "<b>L0H0 (pronoun, verb), L0H2 (pronoun), L0H1 (noun)</b>" in html

@@ -50,7 +50,12 @@ def facts(run: Mapping[str, Any], specialists: Sequence[Mapping[str, Any]]) -> s
             probe == run["steps"] else f"validation loss at step {probe:,}"
         items.append((label, (f"{run['final_val']:.3f} "
                       f"({run['final_val'] / run['floor']:.3f}× the floor)")))
-    names = ", ".join(f"L{s['layer']}H{s['head']} ({s['role']})" for s in specialists)
+    roles: dict[str, list[str]] = {}  # a head proven in two roles is named once, both roles
+    for s in specialists:
+        held = roles.setdefault(f"L{s['layer']}H{s['head']}", [])
+        if s["role"] not in held:
+            held.append(s["role"])
+    names = ", ".join(f"{head} ({', '.join(held)})" for head, held in roles.items())
     items.append(("specialists", names or "none proven"))
     return "<div class=\"facts\">" + "".join(
         f"<span class=\"muted\">{esc(k)}</span> <b>{esc(v)}</b>" for k, v in items) + "</div>"
