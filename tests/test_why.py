@@ -164,11 +164,12 @@ def test_ctrl_c_says_what_was_saved_and_what_running_again_does(tiny_lessons, tm
     assert cut.exit_code == 130, cut.output
     lines = [line for line in cut.stderr.splitlines() if line.strip()]
     without, with_ = runs / "why-clipping" / "without", runs / "why-clipping" / "with"
-    assert lines[-1] == (
+    assert lines[-2] == (
         f"Interrupted {without} at step 25; its checkpoint of step 25 is saved there. "
-        f"{with_} (finished) is kept. `fabric why clipping --runs-dir {runs}` again reuses "
+        f"{with_} (finished) is kept. Running the lesson again reuses "
         f"the kept run and trains {without} from the start (an interrupted run is not "
-        "resumed).")
+        "resumed):")
+    assert lines[-1] == f"  fabric why clipping --runs-dir {runs}"  # alone, as train's is
     assert "fabric: error: interrupted" not in cut.stderr
     assert (without / "checkpoint").resolve().name == "step-000025"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -187,7 +188,8 @@ def test_a_ctrl_c_as_the_first_run_finishes_starts_no_second(tiny_lessons, tmp_p
     assert cut.exit_code == 130, cut.output
     without, with_ = runs / "why-clipping" / "without", runs / "why-clipping" / "with"
     assert not without.exists()
-    line = cut.stderr.strip().splitlines()[-1]
+    line, command = cut.stderr.strip().splitlines()[-2:]
+    assert command == f"  fabric why clipping --runs-dir {runs}"
     assert line.startswith(f"Interrupted between the runs. {with_} (finished) is kept.")
     assert f"trains {without} from the start" in line
 

@@ -79,8 +79,10 @@ def why(
                       "--retrain trains it again.", markup=False, highlight=False)
     stopped = _train_with_progress(runs, err)
     if stopped is not None:
-        err.print(_interrupted(runs, stopped, again), markup=False, highlight=False,
+        told, command = _interrupted(runs, stopped, again).split("\n")
+        err.print(told, markup=False, highlight=False,
                   soft_wrap=not err.is_terminal)  # a terminal wraps it between words
+        err.print(command, markup=False, highlight=False, soft_wrap=True)
         told_interruption(now=True)
         raise typer.Exit(130)
     cmp = compare_dirs(runs[0].run_dir, runs[1].run_dir)
@@ -114,11 +116,13 @@ def _interrupted(runs, stopped, again: str) -> str:
     for r in kept:
         line += f" {literal(str(r.run_dir))} ({ended[id(r)].get('status')}) is kept."
     fresh = [literal(str(r.run_dir)) for r in runs if r not in kept]
+    command = f"\n  {literal(again)}"  # on a line of its own, to be copied, as train's is
     if not fresh:
-        return line + f" `{literal(again)}` again reuses both and compares them."
-    line += f" `{literal(again)}` again "
+        return line + " Running the lesson again reuses both and compares them:" + command
+    line += " Running the lesson again "
     line += "reuses the kept run and trains " if kept else "trains "
-    return line + f"{' and '.join(fresh)} from the start (an interrupted run is not resumed)."
+    return (line + f"{' and '.join(fresh)} from the start (an interrupted run is not "
+            "resumed):" + command)
 
 
 def _train_with_progress(runs, err):
