@@ -342,7 +342,25 @@ def test_a_storm_without_a_clip_is_told_to_turn_clipping_on_not_to_lower_it(tmp_
     proc = run_fabric(["train", "-s", "storm", "--run-dir", "torn"], tmp_path)
     assert proc.returncode == 1, proc.stderr
     line = one_error_line(proc.stderr)
-    assert "turn clipping on (training.grad_clip = 1.0)" in line and "--force" in line
+    assert "turn clipping on (training.grad_clip = 1.0)" in line
+
+
+def test_a_torn_bundled_scenario_says_how_to_copy_it_and_each_command_works(tmp_path):
+    """The storm's hint said to change 'the scenario' and run with --force: the bundled file
+    sits inside the installed package, and --force alone tears the same storm again. It now
+    names the copy to make and the command that trains it; typed as shown, they do."""
+    proc = run_fabric(["train", "-s", "storm"], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    line = one_error_line(proc.stderr)
+    typed = re.findall(r"`([^`]+)`", line)
+    assert len(typed) == 2 and typed[0].startswith("cp ") and "in the copy" in line, line
+    assert typed[1] == "fabric train --scenario my-storm.toml"
+    subprocess.run(shlex.split(typed[0]), cwd=tmp_path, check=True)
+    copy = tmp_path / "my-storm.toml"
+    copy.write_text(re.sub(r"^grad_clip = .*$", "grad_clip = 1.0", copy.read_text(),
+                           flags=re.MULTILINE), encoding="utf-8")
+    again = run_fabric(shlex.split(typed[1])[1:] + ["--steps", "60", "-q"], tmp_path)
+    assert again.returncode == 0, again.stderr
 
 
 def test_resuming_a_finished_run_says_how_to_train_again_and_that_works(tmp_path, monkeypatch,

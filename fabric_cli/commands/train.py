@@ -165,10 +165,23 @@ def train(
                 "lower training.lr or turn clipping on (training.grad_clip = 1.0)")
         raise FabricError(
             f"the {torn} became non-finite at step {step_text(result.steps + 1)}; the last good "
-            f"checkpoint (step {step_text(good)}) is kept in {where}. To train again, {clip} in the scenario and "
-            "run with --force",
+            f"checkpoint (step {step_text(good)}) is kept in {where}. To train again, "
+            + _retrain_hint(sc, clip),
             exit_code=1,
         )
+
+
+def _retrain_hint(sc, change: str) -> str:
+    """How to train a torn run again with the change made. A bundled scenario sits inside the
+    installed package, out of a user's sight: they copy it, change the copy, and train that."""
+    from fabric_cli.scenario import scenarios_dir
+
+    path = Path(sc.path)
+    if path.parent.resolve() != scenarios_dir().resolve():
+        return f"{change} in the scenario and run with --force"
+    copy = f"my-{path.stem}.toml"
+    return (f"copy the bundled scenario (`cp {shlex.quote(str(path))} {copy}`), {change} in "
+            f"the copy, and train it (`fabric train --scenario {copy}`)")
 
 
 def _check_kept_settings(directory: Path, **asked: int | None) -> None:
