@@ -183,3 +183,27 @@ def test_a_run_compared_with_itself_is_said_to_be_the_same_run(pair):
     result = invoke("compare", [str(a), str(a) + "/"])
     assert result.exit_code == 0, result.output
     assert "same run" in " ".join(result.output.split())
+
+
+def test_a_run_that_stopped_before_the_ablation_is_untested_not_without_specialists():
+    """The default run against an interrupted no-dropout run said 'without me no head proved
+    itself one' and 'pronoun specialists: none', though the final ablation that proves a head
+    never ran there; the run that tore is told the same way."""
+    from synthetic_runs import build_run
+
+    from fabric_cli.views.compare import measure_rows
+
+    calm = run_summary(build_run(0), "calm")
+    stopped_events = build_run(0, dropout=0.0, specialist=False)
+    end = next(e for e in stopped_events if e["type"] == "run_end")
+    end.update(status="interrupted", specialists=[])
+    cases = [("dropout", run_summary(stopped_events, "stopped"), "stopped at step"),
+             ("engineers", run_summary(build_run(0, grad_clip=0.0, diverge_at=100,
+                                                 specialist=False), "torn"), "tore at step")]
+    for component, other, end_words in cases:
+        cmp = compare_runs(calm, other)
+        said = " ".join(s["text"] for s in speak(component, cmp))
+        assert "proved itself one" not in said, said
+        assert f"{end_words}" in said and "before the ablation that proves a head" in said, said
+        rows = {label: b for label, _, b in measure_rows(cmp)}
+        assert rows["pronoun specialists"] == "untested", rows

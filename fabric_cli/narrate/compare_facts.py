@@ -176,9 +176,16 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
         v.update(with_step=step(sw))
     if swo is not None:
         v.update(without_step=step(swo))
+    # the final ablation proves a head: a run that stopped or tore before it proved none, and
+    # disproved none either
     if tw and not two:
-        facts["tracker_only_with"] = dict(v)
-    if two and not tw:
+        if wo["status"] == "finished":
+            facts["tracker_only_with"] = dict(v)
+        else:
+            end = (f"tore at step {step(wo['divergence']['step'])}" if wo["divergence"] else
+                   f"stopped at step {step(wo['steps'])}")
+            facts["tracker_untested_without"] = {**v, "without_end": end}
+    if two and not tw and w["status"] == "finished":
         facts["tracker_only_without"] = dict(v)
     if tw and two:
         facts["trackers_both"] = dict(v)

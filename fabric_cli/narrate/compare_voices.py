@@ -28,6 +28,9 @@ SHARED_OUTCOME = [
                   "{without_attn}.")),
     ("tracker_only_with", ("{With_me} {with_trackers} became {with_became}; {without_me} no "
                           "head proved itself one.")),
+    ("tracker_untested_without", ("{With_me} {with_trackers} became {with_became}; {without_me} "
+                                 "the run {without_end}, before the ablation "
+                                 "that proves a head.")),
     ("tracker_only_without", ("{Without_me} {without_trackers} still became {without_became}, "
                              "and {with_me} no head proved itself one.")),
     ("trackers_both", ("A pronoun tracker formed either way: {with_trackers} {with_me}, "

@@ -95,11 +95,11 @@ def measure_rows(cmp: dict) -> list[tuple[str, str, str]]:
                                                .get("threshold_step")))
     row("pronoun specialists", lambda r: ", ".join(
         f"L{s['layer']}H{s['head']}" for s in (r["roles"].get("pronoun") or {})
-        .get("specialists", [])) or "none")
+        .get("specialists", [])) or _none(r))
     row("heads over pronoun bar", lambda r: str(r["pronoun"]["heads_over_bar"]))
     others = sorted({role for run in runs for role in run["roles"] if role != "pronoun"})
     for role in others:
-        row(f"{role} specialists", lambda r, role=role: _specialists(r["roles"].get(role)))
+        row(f"{role} specialists", lambda r, role=role: _specialists(r["roles"].get(role), r))
     share = runs[0]["pronoun"].get("near_share")
     if share is not None:
         row(f"heads ≥ {share:.0%} of the best", lambda r: str(len(r["pronoun"].get("near_best")
@@ -135,11 +135,18 @@ def _per_layer(scale: list) -> str:
     return text or "—"
 
 
-def _specialists(entry: dict | None) -> str:
+def _none(run: dict) -> str:
+    """No specialist: "none" once the final ablation looked; a run that stopped or tore
+    before it was never tested."""
+    return "none" if run["status"] == "finished" else "untested"
+
+
+def _specialists(entry: dict | None, run: dict) -> str:
     """Who the ablation named for a role, and when the first of them crossed its bar."""
     if not entry or not entry.get("specialists"):
         bar = (entry or {}).get("threshold_step")
-        return "none" if bar is None else f"none (bar crossed at {step_text(bar)})"
+        none = _none(run)
+        return none if bar is None else f"{none} (bar crossed at {step_text(bar)})"
     heads = ", ".join(f"L{s['layer']}H{s['head']}" for s in entry["specialists"])
     when = entry.get("emerged_step")
     return heads + (f" @{step_text(when)}" if when is not None else "")
