@@ -305,3 +305,15 @@ def test_a_clipping_burst_names_the_runs_line_not_the_norm_left_after_its_last_c
         for component in ("ensemble", "engineers"):
             said = " ".join(" ".join(c.paragraphs) for c in tell(events, component).chapters)
             assert "0.999999" not in said, said
+
+
+def test_adam_names_one_step_size_once_when_every_block_took_the_same():
+    # the default run's first step moved each block by 0.000735: Adam read it out three times,
+    # "0.000735 for block 0, 0.000735 for block 1, 0.000735 for block 2"
+    events = build_run(0)
+    first = next(e for e in events if e["type"] == "step")
+    for i in range(2):
+        first["update_ratio"][f"blocks.{i}"] = 0.000735
+    said = " ".join(" ".join(c.paragraphs) for c in tell(events, "adam").chapters)
+    assert "0.000735 for each of the 2 blocks" in said, said
+    assert "0.000735 for block 0" not in said, said

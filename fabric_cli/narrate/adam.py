@@ -123,9 +123,12 @@ MOMENT_LINES: dict[str, list[str]] = {}
 
 
 def _blocks(ratios: dict, n_layers: int) -> str:
-    parts = [f"{sig(ratios[f'blocks.{i}'])} for block {i}" for i in range(n_layers)
-             if f"blocks.{i}" in ratios]
-    return ", ".join(parts)
+    """Each block's step size as written; one figure for all when every block reads the same
+    ("0.000735 for each of the 3 blocks", not the same number three times)."""
+    written = [(i, sig(ratios[f"blocks.{i}"])) for i in range(n_layers) if f"blocks.{i}" in ratios]
+    if len(written) >= 2 and len(written) == n_layers and len({w for _, w in written}) == 1:
+        return f"{written[0][1]} for each of the {n_layers} blocks"
+    return ", ".join(f"{w} for block {i}" for i, w in written)
 
 
 def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
