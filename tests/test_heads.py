@@ -229,3 +229,13 @@ def test_the_role_bars_break_only_between_roles(tiny_run_master):
         tail = result.output[result.output.index("a role needs"):].splitlines()
         assert all(len(line) <= width for line in tail), tail
         assert all(re.match(r"^(a role|\w+ \d\.\d\d|otherwise)", line) for line in tail), tail
+
+
+@pytest.mark.parametrize("option, value", [("--sentence", "1"), ("--fps", "8")])
+def test_a_timeline_option_without_timeline_is_an_error_not_silently_dropped(
+        tiny_run_master, option, value):
+    """`fabric heads --sentence 1` drew the role map as if the option were not there."""
+    for extra in ([], ["--qk", "0.0"]):
+        line = one_line_error(invoke(["--run", str(tiny_run_master), option, value, *extra]))
+        assert f"{option} goes with --timeline L.H" in line, line
+        assert f"fabric heads --timeline 0.0 {option} {value}" in line, line

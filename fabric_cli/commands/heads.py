@@ -34,6 +34,7 @@ MUTED = "grey62"
 
 @cli_errors
 def heads(
+    ctx: typer.Context,
     run: Annotated[Path | None, typer.Option(
         "--run", help="Run directory (default: the newest runs/*/ here).")] = None,
     timeline: Annotated[str | None, typer.Option(
@@ -70,6 +71,12 @@ def heads(
     target = parse_head(timeline, "--timeline") if timeline is not None else None
     if qk is not None and target is not None:
         raise FabricError("give --timeline or --qk, not both")
+    if target is None:  # a timeline's options alone were silently dropped for the role map
+        for name in ("sentence", "fps"):  # typed, not the default (typer's own click)
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE":
+                raise FabricError(f"--{name} goes with --timeline L.H (which head to replay), "
+                                  f"e.g. fabric heads --timeline 0.0 --{name} "
+                                  f"{ctx.params[name]:g}")
     qk_head = parse_head(qk, "--qk") if qk is not None else None
 
     from fabric_cli.analysis.roles import head_roles, head_timeline, model_shape
