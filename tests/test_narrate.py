@@ -449,3 +449,14 @@ def test_the_plain_log_wraps_between_words_under_its_text_in_a_terminal(monkeypa
     assert " ".join(" ".join(shown).split()) == " ".join(" ".join(lines).split())  # no word cut
     continued = [line for line in shown if not line.startswith("step ") and line.strip()]
     assert continued and all(line.startswith(" " * 14) for line in continued)
+
+
+@pytest.mark.parametrize("voice", [["--component", "gradient"], ["--layer", "0", "--head", "1"]])
+def test_plain_with_a_voice_is_an_error_not_the_whole_log_regardless(tmp_path, voice) -> None:
+    """`fabric narrate --plain -c gradient` printed every moment of every component, the
+    component silently dropped."""
+    write_chronicle(tmp_path / "runs" / "demo", EVENTS["healthy0"])
+    result = _cli(["--plain", *voice], tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "--plain logs every moment of the run" in result.output
+    assert "run_start" not in result.output

@@ -77,6 +77,10 @@ def narrate(
 
     check_export_file(export, EXPORTS)
     check_theme(theme)
+    if plain and (component is not None or layer is not None or head is not None):
+        given = "--component chooses" if component is not None else "--layer/--head choose"
+        raise FabricError(f"--plain logs every moment of the run, whoever's it is; {given} "
+                          "a voice for the story: give one or the other")
     from fabric_cli.commands._runs import note_if_training, read_chronicle
 
     chronicle = find_chronicle(run, "fabric narrate --run {}")
