@@ -67,7 +67,7 @@ AFTER_ROLE = [
      "{before} nats and I named it right {acc_before} of the time; with {heads} silenced, "
      "{after} nats and {acc_after}."),
     ("On the word after each {role}: {before} nats and {acc_before} accuracy with {heads} "
-     "working, {after} and {acc_after} with them zeroed."),
+     "working, {after} and {acc_after} with {them} zeroed."),
     ("After a {role} comes the word this test watches. Intact: {before} nats, {acc_before} right. With "
      "{heads} silent: {after} nats, {acc_after} right."),
     ("They zeroed {heads} and watched me on the word after each {role}: {before} nats and "
@@ -79,12 +79,12 @@ AFTER_HURT = Bank("hurt", [
     "*Without the pointer I guess worse.*",
     "*The pointer matters: I stumble without it.*",
     "*I lose my footing when the pointer goes.*",
-    "*Less sure without it.*",
+    "*Less sure without the pointer.*",
 ])
 AFTER_HARMLESS = Bank("harmless", [
     "*I barely noticed: other threads still point the way.*",
     "*Almost nothing changed; another thread carries the pointer.*",
-    "*Their silence barely reached me.*",
+    "*{Their} silence barely reached me.*",
     "*Other heads still brought me what I needed.*",
 ])
 LATE = [  # {train} averages the training batches since the probe before the last
@@ -225,13 +225,15 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
         text = voice.say(f"role:{row.get('role')}", AFTER_ROLE, role=row.get("role"),
                          before=sig(row.get("loss_before")), after=sig(row.get("loss_after")),
                          acc_before=pct(row.get("acc_before")),
-                         acc_after=pct(row.get("acc_after")), heads=heads_list(heads))
+                         acc_after=pct(row.get("acc_after")), heads=heads_list(heads),
+                         them="them" if len(heads) > 1 else "it")
         nums = {k: row.get(k) for k in ("loss_before", "loss_after", "acc_before", "acc_after")}
         hurt, harmless = voice.claim("hurt", **nums), voice.claim("harmless", **nums)
         if hurt:
             text += " " + voice.pick(f"hurt:{row.get('role')}", AFTER_HURT, claim=hurt)
         elif harmless:
-            text += " " + voice.pick(f"calm:{row.get('role')}", AFTER_HARMLESS, claim=harmless)
+            text += " " + voice.say(f"calm:{row.get('role')}", AFTER_HARMLESS, claim=harmless,
+                                    Their="Their" if len(heads) > 1 else "Its")
         paras.append(text)
     if not rows:
         paras.append(voice.pick("no-ablation", NO_ABLATION))
