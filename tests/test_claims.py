@@ -98,6 +98,7 @@ INDEPENDENT = {
     "small_share": lambda v: _f(v["a"]) < 0.25 * _f(v["b"]),
     "fair_share": lambda v: 0.25 * _f(v["b"]) <= _f(v["a"]) <= _f(v["b"]),
     "clipped": lambda v: _f(v["n"]) > 0,
+    "gale": lambda v: _f(v["line"]) > 0 and _f(v["peak"]) >= 5 * _f(v["line"]),
     "never_clipped": lambda v: _f(v["n"]) == 0,
     "diverged": lambda v: not _fin(v["loss"]) or not _fin(v.get("grad_norm", 0.0)),
 }

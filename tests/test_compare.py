@@ -57,7 +57,7 @@ def test_compare_shows_both_runs_on_the_same_rows(pair):
     assert f"{count} (to 1)" in row and "clipping off" in row
     # the voice by default is the switch that differs: the Engineers, tied in run B
     assert "Engineers: We are the Engineers. In run B our hands were tied" in out
-    assert f"we cut the gale on {count} steps" in out
+    assert f"we cut the Gradient back on {count} steps" in out
 
 
 def test_every_sentence_stands_on_a_fact_that_holds(pair):

@@ -62,9 +62,9 @@ def test_why_trains_both_keeps_them_and_reuses_them(tiny_lessons, tmp_path):
     clipped = doc["a"]["clipping"]["count"]
     said = " ".join(s["text"] for s in doc["said"])
     if clipped:
-        assert f"we cut the gale on {clipped} steps" in said
+        assert f"we cut the Gradient back on {clipped} steps" in said
     else:
-        assert "cut the gale" not in said
+        assert "cut the Gradient back" not in said
 
 
 def test_a_changed_lesson_trains_again(tiny_lessons, tmp_path):

@@ -32,6 +32,7 @@ BRANCH_MORE = 1.0  # the block's branches outweigh the skip path: block/skip abo
 MARGIN = 2.0  # a distant second: the winner holds at least twice the runner-up's weight
 SHARE_DROP = 0.05  # a guess's share fell: by at least 5 points of probability
 SMALL_SHARE = 0.25  # a small voice: a head's output under a quarter of the stream it joins
+GALE = 5.0  # a gale: the Gradient's peak at least 5 times the clipping line it was cut to
 FADED_RATIO = 0.1  # the gradient faded: bottom/top arriving ratio under 0.1 (the detector's)
 
 
@@ -163,6 +164,8 @@ FACTS: dict[str, Fact] = {
     "neither_gained": Fact(lambda a, b: _finite(a, b) and _f(a) <= 0 and _f(b) <= 0,
                            "a ≤ 0 and b ≤ 0"),
     "clipped": Fact(lambda n: _f(n) > 0, "clipped steps > 0"),
+    "gale": Fact(lambda peak, line: _finite(peak, line) and _f(line) > 0
+                 and _f(peak) >= GALE * _f(line), f"peak ≥ {GALE} × the clipping line"),
     "never_clipped": Fact(lambda n: _f(n) == 0, "clipped steps = 0"),
     "diverged": Fact(lambda loss, grad_norm=0.0: not _finite(loss) or not _finite(grad_norm),
                      "the loss or the gradient is not a finite number"),
@@ -223,8 +226,9 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "tied true": ("right",), "that is the one": ("right",), "missed": ("wrong", "not_learned", "harmless"),
     "wrong thread": ("wrong",), "dropped stitch": ("wrong",),
     "faded": ("faded", "reached"), "ghost": ("faded",), "always heard": ("reached",),
-    "storm": ("clipped", "diverged"), "gale": ("clipped",), "trimmed": ("clipped", "never_clipped"),
-    "reined": ("clipped",), "distant": ("clear_margin",), "knot tied": ("clear_margin",),
+    "storm": ("clipped", "diverged"), "gale": ("gale",), "wildest": ("gale",), "ran wild": ("gale",),
+    "storms came": ("gale",), "trimmed": ("clipped", "never_clipped", "gale"),
+    "reined": ("clipped", "gale"), "distant": ("clear_margin",), "knot tied": ("clear_margin",),
     "snapped taut": ("clear_margin",), "close behind": ("narrow_margin",),
     "near second": ("narrow_margin",), "not yet a knot": ("narrow_margin",),
     "frays": ("share_fell",),

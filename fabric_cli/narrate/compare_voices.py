@@ -84,8 +84,8 @@ BANKS: dict[str, list[tuple[str, str]]] = {
                               "step {torn_step} the Fabric tore: the {torn} turned "
                               "non-finite. We caught it within that step and kept the last "
                               "good checkpoint, step {good_step}.")),
-        ("clipped_with", ("With clipping we cut the gale on {count} steps, the fiercest from "
-                         "{max_clipped} down to {clip}.")),
+        ("clipped_with", ("With clipping we cut the Gradient back on {count} steps, the "
+                         "largest from {max_clipped} down to {clip}.")),
         ("survived_with", "With our hands free the same storm ran all {steps} steps."),
         ("survived_with_more", ("Run {with_name}, clipped, ran all {steps} steps; it also "
                                 "differed from run {without_name} in other settings, so its "

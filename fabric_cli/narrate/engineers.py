@@ -41,7 +41,18 @@ LAST_LR = [
 ]
 CLIP = Bank("clipped", [
     ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
-    "and we cut it back; the wildest reading was {max} at step {max_at}. *Steady. Steady.*"),
+    "and we cut it back; the highest reading was {max} at step {max_at}."),
+    ("Our line was {clip}. {n} steps crossed it, and every one was scaled back to the line "
+    "before {adam} could act. The highest norm we ever saw: {max}, at step {max_at}."),
+    ("The clip stood at {clip}; {n} steps crossed it and were cut back. The highest read "
+     "{max}, at step {max_at}."),
+    ("{n} times we reined the Gradient in to {clip}. At its worst, step {max_at}, it read "
+     "{max}."),
+])
+# the peak at least GALE times the line (claims.py): the words of a real blow
+CLIP_GALE = Bank("gale", [
+    ("We set the clip at a gradient norm of {clip}. On {n} steps the Gradient came in above it "
+    "and we cut it back; the wildest reading was {max} at step {max_at}. *We held the line.*"),
     ("Our line was {clip}. {n} steps crossed it, and every one was scaled back to the line "
     "before {adam} could act. The highest norm we ever saw: {max}, at step {max_at}."),
     ("The clip stood at {clip}; {n} steps crossed it and were cut back. The wildest gale read "
@@ -50,6 +61,13 @@ CLIP = Bank("clipped", [
      "{max}."),
 ])
 BURST = Bank("clipped", [
+    ("The worst stretch ran from step {start_step} to step {end_step}: {count} clipped steps, "
+    "the Gradient peaking at {max_norm} against our clip of {clip}."),
+    "Steps {start_step} to {end_step} kept us busy: {count} clips, a peak of {max_norm}.",
+    "From step {start_step} to {end_step}: {count} clipped steps, the worst at {max_norm}.",
+    "From step {start_step} to {end_step} we cut {count} times, up to {max_norm}.",
+])
+BURST_GALE = Bank("gale", [
     ("The worst stretch ran from step {start_step} to step {end_step}: {count} clipped steps, "
     "the Gradient peaking at {max_norm} against our clip of {clip}."),
     "Steps {start_step} to {end_step} were a gale: {count} clips, a peak of {max_norm}.",
@@ -200,13 +218,17 @@ def tell(run: RunFacts, voice: Voice, **_: object) -> Story:
                                     factor=v.get("factor", "?"), median=v.get("median", "?"))
         paras.append(text)
     elif peak is not None and clipped:
-        paras.append(voice.say("clip", CLIP, claim=clipped, clip=clip,
+        gale = voice.claim("gale", peak=peak["grad_norm"], line=tr.get("grad_clip"))
+        paras.append(voice.say("clip", CLIP_GALE if gale else CLIP,
+                               claim=gale if gale else clipped, clip=clip,
                                n=count(len(run.clipped_steps)),
                                max=sig(peak["grad_norm"]), max_at=step(peak["step"]),
                                **stepper(run)))
         for m in run.moments_of("clipping_burst")[:2]:
-            paras.append(voice.say(f"burst:{m['step']}", BURST, claim=clipped,
-                                   **burst_values(run, m)))
+            blew = voice.claim("gale", peak=(m.get("data") or {}).get("max_norm"),
+                               line=tr.get("grad_clip"))
+            paras.append(voice.say(f"burst:{m['step']}", BURST_GALE if blew else BURST,
+                                   claim=blew if blew else clipped, **burst_values(run, m)))
     elif peak is not None:
         never = voice.claim("never_clipped", n=len(run.clipped_steps))
         paras.append(voice.say("no-clip", NO_CLIP, claim=never, clip=clip,

@@ -105,8 +105,12 @@ class _Teller:
             clipped = self.voice.claim("clipped", n=d.get("count"))
             if not clipped:
                 return None
-            bank = L.CLIP_AFTER_SPIKE if self.previous == "gradient_spike" else L.CLIP_BURST
-            return say(slot, bank, claim=clipped, **burst_values(self.run, m))
+            gale = self.voice.claim("gale", peak=d.get("max_norm"),
+                                    line=self.run.training.get("grad_clip"))
+            bank = L.CLIP_AFTER_SPIKE if self.previous == "gradient_spike" else (
+                L.CLIP_GALE if gale else L.CLIP_BURST)
+            return say(slot, bank, claim=gale if gale and bank is L.CLIP_GALE else clipped,
+                       **burst_values(self.run, m))
         if kind == "gradient_spike":
             grew = self.voice.claim("grew", before=d.get("median"), after=d.get("grad_norm"))
             return say(slot, L.SPIKE, claim=grew, **v) if grew else None

@@ -95,7 +95,17 @@ SPECIALIST_ALONE = Bank("hurt", [
 CLIP_BURST = Bank("clipped", [
     ("From step {start_step} to step {end_step} we cut the Gradient back {count} times; its "
      "peak was {max_norm} against our line of {clip}."),
-    "Steps {start_step} to {end_step}: {count} clips, the Gradient peaking at {max_norm}. *Steady.*",
+    "Steps {start_step} to {end_step}: {count} clips, the Gradient peaking at {max_norm}.",
+    ("We reined the Gradient in {count} times between steps {start_step} and {end_step}; at "
+     "its worst it read {max_norm}, and we held it to {clip}."),
+    ("Steps {start_step} to {end_step}: {count} times over our line of {clip}, up to "
+     "{max_norm}. We cut each one."),
+])
+# the peak at least GALE times the line (claims.py)
+CLIP_GALE = Bank("gale", [
+    ("From step {start_step} to step {end_step} we cut the Gradient back {count} times; its "
+     "peak was {max_norm} against our line of {clip}."),
+    "Steps {start_step} to {end_step}: {count} clips, the Gradient peaking at {max_norm}. *We held the line.*",
     ("We reined the Gradient in {count} times between steps {start_step} and {end_step}; at "
      "its worst it read {max_norm}, and we held it to {clip}."),
     ("A gale, steps {start_step} to {end_step}: {count} times over our line of {clip}, up to "

@@ -115,7 +115,7 @@ SPIKE = [
 ]
 CLIPPED = Bank("clipped", [
     ("On {n} steps I arrived above the clip of {clip}, and the Engineers cut me down to size "
-    "before {adam} saw me. The wildest I ran was {max} at step {max_at}."),
+    "before {adam} saw me. The highest I ran was {max} at step {max_at}."),
     ("{n} times I came in too hot for the clip of {clip} and was trimmed. My highest swell was "
     "{max}, at step {max_at}."),
     "On {n} steps the Engineers reined me in to {clip}; my peak was {max}, at step {max_at}.",

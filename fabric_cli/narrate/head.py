@@ -236,7 +236,9 @@ def _hard_passages(run: RunFacts, voice: Voice, layer: int, head: int) -> list[s
     clipped = voice.claim("clipped", n=n)
     if clipped and bursts:
         worst = max(as_float((m.get("data") or {}).get("max_norm")) for m in bursts)
-        paras.append(voice.say("clipped", CLIPPED, claim=clipped, n=step(n),
+        gale = voice.claim("gale", peak=worst, line=run.training.get("grad_clip"))
+        paras.append(voice.say("clipped", CLIPPED_GALE if gale else CLIPPED,
+                               claim=gale if gale else clipped, n=step(n),
                                clip=sig(run.training.get("grad_clip")), max_norm=sig(worst)))
     return paras
 

@@ -193,6 +193,15 @@ PLATEAU_WORKING = Bank("learned", [
      "the time by step {probe_at}."),
 ])
 CLIPPED = Bank("clipped", [
+    ("The Gradient came in above the line on {n} steps, and the Engineers cut it back to "
+     "{clip}; the highest reading was {max_norm}."),
+    ("On {n} steps the gradient overran the clip of {clip}, once reaching {max_norm}, and "
+     "the Engineers reined it in before it reached me."),
+    "On {n} steps the Engineers trimmed the Gradient to {clip} before it touched me; its peak was {max_norm}.",
+    "{n} steps came in above the clip of {clip} (the worst at {max_norm}) and were cut down.",
+])
+# the peak at least GALE times the line (claims.py)
+CLIPPED_GALE = Bank("gale", [
     ("The Gradient ran wild in bursts, and the Engineers cut it back to {clip} on {n} steps; "
      "the highest swell measured {max_norm}."),
     ("Storms came: on {n} steps the gradient overran the clip of {clip}, once reaching "
