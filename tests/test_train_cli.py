@@ -213,6 +213,35 @@ def test_ctrl_c_saves_exits_130_and_the_printed_command_resumes(tmp_path, monkey
     assert events[-1]["type"] == "run_end" and events[-1]["status"] == "finished"
 
 
+def test_a_second_ctrl_c_puts_the_resume_command_on_a_line_of_its_own(tmp_path, monkeypatch):
+    """Two Ctrl-C's stopped train with 'fabric: error: interrupted at once; ... resume with:
+    fabric train --resume ...' on one line, which a terminal broke mid-word ('resume w/ith');
+    the command now stands alone under the sentence, as after one Ctrl-C, and works."""
+    run_dir = tmp_path / "cut"
+    train_step = Trainer._train_step
+
+    def train_step_then_two_ctrl_c(self):
+        event = train_step(self)
+        if self.step == 15 and self.resumed_from is None:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return event
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step_then_two_ctrl_c)
+    cut = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
+    assert cut.exit_code == 130, cut.output
+    lines = [line for line in cut.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("Interrupted at once") and lines[0].endswith(":"), lines
+    assert "fabric: error" not in cut.stderr
+    command = shlex.split(lines[1])
+    assert command[:3] == ["fabric", "train", "--resume"], lines
+    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    resumed = runner.invoke(app, command[1:] + ["-q"], env=PLAIN)
+    assert resumed.exit_code == 0, resumed.output
+    assert read_events(run_dir / "chronicle.jsonl")[-1]["status"] == "finished"
+
+
 def test_a_plain_kill_saves_and_says_how_to_resume_as_ctrl_c_does(tmp_path, monkeypatch):
     """`kill PID` or `timeout` (SIGTERM), sent at step 15: the run is saved there and the
     resume command is printed, instead of the process vanishing without a word."""

@@ -132,13 +132,15 @@ def train(
         try:
             result = trainer.run()
         except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, between checkpoints
-            raise FabricError(f"interrupted at once; {trainer.resume_hint()}", 130) from None
+            result = None
         finally:
             if view is not None:
                 view.stop()
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
+    if result is None:
+        _stopped_at_once(trainer.run_dir)
 
     if as_json:
         sys.stdout.write(json.dumps(_summary_json(result), indent=2) + "\n")
@@ -169,6 +171,23 @@ def train(
             + _retrain_hint(sc, clip),
             exit_code=1,
         )
+
+
+def _stopped_at_once(run_dir: Path) -> None:
+    """A second Ctrl-C: what is kept, and the command that resumes, whole on a line of its own
+    (as after the first), not inside an error line a terminal breaks mid-word."""
+    from fabric_cli.analysis import rundir
+
+    err = stderr_console()
+    saved = rundir.current_step_dir(run_dir)
+    again = f"fabric train --resume --run-dir {shlex.quote(str(run_dir))}"
+    told = (f"Interrupted at once; the checkpoint of step {step_text(rundir.step_of(saved))} "
+            f"is kept in {literal(str(run_dir))}. Resume with:" if saved is not None else
+            "Interrupted at once, before the first checkpoint. Start it again with:")
+    err.print(told, markup=False, highlight=False, soft_wrap=not err.is_terminal)
+    err.print(f"  {literal(again)}", markup=False, highlight=False)
+    told_interruption(now=True)
+    raise typer.Exit(130)
 
 
 def _retrain_hint(sc, change: str) -> str:
