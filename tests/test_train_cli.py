@@ -439,3 +439,21 @@ def test_a_stopped_run_that_lost_its_chronicle_is_told_the_command_that_retrains
     # the run's own scenario and steps, not the default scenario's
     assert "story of this run is lost" in line and "--scenario tiny" in line, line
     assert "--steps 40" in line and "--force" in line, line
+
+
+def test_an_error_in_a_terminal_wraps_between_words_not_inside_them(tmp_path):
+    """A long error line was handed to the terminal whole, which broke it mid-word at the
+    edge ('the last good checkpoi' / 'nt (step 0)'); in a terminal it now wraps between
+    words, and a pipe still gets one line."""
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "a").write_text("x", encoding="utf-8")
+    tty = run_fabric(["train", "--run-dir", "foreign"], tmp_path, TTY_COMPATIBLE="1",
+                     COLUMNS="80", NO_COLOR="1")
+    assert tty.returncode == 2, tty.stderr
+    text = re.sub(r"\x1b\[[0-9;]*m", "", tty.stderr)  # bold, even without colour
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines), lines
+    piped = run_fabric(["train", "--run-dir", "foreign"], tmp_path)
+    [line] = [line for line in piped.stderr.splitlines() if line.strip()]
+    assert " ".join(lines).split() == line.split()  # the same words, none cut in two

@@ -124,13 +124,17 @@ def fail(message: str, exit_code: int = 2) -> typer.Exit:
     if exit_code == 130:
         told_interruption(now=True)
     err = stderr_console()
-    err.print(Text("fabric: error: ", style="bold red") + literal_text(message))
+    # a terminal gets it wrapped between words (it would break them: 'checkpoi/nt'); a pipe
+    # or a log, one line
+    err.print(Text("fabric: error: ", style="bold red") + literal_text(message),
+              soft_wrap=not err.is_terminal)
     return typer.Exit(exit_code)
 
 
 def warn(message: str) -> None:
     err = stderr_console()
-    err.print(Text("fabric: warning: ", style="yellow") + literal_text(message))
+    err.print(Text("fabric: warning: ", style="yellow") + literal_text(message),
+              soft_wrap=not err.is_terminal)
 
 
 def cli_errors(func: F) -> F:
