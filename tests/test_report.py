@@ -245,3 +245,20 @@ def test_the_facts_line_names_a_head_proven_in_two_roles_once() -> None:
                           {**spec, "layer": 0, "head": 1, "role": "noun"}]
     html = build_report(events, roles=[], colours={})
     assert "<b>L0H0 (pronoun, verb), L0H2 (pronoun), L0H1 (noun)</b>" in html
+
+
+def test_a_stopped_runs_facts_say_its_specialists_were_untested_not_none() -> None:
+    """An interrupted run's page read 'specialists none proven', though the ablation that
+    proves a head never ran."""
+    from synthetic_runs import build_run
+
+    from fabric_cli.report import build_report
+
+    events = build_run(seed=0, specialist=False)
+    next(e for e in events if e["type"] == "run_end").update(status="interrupted",
+                                                              specialists=[])
+    html = build_report(events, roles=[], colours={})
+    assert "untested: the run stopped before the ablation that proves a head" in html
+    assert "none proven" not in html
+    assert "none proven" in build_report(build_run(seed=0, specialist=False), roles=[],
+                                         colours={})

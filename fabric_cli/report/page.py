@@ -56,7 +56,9 @@ def facts(run: Mapping[str, Any], specialists: Sequence[Mapping[str, Any]]) -> s
         if s["role"] not in held:
             held.append(s["role"])
     names = ", ".join(f"{head} ({', '.join(held)})" for head, held in roles.items())
-    items.append(("specialists", names or "none proven"))
+    untested = "untested: the run stopped before the ablation that proves a head"
+    items.append(("specialists", names or ("none proven" if run["status"] == "finished"
+                                           else untested)))
     return "<div class=\"facts\">" + "".join(
         f"<span class=\"muted\">{esc(k)}</span> <b>{esc(v)}</b>" for k, v in items) + "</div>"
 
