@@ -239,3 +239,19 @@ def test_a_timeline_option_without_timeline_is_an_error_not_silently_dropped(
         line = one_line_error(invoke(["--run", str(tiny_run_master), option, value, *extra]))
         assert f"{option} goes with --timeline L.H" in line, line
         assert f"fabric heads --timeline 0.0 {option} {value}" in line, line
+
+
+def test_the_map_of_a_run_stopped_before_its_ablation_says_why_no_head_has_a_star(tmp_path):
+    """An interrupted run's map showed the ★ legend over no ★ at all, as if no head had
+    passed; the ablation that gives ★ never ran, and the map now says so."""
+    from synthetic_runs import build_run, write_chronicle
+
+    events = [e for e in build_run(0) if e["type"] != "ablation"]
+    end = next(e for e in events if e["type"] == "run_end")
+    end.update(status="interrupted", specialists=[])
+    chronicle = write_chronicle(tmp_path / "cut", events)
+    out = invoke(["--run", str(chronicle.parent)]).output
+    assert "no ★ yet: the run stopped at step 300, before the ablation that proves a head" \
+        in " ".join(out.split()), out
+    finished = write_chronicle(tmp_path / "whole", build_run(0))
+    assert "no ★ yet" not in invoke(["--run", str(finished.parent)]).output

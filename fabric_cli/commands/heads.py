@@ -25,6 +25,7 @@ from fabric_cli.commands._common import (
 )
 from fabric_cli.commands.infer import check_export, parse_head, visible
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import step as step_text
 from fabric_cli.narrate.format import whole_pct
 from fabric_cli.typeset import quoted
 
@@ -115,11 +116,28 @@ def heads(
         console.print(head_role_map(rows, n_layers, n_heads, max_width=console.width,
                                     title=f"What each head became ({literal(str(directory))})"))
         console.print(_bars_line(rows, console.width))
+        stopped = _stopped_before_ablation(events)
+        if stopped:
+            console.print(stopped, style=MUTED, markup=False, highlight=False)
 
     if not as_json:
         draw(stdout_console())
     if export is not None:
         export_picture(draw, export, "fabric heads", theme)
+
+
+def _stopped_before_ablation(events: list[dict]) -> str | None:
+    """A run that stopped or tore before its final ablation has no ★ because none was tested:
+    the map says so, not leaving an empty legend to read as "none proven"."""
+    if any(e.get("type") == "ablation" for e in events):
+        return None
+    end = next((e for e in reversed(events) if e.get("type") == "run_end"), None)
+    if end is None or end.get("status") == "finished":
+        return None  # still training (noted above the map), or finished
+    torn = next((e for e in events if e.get("kind") == "diverged"), None)
+    how = (f"tore at step {step_text(torn.get('step', 0))}" if torn is not None else
+           f"stopped at step {step_text(end.get('steps', 0))}")
+    return f"no ★ yet: the run {how}, before the ablation that proves a head"
 
 
 def _qk(events: list[dict], directory: Path, head: tuple[int, int], n_layers: int,
