@@ -276,3 +276,14 @@ def test_a_txt_export_keeps_no_space_at_the_end_of_a_line(tiny_run_master, tmp_p
     run([*command, "--run", str(tiny_run_master), "--export", str(target)])
     lines = target.read_text(encoding="utf-8").splitlines()
     assert len(lines) > 5 and not [line for line in lines if line != line.rstrip()]
+
+
+@pytest.mark.parametrize("command", ["infer", "heads", "narrate"])
+def test_a_theme_with_nothing_to_export_is_refused_not_dropped(tiny_run_master, command) -> None:
+    """`fabric heads --theme dark` drew the same terminal picture and said nothing: the
+    palette only colours an export, and the line now says so."""
+    args = [SENTENCE] if command == "infer" else []
+    result = CliRunner().invoke(app, [command, *args, "--run", str(tiny_run_master),
+                                      "--theme", "dark"])
+    assert result.exit_code == 2, result.output
+    assert "--theme dark colours an --export: give one too" in result.output

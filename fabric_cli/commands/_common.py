@@ -26,8 +26,9 @@ from fabric_cli.views.palette import literal  # one definition, shared with the 
 # The options every drawing command shares: where to save its picture, and in which palette.
 ExportOption = Annotated[Path | None, typer.Option(
     "--export", help="Also save the picture to FILE.svg, .html or .txt (100 columns wide).")]
-ThemeOption = Annotated[str, typer.Option(
-    "--theme", help="Palette of an .svg or .html export: light (for paper) or dark.")]
+ThemeOption = Annotated[str | None, typer.Option(
+    "--theme", help="Palette of an .svg or .html export: light (for paper, the default) or "
+    "dark.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -35,9 +35,16 @@ EXPORT_WIDTH = 100  # columns of every exported picture, whatever the terminal
 THEMES: dict[str, TerminalTheme] = {"light": DEFAULT_TERMINAL_THEME, "dark": MONOKAI}
 
 
-def check_theme(theme: str) -> str:
+def check_theme(theme: str | None, export: object = True) -> str:
+    """The palette to draw in (light unless given). A --theme with no --export to colour was
+    silently dropped: it is refused, naming what it goes with."""
+    if theme is None:
+        return "light"
     if theme not in THEMES:
         raise FabricError(f"--theme {literal(theme)!r}: expected light or dark")
+    if export is None:
+        raise FabricError(f"--theme {theme} colours an --export: give one too, e.g. "
+                          f"--export picture.svg --theme {theme}")
     return theme
 
 

@@ -37,7 +37,7 @@ def compare(
         "gradient, loss, head (default: the switch that differs, else gradient).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     export: ExportOption = None,
-    theme: ThemeOption = "light",
+    theme: ThemeOption = None,
 ) -> None:
     """Two runs on the same axes: loss over the floor, the gradient at each layer, when each
     specialist emerged, clipping, held-out accuracy; then a component's two voices.
@@ -50,7 +50,7 @@ def compare(
     check_export(export)
     from fabric_cli.commands._export import check_theme
 
-    check_theme(theme)
+    theme = check_theme(theme, export)
     from fabric_cli.analysis.compare import compare_dirs
     from fabric_cli.narrate.compare_voices import COMPONENTS
 

@@ -49,7 +49,7 @@ def heads(
         max=30)] = 4.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
     export: ExportOption = None,
-    theme: ThemeOption = "light",
+    theme: ThemeOption = None,
 ) -> None:
     """The layer × head map of roles with scores and ablation evidence; or one head's
     timeline.
@@ -66,7 +66,7 @@ def heads(
     from fabric_cli.commands._export import check_theme, export_picture
 
     check_export(export)
-    check_theme(theme)
+    theme = check_theme(theme, export)
     if math.isnan(fps):  # NaN passes the option's range check: every comparison is false
         raise FabricError("--fps: expected frames per second from 0.5 to 30, got nan")
     target = parse_head(timeline, "--timeline") if timeline is not None else None

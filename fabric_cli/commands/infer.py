@@ -92,7 +92,7 @@ def infer(
     with_logits: Annotated[bool, typer.Option(
         "--logits", help="With --json: add the full logits (positions x vocabulary).")] = False,
     export: ExportOption = None,
-    theme: ThemeOption = "light",
+    theme: ThemeOption = None,
 ) -> None:
     """Send a sentence through the trained Fabric and watch its pronoun head resolve it.
 
@@ -107,7 +107,7 @@ def infer(
     from fabric_cli.commands._export import check_theme, export_picture
 
     check_export(export)
-    check_theme(theme)
+    theme = check_theme(theme, export)
     if with_logits and not as_json:
         raise FabricError("--logits goes with --json (fabric infer --json --logits \"...\")")
     if (layer is None) != (head is None):

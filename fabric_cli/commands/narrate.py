@@ -49,7 +49,7 @@ def narrate(
         "--plain", help="The same moments as a factual log, one line each.")] = False,
     export: Annotated[Path | None, typer.Option(
         "--export", help="Also write the story to FILE.md, .html, .svg or .txt.")] = None,
-    theme: ThemeOption = "light",
+    theme: ThemeOption = None,
 ) -> None:
     """A component of the Fabric tells the story of a training run, every number measured.
 
@@ -76,7 +76,7 @@ def narrate(
     )
 
     check_export_file(export, EXPORTS)
-    check_theme(theme)
+    theme = check_theme(theme, export)
     if plain and (component is not None or layer is not None or head is not None):
         given = "--component chooses" if component is not None else "--layer/--head choose"
         raise FabricError(f"--plain logs every moment of the run, whoever's it is; {given} "

@@ -39,7 +39,7 @@ def why(
         "--retrain", help="Train both runs again even if a matching pair is kept.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
     export: ExportOption = None,
-    theme: ThemeOption = "light",
+    theme: ThemeOption = None,
 ) -> None:
     """Why does the Fabric need COMPONENT? Train it with and without, then compare.
 
@@ -57,7 +57,7 @@ def why(
     runs_dir = Path(runs_dir_text)
     from fabric_cli.commands._export import check_theme
 
-    check_theme(theme)
+    theme = check_theme(theme, export)
     from fabric_cli.analysis.compare import compare_dirs
     from fabric_cli.lessons import load_lesson
     from fabric_cli.training.lesson import lesson_runs
