@@ -262,3 +262,20 @@ def test_a_stopped_runs_facts_say_its_specialists_were_untested_not_none() -> No
     assert "none proven" not in html
     assert "none proven" in build_report(build_run(seed=0, specialist=False), roles=[],
                                          colours={})
+
+
+def test_two_lessons_runs_get_pages_of_their_own_names(tiny_run_master, tmp_path,
+                                                        monkeypatch) -> None:
+    """`fabric report runs/why-residual/with` wrote report-with.html, and the same command for
+    runs/why-clipping/with then replaced it: each lesson's run now names its lesson."""
+    import shutil
+
+    for lesson in ("why-residual", "why-clipping"):
+        shutil.copytree(tiny_run_master, tmp_path / "runs" / lesson / "with", symlinks=True)
+    monkeypatch.chdir(tmp_path)
+    for lesson in ("why-residual", "why-clipping"):
+        result = CliRunner().invoke(app, ["report", f"runs/{lesson}/with"])
+        assert result.exit_code == 0, result.output
+        assert f"wrote report-{lesson}-with.html" in result.output
+    assert (tmp_path / "report-why-residual-with.html").is_file()
+    assert (tmp_path / "report-why-clipping-with.html").is_file()

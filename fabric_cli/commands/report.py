@@ -50,7 +50,11 @@ def report(
     chronicle = find_chronicle(run, "fabric report {}")
     if output is None:
         # the run's own name, also for `fabric report .` (not "report-.html")
-        output = Path(f"report-{chronicle.parent.resolve().name or 'run'}.html")
+        where = chronicle.parent.resolve()
+        name = where.name or "run"
+        if name in ("with", "without") and where.parent.name.startswith("why-"):
+            name = f"{where.parent.name}-{name}"  # each lesson's pair its own pages
+        output = Path(f"report-{name}.html")
     check_destination(output, "-o")  # before the work: never over a file fabric did not write
     events = read_chronicle(chronicle)
     for message in getattr(events, "warnings", []):
