@@ -356,3 +356,16 @@ def test_a_clip_of_warm_up_size_is_no_gale_and_no_storm():
             kw = {"layer": 0, "head": 0} if component == "head" else {}
             said = " ".join(" ".join(c.paragraphs) for c in tell(events, component, **kw).chapters)
             assert not wild.search(said), (component, wild.search(said), said)
+
+
+def test_the_plain_log_gives_a_clipping_burst_the_runs_line():
+    # `fabric narrate --plain` read "clipping_burst ... clip 0.999999" where grad_clip = 1.0
+    from fabric_cli.narrate import plain_log
+
+    events = build_run(0)
+    bursts = [e for e in events if e.get("kind") == "clipping_burst"]
+    assert bursts
+    for b in bursts:
+        b["data"]["clip"] = 0.999999
+    lines = [line for line in plain_log(events) if "clipping_burst" in line]
+    assert lines and all(line.endswith("clip 1") for line in lines), lines

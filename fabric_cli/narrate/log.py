@@ -45,7 +45,11 @@ def plain_log(events: list[dict]) -> list[str]:
         who = ""
         if m.get("layer") is not None and m.get("head") is not None:
             who = f" {head_name(m['layer'], m['head'])}"
-        data = ", ".join(f"{k} {_value(k, v)}" for k, v in (m.get("data") or {}).items())
+        fields = dict(m.get("data") or {})
+        line = as_float(run.training.get("grad_clip"))
+        if m.get("kind") == "clipping_burst" and "clip" in fields and line > 0:
+            fields["clip"] = line  # the run's line, not the norm its last cut left (0.999999)
+        data = ", ".join(f"{k} {_value(k, v)}" for k, v in fields.items())
         told.append((_at(m), 0, f"step {step(m.get('step', 0)):>7}  {m.get('kind')} "
                                 f"({m.get('component')}){who}  {data}"))
     told += _stops(events)
