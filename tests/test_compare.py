@@ -207,3 +207,17 @@ def test_a_run_that_stopped_before_the_ablation_is_untested_not_without_speciali
         assert f"{end_words}" in said and "before the ablation that proves a head" in said, said
         rows = {label: b for label, _, b in measure_rows(cmp)}
         assert rows["pronoun specialists"] == "untested", rows
+
+
+def test_a_run_stopped_by_hand_is_not_said_to_have_ended_close():
+    """A run stopped at step 200 is compared at its last probe, and said so: no 'ended'."""
+    from fabric_cli.narrate.compare_facts import derive
+
+    done, stopped = _summary(0.8), _summary(0.5, residual=False)
+    done.update(val_over_floor=1.03, status="finished", last_probe_step=10)
+    stopped.update(val_over_floor=1.11, status="interrupted", last_probe_step=200)
+    cmp = compare_runs(done, stopped)
+    facts = derive("residual", cmp)
+    assert "loss_unfinished" in facts and "same_loss" not in facts
+    said = " ".join(s["text"] for s in speak("residual", cmp))
+    assert "ended" not in said and "1.11× at step 200" in said, said

@@ -154,6 +154,12 @@ def derive(component: str, cmp: dict) -> dict[str, dict]:
         # a torn run did not stall: its last figures are those of its last probe
         facts["torn_loss_without"] = {**v, "without_vof": big(vwo),
                                       "probe_step": step(wo["last_probe_step"] or 0)}
+    elif vw is not None and vwo is not None and (
+            w.get("status") != "finished" or wo.get("status") != "finished"):
+        # a run stopped by hand did not end where its figures were measured: say when
+        facts["loss_unfinished"] = {**v, "with_vof": sig(vw), "without_vof": sig(vwo),
+                                    "with_probe": step(w.get("last_probe_step") or 0),
+                                    "without_probe": step(wo.get("last_probe_step") or 0)}
     elif vw is not None and vwo is not None:
         v.update(with_vof=sig(vw), without_vof=sig(vwo))
         if vwo >= STALLED_RATIO * vw:

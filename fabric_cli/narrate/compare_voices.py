@@ -21,6 +21,9 @@ SHARED_OUTCOME = [
                            "{without_me} stood at {without_vof} times its entropy floor.")),
     ("better_without", ("I will not claim more than was measured: {without_me} the Fabric ended "
                        "at {without_vof}× its floor, {with_me} at {with_vof}×.")),
+    ("loss_unfinished", ("Not both runs finished, so I compare their last probes: the Fabric "
+                         "{with_me} stood at {with_vof}× its floor at step {with_probe}, "
+                         "{without_me} at {without_vof}× at step {without_probe}.")),
     ("same_loss", ("On the loss alone the two runs ended close: {with_vof}× the floor {with_me}, "
                   "{without_vof}× {without_me}.")),
     ("lessened", ("In run {with_name} I cut {with_rate} of the block outputs and {with_attn} "
