@@ -457,3 +457,24 @@ def test_an_error_in_a_terminal_wraps_between_words_not_inside_them(tmp_path):
     piped = run_fabric(["train", "--run-dir", "foreign"], tmp_path)
     [line] = [line for line in piped.stderr.splitlines() if line.strip()]
     assert " ".join(lines).split() == line.split()  # the same words, none cut in two
+
+
+def test_the_closing_lines_count_every_proven_head_of_a_role(tmp_path, capsys):
+    """The default run proved three verb heads; its closing lines named only the best, where
+    `fabric heads`, the report and compare name all three."""
+    from types import SimpleNamespace
+
+    from fabric_cli.commands.train import _print_ending
+
+    def proven(head, role, acc):
+        return {"layer": 0, "head": head, "role": role, "heldout_acc": acc,
+                "baseline_acc": 0.292, "best": head == 2}
+
+    summary = {"floor": {"train": 1.2}, "final_val_loss": 1.25,
+               "specialists": [proven(0, "pronoun", 1.0), proven(2, "verb", 1.0),
+                               proven(0, "verb", 0.99), proven(3, "verb", 0.98)]}
+    _print_ending(SimpleNamespace(status="finished", summary=summary, steps=1400,
+                                  seconds=20.0, run_dir=tmp_path))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Verb specialist: L0H2, held-out accuracy 1.000" in out
+    assert "L0H0 and L0H3 are proven verb heads too." in out

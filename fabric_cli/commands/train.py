@@ -20,6 +20,7 @@ from fabric_cli.commands._common import (
     told_interruption,
 )
 from fabric_cli.errors import FabricError
+from fabric_cli.narrate.format import and_list
 from fabric_cli.narrate.format import step as step_text
 
 
@@ -273,14 +274,21 @@ def _print_ending(result) -> None:
     shown = _shown_roles(result.run_dir)
     for role, baseline in (("pronoun", "nearest-noun"), ("verb", "previous-token"),
                            ("noun", "nearest-noun")):
-        for sp in _named_for(role, specialists, shown):
+        named = _named_for(role, specialists, shown)
+        for sp in named:
             where = shown.get((sp["layer"], sp["head"]), role)
             also = f"; `fabric heads` shows it as a {where} head, its stronger role" \
                 if where != role else ""
+            # the best of a role is named; the others the ablation proved are counted in too
+            others = sorted({f"L{o['layer']}H{o['head']}" for o in specialists
+                             if o["role"] == role and (o["layer"], o["head"]) not in
+                             {(n["layer"], n["head"]) for n in named}})
+            more = (f" {and_list(others)} {'is a' if len(others) == 1 else 'are'} proven "
+                    f"{role} head{'' if len(others) == 1 else 's'} too.") if others else ""
             out.print(
                 f"{role.capitalize()} specialist: L{sp['layer']}H{sp['head']}, held-out "
                 f"accuracy {sp['heldout_acc']:.3f} ({baseline} baseline "
-                f"{sp['baseline_acc']:.3f}){also}.",
+                f"{sp['baseline_acc']:.3f}){also}.{more}",
                 markup=False, highlight=False, soft_wrap=wrap,
             )
         if role == "pronoun" and not any(sp["role"] == "pronoun" for sp in specialists):
