@@ -270,8 +270,9 @@ def test_a_plain_kill_saves_and_says_how_to_resume_as_ctrl_c_does(tmp_path, monk
         app, ["train", "--resume", "--run-dir", str(run_dir)], env=PLAIN).stdout
 
 
-def test_an_unfinished_run_trained_again_says_each_way_on_in_full(tmp_path, monkeypatch):
-    run_dir = tmp_path / "cut"
+def cut_at_step_15(monkeypatch, run_dir) -> None:
+    """`fabric train -s tiny --steps 40` into run_dir, Ctrl-C right after step 15 (exit 130);
+    the Trainer is its own again after."""
     train_step = Trainer._train_step
 
     def train_step_then_ctrl_c(self):
@@ -280,8 +281,14 @@ def test_an_unfinished_run_trained_again_says_each_way_on_in_full(tmp_path, monk
             os.kill(os.getpid(), signal.SIGINT)
         return event
 
-    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
-    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+    with monkeypatch.context() as patched:
+        patched.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
+        assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+
+
+def test_an_unfinished_run_trained_again_says_each_way_on_in_full(tmp_path, monkeypatch):
+    run_dir = tmp_path / "cut"
+    cut_at_step_15(monkeypatch, run_dir)
     again = invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir))
     assert one_error_line(again.stderr).endswith(
         "holds an unfinished run; use --resume to continue it, --force to start over, or "
@@ -304,17 +311,7 @@ def test_a_run_stopped_right_after_its_marker_resumes_its_own_scenario(tmp_path)
 
 def test_a_damaged_scenario_copy_says_how_to_resume_anyway(tmp_path, monkeypatch):
     run_dir = tmp_path / "cut"
-    train_step = Trainer._train_step
-
-    def train_step_then_ctrl_c(self):
-        event = train_step(self)
-        if self.step == 15:
-            os.kill(os.getpid(), signal.SIGINT)
-        return event
-
-    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
-    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
-    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    cut_at_step_15(monkeypatch, run_dir)
     (run_dir / "scenario.toml").write_text("garbage = [\n", encoding="utf-8")
     refused = invoke("--resume", "--run-dir", str(run_dir))
     assert one_error_line(refused.stderr).endswith(
@@ -325,17 +322,7 @@ def test_a_damaged_scenario_copy_says_how_to_resume_anyway(tmp_path, monkeypatch
 
 def test_resume_refuses_other_steps_or_seed_instead_of_ignoring_them(tmp_path, monkeypatch):
     run_dir = tmp_path / "cut"
-    train_step = Trainer._train_step
-
-    def train_step_then_ctrl_c(self):
-        event = train_step(self)
-        if self.step == 15:
-            os.kill(os.getpid(), signal.SIGINT)
-        return event
-
-    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
-    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
-    monkeypatch.setattr(Trainer, "_train_step", train_step)
+    cut_at_step_15(monkeypatch, run_dir)
     before = (run_dir / "chronicle.jsonl").read_bytes()
     for option, value in (("--steps", "80"), ("--seed", "7")):
         refused = invoke("--resume", "--run-dir", str(run_dir), option, value)
@@ -424,16 +411,7 @@ def test_the_resume_example_says_which_run_it_continues():
 def test_a_stopped_run_that_lost_its_chronicle_is_told_the_command_that_retrains_it(
         tmp_path, monkeypatch):
     run_dir = tmp_path / "cut"
-    train_step = Trainer._train_step
-
-    def train_step_then_ctrl_c(self):
-        event = train_step(self)
-        if self.step == 15:
-            os.kill(os.getpid(), signal.SIGINT)
-        return event
-
-    monkeypatch.setattr(Trainer, "_train_step", train_step_then_ctrl_c)
-    assert invoke("-s", "tiny", "--steps", "40", "--run-dir", str(run_dir)).exit_code == 130
+    cut_at_step_15(monkeypatch, run_dir)
     (run_dir / "chronicle.jsonl").unlink()
     line = one_error_line(invoke("--resume", "--run-dir", str(run_dir)).stderr)
     # the run's own scenario and steps, not the default scenario's
