@@ -451,3 +451,23 @@ def test_the_table_writes_a_pronoun_owners_share_as_the_story_does(tiny):
     draw_inference(console, doc)
     table = console.file.getvalue().split("Who each pronoun points to")[1].split("\n\n")[0]
     assert f"{row['expects_owner']} 99.5%" in table  # not "100%": most is not all
+
+
+def test_a_runner_up_that_is_the_pronoun_itself_is_called_so(tiny):
+    """'0.195 on the runner-up "their"' named the pronoun as if it were another word; when
+    the second strongest key is the pronoun's own position, the story says "itself"."""
+    import copy
+
+    doc = inference_json(tiny, infer_sentence(tiny, SHE_PROFESSOR))
+    r = doc["resolutions"][0]
+    assert r["verdict"] == "correct"
+    selfish = copy.deepcopy(doc)
+    runner = selfish["resolutions"][0]["runner_up"]
+    runner.update(position=r["position"], token=r["pronoun"])
+    texts = set()
+    for variant in range(40):  # any variant the voice may pick says it the same way
+        selfish["sentence"] = SHE_PROFESSOR + " " * variant
+        texts.add(" ".join(tell_inference(selfish)))
+    said = " ".join(texts)
+    assert f'"{r["pronoun"]}" itself' in said, said
+    assert not re.search(rf'(runner-up,? |next came |; )"{r["pronoun"]}"(?! itself)', said), said

@@ -45,12 +45,12 @@ UNKNOWN = [
 ]
 CORRECT = [
     ("From \"{pronoun}\" I reached back to \"{target}\" and laid {weight} of my attention "
-    "there; the runner-up, \"{runner}\", got {runner_weight}. The agreement is on my side: "
+    "there; the runner-up, {runner}, got {runner_weight}. The agreement is on my side: "
     "\"{target}\" is the only noun here that takes \"{pronoun}\"."),
     ("\"{pronoun}\" pulled my query back to \"{target}\" with weight {weight} (next came "
-    "\"{runner}\" at {runner_weight}). No other noun before it agrees with \"{pronoun}\"."),
-    'From "{pronoun}" my heaviest weight, {weight}, went to "{target}"; "{runner}" came next at {runner_weight}. Only "{target}" agrees with "{pronoun}" here.',
-    '"{pronoun}": {weight} of my attention on "{target}", {runner_weight} on the runner-up "{runner}". The agreement names "{target}" alone.',
+    "{runner} at {runner_weight}). No other noun before it agrees with \"{pronoun}\"."),
+    'From "{pronoun}" my heaviest weight, {weight}, went to "{target}"; {runner} came next at {runner_weight}. Only "{target}" agrees with "{pronoun}" here.',
+    '"{pronoun}": {weight} of my attention on "{target}", {runner_weight} on the runner-up {runner}. The agreement names "{target}" alone.',
 ]
 TAUT = Bank("clear_margin", ["*A thread snapped taut.*", "*A knot tied fast.*",
     '*Bound fast.*',
@@ -245,7 +245,10 @@ def _tell(doc: dict, voice: Voice, sentence: str) -> list[str]:
 def _pronoun(voice: Voice, i: int, r: dict, me: tuple, prediction: dict | None) -> str:
     values = {
         "pronoun": r["pronoun"], "target": r["attended"]["token"],
-        "weight": sig(r["attended"]["weight"]), "runner": r["runner_up"]["token"],
+        "weight": sig(r["attended"]["weight"]),
+        # the runner-up quoted; the pronoun's own position is itself, not a second "their"
+        "runner": f'"{r["runner_up"]["token"]}"' + (
+            " itself" if r["runner_up"].get("position") == r.get("position") else ""),
         "runner_weight": sig(r["runner_up"]["weight"]), "who": _name(r["head"]),
     }
     verdict = r["verdict"]
