@@ -12,6 +12,12 @@ def _paragraphs(events: list[dict], **target) -> list[str]:
     return tell(events, "head", **target).text().split("\n\n")
 
 
+def _told_over_seeds(component: str, seeds: int, keep) -> list[str]:
+    """The paragraphs `keep` picks from the component's story of each synthetic seed."""
+    return [p for seed in range(seeds)
+            for p in tell(build_run(seed), component).text().split("\n\n") if keep(p)]
+
+
 def test_a_verb_head_crossing_its_line_is_never_called_a_binder():
     # seed 2's L0H0 and L2H2: "By step 300 my verb score read 0.47 ... *A binder.*", a word the
     # story keeps for heads that bind a pronoun to its noun
@@ -182,10 +188,7 @@ def test_the_speaking_tracker_never_tells_another_trackers_figure_as_its_own():
 def test_the_tokenizer_never_counts_bos_among_threads_it_says_bos_leads():
     # seed 1: 'I made 10 threads, led by <bos>: "the", "cat", ... "."' listed ten tokens
     # after the <bos>, eleven in all: "led by" put <bos> among the ten
-    told = []
-    for seed in range(12):
-        told += [p for p in tell(build_run(seed), "tokenizer").text().split("\n\n")
-                 if "threads" in p]
+    told = _told_over_seeds("tokenizer", 12, lambda p: "threads" in p)
     assert told
     assert not [p for p in told if "threads, led by <bos>" in p], told
 
@@ -325,10 +328,7 @@ def test_the_ensemble_tells_a_crossing_as_a_crossing_not_a_calling():
     # seed 1's ensemble: "L0H1  Me at step 400, noun score 0.397 against a line of 0.395; and
     # L0H0 at step 500 (0.409) and L0H2 at step 500 (0.462). A calling, shared." -- L0H1 was
     # never named a noun head; the crossing lines speak before anyone is named
-    told = []
-    for seed in range(16):
-        told += [p for p in tell(build_run(seed), "ensemble").text().split("\n\n")
-                 if "line" in p and "score" in p]
+    told = _told_over_seeds("ensemble", 16, lambda p: "line" in p and "score" in p)
     assert told
     for calling in ("A calling", "what I am for"):
         assert not [p for p in told if calling in p], told
@@ -337,10 +337,8 @@ def test_the_ensemble_tells_a_crossing_as_a_crossing_not_a_calling():
 def test_the_word_after_a_pronoun_is_not_called_the_ffns_hardest_when_it_costs_least():
     # seed 3's ensemble: "After a pronoun comes my hardest word. Intact: 0.716 nats, 100%
     # right.", where every token cost 1.25 on average: that word was among the easiest
-    told = []
-    for seed in range(16):
-        told += [p for p in tell(build_run(seed), "ffn").text().split("\n\n")
-                 if "Intact" in p or "intact" in p or "silenced" in p or "zeroed" in p]
+    told = _told_over_seeds("ffn", 16, lambda p: any(
+        w in p for w in ("Intact", "intact", "silenced", "zeroed")))
     assert told
     assert not [p for p in told if "hardest" in p], told
 

@@ -182,7 +182,7 @@ def writer_pid(directory: Path) -> int | None:
         return None
     try:
         pid = _read_pid(fd)
-        if pid is None or not _alive(pid):
+        if pid is None or not process_alive(pid):
             return None
         if fcntl is None:  # pragma: no cover - Windows: the id alone
             return pid
@@ -196,13 +196,14 @@ def writer_pid(directory: Path) -> int | None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (another user's counts: it is not ours to judge)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
-        return True  # someone else's process: alive
+    except (OSError, OverflowError, ValueError):
+        return True  # someone else's process, or no such number: leave what it holds be
     return True
 
 

@@ -196,26 +196,18 @@ def write_file(path: Path, content: str, option: str = "--export") -> None:
     stderr_console().print(Text(f"wrote {literal(str(path))}"))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # another user's process, or no such number: leave its file be
-    return True
-
-
 def _sweep_stale(path: Path) -> None:
     """Remove the temp files an earlier write of this very export left when it was killed
     mid-write (kill -9): `.NAME.tmp-PID` beside it, whose process is gone."""
     import glob
-    import re
+
+    from fabric_cli.analysis import rundir
 
     ours = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)(?:-\d+)?$")
     for entry in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         found = ours.match(entry.name)
-        if found and not _alive(int(found[1])) and entry.is_file() and not entry.is_symlink():
+        if found and not rundir.process_alive(int(found[1])) and entry.is_file() \
+                and not entry.is_symlink():
             entry.unlink(missing_ok=True)
 
 

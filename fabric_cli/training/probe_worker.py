@@ -161,8 +161,12 @@ class ProbeWorker:
         the wait was given up: a worker that stopped reading fills the pipe)."""
         if self._sender is not None:
             sender = self._sender
-            if not self._patiently(lambda: (sender.join(WAIT_SLICE), not sender.is_alive())[1],
-                                   give_up):
+
+            def sent() -> bool:
+                sender.join(WAIT_SLICE)
+                return not sender.is_alive()
+
+            if not self._patiently(sent, give_up):
                 return False
             self._sender = None
         return bool(self._sent.get("ok"))
